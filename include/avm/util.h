@@ -1,0 +1,54 @@
+/* Small helpers every tool uses: sizes, run directory, safe I/O. */
+#ifndef AVM_UTIL_H
+#define AVM_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define AVM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * Parses a size: digits with an optional unit K, M, G, T (also KiB, MiB,
+ * GiB, TiB, and lower case), binary multiples, no unit = bytes.
+ * Returns 0, or -1 with errno EINVAL (not a size) or ERANGE (overflow).
+ */
+int size_parse(const char *s, uint64_t *out);
+
+/*
+ * Writes the shortest exact form of n ("1G", "1536M", "4097") into buf.
+ * Returns buf.
+ */
+char *size_format(uint64_t n, char *buf, size_t len);
+
+/*
+ * Parses a decimal unsigned integer in [min, max], whole string.
+ * Returns 0, or -1 with errno EINVAL or ERANGE.
+ */
+int uint_parse(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/*
+ * The run directory: $AVM_RUNDIR, else /run/avm as root, else
+ * $XDG_RUNTIME_DIR/avm.  Returns 0, or -1 with errno ENOENT when none can
+ * be named, ENAMETOOLONG when it does not fit.
+ */
+int avm_rundir(char *buf, size_t len);
+
+/*
+ * Reads a whole small file (sysfs, procfs) into buf, NUL-terminated, the
+ * trailing newline removed.  Returns the length, or -1 with errno.
+ */
+ssize_t read_file_str(const char *path, char *buf, size_t len);
+
+/* Reads a file holding one integer.  Returns 0, or -1 with errno. */
+int read_file_i64(const char *path, int64_t *out);
+
+/* write(2)/read(2) of exactly len bytes, retrying on EINTR and short
+ * counts.  Return 0, or -1 with errno (read: EPIPE at end of file). */
+int write_full(int fd, const void *buf, size_t len);
+int read_full(int fd, void *buf, size_t len);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t now_ns(void);
+
+#endif

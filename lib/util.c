@@ -1,0 +1,226 @@
+/* Sizes, run directory and I/O helpers; see include/avm/util.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "avm/util.h"
+
+int
+uint_parse(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (*p == '\0') {
+		errno = EINVAL;
+		return -1;
+	}
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9') {
+			errno = EINVAL;
+			return -1;
+		}
+		if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10) {
+			errno = ERANGE;
+			return -1;
+		}
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (v < min || v > max) {
+		errno = ERANGE;
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int
+size_parse(const char *s, uint64_t *out)
+{
+	static const struct {
+		const char *name;
+		unsigned shift;
+	} units[] = {
+		{ "", 0 },     { "b", 0 },    { "k", 10 },   { "kib", 10 },
+		{ "kb", 10 },  { "m", 20 },   { "mib", 20 }, { "mb", 20 },
+		{ "g", 30 },   { "gib", 30 }, { "gb", 30 },  { "t", 40 },
+		{ "tib", 40 }, { "tb", 40 },
+	};
+	char digits[32];
+	size_t n = 0;
+	uint64_t v;
+	size_t i;
+
+	while (s[n] >= '0' && s[n] <= '9')
+		n++;
+	if (n == 0 || n >= sizeof(digits)) {
+		errno = n ? ERANGE : EINVAL;
+		return -1;
+	}
+	memcpy(digits, s, n);
+	digits[n] = '\0';
+	if (uint_parse(digits, 0, UINT64_MAX, &v) < 0)
+		return -1;
+	for (i = 0; i < AVM_ARRAY_SIZE(units); i++) {
+		if (strcasecmp(s + n, units[i].name) != 0)
+			continue;
+		if (units[i].shift && v > (UINT64_MAX >> units[i].shift)) {
+			errno = ERANGE;
+			return -1;
+		}
+		*out = v << units[i].shift;
+		return 0;
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+char *
+size_format(uint64_t n, char *buf, size_t len)
+{
+	static const char unit[] = "KMGT";
+	int i;
+
+	for (i = 3; i >= 0; i--) {
+		unsigned shift = 10 * (unsigned)(i + 1);
+
+		if (n != 0 && (n & ((1ULL << shift) - 1)) == 0) {
+			snprintf(buf, len, "%" PRIu64 "%c", n >> shift,
+				 unit[i]);
+			return buf;
+		}
+	}
+	snprintf(buf, len, "%" PRIu64, n);
+	return buf;
+}
+
+int
+avm_rundir(char *buf, size_t len)
+{
+	const char *env = getenv("AVM_RUNDIR");
+	int n;
+
+	if (env && *env)
+		n = snprintf(buf, len, "%s", env);
+	else if (geteuid() == 0)
+		n = snprintf(buf, len, "/run/avm");
+	else if ((env = getenv("XDG_RUNTIME_DIR")) && *env)
+		n = snprintf(buf, len, "%s/avm", env);
+	else {
+		errno = ENOENT;
+		return -1;
+	}
+	if (n < 0 || (size_t)n >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+ssize_t
+read_file_str(const char *path, char *buf, size_t len)
+{
+	ssize_t n, total = 0;
+	int fd;
+
+	if (len == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while ((size_t)total < len - 1) {
+		n = read(fd, buf + total, len - 1 - (size_t)total);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		total += n;
+	}
+	close(fd);
+	buf[total] = '\0';
+	while (total > 0 && buf[total - 1] == '\n')
+		buf[--total] = '\0';
+	return total;
+}
+
+int
+read_file_i64(const char *path, int64_t *out)
+{
+	char buf[64], *end;
+	long long v;
+
+	if (read_file_str(path, buf, sizeof(buf)) < 0)
+		return -1;
+	errno = 0;
+	v = strtoll(buf, &end, 10);
+	if (errno || end == buf || (*end && *end != '\n' && *end != ' ')) {
+		errno = EINVAL;
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int
+write_full(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+read_full(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	ssize_t n;
+
+	while (len) {
+		n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			errno = EPIPE;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}

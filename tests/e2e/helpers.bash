@@ -1,0 +1,64 @@
+# Shared set-up for the bats end-to-end tests.
+#
+# AVM_TOP is the source tree (the Makefile sets it); the tools are run
+# from $AVM_TOP/bin.  `requires kvm|root|netns|...` skips a test with a
+# reason, or fails it when AVM_NO_SKIP=1 (CI sets that: a skipped test
+# there would hide a broken machine).
+
+AVM_TOP=${AVM_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
+PATH="$AVM_TOP/bin:$AVM_TOP/build/tests/helpers:$PATH"
+export AVM_TOP PATH
+
+load_bats_libs() {
+	local d
+	for d in /usr/lib/bats /usr/lib/bats-core /usr/local/lib/bats; do
+		if [ -f "$d/bats-support/load.bash" ]; then
+			load "$d/bats-support/load.bash"
+			load "$d/bats-assert/load.bash"
+			return 0
+		fi
+	done
+	echo "bats-support and bats-assert are missing: run scripts/deps.sh" >&2
+	return 1
+}
+load_bats_libs
+
+skip_or_fail() {
+	if [ "${AVM_NO_SKIP:-0}" = 1 ]; then
+		fail "cannot skip here (AVM_NO_SKIP=1): $*"
+	fi
+	skip "$*"
+}
+
+requires() {
+	local need
+	for need in "$@"; do
+		case $need in
+		kvm)
+			[ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] ||
+				skip_or_fail "needs read/write access to /dev/kvm"
+			;;
+		root)
+			[ "$(id -u)" = 0 ] || skip_or_fail "needs root"
+			;;
+		netns)
+			[ "$(id -u)" = 0 ] && command -v ip >/dev/null ||
+				skip_or_fail "needs root and ip(8) for network namespaces"
+			;;
+		python-yaml)
+			python3 -c 'import yaml' 2>/dev/null ||
+				skip_or_fail "needs python3 with the yaml module"
+			;;
+		*)
+			command -v "$need" >/dev/null ||
+				skip_or_fail "needs '$need'"
+			;;
+		esac
+	done
+}
+
+# A fresh run directory per test, so no test sees another's sockets.
+setup_rundir() {
+	AVM_RUNDIR=$(mktemp -d "${BATS_TEST_TMPDIR:-/tmp}/rundir.XXXXXX")
+	export AVM_RUNDIR
+}
