@@ -42,7 +42,7 @@ AVM_LIBS := $(PKG_LIBS) -lpthread -lm
 ALL_CFLAGS = $(AVM_CPPFLAGS) $(AVM_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 
 .PHONY: all install uninstall clean check check-unit check-e2e check-man \
-	check-style check-fuzz fuzz bench demo deps help format
+	check-style check-fuzz fuzz bench demo deps guest-linux help format
 
 all:
 
@@ -95,7 +95,9 @@ UNIT_SRC := $(sort $(wildcard tests/unit/t-*.c))
 UNITS    := $(UNIT_SRC:%.c=$(B)/%)
 
 -include tests/unit/unit.mk
+-include tests/unit/boot.mk
 
+.SECONDARY:
 .SECONDEXPANSION:
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $$(UNIT_EXTRA_$$*) $(LIBAVM)
 	$(call say,LD,$@)
@@ -174,6 +176,10 @@ bench: all $(HELPERS) $(GUEST_ALL)
 deps:
 	$(Q)sh scripts/deps.sh
 
+# Debian's kernel and a busybox initramfs for the Linux boot checks.
+guest-linux:
+	$(Q)sh scripts/guest-linux.sh
+
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all $(GUEST_ALL)
 	$(Q)sh scripts/demo.sh
@@ -205,6 +211,7 @@ help:
 	@echo '  demo        install missing packages, build, run the main job'
 	@echo '  check       install missing packages, then style, man lint,'
 	@echo '              unit tests (valgrind), short fuzz runs, bats e2e'
+	@echo '  guest-linux fetch Debian'"'"'s kernel and build an initramfs (assets/)'
 	@echo '  fuzz        run each libFuzzer target FUZZ_SECONDS (default 60)'
 	@echo '  bench       print benchmark tables'
 	@echo '  install     install tools and man pages (PREFIX, DESTDIR)'

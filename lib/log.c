@@ -37,8 +37,7 @@ log_get_level(void)
 void
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
-	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO,
-				    LOG_DEBUG };
+	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 	static const char *const word[] = { "error: ", "warning: ", "", "" };
 	char line[1024];
 	int saved = errno;
@@ -83,6 +82,8 @@ avm_exit_name(int status)
 		return "software";
 	case AVM_EX_OSERR:
 		return "oserr";
+	case AVM_EX_CANTCREAT:
+		return "cantcreat";
 	case AVM_EX_TEMPFAIL:
 		return "tempfail";
 	case AVM_EX_NOPERM:

@@ -20,6 +20,7 @@ enum avm_exit {
 	AVM_EX_UNAVAILABLE = 69, /* no KVM, peer unreachable, missing need */
 	AVM_EX_SOFTWARE = 70,	 /* internal error */
 	AVM_EX_OSERR = 71,	 /* system call failed */
+	AVM_EX_CANTCREAT = 73,	 /* cannot create an output file/socket */
 	AVM_EX_TEMPFAIL = 75,	 /* try again later */
 	AVM_EX_NOPERM = 77,	 /* permission denied */
 	AVM_EX_CONFIG = 78,	 /* bad configuration */

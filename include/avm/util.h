@@ -9,8 +9,8 @@
 #define AVM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /*
- * Parses a size: digits with an optional unit K, M, G, T (also KiB, MiB,
- * GiB, TiB, and lower case), binary multiples, no unit = bytes.
+ * Parses a size: digits with an optional unit K, M, G, T, P, E (also KiB,
+ * MiB, ..., and lower case), binary multiples, no unit = bytes.
  * Returns 0, or -1 with errno EINVAL (not a size) or ERANGE (overflow).
  */
 int size_parse(const char *s, uint64_t *out);

@@ -1,0 +1,143 @@
+/*
+ * One VM as avm-run holds it: KVM handles, guest RAM, the vCPUs of this
+ * node, the device buses, the interrupt controllers and the life cycle
+ * (running, paused, stopping) that the control socket drives.
+ */
+#ifndef AVM_RUN_VM_H
+#define AVM_RUN_VM_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "bus.h"
+
+struct vcpu;
+struct apicbus;
+struct ioapic;
+struct pic;
+struct uart;
+struct ctl;
+struct kvm_cpuid2;
+
+/* What the command line asks for. */
+struct vm_opts {
+	const char *name;
+	unsigned vcpus;
+	uint64_t mem_bytes;
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline;
+	int boot_format;     /* enum boot_format of arch/x86/boot.h */
+	const char *console; /* NULL: stdio; else a file to append to */
+	int verbose;
+};
+
+enum vm_state {
+	VM_RUNNING,
+	VM_PAUSED,
+	VM_STOPPING,
+};
+
+/* Why the VM ended; avm-run's exit status follows from it. */
+enum vm_end {
+	VM_END_NONE,
+	VM_END_POWEROFF,   /* ACPI S5: status 0 */
+	VM_END_RESET,	   /* guest reset: status 0, reported */
+	VM_END_DEBUG_EXIT, /* the value the guest wrote to port 0xf4 */
+	VM_END_STOP,	   /* stopped over run.sock or by a signal */
+	VM_END_ERROR,	   /* a vCPU or device failed: status 70 */
+};
+
+struct vm {
+	struct vm_opts opts;
+	int kvm_fd;
+	int vm_fd;
+	int mem_fd;	   /* memfd of guest RAM (DESIGN.md: pager's later) */
+	uint8_t *ram;	   /* MAP_SHARED mapping of mem_fd */
+	uint64_t ram_size; /* bytes of RAM, without the MMIO hole */
+	size_t run_size;   /* KVM_GET_VCPU_MMAP_SIZE */
+	uint32_t tsc_khz;
+	int64_t tsc_offset;	  /* guest TSC - host TSC */
+	struct kvm_cpuid2 *cpuid; /* what KVM supports; vcpu edits it */
+
+	struct vcpu **vcpus;
+	unsigned nvcpus;
+
+	struct bus pio;
+	struct bus mmio;
+	struct device **devs;
+	unsigned ndevs;
+
+	struct apicbus *apicbus;
+	struct ioapic *ioapic;
+	struct pic *pic;
+	struct uart *uart;
+	struct ctl *ctl;
+	int irqchips_ready;
+	int console_fd; /* --console FILE, -1 for stdio */
+
+	int timer_epfd; /* vCPU timerfds: the timer thread kicks vCPUs */
+	pthread_t timer_thread;
+	int timer_started;
+
+	pthread_mutex_t lock; /* state, nparked, end */
+	pthread_cond_t cond;
+	_Atomic int state; /* enum vm_state; written under lock */
+	int end_fd;	   /* eventfd: the VM ended, for vm_run */
+	unsigned nparked;  /* vCPUs parked while paused or stopping */
+	enum vm_end end;
+	int end_status;
+	char end_why[256];
+
+	char dir[256]; /* <rundir>/<name> */
+	uint64_t start_ns;
+};
+
+/* Sets up the VM, loads the kernel, creates the vCPUs.  Prints what
+ * failed (warnx) and returns an exit status: 0, or 64/65/66/69/70/77. */
+int vm_create(struct vm *, const struct vm_opts *);
+/* Runs the vCPUs until the VM ends.  Returns avm-run's exit status. */
+int vm_run(struct vm *);
+void vm_release(struct vm *);
+
+/* 1 when name is a VM name: 1..31 of [A-Za-z0-9._-], not starting with
+ * '.' or '-'. */
+int vm_name_ok(const char *name);
+
+static inline enum vm_state
+vm_state(struct vm *vm)
+{
+	return (enum vm_state)atomic_load(&vm->state);
+}
+
+/* Called by a vCPU thread that saw state != RUNNING: waits while paused.
+ * Returns 1 when the VM is stopping (the thread ends), else 0. */
+int vm_park(struct vm *, struct vcpu *);
+
+/* Ends the VM (first call wins) and kicks every vCPU out of KVM_RUN.
+ * Safe from any thread. */
+void vm_end(struct vm *, enum vm_end, int status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Pauses/resumes every vCPU; pause returns once all are parked or after
+ * timeout_ms (-1 with errno ETIMEDOUT). */
+int vm_pause(struct vm *, int timeout_ms);
+int vm_resume(struct vm *);
+
+/* Writes the VM's status (state, vCPUs, memory, exits) as one mapping. */
+struct emit;
+void vm_status(struct vm *, struct emit *);
+
+/* Drives an interrupt line (ISA IRQ = GSI for 0..15) of the IOAPIC and
+ * the PIC. */
+void vm_set_irq(struct vm *, unsigned gsi, int level);
+
+/* A device's claim on a PIO or MMIO range.  From this call on the VM owns
+ * the device and frees it (ops->free) with itself, even when the call
+ * fails.  Returns 0, or -1 with errno (EEXIST: range taken). */
+int vm_add_device(struct vm *, struct device *, enum bus_space, uint64_t base,
+		  uint64_t len);
+
+#endif

@@ -1,0 +1,1219 @@
+/*
+ * The cluster file parser; see include/avm/config.h and avm.yaml(5).
+ *
+ * A walk over libyaml's events, driven by tables: every mapping the file
+ * may hold is a struct schema that lists its keys, their types and where
+ * the values go, and one walker handles them all.  Events rather than
+ * libyaml's document API, so that anchors and aliases are refused before
+ * they expand, nesting is bounded while it grows, and a node's probe facts
+ * are skipped without being stored.  A first pass over the same events
+ * checks only the form of the stream (see check_form()).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "avm/config.h"
+#include "avm/util.h"
+
+#define MEM_ALIGN (2ULL << 20) /* guest memory is backed by 2 MiB pages */
+#define MEM_MAX (64ULL << 40)  /* beyond any x86 guest we can build */
+#define VM_MEM_MIN (16ULL << 20)
+#define HOST_MAX 253 /* a DNS name */
+#define USER_MAX 32
+#define CTX_LEN 64 /* "nodes[1023].ssh.port" and the like */
+#define FIELDS_MAX 16
+
+enum ftype {
+	F_STR,	     /* any non-empty string without control characters */
+	F_NAME,	     /* a VM name */
+	F_HOST,	     /* a host name or address */
+	F_USER,	     /* a user name */
+	F_UINT,	     /* unsigned in [min, max], stored as unsigned */
+	F_SIZE,	     /* size in [min, max], a multiple of 2M, as uint64_t */
+	F_BOOL,	     /* true false yes no */
+	F_TRANSPORT, /* tcp rdma */
+	F_MAP,	     /* a mapping whose keys land in the same object */
+	F_SEQ,	     /* a sequence of mappings, stored as an array */
+	F_OPAQUE,    /* any mapping, checked for form and dropped */
+};
+
+struct cparser;
+struct schema;
+
+struct field {
+	const char *key;
+	enum ftype type;
+	bool required;
+	size_t off;		  /* the value; F_SEQ: the array pointer */
+	size_t count_off;	  /* F_SEQ: its size_t entry count */
+	uint64_t min, max;	  /* F_UINT, F_SIZE; F_SEQ: entries */
+	const struct schema *sub; /* F_MAP, F_SEQ */
+};
+
+/* What the walker saw in one mapping, for the checks that follow it. */
+struct mapstate {
+	uint32_t seen;			/* bit i: fields[i] was given */
+	yaml_mark_t key_at[FIELDS_MAX]; /* where fields[i]'s key is */
+	yaml_mark_t val_at[FIELDS_MAX]; /* where its value is */
+	yaml_mark_t at;			/* the mapping (or its key) */
+};
+
+struct schema {
+	const struct field *fields;
+	size_t nfields;
+	size_t size; /* of one entry, for F_SEQ */
+	bool has_pos;
+	size_t line_off, col_off; /* where to note the mapping's place */
+	void (*init)(void *obj);
+	/* Checks across keys, once the mapping has ended. */
+	int (*done)(struct cparser *p, void *obj, const struct mapstate *ms,
+		    const char *path);
+};
+
+struct cparser {
+	yaml_parser_t yp;
+	yaml_event_t ev; /* the event being looked at, when have_ev */
+	bool have_ev;
+	int depth;
+	const char *buf; /* the input, to place reader errors */
+	size_t len;
+	struct avm_config *cfg;
+	struct avm_diag *d;
+};
+
+/* --- diagnostics ----------------------------------------------------- */
+
+int
+avm_diag_format(const struct avm_diag *d, char *buf, size_t len)
+{
+	if (d->line > 0)
+		return snprintf(buf, len, "%s:%d:%d: %s", d->file, d->line,
+				d->col, d->msg);
+	return snprintf(buf, len, "%s: %s", d->file, d->msg);
+}
+
+static void
+diag_vset(struct avm_diag *d, int line, int col, const char *fmt, va_list ap)
+{
+	d->line = line;
+	d->col = col;
+	vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
+}
+
+static void __attribute__((format(printf, 4, 5)))
+diag_set(struct avm_diag *d, int line, int col, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vset(d, line, col, fmt, ap);
+	va_end(ap);
+}
+
+static int
+mark_int(size_t v)
+{
+	return v >= INT_MAX ? INT_MAX : (int)v + 1;
+}
+
+/* Fills the diagnostic at mark m; returns -1 with errno EINVAL. */
+static int __attribute__((format(printf, 3, 4)))
+perr(struct cparser *p, yaml_mark_t m, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vset(p->d, mark_int(m.line), mark_int(m.column), fmt, ap);
+	va_end(ap);
+	errno = EINVAL;
+	return -1;
+}
+
+static int
+nomem(struct cparser *p)
+{
+	diag_set(p->d, 0, 0, "out of memory");
+	errno = ENOMEM;
+	return -1;
+}
+
+/*
+ * A string from the file, fit to quote in a message: cut at 40 bytes,
+ * control bytes shown as '?', so a diagnostic stays one short line.
+ */
+static const char *
+shown(const char *s, char *buf, size_t size)
+{
+	size_t i, n = strlen(s), max = size - 4;
+
+	if (n > 40)
+		n = 40;
+	if (n > max)
+		n = max;
+	for (i = 0; i < n; i++)
+		buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?'
+								      : s[i];
+	if (s[i] != '\0')
+		buf[i++] = '.', buf[i++] = '.', buf[i++] = '.';
+	buf[i] = '\0';
+	return buf;
+}
+
+/*
+ * Names a key or entry for messages: "vm.disks[3]".  The schema bounds
+ * how deep names go, so CTX_LEN always holds them.
+ */
+static void __attribute__((format(printf, 3, 4)))
+ctx_name(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+}
+
+/* "in 'vm'", or "at top level" for the document's mapping. */
+static const char *
+where(const char *path, char *buf, size_t size)
+{
+	if (*path == '\0')
+		return "at top level";
+	snprintf(buf, size, "in '%s'", path);
+	return buf;
+}
+
+/* Line and column of a byte offset; libyaml's reader errors give only it. */
+static yaml_mark_t
+offset_mark(const struct cparser *p, size_t off)
+{
+	yaml_mark_t m = { 0, 0, 0 };
+	size_t i;
+
+	for (i = 0; i < off && i < p->len; i++) {
+		unsigned char c = (unsigned char)p->buf[i];
+
+		if (c == '\n' ||
+		    (c == '\r' && (i + 1 == p->len || p->buf[i + 1] != '\n'))) {
+			m.line++;
+			m.column = 0;
+		} else if (c != '\r' && (c & 0xc0) != 0x80)
+			m.column++;
+	}
+	m.index = off;
+	return m;
+}
+
+static int
+syntax_error(struct cparser *p)
+{
+	yaml_parser_t *y = &p->yp;
+	const char *problem = y->problem ? y->problem : "unknown problem";
+	yaml_mark_t m = y->problem_mark;
+
+	if (y->error == YAML_MEMORY_ERROR)
+		return nomem(p);
+	if (y->error == YAML_READER_ERROR) {
+		m = offset_mark(p, y->problem_offset);
+		if (y->problem_value >= 0)
+			return perr(p, m, "syntax error: %s (#x%X)", problem,
+				    (unsigned)y->problem_value);
+		return perr(p, m, "syntax error: %s", problem);
+	}
+	if (y->context)
+		return perr(p, m, "syntax error: %s (%s at %d:%d)", problem,
+			    y->context, mark_int(y->context_mark.line),
+			    mark_int(y->context_mark.column));
+	return perr(p, m, "syntax error: %s", problem);
+}
+
+/* --- events ----------------------------------------------------------- */
+
+static bool
+scalar_is_null(const yaml_event_t *e)
+{
+	const char *s = (const char *)e->data.scalar.value;
+
+	if (e->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	return *s == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+	       strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
+}
+
+static const char *
+ev_kind(const yaml_event_t *e)
+{
+	switch (e->type) {
+	case YAML_MAPPING_START_EVENT:
+		return "a mapping";
+	case YAML_SEQUENCE_START_EVENT:
+		return "a sequence";
+	case YAML_SCALAR_EVENT:
+		return scalar_is_null(e) ? "an empty value" : "a scalar";
+	default:
+		return "nothing";
+	}
+}
+
+/*
+ * Where a value is.  An empty plain scalar has no place of its own
+ * (libyaml puts it at the next token, often on the next line), so it
+ * borrows its key's.
+ */
+static yaml_mark_t
+value_mark(const struct cparser *p, yaml_mark_t key_at)
+{
+	const yaml_event_t *e = &p->ev;
+
+	if (e->type == YAML_SCALAR_EVENT && e->data.scalar.length == 0 &&
+	    e->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+		return key_at;
+	return e->start_mark;
+}
+
+/* Refuses what would make a node stand for another, or change its type. */
+static int
+check_props(struct cparser *p, const yaml_char_t *anchor,
+	    const yaml_char_t *tag)
+{
+	char q[64];
+
+	if (anchor)
+		return perr(p, p->ev.start_mark,
+			    "anchors are not allowed ('&%s')",
+			    shown((const char *)anchor, q, sizeof(q)));
+	if (tag)
+		return perr(p, p->ev.start_mark, "tags are not allowed ('%s')",
+			    shown((const char *)tag, q, sizeof(q)));
+	return 0;
+}
+
+/*
+ * Moves to the next event and applies the checks that hold everywhere in
+ * the file, keys and probe facts included.  Returns 0, or -1 with the
+ * diagnostic filled.
+ */
+static int
+advance(struct cparser *p)
+{
+	yaml_event_t *e = &p->ev;
+	char q[64];
+
+	if (p->have_ev) {
+		yaml_event_delete(e);
+		p->have_ev = false;
+	}
+	if (!yaml_parser_parse(&p->yp, e))
+		return syntax_error(p);
+	p->have_ev = true;
+	switch (e->type) {
+	case YAML_ALIAS_EVENT:
+		return perr(p, e->start_mark, "aliases are not allowed ('*%s')",
+			    shown((const char *)e->data.alias.anchor, q,
+				  sizeof(q)));
+	case YAML_SCALAR_EVENT:
+		if (check_props(p, e->data.scalar.anchor, e->data.scalar.tag))
+			return -1;
+		if (e->data.scalar.length > AVM_CONFIG_STR_MAX)
+			return perr(p, e->start_mark,
+				    "string too long (%zu bytes, at most %d)",
+				    e->data.scalar.length, AVM_CONFIG_STR_MAX);
+		if (memchr(e->data.scalar.value, '\0', e->data.scalar.length))
+			return perr(p, e->start_mark,
+				    "NUL character in a string");
+		return 0;
+	case YAML_SEQUENCE_START_EVENT:
+	case YAML_MAPPING_START_EVENT:
+		if (e->type == YAML_SEQUENCE_START_EVENT
+			    ? check_props(p, e->data.sequence_start.anchor,
+					  e->data.sequence_start.tag)
+			    : check_props(p, e->data.mapping_start.anchor,
+					  e->data.mapping_start.tag))
+			return -1;
+		if (++p->depth > AVM_CONFIG_DEPTH_MAX)
+			return perr(p, e->start_mark,
+				    "nesting deeper than %d levels",
+				    AVM_CONFIG_DEPTH_MAX);
+		return 0;
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT:
+		p->depth--;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* --- values ------------------------------------------------------------ */
+
+static int
+wrong_kind(struct cparser *p, yaml_mark_t at, const char *want,
+	   const char *path)
+{
+	if (*path == '\0')
+		return perr(p, at, "expected %s at top level, found %s", want,
+			    ev_kind(&p->ev));
+	return perr(p, at, "expected %s for '%s', found %s", want, path,
+		    ev_kind(&p->ev));
+}
+
+static bool
+has_ctrl(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+/* [A-Za-z0-9._-] and what else extra allows; not starting with '-'. */
+static bool
+word_ok(const char *s, size_t max, const char *extra)
+{
+	size_t n = strlen(s);
+	const char *c;
+
+	if (n == 0 || n > max || s[0] == '-')
+		return false;
+	for (c = s; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || strchr("._-", *c) ||
+		      strchr(extra, *c)))
+			return false;
+	return true;
+}
+
+static int
+parse_string(struct cparser *p, const struct field *f, void *dst, const char *s,
+	     const char *path, yaml_mark_t at)
+{
+	char q[64];
+	char *copy;
+
+	if (has_ctrl(s))
+		return perr(p, at, "control character in '%s'", path);
+	switch (f->type) {
+	case F_NAME:
+		if (!word_ok(s, AVM_VM_NAME_MAX, "") || s[0] == '.')
+			return perr(p, at,
+				    "bad name '%s' for '%s' (1 to %d of "
+				    "A-Z a-z 0-9 . _ -, not starting with "
+				    ". or -)",
+				    shown(s, q, sizeof(q)), path,
+				    AVM_VM_NAME_MAX);
+		break;
+	case F_HOST:
+		if (!word_ok(s, HOST_MAX, ":%"))
+			return perr(p, at,
+				    "bad host '%s' for '%s' (a name or "
+				    "address, not starting with -)",
+				    shown(s, q, sizeof(q)), path);
+		break;
+	case F_USER:
+		if (!word_ok(s, USER_MAX, ""))
+			return perr(p, at,
+				    "bad user '%s' for '%s' (1 to %d of "
+				    "A-Z a-z 0-9 . _ -, not starting with -)",
+				    shown(s, q, sizeof(q)), path, USER_MAX);
+		break;
+	default:
+		break;
+	}
+	copy = strdup(s);
+	if (!copy)
+		return nomem(p);
+	memcpy(dst, &copy, sizeof(copy));
+	return 0;
+}
+
+static int
+parse_uint(struct cparser *p, const struct field *f, void *dst, const char *s,
+	   bool plain, const char *path, yaml_mark_t at)
+{
+	char q[64];
+	uint64_t v = 0;
+	unsigned u;
+
+	errno = 0;
+	if (!plain)
+		return perr(p, at,
+			    "expected an integer for '%s', found a quoted "
+			    "string",
+			    path);
+	/* No leading zeros: YAML 1.1 would read 010 as octal. */
+	if ((s[0] == '0' && s[1] != '\0') ||
+	    (uint_parse(s, 0, UINT64_MAX, &v) < 0 && errno == EINVAL))
+		return perr(p, at, "bad integer '%s' for '%s'",
+			    shown(s, q, sizeof(q)), path);
+	if (errno == ERANGE || v < f->min || v > f->max)
+		return perr(p, at,
+			    "'%s' is %s, out of range %" PRIu64 "..%" PRIu64,
+			    path, shown(s, q, sizeof(q)), f->min, f->max);
+	u = (unsigned)v;
+	memcpy(dst, &u, sizeof(u));
+	return 0;
+}
+
+static int
+parse_size(struct cparser *p, const struct field *f, void *dst, const char *s,
+	   const char *path, yaml_mark_t at)
+{
+	char q[64], lim[32];
+	uint64_t v = 0;
+
+	errno = 0;
+	if (size_parse(s, &v) < 0 && errno == EINVAL)
+		return perr(p, at,
+			    "bad size '%s' for '%s' (digits and a unit "
+			    "K, M, G or T)",
+			    shown(s, q, sizeof(q)), path);
+	if (errno == ERANGE || v > f->max)
+		return perr(p, at, "'%s' is %s, more than %s", path,
+			    shown(s, q, sizeof(q)),
+			    size_format(f->max, lim, sizeof(lim)));
+	if (v < f->min)
+		return perr(p, at, "'%s' is %s, less than %s", path,
+			    shown(s, q, sizeof(q)),
+			    size_format(f->min, lim, sizeof(lim)));
+	if (v % MEM_ALIGN)
+		return perr(p, at, "'%s' is %s, not a multiple of 2M", path,
+			    shown(s, q, sizeof(q)));
+	memcpy(dst, &v, sizeof(v));
+	return 0;
+}
+
+static int
+parse_scalar(struct cparser *p, const struct field *f, void *obj,
+	     const char *path, yaml_mark_t at)
+{
+	const char *s = (const char *)p->ev.data.scalar.value;
+	bool plain = p->ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+	void *dst = (char *)obj + f->off;
+	char q[64];
+	bool b;
+	enum config_transport t;
+
+	switch (f->type) {
+	case F_UINT:
+		return parse_uint(p, f, dst, s, plain, path, at);
+	case F_SIZE:
+		return parse_size(p, f, dst, s, path, at);
+	case F_BOOL:
+		if (plain && (!strcasecmp(s, "true") || !strcasecmp(s, "yes")))
+			b = true;
+		else if (plain &&
+			 (!strcasecmp(s, "false") || !strcasecmp(s, "no")))
+			b = false;
+		else
+			return perr(p, at,
+				    "bad boolean '%s' for '%s' (true, false, "
+				    "yes or no)",
+				    shown(s, q, sizeof(q)), path);
+		memcpy(dst, &b, sizeof(b));
+		return 0;
+	case F_TRANSPORT:
+		if (strcmp(s, "tcp") == 0)
+			t = CONFIG_TRANSPORT_TCP;
+		else if (strcmp(s, "rdma") == 0)
+			t = CONFIG_TRANSPORT_RDMA;
+		else
+			return perr(p, at,
+				    "bad transport '%s' for '%s' (tcp or rdma)",
+				    shown(s, q, sizeof(q)), path);
+		memcpy(dst, &t, sizeof(t));
+		return 0;
+	default:
+		return parse_string(p, f, dst, s, path, at);
+	}
+}
+
+/* --- the walk ---------------------------------------------------------- */
+
+static int parse_map(struct cparser *p, const struct schema *s, void *obj,
+		     const char *path, yaml_mark_t at);
+
+/* Consumes the mapping or sequence that starts at the current event. */
+static int
+skip_node(struct cparser *p)
+{
+	int level = 1;
+
+	while (level > 0) {
+		if (advance(p) < 0)
+			return -1;
+		switch (p->ev.type) {
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			level++;
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			level--;
+			break;
+		default:
+			break;
+		}
+	}
+	return 0;
+}
+
+static int
+parse_seq(struct cparser *p, const struct field *f, void *obj, const char *path,
+	  yaml_mark_t key_at)
+{
+	const struct schema *s = f->sub;
+	void *slot = (char *)obj + f->off;
+	size_t *n = (size_t *)((char *)obj + f->count_off);
+	size_t cap = 0, ncap;
+	char sub[CTX_LEN];
+	char *arr, *grown, *elem;
+
+	memcpy(&arr, slot, sizeof(arr));
+	for (;;) {
+		if (advance(p) < 0)
+			return -1;
+		if (p->ev.type == YAML_SEQUENCE_END_EVENT)
+			break;
+		ctx_name(sub, sizeof(sub), "%s[%zu]", path, *n);
+		if (p->ev.type != YAML_MAPPING_START_EVENT)
+			return wrong_kind(p, value_mark(p, p->ev.start_mark),
+					  "a mapping", sub);
+		if (*n >= f->max)
+			return perr(p, p->ev.start_mark,
+				    "too many entries in '%s' (at most %" PRIu64
+				    ")",
+				    path, f->max);
+		if (*n == cap) {
+			ncap = cap ? cap * 2 : 4;
+			if (ncap > f->max)
+				ncap = (size_t)f->max;
+			grown = realloc(arr, ncap * s->size);
+			if (!grown)
+				return nomem(p);
+			arr = grown;
+			cap = ncap;
+			memcpy(slot, &arr, sizeof(arr));
+		}
+		elem = arr + *n * s->size;
+		memset(elem, 0, s->size);
+		if (s->init)
+			s->init(elem);
+		(*n)++;
+		if (parse_map(p, s, elem, sub, p->ev.start_mark) < 0)
+			return -1;
+	}
+	if (*n < f->min)
+		return perr(p, key_at, "no entries in '%s'", path);
+	return 0;
+}
+
+static int
+parse_value(struct cparser *p, const struct field *f, void *obj,
+	    const char *path, yaml_mark_t key_at)
+{
+	const yaml_event_t *e = &p->ev;
+	yaml_mark_t at = value_mark(p, key_at);
+
+	switch (f->type) {
+	case F_MAP:
+		if (e->type != YAML_MAPPING_START_EVENT)
+			return wrong_kind(p, at, "a mapping", path);
+		return parse_map(p, f->sub, obj, path, key_at);
+	case F_SEQ:
+		if (e->type != YAML_SEQUENCE_START_EVENT)
+			return wrong_kind(p, at, "a sequence", path);
+		return parse_seq(p, f, obj, path, key_at);
+	case F_OPAQUE:
+		if (e->type != YAML_MAPPING_START_EVENT)
+			return wrong_kind(p, at, "a mapping", path);
+		return skip_node(p);
+	default:
+		if (e->type != YAML_SCALAR_EVENT)
+			return wrong_kind(p, at, "a scalar", path);
+		if (scalar_is_null(e) || e->data.scalar.length == 0)
+			return perr(p, key_at, "empty value for '%s'", path);
+		return parse_scalar(p, f, obj, path, at);
+	}
+}
+
+/*
+ * Walks the mapping that starts at the current event, storing what its
+ * keys say into obj as schema s lays out.  at is where errors about the
+ * mapping as a whole point: its key, or where it starts.
+ */
+static int
+parse_map(struct cparser *p, const struct schema *s, void *obj,
+	  const char *path, yaml_mark_t at)
+{
+	struct mapstate ms;
+	char sub[CTX_LEN], in[CTX_LEN + 8], q[64];
+	const struct field *f;
+	const char *key;
+	yaml_mark_t key_at;
+	size_t i;
+	int line = mark_int(at.line), col = mark_int(at.column);
+
+	memset(&ms, 0, sizeof(ms));
+	ms.at = at;
+	if (s->has_pos) {
+		memcpy((char *)obj + s->line_off, &line, sizeof(line));
+		memcpy((char *)obj + s->col_off, &col, sizeof(col));
+	}
+	for (;;) {
+		if (advance(p) < 0)
+			return -1;
+		if (p->ev.type == YAML_MAPPING_END_EVENT)
+			break;
+		key_at = p->ev.start_mark;
+		if (p->ev.type != YAML_SCALAR_EVENT)
+			return perr(
+				p, key_at, "expected a scalar key %s, found %s",
+				where(path, in, sizeof(in)), ev_kind(&p->ev));
+		key = (const char *)p->ev.data.scalar.value;
+		for (i = 0; i < s->nfields; i++)
+			if (strcmp(s->fields[i].key, key) == 0)
+				break;
+		if (i == s->nfields)
+			return perr(p, key_at, "unknown key '%s' %s",
+				    shown(key, q, sizeof(q)),
+				    where(path, in, sizeof(in)));
+		f = &s->fields[i];
+		if (ms.seen & (1u << i))
+			return perr(p, key_at,
+				    "duplicate key '%s' %s (first at %d:%d)",
+				    f->key, where(path, in, sizeof(in)),
+				    mark_int(ms.key_at[i].line),
+				    mark_int(ms.key_at[i].column));
+		ms.seen |= 1u << i;
+		ms.key_at[i] = key_at;
+		ctx_name(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "",
+			 f->key);
+		if (advance(p) < 0)
+			return -1;
+		ms.val_at[i] = value_mark(p, key_at);
+		if (parse_value(p, f, obj, sub, key_at) < 0)
+			return -1;
+	}
+	for (i = 0; i < s->nfields; i++)
+		if (s->fields[i].required && !(ms.seen & (1u << i)))
+			return perr(p, at, "missing key '%s' %s",
+				    s->fields[i].key,
+				    where(path, in, sizeof(in)));
+	return s->done ? s->done(p, obj, &ms, path) : 0;
+}
+
+/* --- the schema -------------------------------------------------------- */
+
+static int node_done(struct cparser *p, void *obj, const struct mapstate *ms,
+		     const char *path);
+static int top_done(struct cparser *p, void *obj, const struct mapstate *ms,
+		    const char *path);
+static void node_init(void *obj);
+
+#define CFG(m) offsetof(struct avm_config, m)
+#define NODE(m) offsetof(struct avm_node_cfg, m)
+#define DISK(m) offsetof(struct avm_disk, m)
+
+static const struct field disk_fields[] = {
+	{ "path", F_STR, true, DISK(path), 0, 0, 0, NULL },
+	{ "readonly", F_BOOL, false, DISK(readonly), 0, 0, 0, NULL },
+};
+
+static const struct schema disk_schema = {
+	disk_fields,
+	AVM_ARRAY_SIZE(disk_fields),
+	sizeof(struct avm_disk),
+	true,
+	DISK(line),
+	DISK(col),
+	NULL,
+	NULL,
+};
+
+static const struct field vm_fields[] = {
+	{ "name", F_NAME, true, CFG(name), 0, 0, 0, NULL },
+	{ "vcpus", F_UINT, true, CFG(vcpus), 0, 1, AVM_CONFIG_VCPUS_MAX, NULL },
+	{ "memory", F_SIZE, true, CFG(memory_bytes), 0, VM_MEM_MIN, MEM_MAX,
+	  NULL },
+	{ "kernel", F_STR, false, CFG(kernel), 0, 0, 0, NULL },
+	{ "initrd", F_STR, false, CFG(initrd), 0, 0, 0, NULL },
+	{ "cmdline", F_STR, false, CFG(cmdline), 0, 0, 0, NULL },
+	{ "disks", F_SEQ, false, CFG(disks), CFG(ndisks), 0,
+	  AVM_CONFIG_DISKS_MAX, &disk_schema },
+};
+
+static const struct schema vm_schema = {
+	vm_fields,
+	AVM_ARRAY_SIZE(vm_fields),
+	0,
+	true,
+	CFG(vm_line),
+	CFG(vm_col),
+	NULL,
+	NULL,
+};
+
+static const struct field ssh_fields[] = {
+	{ "user", F_USER, false, NODE(ssh_user), 0, 0, 0, NULL },
+	{ "port", F_UINT, false, NODE(ssh_port), 0, 1, 65535, NULL },
+	{ "key", F_STR, false, NODE(ssh_key), 0, 0, 0, NULL },
+};
+
+static const struct schema ssh_schema = {
+	ssh_fields, AVM_ARRAY_SIZE(ssh_fields), 0, false, 0, 0, NULL, NULL,
+};
+
+static const struct field node_fields[] = {
+	{ "host", F_HOST, true, NODE(host), 0, 0, 0, NULL },
+	{ "address", F_HOST, false, NODE(address), 0, 0, 0, NULL },
+	{ "ssh", F_MAP, false, 0, 0, 0, 0, &ssh_schema },
+	{ "vcpus", F_UINT, true, NODE(vcpus), 0, 1, AVM_CONFIG_VCPUS_MAX,
+	  NULL },
+	{ "memory", F_SIZE, true, NODE(memory_bytes), 0, MEM_ALIGN, MEM_MAX,
+	  NULL },
+	{ "probe", F_OPAQUE, false, 0, 0, 0, 0, NULL },
+};
+
+static const struct schema node_schema = {
+	node_fields,
+	AVM_ARRAY_SIZE(node_fields),
+	sizeof(struct avm_node_cfg),
+	true,
+	NODE(line),
+	NODE(col),
+	node_init,
+	node_done,
+};
+
+static const struct field fabric_fields[] = {
+	{ "transport", F_TRANSPORT, false, CFG(fabric_transport), 0, 0, 0,
+	  NULL },
+	{ "port", F_UINT, false, CFG(fabric_port), 0, 1, 65535, NULL },
+	{ "listen", F_HOST, false, CFG(fabric_listen), 0, 0, 0, NULL },
+	{ "secret", F_STR, false, CFG(fabric_secret), 0, 0, 0, NULL },
+};
+
+static const struct schema fabric_schema = {
+	fabric_fields, AVM_ARRAY_SIZE(fabric_fields), 0, false, 0, 0, NULL,
+	NULL,
+};
+
+static const struct field top_fields[] = {
+	{ "vm", F_MAP, true, 0, 0, 0, 0, &vm_schema },
+	{ "nodes", F_SEQ, false, CFG(nodes), CFG(nnodes), 1,
+	  AVM_CONFIG_NODES_MAX, &node_schema },
+	{ "fabric", F_MAP, false, 0, 0, 0, 0, &fabric_schema },
+};
+
+static const struct schema top_schema = {
+	top_fields, AVM_ARRAY_SIZE(top_fields), 0, false, 0, 0, NULL, top_done,
+};
+
+/* mapstate keeps one bit and two marks a key. */
+_Static_assert(AVM_ARRAY_SIZE(vm_fields) <= FIELDS_MAX &&
+		       AVM_ARRAY_SIZE(node_fields) <= FIELDS_MAX &&
+		       AVM_ARRAY_SIZE(top_fields) <= FIELDS_MAX &&
+		       AVM_ARRAY_SIZE(fabric_fields) <= FIELDS_MAX &&
+		       AVM_ARRAY_SIZE(ssh_fields) <= FIELDS_MAX &&
+		       AVM_ARRAY_SIZE(disk_fields) <= FIELDS_MAX,
+	       "a schema has more keys than struct mapstate holds");
+
+/*
+ * Where key (its value, or the key itself) is in a mapping just walked,
+ * or NULL when the mapping did not give it.
+ */
+static const yaml_mark_t *
+given(const struct schema *s, const struct mapstate *ms, const char *key,
+      bool value)
+{
+	size_t i;
+
+	for (i = 0; i < s->nfields; i++) {
+		if (strcmp(s->fields[i].key, key) != 0)
+			continue;
+		if (!(ms->seen & (1u << i)))
+			return NULL;
+		return value ? &ms->val_at[i] : &ms->key_at[i];
+	}
+	return NULL;
+}
+
+static void
+node_init(void *obj)
+{
+	struct avm_node_cfg *n = obj;
+
+	n->ssh_port = AVM_SSH_PORT_DEFAULT;
+}
+
+/* Address defaults to the host; hosts and addresses are each unique. */
+static int
+node_done(struct cparser *p, void *obj, const struct mapstate *ms,
+	  const char *path)
+{
+	struct avm_config *cfg = p->cfg;
+	struct avm_node_cfg *n = obj, *o;
+	const yaml_mark_t *addr_at = given(&node_schema, ms, "address", true);
+	const yaml_mark_t *host_at = given(&node_schema, ms, "host", true);
+	size_t i, me = (size_t)(n - cfg->nodes);
+	char q[64];
+
+	if (!n->address) {
+		n->address = strdup(n->host);
+		if (!n->address)
+			return nomem(p);
+		addr_at = host_at;
+	}
+	for (i = 0; i < me; i++) {
+		o = &cfg->nodes[i];
+		if (strcasecmp(o->host, n->host) == 0)
+			return perr(p, *host_at,
+				    "duplicate host '%s' in '%s' (also "
+				    "'nodes[%zu]' at line %d)",
+				    shown(n->host, q, sizeof(q)), path, i,
+				    o->line);
+		if (strcasecmp(o->address, n->address) == 0)
+			return perr(p, *addr_at,
+				    "duplicate address '%s' in '%s' (also "
+				    "'nodes[%zu]' at line %d)",
+				    shown(n->address, q, sizeof(q)), path, i,
+				    o->line);
+	}
+	return 0;
+}
+
+/* The nodes make up the VM exactly; without nodes, localhost is all. */
+static int
+top_done(struct cparser *p, void *obj, const struct mapstate *ms,
+	 const char *path)
+{
+	struct avm_config *cfg = obj;
+	/* The key, not the value: the sequence may start lines below. */
+	const yaml_mark_t *nodes_at = given(&top_schema, ms, "nodes", false);
+	uint64_t vcpus = 0, mem = 0;
+	char a[32], b[32];
+	size_t i;
+
+	if (!nodes_at) {
+		cfg->nodes = calloc(1, sizeof(*cfg->nodes));
+		if (!cfg->nodes)
+			return nomem(p);
+		cfg->nnodes = 1;
+		cfg->nodes_default = true;
+		node_init(cfg->nodes);
+		cfg->nodes[0].host = strdup("localhost");
+		cfg->nodes[0].address = strdup("localhost");
+		if (!cfg->nodes[0].host || !cfg->nodes[0].address)
+			return nomem(p);
+		cfg->nodes[0].vcpus = cfg->vcpus;
+		cfg->nodes[0].memory_bytes = cfg->memory_bytes;
+		return 0;
+	}
+	for (i = 0; i < cfg->nnodes; i++) {
+		vcpus += cfg->nodes[i].vcpus;
+		mem += cfg->nodes[i].memory_bytes;
+	}
+	if (vcpus != cfg->vcpus)
+		return perr(p, *nodes_at,
+			    "nodes' vcpus sum to %" PRIu64 ", 'vm.vcpus' is %u",
+			    vcpus, cfg->vcpus);
+	if (mem != cfg->memory_bytes)
+		return perr(p, *nodes_at,
+			    "nodes' memory sums to %s (%" PRIu64
+			    " bytes), 'vm.memory' is %s (%" PRIu64 " bytes)",
+			    size_format(mem, a, sizeof(a)), mem,
+			    size_format(cfg->memory_bytes, b, sizeof(b)),
+			    cfg->memory_bytes);
+	return 0;
+}
+
+/* --- loading ----------------------------------------------------------- */
+
+/*
+ * First pass: the form of the whole stream (syntax, anchors, aliases,
+ * tags, nesting, lengths, documents), so that a syntax error anywhere is
+ * reported before a complaint about content it may have caused, like a
+ * key "missing" from a mapping that bad indentation ended early.
+ */
+static int
+check_form(struct cparser *p)
+{
+	bool doc = false;
+
+	if (advance(p) < 0) /* stream start */
+		return -1;
+	for (;;) {
+		if (advance(p) < 0)
+			return -1;
+		if (p->ev.type == YAML_STREAM_END_EVENT)
+			break;
+		if (p->ev.type != YAML_DOCUMENT_START_EVENT)
+			continue;
+		if (doc)
+			return perr(p, p->ev.start_mark,
+				    "multiple documents are not allowed");
+		doc = true;
+	}
+	if (!doc) {
+		diag_set(p->d, 0, 0, "empty file: no YAML document");
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Second pass: the one document, walked by the schema. */
+static int
+walk(struct cparser *p)
+{
+	yaml_mark_t at;
+
+	if (advance(p) < 0 || advance(p) < 0) /* stream, document start */
+		return -1;
+	at = p->ev.start_mark;
+	if (advance(p) < 0)
+		return -1;
+	/* An empty document's null has no place; the document's has. */
+	at = value_mark(p, at);
+	if (p->ev.type != YAML_MAPPING_START_EVENT)
+		return wrong_kind(p, at, "a mapping", "");
+	return parse_map(p, &top_schema, p->cfg, "", at);
+}
+
+static int
+run_pass(struct cparser *p, int (*pass)(struct cparser *))
+{
+	int rc, e;
+
+	if (!yaml_parser_initialize(&p->yp))
+		return nomem(p);
+	yaml_parser_set_input_string(&p->yp, (const unsigned char *)p->buf,
+				     p->len);
+	p->depth = 0;
+	rc = pass(p);
+	e = errno;
+	if (p->have_ev)
+		yaml_event_delete(&p->ev);
+	p->have_ev = false;
+	yaml_parser_delete(&p->yp);
+	errno = e;
+	return rc;
+}
+
+static int
+load(const char *name, const char *dir, const char *buf, size_t len,
+     struct avm_config *cfg, struct avm_diag *d)
+{
+	struct cparser p;
+	int e;
+
+	memset(&p, 0, sizeof(p));
+	p.buf = buf;
+	p.len = len;
+	p.cfg = cfg;
+	p.d = d;
+	cfg->fabric_transport = CONFIG_TRANSPORT_TCP;
+	cfg->fabric_port = AVM_FABRIC_PORT_DEFAULT;
+	cfg->file = strdup(name);
+	cfg->dir = dir ? strdup(dir) : NULL;
+	if (!cfg->file || (dir && !cfg->dir)) {
+		config_release(cfg);
+		return nomem(&p);
+	}
+	if (run_pass(&p, check_form) < 0 || run_pass(&p, walk) < 0) {
+		e = errno;
+		config_release(cfg);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+int
+config_load_string(const char *name, const char *buf, size_t len,
+		   struct avm_config *cfg, struct avm_diag *d)
+{
+	struct avm_diag spare;
+
+	if (!d)
+		d = &spare;
+	if (!name)
+		name = "<string>";
+	memset(cfg, 0, sizeof(*cfg));
+	memset(d, 0, sizeof(*d));
+	snprintf(d->file, sizeof(d->file), "%s", name);
+	return load(name, NULL, buf, len, cfg, d);
+}
+
+/* Reads at most AVM_CONFIG_FILE_MAX bytes; -1 with errno EFBIG past it. */
+static int
+slurp(const char *path, char **out, size_t *outlen)
+{
+	size_t len = 0, cap = 0;
+	char *buf = NULL, *grown;
+	ssize_t n;
+	int fd, e;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		if (len == cap) {
+			if (cap > AVM_CONFIG_FILE_MAX) {
+				errno = EFBIG;
+				goto fail;
+			}
+			cap = cap ? cap * 2 : 8192;
+			grown = realloc(buf, cap);
+			if (!grown)
+				goto fail;
+			buf = grown;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto fail;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (len > AVM_CONFIG_FILE_MAX) {
+		free(buf);
+		errno = EFBIG;
+		return -1;
+	}
+	*out = buf;
+	*outlen = len;
+	return 0;
+fail:
+	e = errno;
+	free(buf);
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+int
+config_load_file(const char *path, struct avm_config *cfg, struct avm_diag *d)
+{
+	struct avm_diag spare;
+	char *buf = NULL, *dir;
+	const char *slash;
+	size_t len = 0;
+	int rc, e;
+
+	if (!d)
+		d = &spare;
+	memset(cfg, 0, sizeof(*cfg));
+	memset(d, 0, sizeof(*d));
+	snprintf(d->file, sizeof(d->file), "%s", path);
+	if (slurp(path, &buf, &len) < 0) {
+		e = errno;
+		if (e == EFBIG) {
+			diag_set(d, 0, 0, "file too large (more than %u bytes)",
+				 AVM_CONFIG_FILE_MAX);
+			e = EINVAL;
+		} else
+			diag_set(d, 0, 0, "%s", strerror(e));
+		errno = e;
+		return -1;
+	}
+	slash = strrchr(path, '/');
+	if (!slash)
+		dir = strdup(".");
+	else if (slash == path)
+		dir = strdup("/");
+	else
+		dir = strndup(path, (size_t)(slash - path));
+	if (!dir) {
+		free(buf);
+		diag_set(d, 0, 0, "out of memory");
+		errno = ENOMEM;
+		return -1;
+	}
+	rc = load(path, dir, buf, len, cfg, d);
+	e = errno;
+	free(dir);
+	free(buf);
+	errno = e;
+	return rc;
+}
+
+void
+config_release(struct avm_config *cfg)
+{
+	size_t i;
+
+	free(cfg->file);
+	free(cfg->dir);
+	free(cfg->name);
+	free(cfg->kernel);
+	free(cfg->initrd);
+	free(cfg->cmdline);
+	for (i = 0; i < cfg->ndisks; i++)
+		free(cfg->disks[i].path);
+	free(cfg->disks);
+	for (i = 0; i < cfg->nnodes; i++) {
+		free(cfg->nodes[i].host);
+		free(cfg->nodes[i].address);
+		free(cfg->nodes[i].ssh_user);
+		free(cfg->nodes[i].ssh_key);
+	}
+	free(cfg->nodes);
+	free(cfg->fabric_listen);
+	free(cfg->fabric_secret);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+const char *
+config_transport_name(enum config_transport t)
+{
+	switch (t) {
+	case CONFIG_TRANSPORT_TCP:
+		return "tcp";
+	case CONFIG_TRANSPORT_RDMA:
+		return "rdma";
+	}
+	return "unknown";
+}
+
+int
+config_path(const struct avm_config *cfg, const char *path, char *buf,
+	    size_t len)
+{
+	const char *home;
+	int n;
+
+	if (!path || !*path) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (strncmp(path, "~/", 2) == 0) {
+		home = getenv("HOME");
+		if (!home || !*home) {
+			errno = ENOENT;
+			return -1;
+		}
+		n = snprintf(buf, len, "%s/%s", home, path + 2);
+	} else if (path[0] != '/' && cfg->dir)
+		n = snprintf(buf, len, "%s/%s", cfg->dir, path);
+	else
+		n = snprintf(buf, len, "%s", path);
+	if (n < 0 || (size_t)n >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}

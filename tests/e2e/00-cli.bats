@@ -1,0 +1,64 @@
+#!/usr/bin/env bats
+# The command line every tool shares (STYLE.md): -h/--help, -V/--version,
+# and an unknown option as a usage error.  Runs over each bin/avm-* that
+# is built, so a new tool is covered without touching this file.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+tools() {
+	local t
+	for t in "$AVM_TOP"/bin/avm-*; do
+		[ -f "$t" ] && [ -x "$t" ] && echo "$t"
+	done
+}
+
+setup() {
+	[ -n "$(tools)" ] || skip "no tool in $AVM_TOP/bin (run make)"
+	VERSION=$(sed -n 's/^VERSION *:= *//p' "$AVM_TOP/Makefile")
+	[ -n "$VERSION" ] || fail "no VERSION in $AVM_TOP/Makefile"
+}
+
+@test "every tool: --help and -h exit 0 with a usage line on stdout" {
+	local t name opt
+	for t in $(tools); do
+		name=$(basename "$t")
+		for opt in --help -h; do
+			run --separate-stderr "$t" "$opt"
+			[ "$status" -eq 0 ] ||
+				fail "$name $opt: exit status $status, want 0"
+			grep -qi "^usage: $name\b" <<<"$output" ||
+				fail "$name $opt: no 'usage: $name' line in: $output"
+		done
+	done
+}
+
+@test "every tool: --version and -V print the name and the version" {
+	local t name opt
+	for t in $(tools); do
+		name=$(basename "$t")
+		for opt in --version -V; do
+			run --separate-stderr "$t" "$opt"
+			[ "$status" -eq 0 ] ||
+				fail "$name $opt: exit status $status, want 0"
+			[[ ${lines[0]} == "$name $VERSION"* ]] ||
+				fail "$name $opt: '${lines[0]}', want '$name $VERSION'"
+		done
+	done
+}
+
+@test "every tool: an unknown option exits 64 with a usage line on stderr" {
+	local t name opt
+	for t in $(tools); do
+		name=$(basename "$t")
+		for opt in --no-such-option-xyz -Z; do
+			run --separate-stderr "$t" "$opt"
+			[ "$status" -eq 64 ] ||
+				fail "$name $opt: exit status $status, want 64"
+			grep -qi "^usage: $name\b" <<<"$stderr" ||
+				fail "$name $opt: no usage line on stderr: $stderr"
+			[ -z "$output" ] ||
+				fail "$name $opt: wrote to stdout: $output"
+		done
+	done
+}

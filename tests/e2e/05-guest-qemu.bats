@@ -1,0 +1,217 @@
+#!/usr/bin/env bats
+# The guest kit's images (tests/guest/) under QEMU TCG with 4 CPUs, the
+# way avm-run will be checked later: each boots through its multiboot
+# header, prints its banner, its checks and PASS, and leaves through
+# isa-debug-exit, where QEMU exits with status * 2 + 1 (1 for PASS).
+# TCG, not KVM: on this host QEMU/KVM runs SeaBIOS at emulated CPL0 speed
+# (tests/guest/README.md).
+
+load helpers
+
+bats_require_minimum_version 1.5.0
+
+GUEST=$AVM_TOP/build/guest
+
+setup() {
+	requires qemu-system-x86_64 timeout python3
+	[ -f "$GUEST/hello.elf" ] ||
+		skip_or_fail "guest images not built: run 'make guest'"
+}
+
+QEMU_ARGS=(-machine q35 -accel tcg -smp 4 -m 256 -nodefaults
+	-display none -serial stdio -no-reboot
+	-device isa-debug-exit,iobase=0xf4,iosize=0x04)
+
+# qemu_guest NAME [QEMU ARGS...]: boots build/guest/NAME.elf.
+qemu_guest() {
+	local img=$GUEST/$1.elf
+	shift
+	timeout 120 qemu-system-x86_64 "${QEMU_ARGS[@]}" -kernel "$img" "$@" \
+		</dev/null 2>&1
+}
+
+# expect_exit STATUS: QEMU's exit for a guest status, with the output
+# shown when it differs.
+expect_exit() {
+	local want=$(($1 * 2 + 1))
+	if [ "$status" -ne "$want" ]; then
+		printf '%s\n' "$output" >&2
+		fail "qemu exited $status, expected $want (guest status $1)"
+	fi
+}
+
+# The banner every image prints first.
+expect_banner() {
+	assert_equal "${lines[0]}" "avm-guest $1: 4 cpus"
+	assert_line --regexp '^kit: entry multiboot, tsc [0-9]+ kHz \(.+\), 1 ioapic, '
+	local k
+	for k in 0 1 2 3; do
+		assert_line --regexp "^kit: cpu $k apic [0-9]+ node [0-9]+$"
+	done
+}
+
+expect_pass() {
+	expect_exit 0
+	assert_equal "${lines[-1]}" PASS
+	refute_line --partial FAIL
+}
+
+@test "every image: multiboot header first, ELF64 entry elsewhere" {
+	local img n=0
+	for img in "$GUEST"/*.elf; do
+		run -0 python3 - "$img" <<'EOF'
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+assert d[:4] == b"\x7fELF" and d[4] == 2, "not ELF64"
+entry = struct.unpack_from("<Q", d, 24)[0]
+for off in range(0, 8192, 4):
+    magic, flags, csum = struct.unpack_from("<III", d, off)
+    if magic == 0x1BADB002 and (magic + flags + csum) & 0xFFFFFFFF == 0:
+        break
+else:
+    sys.exit("no multiboot header in the first 8 KiB")
+assert flags & 0x10000, "multiboot address fields not valid"
+hdr, load, load_end, bss_end, mb_entry = struct.unpack_from("<5I", d, off + 12)
+assert load >= 0x100000 and load_end <= bss_end, "bad load range"
+assert off - (hdr - load) + (load_end - load) <= len(d), "file too short"
+assert mb_entry != entry, "one entry for both"
+print("ok", hex(entry), hex(mb_entry))
+EOF
+		n=$((n + 1))
+	done
+	[ "$n" -ge 8 ]
+}
+
+@test "hello: every cpu says hello" {
+	run qemu_guest hello
+	expect_pass
+	expect_banner hello
+	local k
+	for k in 0 1 2 3; do
+		assert_line --regexp "^hello from cpu $k apic [0-9]+$"
+	done
+}
+
+@test "hello: NUMA nodes come from the SRAT" {
+	run qemu_guest hello \
+		-object memory-backend-ram,id=m0,size=128M \
+		-object memory-backend-ram,id=m1,size=128M \
+		-numa node,nodeid=0,cpus=0-1,memdev=m0 \
+		-numa node,nodeid=1,cpus=2-3,memdev=m1
+	expect_pass
+	assert_line --regexp '^kit: entry multiboot, .*, 2 numa nodes$'
+	assert_line 'kit: cpu 0 apic 0 node 0'
+	assert_line 'kit: cpu 1 apic 1 node 0'
+	assert_line 'kit: cpu 2 apic 2 node 1'
+	assert_line 'kit: cpu 3 apic 3 node 1'
+}
+
+@test "ipi: every kind of IPI arrives exactly once" {
+	run qemu_guest ipi
+	expect_pass
+	expect_banner ipi
+	local s
+	for s in 'fixed bsp->ap' 'fixed ap->bsp' all-but-self self \
+		all-including-self 'logical 0xfe' 'logical one cpu' \
+		'nmi bsp->ap' 'nmi ap->bsp'; do
+		assert_line "ipi $s: ok"
+	done
+}
+
+@test "timer: one-shot and periodic LAPIC timer against the TSC" {
+	run qemu_guest timer
+	expect_pass
+	expect_banner timer
+	assert_line --regexp '^timer: lapic timer [0-9]+ kHz '
+	assert_line --regexp '^timer one-shot: programmed 10000 us, measured min [0-9]+ us'
+	assert_line --regexp '^timer periodic: [0-9]+ ticks, programmed 5000 us, measured median [0-9]+ us$'
+	assert_line --regexp '^timer tsc-deadline: '
+}
+
+# type_line FILE TEXT: waits for the guest's prompt in FILE, types TEXT.
+type_line() {
+	local i
+	for i in $(seq 600); do
+		grep -q 'waiting .* for a line' "$1" 2>/dev/null && break
+		sleep 0.1
+	done
+	printf '%s\n' "$2"
+}
+
+uart_guest() {
+	type_line "$1" "$2" |
+		timeout 120 qemu-system-x86_64 "${QEMU_ARGS[@]}" \
+			-kernel "$GUEST/uart-irq.elf" >"$1" 2>&1
+}
+
+@test "uart-irq: a typed line comes in by interrupt" {
+	local out=$BATS_TEST_TMPDIR/uart.out
+	run uart_guest "$out" 'hello avm'
+	output=$(cat "$out")
+	mapfile -t lines <"$out"
+	expect_pass
+	expect_banner uart-irq
+	assert_line --regexp '^uart-irq: irq 4 -> gsi [0-9]+ -> vector 0x34 on cpu 0; '
+	assert_line 'got: hello avm'
+	assert_line --regexp '^uart-irq: 10 bytes by [1-9][0-9]* interrupts$'
+}
+
+@test "uart-irq: no input is a timeout, status 2" {
+	run qemu_guest uart-irq -append 'timeout=1'
+	expect_exit 2
+	assert_line --regexp '^FAIL: timeout: 1 s, 0 bytes by 0 interrupts$'
+}
+
+@test "atomic: lock xadd and spinlock totals are exact" {
+	run qemu_guest atomic -append 'iters=5000'
+	expect_pass
+	expect_banner atomic
+	assert_line 'atomic: xadd total 20000, spinlock total 20000, expected 20000'
+	local k
+	for k in 0 1 2 3; do
+		assert_line --regexp "^atomic cpu $k: 5000 iters, xadd [0-9]+ cycles/op, spinlock [0-9]+ cycles/op$"
+	done
+}
+
+@test "memtouch: memory written on one cpu reads back on another" {
+	run qemu_guest memtouch -append 'mem=32M'
+	expect_pass
+	expect_banner memtouch
+	assert_line --regexp '^memtouch: 0x[0-9a-f]+-0x[0-9a-f]+, 32 MiB, 8192 KiB per cpu$'
+	local k
+	for k in 0 1 2 3; do
+		assert_line --regexp "^memtouch cpu $k: mem node -1, touch [0-9]+ ns/page, write [0-9]+ MiB/s, verify cpu $(((k + 1) % 4))'s [0-9]+ MiB/s$"
+	done
+}
+
+@test "bench: machine-readable lines" {
+	run qemu_guest bench -append 'iters=200'
+	expect_pass
+	expect_banner bench
+	local b
+	for b in rdtsc exit_pio exit_mmio syscall ipi_rtt timer_oneshot; do
+		assert_line --regexp "^bench $b cycles=-?[0-9]+ ns=-?[0-9]+ iters=200 tsc_khz=[0-9]+$"
+	done
+	assert_line --regexp '^bench timer_deadline (cycles=|skipped: )'
+}
+
+@test "bench: ipi_rtt is skipped on one cpu" {
+	run timeout 120 qemu-system-x86_64 "${QEMU_ARGS[@]}" -smp 1 \
+		-kernel "$GUEST/bench.elf" -append 'iters=50' </dev/null
+	expect_pass
+	assert_equal "${lines[0]}" 'avm-guest bench: 1 cpus'
+	assert_line 'bench ipi_rtt skipped: needs 2 cpus'
+}
+
+@test "fault: a page fault at CPL3 is reported, status 3" {
+	run qemu_guest fault
+	expect_exit 3
+	assert_line 'fault: cpu 0 raises exception 14 at cpl3'
+	assert_line --regexp '^FAIL: exception 14 \(#PF\) err 0x4 rip 0x[0-9a-f]+ rsp 0x[0-9a-f]+ cr2 0x100000000 cpl 3 cpu 0$'
+}
+
+@test "fault: #UD on an AP names that cpu" {
+	run qemu_guest fault -append 'fault=6 cpu=2'
+	expect_exit 3
+	assert_line --regexp '^FAIL: exception 6 \(#UD\) err 0x0 rip 0x[0-9a-f]+ .* cpl 3 cpu 2$'
+}

@@ -1,0 +1,234 @@
+#!/usr/bin/env bats
+# avm-run on one node: the guest kit's programs under the real KVM, bad
+# input, and the control socket.
+
+load helpers
+
+G="$AVM_TOP/build/guest"
+
+setup() {
+	setup_rundir
+}
+
+run_guest() {
+	local prog=$1
+	shift
+	run timeout 120 avm-run --name "t$$" "$@" --kernel "$G/$prog.elf" </dev/null
+}
+
+@test "hello: a line from each of 4 vCPUs, exit status from the guest" {
+	requires kvm
+	run_guest hello --vcpus 4 --memory 256M
+	assert_success
+	for k in 0 1 2 3; do
+		assert_output --partial "hello from cpu $k"
+	done
+	assert_output --partial "PASS"
+}
+
+@test "hello on 1 vCPU" {
+	requires kvm
+	run_guest hello --vcpus 1 --memory 64M
+	assert_success
+	assert_output --partial "hello from cpu 0"
+	refute_output --partial "hello from cpu 1"
+}
+
+@test "hello boots through multiboot as well as ELF64" {
+	requires kvm
+	run_guest hello --vcpus 2 --memory 64M --boot multiboot
+	assert_success
+	assert_output --partial "hello from cpu 1"
+}
+
+@test "ipi: fixed, broadcast, self, logical and NMI IPIs arrive" {
+	requires kvm
+	run_guest ipi --vcpus 4 --memory 64M
+	assert_success
+	assert_output --partial "PASS"
+}
+
+@test "timer: LAPIC one-shot, periodic and TSC-deadline against host time" {
+	requires kvm
+	run_guest timer --vcpus 2 --memory 64M
+	assert_success
+	assert_output --partial "PASS"
+}
+
+@test "atomic: lock xadd and a spinlock counter add up over 4 vCPUs" {
+	requires kvm
+	run_guest atomic --vcpus 4 --memory 64M
+	assert_success
+	assert_output --partial "PASS"
+}
+
+@test "memtouch: every vCPU writes and verifies guest memory" {
+	requires kvm
+	run_guest memtouch --vcpus 4 --memory 256M
+	assert_success
+	assert_output --partial "PASS"
+}
+
+@test "uart-irq: console input arrives by IOAPIC interrupt" {
+	requires kvm
+	run bash -c "printf 'ping avm\n' | timeout 60 avm-run --name t$$ \
+		--vcpus 2 --memory 64M --kernel '$G/uart-irq.elf'"
+	assert_success
+	assert_output --partial "got: ping avm"
+	assert_output --partial "PASS"
+}
+
+@test "missing kernel: 66 and the path" {
+	requires kvm
+	run avm-run --kernel /nonexistent/k
+	assert_equal "$status" 66
+	assert_output --partial "'/nonexistent/k'"
+}
+
+@test "not a kernel: 65" {
+	requires kvm
+	head -c 20000 /dev/urandom >"$BATS_TEST_TMPDIR/junk"
+	run avm-run --kernel "$BATS_TEST_TMPDIR/junk"
+	assert_equal "$status" 65
+	assert_output --partial "not a kernel image"
+}
+
+@test "truncated kernel: 65" {
+	requires kvm
+	head -c 3000 "$G/hello.elf" >"$BATS_TEST_TMPDIR/trunc"
+	run avm-run --kernel "$BATS_TEST_TMPDIR/trunc"
+	assert_equal "$status" 65
+}
+
+@test "bad sizes and counts: 64 with a usage line" {
+	run avm-run --memory 12Q --kernel "$G/hello.elf"
+	assert_equal "$status" 64
+	assert_output --partial "bad --memory '12Q'"
+	run avm-run --memory 1M --kernel "$G/hello.elf"
+	assert_equal "$status" 64
+	run avm-run --vcpus 0 --kernel "$G/hello.elf"
+	assert_equal "$status" 64
+	run avm-run --vcpus abc --kernel "$G/hello.elf"
+	assert_equal "$status" 64
+	run avm-run --name '../x' --kernel "$G/hello.elf"
+	assert_equal "$status" 64
+	run avm-run --boot nope --kernel "$G/hello.elf"
+	assert_equal "$status" 64
+	run avm-run
+	assert_equal "$status" 64
+	assert_output --partial "usage:"
+}
+
+@test "more vCPUs than KVM allows: 69" {
+	requires kvm
+	run avm-run --vcpus 4096 --kernel "$G/hello.elf"
+	assert_equal "$status" 69
+	assert_output --partial "KVM on this host allows at most"
+}
+
+@test "more memory than the host has: 69" {
+	requires kvm
+	run avm-run --memory 1T --kernel "$G/hello.elf"
+	assert_equal "$status" 69
+	assert_output --partial "more than this host's RAM"
+}
+
+@test "no VM of that name: control verbs exit 69" {
+	run avm-run status --name nosuchvm
+	assert_equal "$status" 69
+	assert_output --partial "no VM 'nosuchvm'"
+}
+
+@test "run.sock: status, pause, resume and stop while a guest runs" {
+	requires kvm jq
+	local fifo="$BATS_TEST_TMPDIR/in" out="$BATS_TEST_TMPDIR/out"
+	mkfifo "$fifo"
+	timeout 60 avm-run --name ctl --vcpus 2 --memory 64M \
+		--kernel "$G/uart-irq.elf" <"$fifo" >"$out" 2>&1 &
+	local pid=$!
+	exec 3>"$fifo"
+	local i
+	for i in $(seq 100); do
+		[ -S "$AVM_RUNDIR/ctl/run.sock" ] && break
+		sleep 0.05
+	done
+	[ -S "$AVM_RUNDIR/ctl/run.sock" ]
+	[ "$(stat -c %a "$AVM_RUNDIR/ctl/run.sock")" = 600 ]
+
+	run avm-run status --name ctl --json
+	assert_success
+	echo "$output" | jq -e '.name == "ctl" and .state == "running" and .vcpus == 2'
+	echo "$output" | jq -e '.vcpu | length == 2'
+
+	run avm-run status --name ctl
+	assert_success
+	assert_output --partial "state: running"
+
+	run avm-run pause --name ctl
+	assert_success
+	run avm-run status --name ctl --json
+	echo "$output" | jq -e '.state == "paused" and .vcpus_parked == 2'
+	# Paused vCPUs make no exits.
+	local e1 e2
+	e1=$(avm-run status --name ctl --json | jq .totals.exits)
+	sleep 0.3
+	e2=$(avm-run status --name ctl --json | jq .totals.exits)
+	assert_equal "$e1" "$e2"
+
+	run avm-run resume --name ctl
+	assert_success
+	run avm-run status --name ctl --json
+	echo "$output" | jq -e '.state == "running"'
+
+	run avm-run bogus-verb --name ctl
+	assert_equal "$status" 64
+
+	run avm-run stop --name ctl
+	assert_success
+	local st=0
+	wait "$pid" || st=$?
+	exec 3>&-
+	assert_equal "$st" 0
+	[ ! -e "$AVM_RUNDIR/ctl/run.sock" ]
+}
+
+@test "a second VM of the same name is refused with 69" {
+	requires kvm
+	local fifo="$BATS_TEST_TMPDIR/in"
+	mkfifo "$fifo"
+	timeout 60 avm-run --name dup --vcpus 1 --memory 64M \
+		--kernel "$G/uart-irq.elf" <"$fifo" >/dev/null 2>&1 &
+	local pid=$!
+	exec 3>"$fifo"
+	local i
+	for i in $(seq 100); do
+		[ -S "$AVM_RUNDIR/dup/run.sock" ] && break
+		sleep 0.05
+	done
+	run avm-run --name dup --kernel "$G/hello.elf"
+	assert_equal "$status" 69
+	assert_output --partial "already running"
+	avm-run stop --name dup
+	wait "$pid" || true
+	exec 3>&-
+}
+
+@test "SIGTERM stops the VM with status 143" {
+	requires kvm
+	local fifo="$BATS_TEST_TMPDIR/in"
+	mkfifo "$fifo"
+	avm-run --name sig --vcpus 2 --memory 64M \
+		--kernel "$G/uart-irq.elf" <"$fifo" >/dev/null 2>&1 &
+	local pid=$!
+	exec 3>"$fifo"
+	local i
+	for i in $(seq 100); do
+		[ -S "$AVM_RUNDIR/sig/run.sock" ] && break
+		sleep 0.05
+	done
+	kill -TERM "$pid"
+	local st=0
+	wait "$pid" || st=$?
+	exec 3>&-
+	assert_equal "$st" 143
+}

@@ -1,0 +1,257 @@
+/*
+ * libFuzzer target for lib/wire.c.  The input is a byte stream from a
+ * peer: it is split with wire_frame_next(), every frame's payload goes to
+ * its decoder, and whatever decodes is encoded again and must come back
+ * byte for byte (the encodings are canonical) and value for value.  The
+ * whole input also goes to every payload decoder, and the same stream is
+ * read back through wire_recv() over a socketpair, which must see exactly
+ * the frames wire_frame_next() saw.  Any disagreement aborts.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "avm/util.h"
+#include "avm/wire.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define MAX_SEEN 4096
+#define MAX_SOCK_INPUT 32768
+
+struct seen {
+	struct wire_hdr h;
+	size_t off; /* of the payload in the input */
+};
+
+static struct seen seen[MAX_SEEN];
+static uint8_t rbuf[WIRE_MAX_PAYLOAD];
+
+#define check(cond)                                                         \
+	do {                                                                \
+		if (!(cond)) {                                              \
+			fprintf(stderr, "fuzz-wire: %s:%d: %s\n", __FILE__, \
+				__LINE__, #cond);                           \
+			abort();                                            \
+		}                                                           \
+	} while (0)
+
+static void
+hello_same(const struct wire_hello *a, const struct wire_hello *b)
+{
+	check(a->version_min == b->version_min);
+	check(a->version_max == b->version_max);
+	check(a->role == b->role);
+	check(a->node == b->node && a->nodes == b->nodes);
+	check(strcmp(a->vm, b->vm) == 0);
+	check(memcmp(a->nonce, b->nonce, WIRE_NONCE_LEN) == 0);
+}
+
+static void
+try_hello(const uint8_t *p, size_t len)
+{
+	struct wire_hello a, b;
+	uint8_t e[WIRE_HELLO_MAX];
+	int n, rc;
+
+	rc = wire_hello_decode(p, len, &a);
+	if (len < WIRE_HELLO_SIZE || len > WIRE_HELLO_MAX)
+		check(rc == -EMSGSIZE);
+	if (rc < 0) {
+		check(rc == -EMSGSIZE || rc == -EBADMSG);
+		return;
+	}
+	check(a.vm[WIRE_VM_NAME_LEN - 1] == '\0' && wire_vm_name_ok(a.vm));
+	check(a.version_min >= 1 && a.version_min <= a.version_max);
+	check(a.nodes <= WIRE_MAX_NODES);
+	n = wire_hello_encode(&a, e, sizeof(e));
+	check(n == WIRE_HELLO_SIZE);
+	check(memcmp(e, p, WIRE_HELLO_SIZE) == 0);
+	check(wire_hello_decode(e, (size_t)n, &b) == 0);
+	hello_same(&a, &b);
+}
+
+static void
+try_welcome(const uint8_t *p, size_t len)
+{
+	struct wire_welcome a, b;
+	uint8_t e[WIRE_WELCOME_SIZE];
+	int n, rc;
+
+	rc = wire_welcome_decode(p, len, &a);
+	if (len != WIRE_WELCOME_SIZE)
+		check(rc == -EMSGSIZE);
+	if (rc < 0) {
+		check(rc == -EMSGSIZE || rc == -EBADMSG);
+		return;
+	}
+	n = wire_welcome_encode(&a, e, sizeof(e));
+	check(n == WIRE_WELCOME_SIZE && memcmp(e, p, WIRE_WELCOME_SIZE) == 0);
+	check(wire_welcome_decode(e, (size_t)n, &b) == 0);
+	check(a.version == b.version && a.version != 0);
+	check(memcmp(a.nonce, b.nonce, WIRE_NONCE_LEN) == 0);
+}
+
+static void
+try_error(const uint8_t *p, size_t len)
+{
+	struct wire_error a, b;
+	uint8_t e[WIRE_ERROR_MAX];
+	int n, rc;
+
+	rc = wire_error_decode(p, len, &a);
+	if (len < WIRE_ERROR_MIN || len > WIRE_ERROR_MAX)
+		check(rc == -EMSGSIZE);
+	if (rc < 0) {
+		check(rc == -EMSGSIZE || rc == -EBADMSG);
+		return;
+	}
+	check(a.code != WIRE_E_NONE);
+	check(strlen(a.msg) == len - WIRE_ERROR_MIN);
+	n = wire_error_encode(&a, e, sizeof(e));
+	check(n >= 0 && (size_t)n == len && memcmp(e, p, len) == 0);
+	check(wire_error_decode(e, (size_t)n, &b) == 0);
+	check(a.code == b.code && strcmp(a.msg, b.msg) == 0);
+	(void)wire_errcode_str(a.code);
+	(void)wire_errcode_to_errno(a.code);
+}
+
+/* The payload of one frame, to the decoder its header names. */
+static void
+try_payload(const struct wire_hdr *h, const uint8_t *p)
+{
+	uint8_t e[WIRE_HDR_SIZE];
+
+	check(h->len <= WIRE_MAX_PAYLOAD);
+	check(wire_type_info(h->type) != NULL);
+	check(wire_hdr_encode(h, e) == 0);
+	check(memcmp(e, p - WIRE_HDR_SIZE, WIRE_HDR_SIZE) == 0);
+	if (h->flags & WIRE_F_ERROR) {
+		check(h->flags & WIRE_F_REPLY);
+		try_error(p, h->len);
+		return;
+	}
+	switch (h->type) {
+	case WIRE_T_HELLO:
+		try_hello(p, h->len);
+		break;
+	case WIRE_T_WELCOME:
+		try_welcome(p, h->len);
+		break;
+	case WIRE_T_ERROR:
+		try_error(p, h->len);
+		break;
+	case WIRE_T_PING:
+	case WIRE_T_PONG:
+		check(h->len == WIRE_PING_SIZE);
+		break;
+	case WIRE_T_BYE:
+		check(h->len == 0);
+		break;
+	}
+}
+
+/* wire_recv() over a socketpair must see what wire_frame_next() saw. */
+static void
+try_socket(const uint8_t *data, size_t size, size_t nseen, ssize_t end)
+{
+	struct wire_hdr h;
+	size_t i;
+	int sv[2], rc;
+
+	if (size > MAX_SOCK_INPUT || nseen >= MAX_SEEN)
+		return;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return;
+	check(write_full(sv[1], data, size) == 0);
+	close(sv[1]);
+	for (i = 0; i < nseen; i++) {
+		rc = wire_recv(sv[0], &h, rbuf, sizeof(rbuf), 0);
+		check(rc == 0);
+		check(h.type == seen[i].h.type && h.flags == seen[i].h.flags);
+		check(h.len == seen[i].h.len && h.id == seen[i].h.id);
+		check(memcmp(rbuf, data + seen[i].off, h.len) == 0);
+	}
+	rc = wire_recv(sv[0], &h, rbuf, sizeof(rbuf), 0);
+	check(rc == (end == 0 ? -EPIPE : (int)end));
+	close(sv[0]);
+}
+
+static void
+try_version_pick(const uint8_t *d)
+{
+	uint16_t a = wire_get16(d), b = wire_get16(d + 2);
+	uint16_t c = wire_get16(d + 4), e = wire_get16(d + 6);
+	uint16_t v = 0;
+
+	if (wire_version_pick(a, b, c, e, &v) == 0) {
+		check(v >= a && v <= b && v >= c && v <= e && v != 0);
+		check(v == (b < e ? b : e));
+		return;
+	}
+	if (a == 0 || c == 0 || a > b || c > e)
+		return;
+	check((a > c ? a : c) > (b < e ? b : e));
+}
+
+static void
+try_strings(const uint8_t *data, size_t size)
+{
+	struct wire_hello m, d;
+	struct wire_error e;
+	uint8_t buf[WIRE_HELLO_MAX];
+	char s[WIRE_VM_NAME_LEN + 8];
+	size_t n = size < sizeof(s) - 1 ? size : sizeof(s) - 1;
+
+	/* Whatever text goes in, wire_error_set's result encodes. */
+	wire_error_set(&e, 1, "%.*s", (int)size, (const char *)data);
+	check(wire_error_encode(&e, buf, sizeof(buf)) > 0);
+
+	memcpy(s, data, n);
+	s[n] = '\0';
+	if (!wire_vm_name_ok(s))
+		return;
+	check(wire_hello_init(&m, WIRE_ROLE_RUN, 0, 1, s) == 0);
+	check(wire_hello_encode(&m, buf, sizeof(buf)) == WIRE_HELLO_SIZE);
+	check(wire_hello_decode(buf, WIRE_HELLO_SIZE, &d) == 0);
+	hello_same(&m, &d);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const void *payload;
+	struct wire_hdr h;
+	size_t off = 0, nseen = 0;
+	ssize_t n = 0;
+
+	while (off < size) {
+		n = wire_frame_next(data + off, size - off, &h, &payload);
+		if (n <= 0)
+			break;
+		check((size_t)n == WIRE_HDR_SIZE + h.len);
+		check((size_t)n <= size - off);
+		check((const uint8_t *)payload == data + off + WIRE_HDR_SIZE);
+		try_payload(&h, payload);
+		if (nseen < MAX_SEEN)
+			seen[nseen] = (struct seen){ h, off + WIRE_HDR_SIZE };
+		nseen++;
+		off += (size_t)n;
+	}
+	if (n > 0)
+		n = 0;
+	check(n == 0 || n == -EBADMSG || n == -ENOMSG || n == -EMSGSIZE);
+	try_socket(data, size, nseen, n);
+
+	try_hello(data, size);
+	try_welcome(data, size);
+	try_error(data, size);
+	if (size >= 8)
+		try_version_pick(data);
+	try_strings(data, size);
+	return 0;
+}

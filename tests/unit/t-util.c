@@ -1,0 +1,129 @@
+/* Unit tests of lib/util.c: sizes, integers, run directory, file reads. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "avm/log.h"
+#include "avm/util.h"
+#include "tap.h"
+
+static void
+test_size_parse(void)
+{
+	static const struct {
+		const char *in;
+		uint64_t want;
+	} good[] = {
+		{ "0", 0 },	      { "4096", 4096 },
+		{ "1K", 1024 },	      { "1k", 1024 },
+		{ "2KiB", 2048 },     { "256M", 256ull << 20 },
+		{ "1G", 1ull << 30 }, { "3gib", 3ull << 30 },
+		{ "1T", 1ull << 40 }, { "16777215T", 16777215ull << 40 },
+	};
+	static const char *const bad[] = { "",	   "G",	   "1X",  "1 G", "-1",
+					   "1.5G", "0x10", "1GG", " 1" };
+	uint64_t v;
+	size_t i;
+
+	for (i = 0; i < AVM_ARRAY_SIZE(good); i++) {
+		v = 1;
+		is_int(size_parse(good[i].in, &v), 0, "size '%s' parses",
+		       good[i].in);
+		is_int(v, good[i].want, "size '%s' value", good[i].in);
+	}
+	for (i = 0; i < AVM_ARRAY_SIZE(bad); i++) {
+		errno = 0;
+		ok(size_parse(bad[i], &v) == -1 && errno == EINVAL,
+		   "size '%s' is refused with EINVAL", bad[i]);
+	}
+	ok(size_parse("1P", &v) == 0 && v == 1ull << 50, "1P");
+	ok(size_parse("15E", &v) == 0 && v == 15ull << 60, "15E");
+	errno = 0;
+	ok(size_parse("16E", &v) == -1 && errno == ERANGE,
+	   "size that overflows 64 bits is refused with ERANGE");
+	errno = 0;
+	ok(size_parse("99999999999999999999", &v) == -1 && errno == ERANGE,
+	   "20-digit size is refused with ERANGE");
+}
+
+static void
+test_size_format(void)
+{
+	char buf[32];
+
+	is_str(size_format(0, buf, sizeof(buf)), "0", "format 0");
+	is_str(size_format(4097, buf, sizeof(buf)), "4097", "format 4097");
+	is_str(size_format(1536ull << 20, buf, sizeof(buf)), "1536M",
+	       "format 1536 MiB");
+	is_str(size_format(1ull << 30, buf, sizeof(buf)), "1G", "format 1G");
+	is_str(size_format(5ull << 40, buf, sizeof(buf)), "5T", "format 5T");
+}
+
+static void
+test_uint_parse(void)
+{
+	uint64_t v;
+
+	ok(uint_parse("42", 1, 100, &v) == 0 && v == 42, "42 in 1..100");
+	errno = 0;
+	ok(uint_parse("0", 1, 100, &v) == -1 && errno == ERANGE,
+	   "0 below 1..100");
+	errno = 0;
+	ok(uint_parse("4x", 1, 100, &v) == -1 && errno == EINVAL, "4x");
+	errno = 0;
+	ok(uint_parse("", 0, 100, &v) == -1 && errno == EINVAL, "empty");
+}
+
+static void
+test_rundir(void)
+{
+	char buf[64];
+
+	setenv("AVM_RUNDIR", "/tmp/avm-t", 1);
+	ok(avm_rundir(buf, sizeof(buf)) == 0, "rundir from AVM_RUNDIR");
+	is_str(buf, "/tmp/avm-t", "rundir value");
+	setenv("AVM_RUNDIR", "/a/very/long/path/that/does/not/fit/in/16", 1);
+	errno = 0;
+	ok(avm_rundir(buf, 16) == -1 && errno == ENAMETOOLONG,
+	   "rundir too long for the buffer");
+	unsetenv("AVM_RUNDIR");
+	if (geteuid() == 0) {
+		ok(avm_rundir(buf, sizeof(buf)) == 0, "rundir as root");
+		is_str(buf, "/run/avm", "root's rundir is /run/avm");
+	}
+}
+
+static void
+test_files(void)
+{
+	char path[] = "/tmp/t-util.XXXXXX";
+	char buf[16];
+	int64_t v;
+	int fd = mkstemp(path);
+
+	ok(fd >= 0, "temp file");
+	ok(write_full(fd, "1234\n", 5) == 0, "write_full");
+	close(fd);
+	is_int(read_file_str(path, buf, sizeof(buf)), 4, "read_file_str len");
+	is_str(buf, "1234", "newline stripped");
+	ok(read_file_i64(path, &v) == 0 && v == 1234, "read_file_i64");
+	unlink(path);
+	errno = 0;
+	ok(read_file_str(path, buf, sizeof(buf)) == -1 && errno == ENOENT,
+	   "missing file gives ENOENT");
+}
+
+int
+main(void)
+{
+	test_size_parse();
+	test_size_format();
+	test_uint_parse();
+	test_rundir();
+	test_files();
+	is_str(avm_exit_name(AVM_EX_CONFIG), "config", "exit name 78");
+	is_str(avm_exit_name(12345), "unknown", "exit name unknown");
+	return done_testing();
+}

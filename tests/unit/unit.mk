@@ -1,0 +1,10 @@
+# Unit tests of avm-run's interrupt controllers (pure models, no KVM):
+# each links the objects of the models it drives.
+UNIT_X86 := build/cmd/avm-run/arch/x86
+
+UNIT_EXTRA_t-lapic := $(UNIT_X86)/lapic.o $(UNIT_X86)/apicbus.o
+UNIT_EXTRA_t-apicbus := $(UNIT_X86)/lapic.o $(UNIT_X86)/apicbus.o
+UNIT_EXTRA_t-ioapic := $(UNIT_X86)/ioapic.o $(UNIT_X86)/lapic.o \
+	$(UNIT_X86)/apicbus.o
+UNIT_EXTRA_t-pic := $(UNIT_X86)/pic.o $(UNIT_X86)/lapic.o \
+	$(UNIT_X86)/apicbus.o
