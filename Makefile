@@ -125,7 +125,7 @@ check-unit: $(UNITS)
 		echo "# $$t"; $(VALGRIND) $$t || { echo "FAIL: $$t"; fail=1; }; \
 	done; exit $$fail
 
-check-e2e: all $(HELPERS) $(GUEST_ALL)
+check-e2e: all $(HELPERS) $(GUEST_ALL) boot-images guest-linux
 	@echo '# end-to-end tests'
 	$(Q)AVM_TOP=$(CURDIR) $(BATS) tests/e2e
 
@@ -158,9 +158,12 @@ $(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard include/avm/*.h)
 fuzz: $(FUZZERS)
 	$(Q)for f in $(FUZZERS); do \
 		n=$$(basename $$f); mkdir -p $(B)/fuzz/corpus-$$n; \
-		echo "# fuzzing $$n for $(FUZZ_SECONDS)s"; \
+		echo "# fuzzing $$n for $(FUZZ_SECONDS)s (log: $(B)/fuzz/$$n.log)"; \
 		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-		    $(B)/fuzz/corpus-$$n tests/fuzz/seed/$$n || exit 1; \
+		    $(B)/fuzz/corpus-$$n tests/fuzz/seed/$$n \
+		    >$(B)/fuzz/$$n.log 2>&1 || { tail -40 $(B)/fuzz/$$n.log; \
+		    echo "FAIL: $$n"; exit 1; }; \
+		grep -E '^stat::number_of_executed_units|^Done' $(B)/fuzz/$$n.log; \
 	done
 
 check-fuzz:

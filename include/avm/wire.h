@@ -56,6 +56,22 @@
 #define WIRE_MAX_NODES 256
 #define WIRE_CTL_VERB_MAX 64
 
+/* Pager payload sizes; the layouts are in include/avm/pager.h. */
+#define WIRE_PG_PAGE_SIZE 4096
+#define WIRE_PG_AUTH_SIZE 32
+#define WIRE_PG_LINK_SIZE 24
+#define WIRE_PG_MSG_SIZE 16 /* fixed part of REQ, GRANT, INVAL, ... */
+#define WIRE_PG_DATA_SIZE (WIRE_PG_MSG_SIZE + WIRE_PG_PAGE_SIZE)
+#define WIRE_PG_BULK_PAGES 256
+#define WIRE_PG_BULK_MAX \
+	(WIRE_PG_MSG_SIZE + WIRE_PG_BULK_PAGES * WIRE_PG_PAGE_SIZE)
+#define WIRE_PG_SLOTS_MAX 64
+#define WIRE_PG_SLOT_SIZE 32
+#define WIRE_PG_ATTACH_MIN (24 + WIRE_PG_SLOT_SIZE)
+#define WIRE_PG_ATTACH_MAX (24 + WIRE_PG_SLOTS_MAX * WIRE_PG_SLOT_SIZE)
+#define WIRE_PG_READY_SIZE 32
+#define WIRE_PG_STREAM_SIZE 24
+
 /*
  * Type ranges.  A type's range says which link carries it; types outside
  * every range (256 and up) are unassigned and rejected like unknown ones.
@@ -91,20 +107,53 @@ enum wire_kind {
  * PING     heartbeat request, payload u64 token; answered by PONG.
  * PONG     answer to PING, echoing the token.
  * BYE      orderly close: no more frames follow from the sender.
+ * PG_AUTH      pager links, both sides, right after the handshake: an
+ *              HMAC-SHA256 proof of the VM's secret (lib/auth.c).
+ * PG_LINK      pager links, both sides, after PG_AUTH: memory size and
+ *              the sender's home range, checked against our own.
+ * PG_REQ       a node's pager to a page's home: read or write wanted;
+ *              answered by PG_GRANT.
+ * PG_GRANT     the home's answer: mode, and no data, zero or 4 KiB.
+ * PG_INVAL     a home to a holder: drop, downgrade or fetch a page;
+ *              answered by PG_INVAL_ACK (with 4 KiB when asked).
+ * PG_DONE      one-way: the sender's local client detached.
+ * PG_BULK_REQ  bulk link: up to 256 pages, not coherent (paused VM);
+ *              answered by PG_BULK_DATA.
+ * PG_ATTACH    pager.sock: guest RAM layout, memfd and uffd (SCM_RIGHTS);
+ *              answered by PG_READY once the fabric is up.
+ * PG_STREAM    pager.sock: stream pages from a node over the bulk link;
+ *              answered by PG_STREAM_DONE (bytes and time).
  * CTL_COMMAND  a tool to avm-run's run.sock: a verb, 1..64 bytes of
  *              printable ASCII ("status", "pause", ...); answered by
  *              CTL_RESULT.
  * CTL_RESULT   avm-run's answer: the verb's output text (YAML or JSON),
  *              possibly empty.
  */
-#define WIRE_TYPES(X)                                                     \
-	X(HELLO, 1, WIRE_HELLO_SIZE, WIRE_HELLO_MAX, WIRE_K_REQUEST)      \
-	X(WELCOME, 2, WIRE_WELCOME_SIZE, WIRE_WELCOME_SIZE, WIRE_K_REPLY) \
-	X(ERROR, 3, WIRE_ERROR_MIN, WIRE_ERROR_MAX, WIRE_K_ONEWAY)        \
-	X(PING, 4, WIRE_PING_SIZE, WIRE_PING_SIZE, WIRE_K_REQUEST)        \
-	X(PONG, 5, WIRE_PING_SIZE, WIRE_PING_SIZE, WIRE_K_REPLY)          \
-	X(BYE, 6, 0, 0, WIRE_K_ONEWAY)                                    \
-	X(CTL_COMMAND, 128, 1, WIRE_CTL_VERB_MAX, WIRE_K_REQUEST)         \
+#define WIRE_TYPES(X)                                                          \
+	X(HELLO, 1, WIRE_HELLO_SIZE, WIRE_HELLO_MAX, WIRE_K_REQUEST)           \
+	X(WELCOME, 2, WIRE_WELCOME_SIZE, WIRE_WELCOME_SIZE, WIRE_K_REPLY)      \
+	X(ERROR, 3, WIRE_ERROR_MIN, WIRE_ERROR_MAX, WIRE_K_ONEWAY)             \
+	X(PING, 4, WIRE_PING_SIZE, WIRE_PING_SIZE, WIRE_K_REQUEST)             \
+	X(PONG, 5, WIRE_PING_SIZE, WIRE_PING_SIZE, WIRE_K_REPLY)               \
+	X(BYE, 6, 0, 0, WIRE_K_ONEWAY)                                         \
+	X(PG_AUTH, 16, WIRE_PG_AUTH_SIZE, WIRE_PG_AUTH_SIZE, WIRE_K_ONEWAY)    \
+	X(PG_LINK, 17, WIRE_PG_LINK_SIZE, WIRE_PG_LINK_SIZE, WIRE_K_ONEWAY)    \
+	X(PG_REQ, 18, WIRE_PG_MSG_SIZE, WIRE_PG_MSG_SIZE, WIRE_K_REQUEST)      \
+	X(PG_GRANT, 19, WIRE_PG_MSG_SIZE, WIRE_PG_DATA_SIZE, WIRE_K_REPLY)     \
+	X(PG_INVAL, 20, WIRE_PG_MSG_SIZE, WIRE_PG_MSG_SIZE, WIRE_K_REQUEST)    \
+	X(PG_INVAL_ACK, 21, WIRE_PG_MSG_SIZE, WIRE_PG_DATA_SIZE, WIRE_K_REPLY) \
+	X(PG_DONE, 22, 0, 0, WIRE_K_ONEWAY)                                    \
+	X(PG_BULK_REQ, 23, WIRE_PG_MSG_SIZE, WIRE_PG_MSG_SIZE, WIRE_K_REQUEST) \
+	X(PG_BULK_DATA, 24, WIRE_PG_MSG_SIZE + 4096, WIRE_PG_BULK_MAX,         \
+	  WIRE_K_REPLY)                                                        \
+	X(PG_ATTACH, 32, WIRE_PG_ATTACH_MIN, WIRE_PG_ATTACH_MAX,               \
+	  WIRE_K_REQUEST)                                                      \
+	X(PG_READY, 33, WIRE_PG_READY_SIZE, WIRE_PG_READY_SIZE, WIRE_K_REPLY)  \
+	X(PG_STREAM, 34, WIRE_PG_STREAM_SIZE, WIRE_PG_STREAM_SIZE,             \
+	  WIRE_K_REQUEST)                                                      \
+	X(PG_STREAM_DONE, 35, WIRE_PG_MSG_SIZE, WIRE_PG_MSG_SIZE,              \
+	  WIRE_K_REPLY)                                                        \
+	X(CTL_COMMAND, 128, 1, WIRE_CTL_VERB_MAX, WIRE_K_REQUEST)              \
 	X(CTL_RESULT, 129, 0, WIRE_MAX_PAYLOAD, WIRE_K_REPLY)
 
 #define WIRE_X_ENUM(name, value, min, max, kind) WIRE_T_##name = value,

@@ -37,6 +37,18 @@ struct kit_cpu {
 	uint8_t pad1[KIT_CPU_SIZE - KIT_CPU_IRQ_TSC - 8 * 256];
 } __attribute__((aligned(KIT_CPU_SIZE)));
 
+_Static_assert(__builtin_offsetof(struct kit_cpu, index) == KIT_CPU_INDEX,
+	       "KIT_CPU_INDEX");
+_Static_assert(__builtin_offsetof(struct kit_cpu, ping_icr_hi) ==
+		       KIT_CPU_PING_ICR_HI,
+	       "KIT_CPU_PING_ICR_HI");
+_Static_assert(__builtin_offsetof(struct kit_cpu, irq_count) ==
+		       KIT_CPU_IRQ_COUNT,
+	       "KIT_CPU_IRQ_COUNT");
+_Static_assert(__builtin_offsetof(struct kit_cpu, irq_tsc) == KIT_CPU_IRQ_TSC,
+	       "KIT_CPU_IRQ_TSC");
+_Static_assert(sizeof(struct kit_cpu) == KIT_CPU_SIZE, "KIT_CPU_SIZE");
+
 extern struct kit_cpu kit_cpus[KIT_MAX_CPUS];
 extern unsigned kit_ncpus;
 

@@ -6,8 +6,9 @@
  *
  *   0-31 but 2   exception: print, exit KIT_EXIT_EXCEPTION (C, at CPL0)
  *   13 from CPL3 in/out/cli/sti: emulated, where the host drops IOPL
+ *   6 from CPL3  int $0x80 (kvm_pvm raises #UD for it): the syscall
+ *   0x80         syscall (DPL 3): null, wrmsr, rdmsr, hlt, halt, iopl
  *   2, 0xff      NMI, spurious: record and count, no EOI
- *   0x80         syscall (DPL 3): wrmsr, rdmsr, hlt, halt, iopl
  *   0xf0         PING: record, count, send KIT_VEC_PONG to ping_icr_hi
  *   others       record and count in the CPU's struct kit_cpu, EOI
  *
@@ -44,6 +45,10 @@ kit_vectors:
 	iretq
 	.elseif	v == 13
 	jmp	kit_gp_entry
+	.elseif	v == 6
+	jmp	kit_ud_entry
+	.elseif	v == KIT_VEC_SYSCALL
+	jmp	kit_syscall_entry
 	.elseif	v < 32
 	/* error code pushed by the CPU for 8, 10-14, 17, 21, 29, 30 */
 	.if	v != 8 && (v < 10 || v > 14) && v != 17 && v != 21 && v != 29 && v != 30
@@ -51,8 +56,6 @@ kit_vectors:
 	.endif
 	pushq	$v
 	jmp	kit_exc_entry
-	.elseif	v == KIT_VEC_SYSCALL
-	jmp	kit_syscall_entry
 	.elseif	v == KIT_VEC_PING
 	jmp	kit_ping_entry
 	.else
@@ -192,6 +195,24 @@ kit_gp_entry:
 	pushq	$13
 	jmp	kit_exc_entry
 
+/*
+ * #UD.  kvm_pvm answers int $0x80 at CPL3 with #UD instead of taking the
+ * DPL 3 gate; RIP is then at the int: step over it and make the call.
+ */
+kit_ud_entry:
+	testb	$3, 8(%rsp)		/* CS: from CPL3? */
+	jz	1f
+	push	%rsi
+	mov	8(%rsp), %rsi
+	cmpw	$(0xcd | KIT_VEC_SYSCALL << 8), (%rsi)
+	pop	%rsi
+	jne	1f
+	addq	$2, (%rsp)
+	jmp	kit_syscall_entry
+1:	pushq	$0
+	pushq	$6
+	jmp	kit_exc_entry
+
 /* Syscall: %eax number, %rdi %rsi arguments, result in %rax. */
 kit_syscall_entry:
 	test	%eax, %eax		/* KIT_SYS_NULL */
@@ -207,7 +228,6 @@ kit_syscall_entry:
 	cmp	$KIT_SYS_IOPL, %eax
 	je	7f
 	mov	$-1, %rax
-	iretq
 1:	iretq
 2:	push	%rcx
 	push	%rdx
@@ -230,9 +250,9 @@ kit_syscall_entry:
 	pop	%rcx
 	iretq
 /*
- * Wait for one interrupt.  The caller at CPL3 may clear IF (IOPL 3),
- * check its condition, then call this: STI's shadow covers the HLT, so
- * no wake-up is lost; IRETQ gives the caller its own IF back.
+ * Wait for one interrupt.  The caller at CPL3 may clear IF, check its
+ * condition, then call this: STI's shadow covers the HLT, so no wake-up
+ * is lost; IRETQ gives the caller its own IF back.
  */
 4:	sti
 	hlt
