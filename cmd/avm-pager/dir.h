@@ -27,10 +27,10 @@ enum dir_state {
 
 /* 16 bytes a homed page: the metadata budget of DESIGN.md. */
 struct dir_entry {
-	uint64_t copyset;  /* bit n: node n holds a copy */
-	uint32_t version;  /* exclusive grants so far (wraps) */
-	uint8_t owner;	   /* DIR_EXCL: the holder */
-	uint8_t state;	   /* enum dir_state; DIR_BUSY while a txn runs */
+	uint64_t copyset;   /* bit n: node n holds a copy */
+	uint32_t version;   /* exclusive grants so far (wraps) */
+	uint8_t owner;	    /* DIR_EXCL: the holder */
+	uint8_t state;	    /* enum dir_state; DIR_BUSY while a txn runs */
 	uint16_t transfers; /* exclusive ownership moved nodes (saturates) */
 };
 _Static_assert(sizeof(struct dir_entry) == 16, "dir entry size");

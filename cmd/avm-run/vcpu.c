@@ -94,10 +94,15 @@ env_now(void *opaque)
 	return now_ns();
 }
 
-/* Guest TSC = host TSC + the offset KVM gave this vCPU (measured at
- * creation; KVM keeps it unless the guest writes IA32_TSC). */
+/*
+ * The guest's TSC starts equal to the host's: every vCPU's IA32_TSC is
+ * set to the host TSC at creation, so TSC-deadline arithmetic works the
+ * same where KVM offsets the TSC (VMX, SVM) and where guest user code
+ * reads the raw host TSC (kvm_pvm).  What remains is measured.
+ * Returns guest TSC - host TSC.
+ */
 static int64_t
-tsc_offset_of(int fd)
+tsc_sync(int fd)
 {
 	struct {
 		struct kvm_msrs hdr;
@@ -108,6 +113,9 @@ tsc_offset_of(int fd)
 	memset(&m, 0, sizeof(m));
 	m.hdr.nmsrs = 1;
 	m.e.index = MSR_IA32_TSC;
+	m.e.data = __rdtsc();
+	if (ioctl(fd, KVM_SET_MSRS, &m) != 1)
+		log_debug("KVM_SET_MSRS IA32_TSC: %s", strerror(errno));
 	host = __rdtsc();
 	if (ioctl(fd, KVM_GET_MSRS, &m) != 1)
 		return 0;
@@ -186,8 +194,16 @@ vcpu_create(struct vm *vm, unsigned id)
 	}
 	if (ioctl(v->fd, KVM_GET_SREGS, &v->reset_sregs) < 0)
 		goto fail;
-	if (id == 0)
-		vm->tsc_offset = tsc_offset_of(v->fd);
+	if (id == 0) {
+		int khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
+
+		vm->tsc_khz = khz > 0 ? (uint32_t)khz : 0;
+		vm->tsc_offset = tsc_sync(v->fd);
+		log_debug("TSC %u kHz, guest - host %lld cycles", vm->tsc_khz,
+			  (long long)vm->tsc_offset);
+	}
+	else
+		tsc_sync(v->fd);
 	v->timerfd =
 		timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	v->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
