@@ -10,6 +10,28 @@ setup() {
 	setup_rundir
 }
 
+# wait_for_line FILE TEXT: until TEXT is in FILE, at most 30 s.
+wait_for_line() {
+	local i
+	for i in $(seq 300); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "'$2' did not appear in $1" >&2
+	return 1
+}
+
+# wait_for_sock NAME: until run.sock of VM NAME exists, at most 30 s.
+wait_for_sock() {
+	local i
+	for i in $(seq 300); do
+		[ -S "$AVM_RUNDIR/$1/run.sock" ] && return 0
+		sleep 0.1
+	done
+	echo "no run.sock for '$1'" >&2
+	return 1
+}
+
 run_guest() {
 	local prog=$1
 	shift
@@ -71,9 +93,19 @@ run_guest() {
 
 @test "uart-irq: console input arrives by IOAPIC interrupt" {
 	requires kvm
-	run bash -c "printf 'ping avm\n' | timeout 60 avm-run --name t$$ \
-		--vcpus 2 --memory 64M --kernel '$G/uart-irq.elf'"
-	assert_success
+	local fifo="$BATS_TEST_TMPDIR/in" out="$BATS_TEST_TMPDIR/out"
+	mkfifo "$fifo"
+	timeout 60 avm-run --name uart --vcpus 2 --memory 64M \
+		--kernel "$G/uart-irq.elf" <"$fifo" >"$out" 2>&1 &
+	local pid=$!
+	exec 7>"$fifo"
+	wait_for_line "$out" "waiting"
+	printf 'ping avm\n' >&7
+	local st=0
+	wait "$pid" || st=$?
+	exec 7>&-
+	run cat "$out"
+	assert_equal "$st" 0
 	assert_output --partial "got: ping avm"
 	assert_output --partial "PASS"
 }
@@ -146,13 +178,8 @@ run_guest() {
 	timeout 60 avm-run --name ctl --vcpus 2 --memory 64M \
 		--kernel "$G/uart-irq.elf" <"$fifo" >"$out" 2>&1 &
 	local pid=$!
-	exec 3>"$fifo"
-	local i
-	for i in $(seq 100); do
-		[ -S "$AVM_RUNDIR/ctl/run.sock" ] && break
-		sleep 0.05
-	done
-	[ -S "$AVM_RUNDIR/ctl/run.sock" ]
+	exec 7>"$fifo"
+	wait_for_sock ctl
 	[ "$(stat -c %a "$AVM_RUNDIR/ctl/run.sock")" = 600 ]
 
 	run avm-run status --name ctl --json
@@ -187,7 +214,7 @@ run_guest() {
 	assert_success
 	local st=0
 	wait "$pid" || st=$?
-	exec 3>&-
+	exec 7>&-
 	assert_equal "$st" 0
 	[ ! -e "$AVM_RUNDIR/ctl/run.sock" ]
 }
@@ -199,18 +226,14 @@ run_guest() {
 	timeout 60 avm-run --name dup --vcpus 1 --memory 64M \
 		--kernel "$G/uart-irq.elf" <"$fifo" >/dev/null 2>&1 &
 	local pid=$!
-	exec 3>"$fifo"
-	local i
-	for i in $(seq 100); do
-		[ -S "$AVM_RUNDIR/dup/run.sock" ] && break
-		sleep 0.05
-	done
+	exec 7>"$fifo"
+	wait_for_sock dup
 	run avm-run --name dup --kernel "$G/hello.elf"
 	assert_equal "$status" 69
 	assert_output --partial "already running"
 	avm-run stop --name dup
 	wait "$pid" || true
-	exec 3>&-
+	exec 7>&-
 }
 
 @test "SIGTERM stops the VM with status 143" {
@@ -220,15 +243,11 @@ run_guest() {
 	avm-run --name sig --vcpus 2 --memory 64M \
 		--kernel "$G/uart-irq.elf" <"$fifo" >/dev/null 2>&1 &
 	local pid=$!
-	exec 3>"$fifo"
-	local i
-	for i in $(seq 100); do
-		[ -S "$AVM_RUNDIR/sig/run.sock" ] && break
-		sleep 0.05
-	done
+	exec 7>"$fifo"
+	wait_for_sock sig
 	kill -TERM "$pid"
 	local st=0
 	wait "$pid" || st=$?
-	exec 3>&-
+	exec 7>&-
 	assert_equal "$st" 143
 }
