@@ -139,8 +139,6 @@ bench_timer(bool deadline)
 void
 prog_main(unsigned cpu)
 {
-	uint32_t r[4];
-
 	if (cpu == 1) {
 		/* Spin at CPL3 with IF set: the PING handler answers. */
 		while (!done)
@@ -159,9 +157,9 @@ prog_main(unsigned cpu)
 	bench_ipi();
 	done = 1;
 	bench_timer(false);
-	kit_cpuid(1, 0, r);
-	if (r[2] & (1u << 24))
+	if (kit_has_tsc_deadline())
 		bench_timer(true);
 	else
-		kit_printf("bench timer_deadline skipped: no tsc-deadline\n");
+		kit_printf("bench timer_deadline skipped: no tsc-deadline or "
+			   "notscdeadline\n");
 }

@@ -19,7 +19,7 @@ prog_main(unsigned cpu)
 	if (cpu != who) {
 		kit_barrier();
 		for (;;)
-			kit_hlt();
+			kit_idle();
 	}
 	kit_printf("fault: cpu %u raises exception %u at cpl3\n", cpu, vec);
 	kit_barrier();

@@ -3,9 +3,9 @@
  * destination), broadcast all-but-self and all-including-self, self,
  * logical flat destination (one bit per CPU, cpu % 8), and NMI both
  * ways.  The APs send to the BSP one after the other, as an APIC
- * merges a vector that is already pending.  Each receiver counts in its handler; after each step the BSP
- * waits for the expected counts, waits 10 ms more for strays, and
- * checks every CPU's count exactly.
+ * merges a vector that is already pending.  Each receiver counts in its
+ * handler; after each step the BSP waits for the expected counts, waits
+ * 10 ms more for strays, and checks every CPU's count exactly.
  */
 #include "kit.h"
 

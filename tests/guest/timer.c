@@ -127,8 +127,6 @@ periodic(void)
 void
 prog_main(unsigned cpu)
 {
-	uint32_t r[4];
-
 	if (cpu != 0)
 		return;
 	timer_khz = kit_lapic_timer_khz();
@@ -140,12 +138,12 @@ prog_main(unsigned cpu)
 	lapic_write(LAPIC_LVT_TIMER, KIT_VEC_TIMER);
 	runs("one-shot", arm_oneshot);
 	periodic();
-	kit_cpuid(1, 0, r);
-	if (r[2] & (1u << 24)) {
+	if (kit_has_tsc_deadline()) {
 		lapic_write(LAPIC_LVT_TIMER, LVT_TSC_DEADLINE | KIT_VEC_TIMER);
 		runs("tsc-deadline", arm_deadline);
 		lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | KIT_VEC_TIMER);
 	} else {
-		kit_printf("timer tsc-deadline: not supported, skipped\n");
+		kit_printf("timer tsc-deadline: not supported or "
+			   "notscdeadline, skipped\n");
 	}
 }

@@ -15,6 +15,19 @@ struct kit_range kit_numa_mem[KIT_MAX_RANGES];
 unsigned kit_numa_nmem;
 uint16_t kit_pm_timer_port;
 bool kit_pm_timer_32;
+char kit_acpi_notes[512];
+
+/* Kept for the banner: the first line of the output is the program's. */
+__attribute__((format(printf, 1, 2))) static void
+note(const char *fmt, ...)
+{
+	size_t n = strlen(kit_acpi_notes);
+	va_list ap;
+
+	va_start(ap, fmt);
+	kit_vsnprintf(kit_acpi_notes + n, sizeof(kit_acpi_notes) - n, fmt, ap);
+	va_end(ap);
+}
 
 static uint32_t
 rd32(const uint8_t *p)
@@ -81,7 +94,7 @@ table_at(uint64_t a, const char *sig)
 	if (memcmp(t, sig, 4) != 0)
 		return NULL;
 	if (!checksum_ok(t, rd32(t + 4))) {
-		kit_printf("kit: acpi: bad checksum in %s, ignored\n", sig);
+		note("kit: acpi: bad checksum in %s, ignored\n", sig);
 		return NULL;
 	}
 	return t;
@@ -119,8 +132,8 @@ add_cpu(uint32_t apic_id)
 	if (apic_id == kit_cpus[0].apic_id)
 		return;
 	if (kit_ncpus == KIT_MAX_CPUS) {
-		kit_printf("kit: more than %u cpus, apic %u left out\n",
-			   KIT_MAX_CPUS, apic_id);
+		note("kit: more than %u cpus, apic %u left out\n", KIT_MAX_CPUS,
+		     apic_id);
 		return;
 	}
 	kit_cpus[kit_ncpus++].apic_id = apic_id;
@@ -170,14 +183,14 @@ parse_madt(const uint8_t *t)
 			break;
 		case 9: /* x2APIC: ids above 254, which xAPIC cannot reach */
 			if (rd32(e + 8) & 1)
-				kit_printf("kit: x2apic id %u left out\n",
-					   rd32(e + 4));
+				note("kit: x2apic id %u left out\n",
+				     rd32(e + 4));
 			break;
 		}
 	}
 	if (!bsp_seen)
-		kit_printf("kit: boot cpu apic %u not in the madt\n",
-			   kit_cpus[0].apic_id);
+		note("kit: boot cpu apic %u not in the madt\n",
+		     kit_cpus[0].apic_id);
 }
 
 static void
@@ -264,14 +277,14 @@ kit_acpi_scan(void)
 	kit_ncpus = 1;
 	rsdp = find_rsdp();
 	if (!rsdp) {
-		kit_printf("kit: no acpi rsdp: one cpu, no ioapic\n");
+		note("kit: no acpi rsdp: one cpu, no ioapic\n");
 		return;
 	}
 	t = find_table(rsdp, "APIC");
 	if (t)
 		parse_madt(t);
 	else
-		kit_printf("kit: no acpi madt: one cpu, no ioapic\n");
+		note("kit: no acpi madt: one cpu, no ioapic\n");
 	t = find_table(rsdp, "SRAT");
 	if (t)
 		parse_srat(t);

@@ -57,6 +57,15 @@ kit_lapic_timer_khz(void)
 	return khz;
 }
 
+bool
+kit_has_tsc_deadline(void)
+{
+	uint32_t r[4];
+
+	kit_cpuid(1, 0, r);
+	return (r[2] & (1u << 24)) && !kit_arg_word("notscdeadline");
+}
+
 static void
 ioapic_write(const struct kit_ioapic *io, uint32_t reg, uint32_t v)
 {

@@ -34,14 +34,24 @@ wait_thre(void)
 	}
 }
 
+/*
+ * locked: take the lock with IF off.  Otherwise (the exception report,
+ * at CPL0) try it for a while only: its holder may be the CPU that
+ * faulted, or one that will never run again.
+ */
 void
 kit_serial_write(const char *s, size_t n, bool locked)
 {
 	uint64_t f = 0;
+	int tries = 100000;
 
 	if (locked) {
 		f = kit_irq_save();
 		kit_lock(&serial_lock);
+	} else {
+		while (__atomic_exchange_n(&serial_lock.v, 1, __ATOMIC_ACQUIRE))
+			if (--tries == 0)
+				break;
 	}
 	while (n > 0) {
 		size_t chunk = n < 16 ? n : 16;
@@ -52,10 +62,10 @@ kit_serial_write(const char *s, size_t n, bool locked)
 		s += chunk;
 		n -= chunk;
 	}
-	if (locked) {
+	if (locked || tries > 0)
 		kit_unlock(&serial_lock);
+	if (locked)
 		kit_irq_restore(f);
-	}
 }
 
 struct out {

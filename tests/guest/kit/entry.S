@@ -58,7 +58,7 @@ kit_mb_entry32:
 	mov	%eax, %cr0
 	ljmp	$KIT_SEL_KCODE, $1f
 	.code64
-1:	mov	%edi, %edi		/* upper halves are undefined here */
+1:	mov	%edi, %edi		/* upper halves: undefined */
 	mov	%esi, %esi
 
 /*
@@ -130,7 +130,7 @@ kit_cpu_enter:
 	.globl kit_user_rflags
 	.balign 8
 kit_user_rflags:
-	.quad	KIT_USER_RFLAGS		/* iopl=0 on the command line: 0x0002 */
+	.quad	KIT_USER_RFLAGS	/* iopl=0 (start.c) clears IOPL */
 
 	.section .text.entry, "ax"
 #if KIT_CPU_SIZE != 4096 || KIT_KSTACK_SIZE != 8192 || \

@@ -20,7 +20,7 @@
 extern const char kit_prog_name[];
 void prog_main(unsigned cpu);
 
-/* --- per CPU ------------------------------------------------------------ */
+/* --- per CPU -------------------------------------------------------------- */
 
 /* One page per CPU; %gs points at it.  Offsets are in layout.h. */
 struct kit_cpu {
@@ -73,13 +73,14 @@ kit_irq_tsc(unsigned cpu, unsigned vec)
 	return kit_cpus[cpu].irq_tsc[vec];
 }
 
-/* --- console and exit ------------------------------------------------- */
+/* --- console and exit ----------------------------------------------------- */
 
 int kit_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int kit_snprintf(char *buf, size_t size, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int kit_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 void kit_serial_init(void);
+/* Writes to COM1; locked keeps lines whole (see console.c). */
 void kit_serial_write(const char *s, size_t n, bool locked);
 
 /* Writes the status to KIT_PORT_EXIT, then halts this CPU for good. */
@@ -90,7 +91,7 @@ __attribute__((noreturn, format(printf, 2, 3))) void
 kit_fail_status(int status, const char *fmt, ...);
 #define kit_fail(...) kit_fail_status(KIT_EXIT_FAIL, __VA_ARGS__)
 
-/* --- time ---------------------------------------------------------------- */
+/* --- time ----------------------------------------------------------------- */
 
 extern uint64_t kit_tsc_khz;
 extern const char *kit_tsc_source;
@@ -125,7 +126,7 @@ extern uint64_t kit_wait_ms;
 		}                                                          \
 	} while (0)
 
-/* --- CPU instructions at CPL3 (IOPL 3) ----------------------------------- */
+/* --- CPU instructions at CPL3 (IOPL 3) ------------------------------------ */
 
 static inline void
 kit_pause(void)
@@ -201,7 +202,7 @@ kit_cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
 			 : "a"(leaf), "c"(sub));
 }
 
-/* --- syscalls: the few things CPL3 cannot do -------------------------- */
+/* --- syscalls: the few things CPL3 cannot do ------------------------------ */
 
 static inline uint64_t
 kit_syscall(uint32_t nr, uint64_t a, uint64_t b)
@@ -234,7 +235,21 @@ kit_hlt(void)
 	kit_syscall(KIT_SYS_HLT, 0, 0);
 }
 
-/* --- local APIC (xAPIC MMIO, user-accessible) --------------------------- */
+/* A CPU with nothing to do: kit_hlt(), or a pause when the command
+ * line says idle=poll (QEMU/KVM with kernel-irqchip=off on kvm_pvm
+ * stops every vCPU once one halts). */
+extern bool kit_idle_poll;
+
+static inline void
+kit_idle(void)
+{
+	if (kit_idle_poll)
+		kit_pause();
+	else
+		kit_hlt();
+}
+
+/* --- local APIC (xAPIC MMIO, user-accessible) ----------------------------- */
 
 #define LAPIC_ID 0x20
 #define LAPIC_VERSION 0x30
@@ -285,10 +300,14 @@ void kit_lapic_init(void);
 /* LAPIC timer input clock in kHz: kit_bus_khz, else measured once. */
 uint32_t kit_lapic_timer_khz(void);
 
+/* CPUID.1:ECX[24], unless the command line says notscdeadline (QEMU with
+ * kernel-irqchip=off advertises the mode but its LAPIC ignores it). */
+bool kit_has_tsc_deadline(void);
+
 /* Routes ISA irq to vector on the CPU with apic_id; returns the GSI. */
 int kit_ioapic_route(unsigned irq, unsigned vector, unsigned apic_id);
 
-/* --- ACPI and boot information ------------------------------------------ */
+/* --- ACPI and boot information -------------------------------------------- */
 
 struct kit_ioapic {
 	uint32_t id, addr, gsi_base;
@@ -311,6 +330,7 @@ extern struct kit_range kit_numa_mem[KIT_MAX_RANGES];
 extern unsigned kit_numa_nmem;
 extern uint16_t kit_pm_timer_port; /* FADT PM_TMR_BLK, 0 if none */
 extern bool kit_pm_timer_32;
+extern char kit_acpi_notes[]; /* "kit: ..." lines for the banner */
 
 /* Available RAM from the multiboot memory map (type 1). */
 extern struct kit_range kit_ram[KIT_MAX_RANGES];
@@ -321,6 +341,8 @@ extern char _end[];		   /* end of the image */
 
 /* Value of "key=N" on the command line (K, M, G suffixes), else def. */
 uint64_t kit_arg_u64(const char *key, uint64_t def);
+/* Whether the command line has this word. */
+bool kit_arg_word(const char *word);
 /* NUMA node of a physical address (SRAT), or -1. */
 int kit_mem_node(uint64_t addr);
 void kit_acpi_scan(void);
@@ -362,7 +384,7 @@ kit_phys(uint64_t a)
 	return p;
 }
 
-/* --- small library --------------------------------------------------------- */
+/* --- small library -------------------------------------------------------- */
 
 void *memcpy(void *dst, const void *src, size_t n);
 void *memmove(void *dst, const void *src, size_t n);

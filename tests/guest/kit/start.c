@@ -24,6 +24,7 @@ struct kit_range kit_ram[KIT_MAX_RANGES];
 unsigned kit_nram;
 char kit_cmdline[256];
 const char *kit_entry_name = "?";
+bool kit_idle_poll;
 
 extern const char kit_tramp_start[], kit_tramp_end[];
 extern uint64_t kit_user_rflags; /* entry.S */
@@ -140,7 +141,23 @@ kit_arg_u64(const char *key, uint64_t def)
 	return def;
 }
 
-/* --- bring-up ------------------------------------------------------------ */
+bool
+kit_arg_word(const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *s = kit_cmdline; *s;) {
+		while (*s == ' ')
+			s++;
+		if (strncmp(s, word, n) == 0 && (s[n] == ' ' || s[n] == '\0'))
+			return true;
+		while (*s && *s != ' ')
+			s++;
+	}
+	return false;
+}
+
+/* --- bring-up ------------------------------------------------------------- */
 
 static void
 start_aps(void)
@@ -183,6 +200,7 @@ banner(void)
 		   "nodes\n",
 		   kit_entry_name, kit_tsc_khz, kit_tsc_source, kit_nioapics,
 		   kit_numa_nodes);
+	kit_serial_write(kit_acpi_notes, strlen(kit_acpi_notes), true);
 	__asm__ volatile("pushfq; popq %0" : "=r"(f));
 	if ((f >> 12 & 3) != 3)
 		kit_printf("kit: iopl %lu at cpl3: in/out/cli/sti go through "
@@ -217,6 +235,7 @@ bsp_start(void)
 	c->apic_id = lapic_read(LAPIC_ID) >> 24;
 	kit_sti();
 	kit_wait_ms = kit_arg_u64("wait", 30) * 1000;
+	kit_idle_poll = kit_arg_word("idle=poll");
 	kit_acpi_scan();
 	kit_tsc_init();
 	banner();
@@ -244,7 +263,7 @@ ap_start(unsigned idx)
 		kit_pause();
 	prog_main(idx);
 	for (;;)
-		kit_hlt();
+		kit_idle();
 }
 
 void
@@ -255,7 +274,7 @@ kit_user_entry(unsigned idx)
 	ap_start(idx);
 }
 
-/* --- barrier --------------------------------------------------------------- */
+/* --- barrier -------------------------------------------------------------- */
 
 static volatile uint32_t bar_count, bar_gen;
 
@@ -273,7 +292,7 @@ kit_barrier(void)
 		 kit_wait_ms, "barrier, cpu %u", kit_cpu());
 }
 
-/* --- exceptions (CPL0) ------------------------------------------------- */
+/* --- exceptions (CPL0) ---------------------------------------------------- */
 
 static const char *const exc_names[32] = {
 	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM",

@@ -44,7 +44,7 @@ kit_tss:
 	.long	0
 	.quad	kit_kstacks + KIT_KSTACK_SIZE * (i + 1)	/* RSP0 */
 	.fill	90, 1, 0
-	.word	104					/* I/O map base */
+	.word	104		/* I/O map base */
 	.fill	KIT_TSS_STRIDE - 104, 1, 0
 	.set	i, i + 1
 	.endr
@@ -57,14 +57,14 @@ kit_gdt:
 	.quad	0
 	.quad	0x00af9a000000ffff	/* 0x08 kernel code, 64-bit */
 	.quad	0x00cf92000000ffff	/* 0x10 kernel data */
-	.quad	0x00affa000000ffff	/* 0x18 user code, 64-bit, DPL 3 */
-	.quad	0x00cff2000000ffff	/* 0x20 user data, DPL 3 */
+	.quad	0x00affa000000ffff	/* 0x18 user code, 64-bit */
+	.quad	0x00cff2000000ffff	/* 0x20 user data */
 	.set	i, 0
 	.rept	KIT_MAX_CPUS		/* 0x28 + 16 i: TSS of CPU i */
 	.word	103
 	.word	kit_tss_b15 + KIT_TSS_STRIDE * i
 	.byte	kit_tss_b23
-	.byte	0x89			/* present, available 64-bit TSS */
+	.byte	0x89			/* present, 64-bit TSS */
 	.byte	0
 	.byte	kit_tss_b31
 	.long	0

@@ -51,7 +51,8 @@ kit_vectors:
 	jmp	kit_syscall_entry
 	.elseif	v < 32
 	/* error code pushed by the CPU for 8, 10-14, 17, 21, 29, 30 */
-	.if	v != 8 && (v < 10 || v > 14) && v != 17 && v != 21 && v != 29 && v != 30
+	.if	v != 8 && (v < 10 || v > 14) && v != 17 && v != 21 && \
+		v != 29 && v != 30
 	pushq	$0
 	.endif
 	pushq	$v
@@ -77,7 +78,7 @@ kit_ping_entry:
 	mov	$(KIT_LAPIC_BASE + KIT_LAPIC_ICR_HI), %eax
 	mov	%edx, (%rax)
 	mov	$(KIT_LAPIC_BASE + KIT_LAPIC_ICR_LO), %eax
-	movl	$(0x4000 | KIT_VEC_PONG), (%rax)	/* fixed, physical */
+	movl	$(0x4000 | KIT_VEC_PONG), (%rax) /* fixed */
 	EOI
 	pop	%rdx
 	pop	%rax
@@ -151,7 +152,7 @@ kit_gp_entry:
 	test	%edi, %edi
 	jnz	4f
 	in	%dx, %eax
-	mov	%rax, 32(%rsp)		/* zero-extended, as in %dx, %eax does */
+	mov	%rax, 32(%rsp)		/* zero-extended, as in does */
 	jmp	.Lgp_done
 4:	in	%dx, %ax
 	mov	%ax, 32(%rsp)
