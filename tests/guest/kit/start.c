@@ -203,9 +203,11 @@ banner(void)
 	kit_serial_write(kit_acpi_notes, strlen(kit_acpi_notes), true);
 	__asm__ volatile("pushfq; popq %0" : "=r"(f));
 	if ((f >> 12 & 3) != 3)
-		kit_printf("kit: iopl %lu at cpl3: in/out/cli/sti go through "
-			   "#GP (%u so far)\n",
-			   f >> 12 & 3, kit_irq_count(0, 13));
+		kit_printf(
+			"kit: iopl %lu at cpl3: cli/sti (and in/out past the "
+			"bitmap) go through "
+			"#GP (%u so far)\n",
+			f >> 12 & 3, kit_irq_count(0, 13));
 	for (unsigned i = 0; i < kit_ncpus; i++)
 		kit_printf("kit: cpu %u apic %u node %u\n", i,
 			   kit_cpus[i].apic_id, kit_cpus[i].node);

@@ -35,7 +35,13 @@ kit_pd:
 	.set	addr, addr + 0x200000
 	.endr
 
-/* TSSes: 104 bytes each, KIT_TSS_STRIDE apart; no I/O bitmap (IOPL 3). */
+/*
+ * TSSes, KIT_TSS_STRIDE apart: 104 bytes, then an I/O permission bitmap
+ * that allows ports 0-0x7ff (and its 0xff terminator).  IOPL 3 would be
+ * enough on hardware, but kvm_pvm runs CPL3 with IOPL 0 and emulates a
+ * faulting in/out: with the bitmap its emulator lets the access through
+ * to the VMM instead of reflecting #GP to our (emulated, slow) CPL0.
+ */
 	.section .data.tss, "aw"
 	.globl kit_tss, kit_tss_end
 kit_tss:
@@ -45,7 +51,9 @@ kit_tss:
 	.quad	kit_kstacks + KIT_KSTACK_SIZE * (i + 1)	/* RSP0 */
 	.fill	90, 1, 0
 	.word	104		/* I/O map base */
-	.fill	KIT_TSS_STRIDE - 104, 1, 0
+	.fill	256, 1, 0	/* ports 0-0x7ff allowed */
+	.byte	0xff
+	.fill	KIT_TSS_STRIDE - 104 - 257, 1, 0
 	.set	i, i + 1
 	.endr
 kit_tss_end:
@@ -61,7 +69,7 @@ kit_gdt:
 	.quad	0x00cff2000000ffff	/* 0x20 user data */
 	.set	i, 0
 	.rept	KIT_MAX_CPUS		/* 0x28 + 16 i: TSS of CPU i */
-	.word	103
+	.word	104 + 256	/* limit: the bitmap's terminator */
 	.word	kit_tss_b15 + KIT_TSS_STRIDE * i
 	.byte	kit_tss_b23
 	.byte	0x89			/* present, 64-bit TSS */
