@@ -201,8 +201,7 @@ vcpu_create(struct vm *vm, unsigned id)
 		vm->tsc_offset = tsc_sync(v->fd);
 		log_debug("TSC %u kHz, guest - host %lld cycles", vm->tsc_khz,
 			  (long long)vm->tsc_offset);
-	}
-	else
+	} else
 		tsc_sync(v->fd);
 	v->timerfd =
 		timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);

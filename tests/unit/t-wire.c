@@ -133,7 +133,8 @@ test_hdr(void)
 	is_int(raw_decode(63, 0, 0), -ENOMSG, "hdr: pager type 63 unassigned");
 	is_int(raw_decode(64, 0, 0), -ENOMSG, "hdr: run type 64 not yet");
 	is_int(raw_decode(130, 0, 0), -ENOMSG, "hdr: control type 130 not yet");
-	is_int(raw_decode(128, 0, 0), -EMSGSIZE, "hdr: CTL_COMMAND needs a verb");
+	is_int(raw_decode(128, 0, 0), -EMSGSIZE,
+	       "hdr: CTL_COMMAND needs a verb");
 	is_int(raw_decode(65535, 0, 0), -ENOMSG, "hdr: type 65535");
 	is_int(raw_decode(WIRE_T_PING, 0, WIRE_MAX_PAYLOAD + 1), -EMSGSIZE,
 	       "hdr: length over WIRE_MAX_PAYLOAD");

@@ -10,7 +10,7 @@
 #define KIT_MAX_CPUS 64
 #define KIT_KSTACK_SIZE 8192  /* CPL0 stack: interrupts, syscalls */
 #define KIT_USTACK_SIZE 32768 /* CPL3 stack: the program */
-#define KIT_TSS_STRIDE 512 /* TSS, I/O bitmap of ports 0-0x7ff, pad */
+#define KIT_TSS_STRIDE 512    /* TSS, I/O bitmap of ports 0-0x7ff, pad */
 #define KIT_VEC_SLOT 64	      /* bytes of handler code per vector */
 
 /* GDT selectors; the TSS of CPU i is KIT_SEL_TSS0 + 16 * i. */
