@@ -188,7 +188,7 @@ test_hdr(void)
 	ok(wire_type_info(WIRE_T_WELCOME) &&
 		   wire_type_info(WIRE_T_WELCOME)->kind == WIRE_K_REPLY,
 	   "type info of WELCOME");
-	ok(wire_type_info(17) == NULL, "no type info for 17");
+	ok(wire_type_info(63) == NULL, "no type info for 63");
 }
 
 static void
@@ -901,7 +901,7 @@ test_handshake(void)
 	a.timeout_ms = 100;
 	t0 = now_ns();
 	is_int(run_fake(&f, &a), -ETIMEDOUT, "handshake: silent peer");
-	ok(now_ns() - t0 < 3000000000ull, "handshake: gave up in time");
+	ok(now_ns() - t0 < 20000000000ull, "handshake: gave up in time");
 
 	memset(&f, 0, sizeof(f));
 	f.junk = 1;
