@@ -265,10 +265,14 @@ kvm_setup() {
 	[ -f "$QBOOT" ] || skip_or_fail "needs $QBOOT (qemu-system-data)"
 }
 
-@test "kvm: hello, ipi, timer, atomic, memtouch pass" {
+# No timer here: QEMU's guests need idle=poll on this host (see
+# kvm_guest), so with 4 vCPUs on 2 host cores the spinning APs delay the
+# BSP's timer interrupts by more than the program tolerates.  avm-run's
+# own timer test (30-run.bats) has no such handicap.
+@test "kvm: hello, ipi, atomic, memtouch pass" {
 	kvm_setup
 	local p
-	for p in hello ipi timer atomic memtouch; do
+	for p in hello ipi atomic memtouch; do
 		run kvm_guest 'mem=64M' $p
 		expect_pass
 		assert_equal "${lines[0]}" "avm-guest $p: 4 cpus"
