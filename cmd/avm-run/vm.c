@@ -63,7 +63,7 @@ vm_kick_all(struct vm *vm)
 {
 	unsigned i;
 
-	for (i = 0; i < vm->nvcpus; i++)
+	for (i = 0; vm->vcpus && i < vm->nvcpus; i++)
 		if (vm->vcpus[i])
 			vcpu_kick(vm->vcpus[i]);
 }
@@ -199,16 +199,20 @@ vm_status(struct vm *vm, struct emit *e)
 	emit_kv_uint(e, "memory_bytes", vm->ram_size);
 	emit_kv_str(e, "kernel", vm->opts.kernel);
 	emit_kv_uint(e, "tsc_khz", vm->tsc_khz);
+	emit_kv_int(e, "pager_pid", vm->pager_pid);
 	emit_kv_list_begin(e, "vcpu");
-	for (i = 0; i < vm->nvcpus; i++) {
+	for (i = 0; vm->vcpus && i < vm->nvcpus; i++) {
 		struct vcpu *v = vm->vcpus[i];
-		uint64_t x[5] = { atomic_load(&v->st.exits),
-				  atomic_load(&v->st.io),
-				  atomic_load(&v->st.mmio),
-				  atomic_load(&v->st.msr),
-				  atomic_load(&v->st.irqs) };
+		uint64_t x[5];
 		int k;
 
+		if (!v)
+			continue; /* still being created */
+		x[0] = atomic_load(&v->st.exits);
+		x[1] = atomic_load(&v->st.io);
+		x[2] = atomic_load(&v->st.mmio);
+		x[3] = atomic_load(&v->st.msr);
+		x[4] = atomic_load(&v->st.irqs);
 		for (k = 0; k < 5; k++)
 			tot[k] += x[k];
 		emit_map_begin(e);
@@ -690,8 +694,9 @@ vm_create(struct vm *vm, const struct vm_opts *opts)
 {
 	/* Start-up order: each step may use what the steps above made. */
 	static int (*const steps[])(struct vm *) = {
-		kvm_open,   kvm_msr_setup, vm_memory, vm_irqchips,
-		vm_devices, vm_vcpus,	   vm_boot,   vm_rundir,
+		kvm_open,   kvm_msr_setup,  vm_rundir,
+		vm_memory,  vm_pager_start, vm_irqchips,
+		vm_devices, vm_vcpus,	    vm_boot,
 	};
 	size_t i;
 	int r;
@@ -700,7 +705,7 @@ vm_create(struct vm *vm, const struct vm_opts *opts)
 	vm->opts = *opts;
 	vm->nvcpus = opts->vcpus;
 	vm->kvm_fd = vm->vm_fd = vm->mem_fd = vm->timer_epfd = -1;
-	vm->end_fd = vm->console_fd = -1;
+	vm->end_fd = vm->console_fd = vm->pager_fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
 	{
 		pthread_condattr_t ca;
@@ -815,11 +820,14 @@ vm_run(struct vm *vm)
 		}
 	}
 	while (vm_state(vm) != VM_STOPPING) {
-		struct pollfd p[2] = { { sfd, POLLIN, 0 },
-				       { vm->end_fd, POLLIN, 0 } };
+		struct pollfd p[3] = { { sfd, POLLIN, 0 },
+				       { vm->end_fd, POLLIN, 0 },
+				       { vm->pager_fd, POLLIN, 0 } };
 
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		if (poll(p, 3, -1) < 0 && errno != EINTR)
 			break;
+		if (p[2].revents)
+			vm_pager_event(vm);
 		if (sfd >= 0 && (p[0].revents & POLLIN) &&
 		    read(sfd, &si, sizeof(si)) == sizeof(si))
 			vm_end(vm, VM_END_STOP, 128 + (int)si.ssi_signo,
@@ -884,6 +892,7 @@ vm_release(struct vm *vm)
 	free(vm->ioapic);
 	free(vm->apicbus);
 	free(vm->cpuid);
+	vm_pager_stop(vm);
 	if (vm->ram)
 		munmap(vm->ram, vm->ram_size);
 	if (vm->dir[0])

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "bus.h"
 
@@ -76,7 +77,9 @@ struct vm {
 	struct uart *uart;
 	struct ctl *ctl;
 	int irqchips_ready;
-	int console_fd; /* --console FILE, -1 for stdio */
+	pid_t pager_pid; /* our avm-pager child, 0: none */
+	int pager_fd;	 /* pager.sock after the attach, -1: none */
+	int console_fd;	 /* --console FILE, -1 for stdio */
 
 	int timer_epfd; /* vCPU timerfds: the timer thread kicks vCPUs */
 	pthread_t timer_thread;
@@ -125,6 +128,13 @@ void vm_end(struct vm *, enum vm_end, int status, const char *fmt, ...)
  * timeout_ms (-1 with errno ETIMEDOUT). */
 int vm_pause(struct vm *, int timeout_ms);
 int vm_resume(struct vm *);
+
+/* memory.c: start this node's avm-pager and hand it guest RAM (returns
+ * an exit status, after a message); a pager event ends the VM when it is
+ * a failure; detach and reap the pager. */
+int vm_pager_start(struct vm *);
+void vm_pager_event(struct vm *);
+void vm_pager_stop(struct vm *);
 
 /* Writes the VM's status (state, vCPUs, memory, exits) as one mapping. */
 struct emit;

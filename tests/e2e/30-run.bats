@@ -251,3 +251,28 @@ run_guest() {
 	exec 7>&-
 	assert_equal "$st" 143
 }
+
+@test "guest RAM is served by avm-pager; a dead pager stops the VM with 69" {
+	requires kvm jq
+	local fifo="$BATS_TEST_TMPDIR/in" out="$BATS_TEST_TMPDIR/out"
+	mkfifo "$fifo"
+	timeout 60 avm-run --name pg --vcpus 2 --memory 64M \
+		--kernel "$G/uart-irq.elf" <"$fifo" >"$out" 2>&1 &
+	local pid=$!
+	exec 7>"$fifo"
+	wait_for_line "$out" "waiting"
+	local ppid
+	ppid=$(avm-run status --name pg --json | jq -e .pager_pid)
+	[ "$ppid" -gt 0 ]
+	# The pager's stats show the guest's faults went through it.
+	run cat "/proc/$ppid/cmdline"
+	assert_output --partial "avm-pager"
+	kill -KILL "$ppid"
+	local st=0 t0=$SECONDS
+	wait "$pid" || st=$?
+	exec 7>&-
+	assert_equal "$st" 69
+	[ $((SECONDS - t0)) -le 5 ]
+	run cat "$out"
+	assert_output --partial "guest memory:"
+}

@@ -1,0 +1,97 @@
+#!/bin/sh
+# bench/pager.sh: avm-pager's costs, with the limits they are measured
+# against, all in one run on this host (loopback TCP between pagers that
+# each have their own run directory).  Prints a table; never fails on
+# time.  Needs bin/avm-pager and build/tests/helpers/avm-pager-client
+# (make all build/tests/helpers/avm-pager-client).
+set -eu
+TOP=${AVM_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
+PAGER=$TOP/bin/avm-pager
+CLIENT=$TOP/build/tests/helpers/avm-pager-client
+HELPER=$TOP/build/bench/uffd-rtt
+MEM=64M
+COUNT=${COUNT:-200}
+
+mkdir -p "$TOP/build/bench"
+${CC:-cc} -O2 -D_GNU_SOURCE -I"$TOP/include" -o "$HELPER" \
+	"$TOP/bench/uffd-rtt.c" "$TOP/build/libavm.a" -lpthread \
+	$(pkg-config --libs libcrypto 2>/dev/null)
+
+WORK=$(mktemp -d /tmp/avm-bench-pager.XXXXXX)
+PIDS=
+cleanup() {
+	for p in $PIDS; do kill -9 "$p" 2>/dev/null || true; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+head -c 32 /dev/urandom >"$WORK/secret"
+chmod 600 "$WORK/secret"
+
+free_peers() {
+	python3 -c '
+import socket, sys
+s = [socket.socket() for _ in range(int(sys.argv[1]))]
+for x in s: x.bind(("127.0.0.1", 0))
+print(",".join("127.0.0.1:%d" % x.getsockname()[1] for x in s))' "$1"
+}
+
+# run N MODE: N pagers and N clients in bench MODE; the clients' output
+# (key=value) on stdout.
+run() {
+	n=$1 mode=$2 i=0
+	peers=$(free_peers "$n")
+	rm -rf "$WORK"/n*
+	while [ $i -lt "$n" ]; do
+		mkdir -p "$WORK/n$i"
+		AVM_RUNDIR=$WORK/n$i "$PAGER" --vm b --memory $MEM --node $i \
+			--nodes "$n" --peers "$peers" --secret "$WORK/secret" \
+			>"$WORK/p$i.log" 2>&1 &
+		PIDS="$PIDS $!"
+		i=$((i + 1))
+	done
+	i=0 cp=
+	while [ $i -lt "$n" ]; do
+		AVM_RUNDIR=$WORK/n$i "$CLIENT" --vm b --memory $MEM --node $i \
+			--nodes "$n" --bench "$mode" --count "$COUNT" \
+			>"$WORK/c$i.log" 2>&1 &
+		cp="$cp $!"
+		i=$((i + 1))
+	done
+	for p in $cp; do wait "$p" || true; done
+	cat "$WORK"/c*.log
+}
+
+val() { sed -n "s/^$1=//p" | head -1; }
+
+base=$("$HELPER")
+uffd=$(echo "$base" | val uffd_fault_ns)
+rtt=$(echo "$base" | val tcp_rtt_ns)
+zero=$(run 1 zero | val zero_fill_ns)
+read=$(run 2 read | val remote_read_miss_ns)
+w1=$(run 2 write | val remote_write_miss_ns)
+w3=$(run 4 write | val remote_write_miss_ns)
+pp=$(run 2 pingpong | val pingpong_transfers_per_s)
+bulk=$(run 2 bulk)
+bb=$(echo "$bulk" | val bulk_bytes)
+bn=$(echo "$bulk" | val bulk_ns)
+
+printf '%-46s %12s\n' "avm-pager ($(nproc) CPUs, loopback TCP)" "value"
+printf '%-46s %9s us\n' "plain uffd fault, UFFDIO_COPY (limit)" \
+	"$(echo "scale=1; $uffd/1000" | bc)"
+printf '%-46s %9s us\n' "4 KiB TCP request/response (limit)" \
+	"$(echo "scale=1; $rtt/1000" | bc)"
+printf '%-46s %9s us\n' "local zero-fill fault through the pager" \
+	"$(echo "scale=1; $zero/1000" | bc)"
+printf '%-46s %9s us\n' "remote read miss" "$(echo "scale=1; $read/1000" | bc)"
+printf '%-46s %9s us\n' "remote write miss, 1 copy to invalidate" \
+	"$(echo "scale=1; $w1/1000" | bc)"
+printf '%-46s %9s us\n' "remote write miss, 3 copies to invalidate" \
+	"$(echo "scale=1; $w3/1000" | bc)"
+printf '%-46s %9s /s\n' "one page ping-pong, 2 nodes (transfers)" "$pp"
+printf '%-46s %9s GB/s\n' "bulk page streaming (PG_BULK, 256 pages)" \
+	"$(echo "scale=2; $bb/$bn" | bc)"
+printf '%-46s %9s B\n' "directory bytes a homed page" 16
+printf '%-46s %9s B\n' "metadata a page, 2 nodes (16/2 + 1 local)" 9
+printf '%-46s %9s x\n' "remote read miss / (uffd fault + TCP RTT)" \
+	"$(echo "scale=2; $read/($uffd+$rtt)" | bc)"
+printf '%-46s %9s\n' "(aim: 1.3x; numbers never pass or fail)" ""

@@ -1,0 +1,114 @@
+/*
+ * The home directory: per page of the range this node is home of, the
+ * state, owner, copyset and version, and the serialization of requests
+ * per page.  Pure logic, no I/O: it tells its owner what to do through
+ * dir_ops and is driven by dir_request() and dir_ack(), so that it can be
+ * tested without sockets (tests/unit/t-pager-dir.c).
+ *
+ * Protocol (DESIGN.md "Guest memory"): single writer or many readers.
+ * A read miss is served from the exclusive owner (downgraded to shared)
+ * or from a sharer; a write miss invalidates every other copy and waits
+ * for every acknowledgement before it grants.  A page nobody holds is
+ * zero and is granted without data.  One request per page at a time;
+ * the others wait in that page's queue.
+ */
+#ifndef AVM_PAGER_DIR_H
+#define AVM_PAGER_DIR_H
+
+#include <stdint.h>
+
+#include "avm/pager.h"
+
+enum dir_state {
+	DIR_INVALID = 0, /* nobody holds it: it is zero */
+	DIR_SHARED = 1,	 /* copyset holds read-only copies */
+	DIR_EXCL = 2,	 /* owner holds the only, writable, copy */
+};
+
+/* 16 bytes a homed page: the metadata budget of DESIGN.md. */
+struct dir_entry {
+	uint64_t copyset;   /* bit n: node n holds a copy */
+	uint32_t version;   /* exclusive grants so far (wraps) */
+	uint8_t owner;	    /* DIR_EXCL: the holder */
+	uint8_t state;	    /* enum dir_state; DIR_BUSY while a txn runs */
+	uint16_t transfers; /* exclusive ownership moved nodes (saturates) */
+};
+_Static_assert(sizeof(struct dir_entry) == 16, "dir entry size");
+
+#define DIR_BUSY 0x80
+
+struct dir_req {
+	struct dir_req *next;
+	uint64_t page;
+	uint64_t id; /* the requester's request id, echoed in the grant */
+	uint32_t node;
+	uint8_t access; /* enum pager_access */
+	uint8_t have;	/* enum pager_hold: what the requester says it has */
+	uint16_t off;
+};
+
+struct dir_ops {
+	/*
+	 * Ask node to act on page (enum pager_inval); want: send the
+	 * bytes back.  For the home's own node the owner acts at once and
+	 * returns 1 with *had and, when asked and had, data filled; for
+	 * another node it sends PG_INVAL and returns 0, and dir_ack()
+	 * follows.  Returns < 0 when it cannot (the caller is failing).
+	 */
+	int (*inval)(void *ctx, uint32_t node, uint64_t page, int action,
+		     int want, int *had, uint8_t *data);
+	/*
+	 * Answer r: mode (enum pager_hold), data (enum pager_data), the
+	 * bytes when data is PAGER_DATA_PAGE.
+	 */
+	void (*grant)(void *ctx, const struct dir_req *r, int mode, int data,
+		      uint32_t version, const uint8_t *bytes);
+	/* Exclusive ownership of page moved to another node (stats). */
+	void (*transfer)(void *ctx, const struct dir_req *r, uint64_t count);
+	void *ctx;
+};
+
+struct dir_txn;
+
+struct dir {
+	uint64_t first, npages; /* the homed range, in pages */
+	uint32_t self, nodes;
+	struct dir_entry *e;
+	struct dir_txn **hash; /* busy pages */
+	uint32_t hash_mask;
+	uint64_t busy; /* transactions running */
+	struct dir_ops ops;
+};
+
+/* Returns 0, -EINVAL (nodes, self), -ENOMEM. */
+int dir_init(struct dir *d, uint64_t first, uint64_t npages, uint32_t self,
+	     uint32_t nodes, const struct dir_ops *ops);
+void dir_release(struct dir *d);
+
+/* 1 when page is homed here. */
+static inline int
+dir_homes(const struct dir *d, uint64_t page)
+{
+	return page >= d->first && page - d->first < d->npages;
+}
+
+/*
+ * A request for a homed page (copied).  It runs now, or waits behind the
+ * page's running transaction.  Returns 0, -ERANGE (page not homed here),
+ * -EINVAL (node, access), -ENOMEM, or the inval callback's error.
+ */
+int dir_request(struct dir *d, const struct dir_req *r);
+
+/*
+ * node's answer to our PG_INVAL for page: had it a copy, and the bytes
+ * when asked (NULL otherwise).  Returns 0, or -EPROTO when no running
+ * transaction waits for that node's answer (the peer broke the protocol),
+ * -EINVAL when data is missing where it was asked and the node had it.
+ */
+int dir_ack(struct dir *d, uint32_t node, uint64_t page, int had,
+	    const uint8_t *data);
+
+/* The entry of a homed page, or NULL. */
+const struct dir_entry *dir_entry_get(const struct dir *d, uint64_t page);
+
+#endif

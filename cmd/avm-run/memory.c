@@ -1,0 +1,181 @@
+/*
+ * Guest RAM through avm-pager (DESIGN.md, "Guest memory"): avm-run starts
+ * the pager of its node as a child, registers guest RAM with a
+ * userfaultfd and hands the memfd and the uffd over pager.sock.  From
+ * then on every fault on guest RAM, of a vCPU inside KVM or of one of our
+ * own threads (the boot loader, device models), is resolved by the
+ * pager: one memory path, even for a single node.
+ */
+#include <err.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "avm/log.h"
+#include "avm/pager.h"
+#include "avm/util.h"
+
+#include "arch/x86/boot.h"
+#include "vm.h"
+
+#define PAGER_START_TIMEOUT_MS 10000
+#define PAGER_EXIT_TIMEOUT_MS 5000
+
+extern char **environ;
+
+/* avm-pager beside our own binary (a build tree, an install), else from
+ * PATH. */
+static void
+pager_path(char *buf, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			if (snprintf(buf, len, "%s/avm-pager", self) <
+				    (int)len &&
+			    access(buf, X_OK) == 0)
+				return;
+		}
+	}
+	snprintf(buf, len, "avm-pager");
+}
+
+static int
+pager_spawn(struct vm *vm)
+{
+	char path[PATH_MAX], size[32];
+	char *argv[] = { path,	     "--vm",	(char *)vm->opts.name,
+			 "--memory", size,	"--node",
+			 "0",	     "--nodes", "1",
+			 NULL };
+	int r;
+
+	posix_spawn_file_actions_t fa;
+
+	pager_path(path, sizeof(path));
+	snprintf(size, sizeof(size), "%" PRIu64, vm->ram_size);
+	/* The pager's stdout (its "ready" line) must not mix with the
+	 * guest's console: it goes to our stderr, with its log. */
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
+	r = posix_spawnp(&vm->pager_pid, path, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r != 0) {
+		warnx("start '%s': %s", path, strerror(r));
+		vm->pager_pid = 0;
+		return AVM_EX_UNAVAILABLE;
+	}
+	log_debug("started avm-pager, pid %d", (int)vm->pager_pid);
+	return AVM_EX_OK;
+}
+
+int
+vm_pager_start(struct vm *vm)
+{
+	struct pager_slot slot[2];
+	struct pager_attach a;
+	struct pager_ready ready;
+	char why[256];
+	uint64_t low =
+		guest_mem_low_end(&(struct guest_mem){ vm->ram, vm->ram_size });
+	unsigned n = 0;
+	int uffd, fd, r;
+
+	if (madvise(vm->ram, vm->ram_size, MADV_DONTFORK) < 0)
+		log_debug("madvise DONTFORK: %s", strerror(errno));
+	r = pager_spawn(vm);
+	if (r != AVM_EX_OK)
+		return r;
+	uffd = pager_uffd_open();
+	if (uffd < 0) {
+		warnx("userfaultfd: %s", strerror(-uffd));
+		return -uffd == EPERM ? AVM_EX_NOPERM : AVM_EX_UNAVAILABLE;
+	}
+	r = pager_uffd_register(uffd, vm->ram, vm->ram_size);
+	if (r < 0) {
+		close(uffd);
+		warnx("userfaultfd: register guest RAM: %s", strerror(-r));
+		return AVM_EX_UNAVAILABLE;
+	}
+	slot[n++] = (struct pager_slot){ 0, low, 0, (uintptr_t)vm->ram };
+	if (vm->ram_size > low)
+		slot[n++] = (struct pager_slot){ BOOT_MMIO_HOLE_END,
+						 vm->ram_size - low, low,
+						 (uintptr_t)(vm->ram + low) };
+	memset(&a, 0, sizeof(a));
+	a.vm = vm->opts.name;
+	a.node = 0;
+	a.nodes = 1;
+	a.memfd = vm->mem_fd;
+	a.uffd = uffd;
+	a.mem_bytes = vm->ram_size;
+	a.slots = slot;
+	a.nslots = n;
+	a.timeout_ms = PAGER_START_TIMEOUT_MS;
+	fd = pager_attach(&a, &ready, why, sizeof(why));
+	/* The pager holds the uffd now: if it dies, the last reference goes
+	 * and faulting threads are released rather than stuck. */
+	close(uffd);
+	if (fd < 0) {
+		warnx("avm-pager: %s", why[0] ? why : strerror(-fd));
+		return AVM_EX_UNAVAILABLE;
+	}
+	vm->pager_fd = fd;
+	return AVM_EX_OK;
+}
+
+/* The pager said something or went away: a failure ends the VM. */
+void
+vm_pager_event(struct vm *vm)
+{
+	char why[256] = "";
+
+	if (pager_check(vm->pager_fd, why, sizeof(why)) < 0)
+		vm_end(vm, VM_END_ERROR, AVM_EX_UNAVAILABLE, "guest memory: %s",
+		       why[0] ? why : "avm-pager went away");
+}
+
+void
+vm_pager_stop(struct vm *vm)
+{
+	uint64_t t0 = now_ns();
+	int st = 0;
+	pid_t r;
+
+	if (vm->pager_fd >= 0) {
+		pager_detach(vm->pager_fd);
+		vm->pager_fd = -1;
+	}
+	if (vm->pager_pid <= 0)
+		return;
+	/* Our child: wait for it with a deadline, then make it go. */
+	for (;;) {
+		r = waitpid(vm->pager_pid, &st, WNOHANG);
+		if (r == vm->pager_pid || (r < 0 && errno != EINTR))
+			break;
+		if (now_ns() - t0 > PAGER_EXIT_TIMEOUT_MS * 1000000ull) {
+			log_warn("avm-pager %d did not exit: killing it",
+				 (int)vm->pager_pid);
+			kill(vm->pager_pid, SIGKILL);
+			waitpid(vm->pager_pid, &st, 0);
+			break;
+		}
+		usleep(10000);
+	}
+	vm->pager_pid = 0;
+}

@@ -1,0 +1,302 @@
+#!/usr/bin/env bats
+# avm-pager: coherent guest memory over N pagers on loopback, each with
+# the test client (tests/helpers/avm-pager-client.c) running litmus
+# tests; failure of a node; wrong secrets and malformed frames.
+#
+# Nothing here asserts on time except the generous deadline within which
+# the survivors of a failure must exit (the design says 5 s).
+
+load helpers
+
+setup() {
+	setup_rundir
+	command -v avm-pager-client >/dev/null ||
+		skip_or_fail "build/tests/helpers/avm-pager-client is not built"
+	SECRET=$AVM_RUNDIR/secret
+	head -c 32 /dev/urandom >"$SECRET"
+	chmod 600 "$SECRET"
+	PIDS=()
+}
+
+teardown() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -9 "$p" 2>/dev/null || true
+	done
+}
+
+# N free TCP ports on loopback, comma-joined as 127.0.0.1:PORT.
+free_peers() {
+	python3 - "$1" <<'EOF'
+import socket, sys
+socks, out = [], []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+    out.append("127.0.0.1:%d" % s.getsockname()[1])
+print(",".join(out))
+EOF
+}
+
+# start_pagers N [extra pager options]: node i gets its own run directory
+# ($AVM_RUNDIR/nI), as it would on its own host.
+start_pagers() {
+	local n=$1 i
+	shift
+	PEERS=$(free_peers "$n")
+	PPIDS=()
+	for ((i = 0; i < n; i++)); do
+		mkdir -p "$AVM_RUNDIR/n$i"
+		AVM_RUNDIR=$AVM_RUNDIR/n$i avm-pager --vm v --memory 32M \
+			--node $i --nodes $n --peers "$PEERS" \
+			--secret "$SECRET" "$@" \
+			>"$AVM_RUNDIR/p$i.log" 2>&1 &
+		PPIDS[$i]=$!
+		PIDS+=($!)
+	done
+}
+
+# start_clients N [client options]
+start_clients() {
+	local n=$1 i
+	shift
+	CPIDS=()
+	for ((i = 0; i < n; i++)); do
+		AVM_RUNDIR=$AVM_RUNDIR/n$i avm-pager-client --timeout-ms 240000 \
+			--vm v --memory 32M --node $i --nodes $n "$@" \
+			>"$AVM_RUNDIR/c$i.log" 2>&1 &
+		CPIDS[$i]=$!
+		PIDS+=($!)
+	done
+}
+
+# wait_all N: every client and pager exits 0; the logs say PASS.
+wait_all_pass() {
+	local n=$1 i rc
+	for ((i = 0; i < n; i++)); do
+		rc=0
+		wait "${CPIDS[$i]}" || rc=$?
+		if [ "$rc" != 0 ]; then
+			cat "$AVM_RUNDIR"/c*.log "$AVM_RUNDIR"/p*.log >&2
+			fail "client $i exited $rc"
+		fi
+	done
+	for ((i = 0; i < n; i++)); do
+		rc=0
+		wait "${PPIDS[$i]}" || rc=$?
+		[ "$rc" = 0 ] || {
+			cat "$AVM_RUNDIR/p$i.log" >&2
+			fail "pager $i exited $rc"
+		}
+		run cat "$AVM_RUNDIR/c$i.log"
+		assert_output --partial "node $i: PASS"
+		refute_output --partial "FAIL"
+	done
+}
+
+litmus() {
+	local n=$1
+	start_pagers "$n"
+	start_clients "$n" --threads 2 --rounds 3000 --iters 3000
+	wait_all_pass "$n"
+	# the store-buffering pair lives on nodes 0 and N-1
+	run cat "$AVM_RUNDIR/c$((n - 1)).log"
+	assert_output --regexp "sb\+mfence: 3000 rounds: \(0,0\) 0 "
+	assert_output --partial "xadd: counter $((n * 2 * 3000)) "
+	assert_output --partial "lock: counter $((n * 2 * 3000)) "
+}
+
+@test "pager: one node, every fault through the pager" {
+	PPIDS=() CPIDS=()
+	mkdir -p "$AVM_RUNDIR/n0"
+	AVM_RUNDIR=$AVM_RUNDIR/n0 avm-pager --vm v --memory 32M \
+		>"$AVM_RUNDIR/p0.log" 2>&1 &
+	PPIDS[0]=$!
+	PIDS+=($!)
+	start_clients 1 --threads 2 --rounds 2000 --iters 2000
+	wait_all_pass 1
+}
+
+@test "pager: litmus tests on 2 nodes" {
+	litmus 2
+}
+
+@test "pager: litmus tests on 3 nodes" {
+	litmus 3
+}
+
+@test "pager: litmus tests on 4 nodes" {
+	litmus 4
+}
+
+@test "pager: the stats file has its header and counted the faults" {
+	start_pagers 2
+	start_clients 2 --threads 1 --tests xadd --iters 500
+	wait_all_pass 2
+	run python3 - "$AVM_RUNDIR/n1/v/pager-1.stats" <<'EOF'
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+magic, version, size, node, nodes, page, dirb, lsb = struct.unpack_from("<QIIIIIII", b)
+assert magic == 0x5453504d56415f41 and version == 1 and size == len(b), (magic, version, size)
+assert node == 1 and nodes == 2 and page == 4096 and dirb == 16, (node, nodes, dirb)
+print("ok")
+EOF
+	assert_success
+	assert_output "ok"
+}
+
+# kill_mid_run N pager|client I: the others report node I and exit 69
+# within the deadline.
+kill_mid_run() {
+	local n=$1 what=$2 victim=$3 i rc t0 t1 pid
+	start_pagers "$n"
+	start_clients "$n" --threads 2 --tests soak --soak-ms 60000
+	# wait until every pager answered its client (they print "ready")
+	for ((i = 0; i < n; i++)); do
+		timeout 60 sh -c "until grep -q ready '$AVM_RUNDIR/p$i.log'; do sleep 0.1; done" ||
+			fail "pager $i never got ready"
+	done
+	sleep 1
+	if [ "$what" = pager ]; then
+		pid=${PPIDS[$victim]}
+	else
+		pid=${CPIDS[$victim]}
+	fi
+	kill -9 "$pid"
+	t0=$(date +%s%N)
+	for ((i = 0; i < n; i++)); do
+		for pid in "${CPIDS[$i]}" "${PPIDS[$i]}"; do
+			[ "$pid" = "${PPIDS[$victim]}" ] && [ "$what" = pager ] && continue
+			[ "$pid" = "${CPIDS[$victim]}" ] && [ "$what" = client ] && continue
+			rc=0
+			# a generous outer bound; the check is the 5 s below
+			timeout 30 tail --pid="$pid" -f /dev/null || true
+			wait "$pid" || rc=$?
+			[ "$rc" = 69 ] || {
+				cat "$AVM_RUNDIR"/*.log >&2
+				fail "pid $pid (node $i) exited $rc, not 69"
+			}
+		done
+	done
+	t1=$(date +%s%N)
+	echo "# survivors exited after $(((t1 - t0) / 1000000)) ms" >&3
+	[ $(((t1 - t0) / 1000000)) -le 5000 ] ||
+		fail "survivors took $(((t1 - t0) / 1000000)) ms, more than 5 s"
+	for ((i = 0; i < n; i++)); do
+		if [ "$i" != "$victim" ]; then
+			run cat "$AVM_RUNDIR/c$i.log" "$AVM_RUNDIR/p$i.log"
+			assert_output --partial "node $victim failed"
+		fi
+	done
+}
+
+@test "pager: killing a pager of 3 stops every other process, naming it" {
+	kill_mid_run 3 pager 1
+}
+
+@test "pager: killing a client of 4 stops every other process, naming it" {
+	kill_mid_run 4 client 2
+}
+
+@test "pager: killing node 0's pager of 2" {
+	kill_mid_run 2 pager 0
+}
+
+@test "pager: a peer with the wrong secret is refused" {
+	local bad=$AVM_RUNDIR/bad rc=0
+	head -c 32 /dev/urandom >"$bad"
+	chmod 600 "$bad"
+	PEERS=$(free_peers 2)
+	mkdir -p "$AVM_RUNDIR/n0" "$AVM_RUNDIR/n1"
+	AVM_RUNDIR=$AVM_RUNDIR/n0 avm-pager --vm v --memory 32M --node 0 \
+		--nodes 2 --peers "$PEERS" --secret "$SECRET" \
+		--connect-timeout-ms 20000 >"$AVM_RUNDIR/p0.log" 2>&1 &
+	PIDS+=($!)
+	AVM_RUNDIR=$AVM_RUNDIR/n1 run timeout 30 avm-pager --vm v \
+		--memory 32M --node 1 --nodes 2 --peers "$PEERS" --secret "$bad"
+	assert_failure 77
+	assert_output --partial "wrong secret"
+	# node 0 logs the refusal with the peer's address
+	timeout 20 sh -c "until grep -q 'refused 127.0.0.1:' '$AVM_RUNDIR/p0.log'; do sleep 0.1; done" ||
+		{ cat "$AVM_RUNDIR/p0.log" >&2; fail "no refusal logged"; }
+	run cat "$AVM_RUNDIR/p0.log"
+	assert_output --regexp "refused 127\.0\.0\.1:[0-9]+: node 1: .*authentication failed"
+}
+
+@test "pager: a secret file others may read is refused" {
+	chmod 644 "$SECRET"
+	run avm-pager --vm v --memory 32M --node 0 --nodes 2 \
+		--peers 127.0.0.1:1,127.0.0.1:2 --secret "$SECRET"
+	assert_failure 77
+	assert_output --partial "chmod 600"
+}
+
+@test "pager: malformed frames from a raw peer are refused" {
+	PEERS=$(free_peers 2)
+	AVM_RUNDIR=$AVM_RUNDIR avm-pager --vm v --memory 32M --node 0 \
+		--nodes 2 --peers "$PEERS" --secret "$SECRET" \
+		--connect-timeout-ms 30000 >"$AVM_RUNDIR/p0.log" 2>&1 &
+	PIDS+=($!)
+	local port=${PEERS%%,*}
+	port=${port##*:}
+	run python3 - "$port" <<'EOF'
+import socket, struct, sys, time
+port = int(sys.argv[1])
+def talk(data):
+    for _ in range(100):
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            break
+        except OSError:
+            time.sleep(0.1)
+    s.sendall(data)
+    got = b""
+    try:
+        while True:
+            b = s.recv(4096)
+            if not b:
+                break
+            got += b
+    except OSError:
+        pass
+    s.close()
+    return got
+# garbage, an unknown type, a HELLO with a bad magic, a huge length
+for data in (b"\xff" * 64,
+             struct.pack("<HHIQ", 999, 0, 0, 1),
+             struct.pack("<HHIQ", 1, 0, 84, 0) + b"XXXX" + b"\0" * 80,
+             struct.pack("<HHIQ", 1, 0, 1 << 30, 0)):
+    got = talk(data)
+    # the pager's HELLO, then its refusal (WELCOME with REPLY|ERROR), or
+    # just a close: never a link
+    assert len(got) >= 16, got
+print("refused")
+EOF
+	assert_success
+	assert_output "refused"
+	run cat "$AVM_RUNDIR/p0.log"
+	assert_output --partial "refused 127.0.0.1:"
+	# the pager is still there and still waiting for node 1
+	kill -0 "${PIDS[0]}"
+}
+
+@test "pager: bad options exit 64" {
+	run avm-pager --memory 32M
+	assert_failure 64
+	run avm-pager --vm v --memory 3000
+	assert_failure 64
+	run avm-pager --vm v --memory 32M --nodes 2
+	assert_failure 64
+	assert_output --partial "--peers"
+	run avm-pager --vm v --memory 32M --nodes 2 --node 2 --peers a:1,b:2
+	assert_failure 64
+}
+
+@test "pager: a client with the wrong layout is refused" {
+	avm-pager --vm v --memory 32M >"$AVM_RUNDIR/p0.log" 2>&1 &
+	PIDS+=($!)
+	run timeout 60 avm-pager-client --vm v --memory 16M --node 0 --nodes 1
+	assert_failure 69
+	assert_output --partial "pager refused"
+}

@@ -1,0 +1,698 @@
+/*
+ * avm-pager-client: the test client of avm-pager.  It does what avm-run
+ * does with guest RAM, without KVM: a memfd mapped MAP_SHARED, registered
+ * with a userfaultfd (MISSING|WP), both handed to the local pager over
+ * pager.sock (include/avm/pager.h).  Then plain threads run coherence
+ * litmus tests over that memory, with every node's client running the
+ * same program; the nodes meet at barriers in the shared memory itself.
+ *
+ *   mp     message passing: data then flag; a reader that sees the flag
+ *          must see the data (violations must be 0)
+ *   sb     store buffering: x=1;r0=y || y=1;r1=x.  Without a fence every
+ *          outcome is TSO; with mfence (0,0) is forbidden
+ *   xadd   lock xadd from every thread of every node: the counter and
+ *          the sum of the returned values add up exactly
+ *   lock   a spinlock around a plain counter: adds up exactly
+ *   false  false sharing: every thread writes its own word of one page;
+ *          every word reads back right, before and after
+ *   soak   a lock and a counter, --soak-ms long (for killing nodes)
+ *
+ * Bench modes (--bench) print key=value lines for bench/pager.sh.
+ *
+ * Exit: 0 pass, 1 a litmus test failed, 64 usage, 69 the pager or a node
+ * failed (the message says which), 70 a wait ran past its deadline.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "avm/log.h"
+#include "avm/pager.h"
+#include "avm/util.h"
+
+#define PG 4096u
+
+static const char *vm = "avm";
+static uint32_t node, nodes = 1, threads = 2;
+static uint64_t mem_bytes = 16u << 20, npages;
+static unsigned rounds = 2000, iters = 2000;
+static int timeout_ms = 120000;
+static const char *tests = "mp,sb,xadd,lock,false";
+static const char *bench;
+static unsigned bench_n = 200;
+
+static uint8_t *ram;
+static int ctl = -1;
+static volatile int workers_done;
+static int failed;
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void __attribute__((format(printf, 1, 2))) say(const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&out_lock);
+	printf("node %u: ", node);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	pthread_mutex_unlock(&out_lock);
+}
+
+static void __attribute__((format(printf, 2, 3), noreturn))
+die(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "avm-pager-client[node %u]: ", node);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	_exit(status);
+}
+
+/*
+ * Page k of node i's home range (the pager's default equal split).  Every
+ * variable below has its own k, so that no two share a page whatever the
+ * number of nodes: 0..16 single pages, 40..135 the store-buffering cells,
+ * 200..399 the bench pages.
+ */
+static volatile uint64_t *
+at(uint32_t home, unsigned k)
+{
+	uint64_t first = npages * (home % nodes) / nodes;
+
+	return (volatile uint64_t *)(ram + (first + 16 + k) * PG);
+}
+
+/* --- waits with deadlines ----------------------------------------------- */
+
+static uint64_t deadline;
+
+static void
+spin_check(unsigned *n, const char *what)
+{
+	if ((++*n & 255) == 0) {
+		sched_yield();
+		if (now_ns() > deadline)
+			die(70, "waited past the deadline in %s", what);
+	} else {
+		__builtin_ia32_pause();
+	}
+}
+
+static uint64_t
+ld(volatile uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static void
+st(volatile uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+/* All threads of all nodes. */
+static void
+barrier(const char *what)
+{
+	volatile uint64_t *count = at(0, 0), *gen = at(1, 1);
+	uint64_t g = ld(gen);
+	unsigned n = 0;
+
+	if (__atomic_fetch_add(count, 1, __ATOMIC_SEQ_CST) ==
+	    (uint64_t)nodes * threads - 1) {
+		st(count, 0);
+		__atomic_fetch_add(gen, 1, __ATOMIC_SEQ_CST);
+		return;
+	}
+	while (ld(gen) == g)
+		spin_check(&n, what);
+}
+
+/* --- litmus tests ---------------------------------------------------------- */
+
+struct worker {
+	pthread_t t;
+	uint32_t tid, g; /* thread on this node, global index */
+};
+
+static void
+test_mp(struct worker *w)
+{
+	volatile uint64_t *data = at(1, 2), *flag = at(2, 3);
+	uint64_t i, f, d, reads = 0, bad = 0;
+	unsigned n = 0;
+
+	if (w->g == 0) {
+		for (i = 1; i <= rounds; i++) {
+			*data = i;
+			st(flag, i);
+			for (int k = 0; k < 50; k++)
+				__builtin_ia32_pause();
+		}
+	} else if (node != 0 || nodes == 1) {
+		do {
+			f = ld(flag);
+			d = ld(data);
+			reads++;
+			if (d < f)
+				bad++;
+			spin_check(&n, "mp");
+		} while (f < rounds);
+		if (bad)
+			failed = 1;
+		say("mp: thread %u: %" PRIu64 " reads, %" PRIu64
+		    " violations%s",
+		    w->tid, reads, bad, bad ? " FAIL" : "");
+	}
+	barrier("mp end");
+}
+
+/* Each side stores k, then waits for the other side's k. */
+static void
+pair_sync(volatile uint64_t *mine, volatile uint64_t *other, uint64_t k)
+{
+	unsigned n = 0;
+
+	st(mine, k);
+	while (ld(other) < k)
+		spin_check(&n, "sb");
+}
+
+#define SB_MAX 8192 /* fresh cells every round: 16 pages an array */
+
+/* Two threads on two nodes (or two threads of one node). */
+static void
+test_sb(struct worker *w, int fenced)
+{
+	uint32_t ga = 0, gb = nodes > 1 ? (nodes - 1) * threads : 1;
+	unsigned i, n = rounds < SB_MAX ? rounds : SB_MAX;
+	volatile uint64_t *sa = at(0, 4 + fenced),
+			  *sb = at(nodes - 1, 6 + fenced);
+	volatile uint64_t *x = at(0, 40 + fenced * 16);
+	volatile uint64_t *y = at(nodes - 1, 72 + fenced * 16);
+	volatile uint64_t *ra = at(1, 104 + fenced * 16);
+	uint64_t cnt[4] = { 0 }, r;
+	int a = w->g == ga;
+
+	if (w->g == ga || w->g == gb) {
+		for (i = 0; i < n; i++) {
+			pair_sync(a ? sa : sb, a ? sb : sa, 2 * i + 1);
+			if (a) {
+				x[i] = 1;
+				if (fenced)
+					__atomic_thread_fence(__ATOMIC_SEQ_CST);
+				r = y[i];
+				ra[i] = r + 1;
+			} else {
+				y[i] = 1;
+				if (fenced)
+					__atomic_thread_fence(__ATOMIC_SEQ_CST);
+				r = x[i];
+			}
+			pair_sync(a ? sa : sb, a ? sb : sa, 2 * i + 2);
+			if (!a && ra[i] >= 1 && ra[i] <= 2 && r <= 1)
+				cnt[(ra[i] - 1) * 2 + r]++;
+		}
+		if (!a) {
+			uint64_t sum = cnt[0] + cnt[1] + cnt[2] + cnt[3];
+			int bad = (fenced && cnt[0]) || sum != n;
+
+			if (bad)
+				failed = 1;
+			say("sb%s: %u rounds: (0,0) %" PRIu64 " (0,1) %" PRIu64
+			    " (1,0) %" PRIu64 " (1,1) %" PRIu64 "%s",
+			    fenced ? "+mfence" : "", n, cnt[0], cnt[1], cnt[2],
+			    cnt[3], bad ? " FAIL" : "");
+		}
+	}
+	barrier("sb end");
+}
+
+static void
+test_xadd(struct worker *w)
+{
+	volatile uint64_t *ctr = at(1, 8), *sum = at(2, 9);
+	uint64_t s = 0, total = (uint64_t)nodes * threads * iters;
+	unsigned i;
+
+	for (i = 0; i < iters; i++)
+		s += __atomic_fetch_add(ctr, 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_add(sum, s, __ATOMIC_SEQ_CST);
+	barrier("xadd end");
+	if (w->tid == 0) {
+		uint64_t c = ld(ctr), su = ld(sum);
+		int bad = c != total || su != total * (total - 1) / 2;
+
+		if (bad)
+			failed = 1;
+		say("xadd: counter %" PRIu64 " (want %" PRIu64 "), sum %s%s", c,
+		    total, su == total * (total - 1) / 2 ? "exact" : "WRONG",
+		    bad ? " FAIL" : "");
+	}
+	barrier("xadd check");
+}
+
+static void
+test_lock(struct worker *w)
+{
+	volatile uint64_t *lock = at(0, 10), *ctr = at(nodes - 1, 11);
+	uint64_t total = (uint64_t)nodes * threads * iters;
+	unsigned i, n = 0;
+
+	for (i = 0; i < iters; i++) {
+		while (__atomic_exchange_n(lock, 1, __ATOMIC_ACQUIRE))
+			while (ld(lock))
+				spin_check(&n, "lock");
+		*ctr = *ctr + 1;
+		st(lock, 0);
+	}
+	barrier("lock end");
+	if (w->tid == 0) {
+		uint64_t c = ld(ctr);
+
+		if (c != total)
+			failed = 1;
+		say("lock: counter %" PRIu64 " (want %" PRIu64 ")%s", c, total,
+		    c != total ? " FAIL" : "");
+	}
+	barrier("lock check");
+}
+
+static void
+test_false(struct worker *w)
+{
+	volatile uint64_t *slot = at(2, 12);
+	uint32_t G = nodes * threads, o;
+	uint64_t bad = 0, v;
+	unsigned i;
+
+	for (i = 1; i <= iters; i++) {
+		slot[w->g] = (uint64_t)w->g << 32 | i;
+		if (slot[w->g] != ((uint64_t)w->g << 32 | i))
+			bad++;
+		o = (w->g + i) % G;
+		v = slot[o];
+		if (v && (v >> 32) != o)
+			bad++;
+	}
+	barrier("false end");
+	for (o = 0; o < G; o++)
+		if (slot[o] != ((uint64_t)o << 32 | iters))
+			bad++;
+	if (bad)
+		failed = 1;
+	if (w->tid == 0 || bad)
+		say("false: thread %u: %" PRIu64 " bad words%s", w->tid, bad,
+		    bad ? " FAIL" : "");
+	barrier("false check");
+}
+
+/* Lock, count and read each other's pages until soak_ms have passed. */
+static unsigned soak_ms = 10000;
+
+static void
+test_soak(struct worker *w)
+{
+	volatile uint64_t *lock = at(0, 14), *ctr = at(nodes - 1, 15);
+	uint64_t end = now_ns() + (uint64_t)soak_ms * 1000000u, k = 0;
+	unsigned n = 0;
+
+	while (now_ns() < end) {
+		while (__atomic_exchange_n(lock, 1, __ATOMIC_ACQUIRE))
+			while (ld(lock))
+				spin_check(&n, "soak");
+		*ctr = *ctr + 1;
+		st(lock, 0);
+		k++;
+		if (k % 64 == 0)
+			(void)*at((uint32_t)(k / 64) % nodes, 16);
+	}
+	if (w->tid == 0)
+		say("soak: %" PRIu64 " rounds", k);
+	barrier("soak end");
+}
+
+static int
+want(const char *t)
+{
+	size_t n = strlen(t);
+	const char *p = tests;
+
+	while ((p = strstr(p, t))) {
+		if ((p == tests || p[-1] == ',') && (p[n] == ',' || !p[n]))
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	barrier("start");
+	if (want("mp"))
+		test_mp(w);
+	if (want("sb")) {
+		test_sb(w, 0);
+		test_sb(w, 1);
+	}
+	if (want("xadd"))
+		test_xadd(w);
+	if (want("lock"))
+		test_lock(w);
+	if (want("false"))
+		test_false(w);
+	if (want("soak"))
+		test_soak(w);
+	barrier("done");
+	__atomic_fetch_add(&workers_done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* --- bench modes: one thread per node, key=value lines ------------------- */
+
+static void
+report(const char *key, uint64_t total_ns, unsigned n)
+{
+	printf("%s_ns=%" PRIu64 "\n", key, n ? total_ns / n : 0);
+	fflush(stdout);
+}
+
+static void *
+bench_main(void *arg)
+{
+	unsigned i, n = 0;
+	uint64_t t0, sum = 0;
+	volatile uint64_t *p;
+
+	(void)arg;
+	barrier("bench start");
+	if (!strcmp(bench, "zero")) {
+		/* fresh pages of our own home: zero fill, no network */
+		for (i = 0; i < bench_n; i++) {
+			p = at(node, 200 + i);
+			t0 = now_ns();
+			*p = 1;
+			sum += now_ns() - t0;
+		}
+		if (node == 0)
+			report("zero_fill", sum, bench_n);
+	} else if (!strcmp(bench, "read")) {
+		/* node 0 writes pages it is home of; node 1 reads them */
+		if (node == 0)
+			for (i = 0; i < bench_n; i++)
+				*at(0, 200 + i) = i + 1;
+		barrier("bench written");
+		if (node == 1) {
+			for (i = 0; i < bench_n; i++) {
+				p = at(0, 200 + i);
+				t0 = now_ns();
+				if (*p != i + 1)
+					die(1, "read miss: wrong data");
+				sum += now_ns() - t0;
+			}
+			report("remote_read_miss", sum, bench_n);
+		}
+	} else if (!strcmp(bench, "write")) {
+		/* node 0 writes; nodes 2.. read (copies); node 1 writes */
+		if (node == 0)
+			for (i = 0; i < bench_n; i++)
+				*at(0, 200 + i) = i + 1;
+		barrier("bench written");
+		if (node >= 2)
+			for (i = 0; i < bench_n; i++)
+				(void)*at(0, 200 + i);
+		barrier("bench read");
+		if (node == 1) {
+			for (i = 0; i < bench_n; i++) {
+				p = at(0, 200 + i);
+				t0 = now_ns();
+				*p = i + 2;
+				sum += now_ns() - t0;
+			}
+			printf("copies=%u\n", nodes > 2 ? nodes - 1 : 1);
+			report("remote_write_miss", sum, bench_n);
+		}
+	} else if (!strcmp(bench, "pingpong")) {
+		p = at(0, 13);
+		if (node < 2) {
+			t0 = now_ns();
+			for (i = 0; i < bench_n; i++) {
+				while (ld(p) % 2 != node)
+					spin_check(&n, "pingpong");
+				st(p, ld(p) + 1);
+			}
+			if (node == 0) {
+				sum = now_ns() - t0;
+				printf("pingpong_transfers_per_s=%" PRIu64 "\n",
+				       sum ? (uint64_t)2 * bench_n *
+						       1000000000u / sum
+					   : 0);
+			}
+		}
+	} else if (!strcmp(bench, "bulk")) {
+		/* after the threads: bench_bulk() */
+	} else {
+		die(64, "--bench: unknown mode '%s'", bench);
+	}
+	barrier("bench done");
+	__atomic_fetch_add(&workers_done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* PG_STREAM over a second connection: pages from node 1 over bulk. */
+static void
+bench_bulk(void)
+{
+	struct wire_hello mine, peer;
+	struct pager_stream s = { .node = 1, .first = 0, .count = npages };
+	uint8_t buf[WIRE_ERROR_MAX];
+	char path[4096];
+	struct wire_hdr h;
+	uint16_t version;
+	int fd, rc;
+
+	if (node != 0 || nodes < 2)
+		return;
+	pager_sock_path(vm, path, sizeof(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	{
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+		if (strlen(path) >= sizeof(sa.sun_path))
+			die(64, "path too long");
+		memcpy(sa.sun_path, path, strlen(path) + 1);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			die(69, "connect '%s': %s", path, strerror(errno));
+	}
+	wire_hello_init(&mine, WIRE_ROLE_CLIENT, 0, 0, vm);
+	rc = wire_handshake(fd, &mine, &peer, &version, 5000, NULL);
+	if (rc < 0)
+		die(69, "handshake: %s", strerror(-rc));
+	pager_stream_encode(&s, buf, sizeof(buf));
+	rc = wire_send(fd, WIRE_T_PG_STREAM, 0, 7, buf, WIRE_PG_STREAM_SIZE);
+	if (rc == 0)
+		rc = wire_recv(fd, &h, buf, sizeof(buf), timeout_ms);
+	if (rc < 0 || (h.flags & WIRE_F_ERROR))
+		die(69, "stream: %s", rc < 0 ? strerror(-rc) : "refused");
+	printf("bulk_bytes=%" PRIu64 "\nbulk_ns=%" PRIu64 "\n", wire_get64(buf),
+	       wire_get64(buf + 8));
+	close(fd);
+}
+
+/* --- main ---------------------------------------------------------------- */
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: avm-pager-client --vm NAME --node I --nodes N "
+		   "--memory SIZE\n"
+		   "       [--threads T] [--rounds R] [--iters K] "
+		   "[--tests mp,sb,xadd,lock,false,soak]\n"
+		   "       [--soak-ms MS] [--timeout-ms MS] [--bench "
+		   "zero|read|write|"
+		   "pingpong|bulk [--count N]]\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "vm", required_argument, NULL, 'n' },
+		{ "node", required_argument, NULL, 'i' },
+		{ "nodes", required_argument, NULL, 'N' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "rounds", required_argument, NULL, 'r' },
+		{ "iters", required_argument, NULL, 'k' },
+		{ "tests", required_argument, NULL, 'T' },
+		{ "timeout-ms", required_argument, NULL, 'd' },
+		{ "bench", required_argument, NULL, 'b' },
+		{ "count", required_argument, NULL, 'c' },
+		{ "soak-ms", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct pager_slot slots[2];
+	struct pager_attach a;
+	struct pager_ready ready;
+	struct worker *w;
+	char why[512];
+	uint64_t v;
+	int c, memfd, uffd;
+	uint32_t i;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			vm = optarg;
+			break;
+		case 'i':
+		case 'N':
+		case 't':
+		case 'r':
+		case 'k':
+		case 'd':
+		case 'c':
+		case 's':
+			if (uint_parse(optarg, c == 'N' || c == 't' ? 1 : 0,
+				       1u << 30, &v) < 0) {
+				usage(stderr);
+				return 64;
+			}
+			if (c == 'i')
+				node = (uint32_t)v;
+			else if (c == 'N')
+				nodes = (uint32_t)v;
+			else if (c == 't')
+				threads = (uint32_t)v;
+			else if (c == 'r')
+				rounds = (unsigned)v;
+			else if (c == 'k')
+				iters = (unsigned)v;
+			else if (c == 'd')
+				timeout_ms = (int)v;
+			else if (c == 's')
+				soak_ms = (unsigned)v;
+			else
+				bench_n = v > 200 ? 200 : (unsigned)v;
+			break;
+		case 'm':
+			if (size_parse(optarg, &mem_bytes) < 0 ||
+			    mem_bytes % (2 * PG)) {
+				usage(stderr);
+				return 64;
+			}
+			break;
+		case 'T':
+			tests = optarg;
+			break;
+		case 'b':
+			bench = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 64;
+		}
+	}
+	npages = mem_bytes / PG;
+	if (node >= nodes || npages / nodes < 16 + 400 ||
+	    nodes * threads > 512) {
+		fprintf(stderr, "avm-pager-client: node below nodes, at least "
+				"416 pages a node, at most 512 threads\n");
+		return 64;
+	}
+	if (rounds == 0)
+		rounds = 1;
+	deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
+
+	memfd = memfd_create("avm-pager-client", MFD_CLOEXEC);
+	if (memfd < 0 || ftruncate(memfd, (off_t)mem_bytes) < 0)
+		die(71, "memfd: %s", strerror(errno));
+	ram = mmap(NULL, mem_bytes, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_NORESERVE, memfd, 0);
+	if (ram == MAP_FAILED)
+		die(71, "mmap guest RAM: %s", strerror(errno));
+	madvise(ram, mem_bytes, MADV_DONTFORK);
+	uffd = pager_uffd_open();
+	if (uffd < 0)
+		die(69, "userfaultfd: %s", strerror(-uffd));
+	c = pager_uffd_register(uffd, ram, mem_bytes);
+	if (c < 0)
+		die(69, "register guest RAM: %s", strerror(-c));
+	/* Two slots with a hole between, like RAM below and above 4G. */
+	slots[0] = (struct pager_slot){ 0, mem_bytes / 2, 0, (uintptr_t)ram };
+	slots[1] =
+		(struct pager_slot){ 1ull << 32, mem_bytes / 2, mem_bytes / 2,
+				     (uintptr_t)ram + mem_bytes / 2 };
+	a = (struct pager_attach){ .vm = vm,
+				   .node = node,
+				   .nodes = nodes,
+				   .memfd = memfd,
+				   .uffd = uffd,
+				   .mem_bytes = mem_bytes,
+				   .slots = slots,
+				   .nslots = 2,
+				   .timeout_ms = 60000 };
+	ctl = pager_attach(&a, &ready, why, sizeof(why));
+	if (ctl < 0)
+		die(69, "attach to the pager: %s", why);
+	close(uffd);
+
+	w = calloc(threads, sizeof(*w));
+	if (bench)
+		threads = 1;
+	for (i = 0; i < threads; i++) {
+		w[i].tid = i;
+		w[i].g = node * threads + i;
+		if (pthread_create(&w[i].t, NULL,
+				   bench ? bench_main : worker_main, &w[i]))
+			die(71, "pthread_create");
+	}
+	while (__atomic_load_n(&workers_done, __ATOMIC_SEQ_CST) <
+	       (int)threads) {
+		struct pollfd pfd = { .fd = ctl, .events = POLLIN };
+
+		if (poll(&pfd, 1, 100) > 0) {
+			c = pager_check(ctl, why, sizeof(why));
+			if (c == -EPIPE)
+				die(69, "stopping: node %u failed: %s", node,
+				    why);
+			if (c < 0)
+				die(69, "stopping: %s", why);
+		}
+	}
+	for (i = 0; i < threads; i++)
+		pthread_join(w[i].t, NULL);
+	if (bench && !strcmp(bench, "bulk"))
+		bench_bulk();
+	/* Everyone passed the last barrier: nobody needs our pages now
+	 * except through the pagers, which stay until all detach. */
+	pager_detach(ctl);
+	free(w);
+	if (!bench)
+		say("%s", failed ? "FAIL" : "PASS");
+	return failed ? 1 : 0;
+}

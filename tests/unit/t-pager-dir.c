@@ -1,0 +1,240 @@
+/*
+ * Unit tests of avm-pager's home directory (cmd/avm-pager/dir.c, built
+ * in here): fixed scenarios, then a random simulation of N nodes whose
+ * copies follow the directory's grants and invalidations, checking after
+ * every step: one writer or many readers, every reader sees the last
+ * value written, the directory's view matches the copies.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../cmd/avm-pager/dir.c"
+#include "tap.h"
+
+#define NODES 4
+#define PAGES 3
+#define HOME 1
+
+struct copy {
+	int hold;     /* enum pager_hold */
+	uint64_t val; /* the page's first 8 bytes here */
+	int pending;  /* a request is out */
+	int want;     /* its access */
+};
+
+static struct copy cp[NODES][PAGES];
+static uint64_t last[PAGES]; /* the value of the last write */
+static int errors, grants, invals;
+
+/* Invalidations to remote nodes wait in one FIFO per node. */
+struct inv {
+	uint64_t page;
+	int action, want;
+};
+static struct inv q[NODES][64];
+static int qn[NODES];
+
+static void
+apply_inval(uint32_t node, uint64_t page, int action, int want, int *had,
+	    uint8_t *data)
+{
+	struct copy *c = &cp[node][page];
+
+	*had = c->hold != PAGER_HOLD_NONE;
+	if (!*had)
+		return;
+	if (want)
+		memcpy(data, &c->val, sizeof(c->val));
+	if (action == PAGER_INV_DROP)
+		c->hold = PAGER_HOLD_NONE;
+	else if (action == PAGER_INV_DOWNGRADE)
+		c->hold = PAGER_HOLD_SHARED;
+}
+
+static int
+cb_inval(void *ctx, uint32_t node, uint64_t page, int action, int want,
+	 int *had, uint8_t *data)
+{
+	(void)ctx;
+	invals++;
+	if (node == HOME) {
+		apply_inval(node, page, action, want, had, data);
+		return 1;
+	}
+	q[node][qn[node]++] = (struct inv){ page, action, want };
+	return 0;
+}
+
+static void
+cb_grant(void *ctx, const struct dir_req *r, int mode, int data,
+	 uint32_t version, const uint8_t *bytes)
+{
+	struct copy *c = &cp[r->node][r->page];
+
+	(void)ctx;
+	(void)version;
+	grants++;
+	if (data == PAGER_DATA_PAGE)
+		memcpy(&c->val, bytes, sizeof(c->val));
+	else if (data == PAGER_DATA_ZERO)
+		c->val = 0;
+	else if (c->hold == PAGER_HOLD_NONE)
+		errors++; /* "keep" what it does not have */
+	c->hold = mode;
+	c->pending = 0;
+	if (c->val != last[r->page])
+		errors++; /* stale data granted */
+	if (c->want == PAGER_ACC_WRITE) {
+		if (mode != PAGER_HOLD_EXCLUSIVE)
+			errors++;
+		c->val = last[r->page] = last[r->page] + 1;
+	}
+}
+
+static const struct dir_ops ops = { cb_inval, cb_grant, NULL, NULL };
+
+static void
+check_invariants(struct dir *d)
+{
+	for (uint64_t p = 0; p < PAGES; p++) {
+		int excl = 0, holders = 0;
+
+		for (int n = 0; n < NODES; n++) {
+			if (cp[n][p].hold == PAGER_HOLD_EXCLUSIVE)
+				excl++;
+			if (cp[n][p].hold != PAGER_HOLD_NONE) {
+				holders++;
+				if (cp[n][p].val != last[p])
+					errors++;
+			}
+		}
+		if (excl > 1 || (excl && holders > 1))
+			errors++;
+		(void)d;
+	}
+}
+
+static int
+deliver(struct dir *d, int node)
+{
+	struct inv v;
+	uint8_t data[PAGER_PAGE_SIZE];
+	int had;
+
+	if (!qn[node])
+		return 0;
+	v = q[node][0];
+	memmove(q[node], q[node] + 1, --qn[node] * sizeof(q[0][0]));
+	apply_inval((uint32_t)node, v.page, v.action, v.want, &had, data);
+	return dir_ack(d, (uint32_t)node, v.page, had,
+		       had && v.want ? data : NULL);
+}
+
+static int
+want_page(struct dir *d, int node, uint64_t page, int access)
+{
+	struct copy *c = &cp[node][page];
+	struct dir_req r = { .page = page,
+			     .id = page,
+			     .node = (uint32_t)node,
+			     .access = (uint8_t)access,
+			     .have = (uint8_t)c->hold };
+
+	c->pending = 1;
+	c->want = access;
+	return dir_request(d, &r);
+}
+
+int
+main(void)
+{
+	struct dir d;
+	const struct dir_entry *e;
+	int rc = 0, i, bad = 0;
+
+	ok(sizeof(struct dir_entry) == 16, "directory entry is 16 bytes");
+	is_int(dir_init(&d, 0, PAGES, HOME, 0, &ops), -EINVAL, "0 nodes");
+	is_int(dir_init(&d, 0, PAGES, 65, 66, &ops), -EINVAL, "66 nodes");
+	is_int(dir_init(&d, 0, PAGES, HOME, NODES, &ops), 0, "init");
+
+	/* a read of a fresh page is a zero grant, no invalidation */
+	is_int(want_page(&d, 0, 0, PAGER_ACC_READ), 0, "read fresh page");
+	ok(cp[0][0].hold == PAGER_HOLD_SHARED && invals == 0,
+	   "zero page granted shared without asking anyone");
+	/* a write by node 2: node 0's copy is invalidated first */
+	is_int(want_page(&d, 2, 0, PAGER_ACC_WRITE), 0, "write request");
+	ok(cp[2][0].pending && qn[0] == 1, "waits for node 0's ack");
+	is_int(deliver(&d, 0), 0, "node 0 acks");
+	ok(cp[2][0].hold == PAGER_HOLD_EXCLUSIVE && !cp[2][0].pending &&
+		   cp[0][0].hold == PAGER_HOLD_NONE,
+	   "granted exclusive after the ack");
+	/* a second request for a busy page waits its turn */
+	is_int(want_page(&d, 3, 0, PAGER_ACC_READ), 0, "read by node 3");
+	is_int(want_page(&d, 0, 0, PAGER_ACC_WRITE), 0,
+	       "write by node 0 queued");
+	ok(qn[2] == 1 && cp[0][0].pending, "node 2 asked to downgrade");
+	is_int(deliver(&d, 2), 0, "node 2 downgrades");
+	ok(cp[3][0].hold == PAGER_HOLD_SHARED && cp[3][0].val == 1,
+	   "node 3 reads node 2's value");
+	while (qn[2] || qn[3])
+		rc |= deliver(&d, qn[2] ? 2 : 3);
+	is_int(rc, 0, "acks of the queued write");
+	ok(cp[0][0].hold == PAGER_HOLD_EXCLUSIVE && cp[0][0].val == 2,
+	   "queued write ran after the read");
+	e = dir_entry_get(&d, 0);
+	ok(e && e->owner == 0 && e->copyset == 1 && e->version == 2 &&
+		   e->transfers == 1,
+	   "entry: owner, copyset, version, transfers");
+	is_int(dir_ack(&d, 3, 0, 1, NULL), -EPROTO, "unexpected ack refused");
+	is_int(dir_request(&d, &(struct dir_req){ .page = PAGES, .access = 1 }),
+	       -ERANGE, "page outside the home range");
+	/* a requester that lost its copy (REMOVE) says so */
+	cp[0][0].hold = PAGER_HOLD_NONE;
+	last[0] = 0;
+	is_int(want_page(&d, 0, 0, PAGER_ACC_READ), 0, "read after a discard");
+	ok(cp[0][0].hold == PAGER_HOLD_SHARED, "zero again, no hang");
+	check_invariants(&d);
+	is_int(errors, 0, "no coherence errors in the scenarios");
+	dir_release(&d);
+
+	/* random runs */
+	srand(7);
+	memset(cp, 0, sizeof(cp));
+	memset(last, 0, sizeof(last));
+	memset(qn, 0, sizeof(qn));
+	dir_init(&d, 0, PAGES, HOME, NODES, &ops);
+	for (i = 0; i < 200000 && !bad; i++) {
+		int n = rand() % NODES, p = rand() % PAGES;
+
+		if (rand() % 3 == 0) {
+			if (deliver(&d, n) < 0)
+				bad = 1;
+		} else if (!cp[n][p].pending) {
+			int acc = rand() % 2 ? PAGER_ACC_WRITE : PAGER_ACC_READ;
+
+			if (acc == PAGER_ACC_READ && cp[n][p].hold)
+				continue; /* no fault on a present page */
+			if (acc == PAGER_ACC_WRITE &&
+			    cp[n][p].hold == PAGER_HOLD_EXCLUSIVE)
+				continue;
+			if (want_page(&d, n, (uint64_t)p, acc) < 0)
+				bad = 1;
+		}
+		check_invariants(&d);
+	}
+	for (int more = 1; more;) {
+		more = 0;
+		for (i = 0; i < NODES; i++)
+			while (qn[i]) {
+				bad |= deliver(&d, i) < 0;
+				more = 1;
+			}
+	}
+	ok(!bad, "random run: every request and ack accepted");
+	is_int(errors, 0, "random run: single writer, reads see last write");
+	ok(grants > 10000, "random run: %d grants, %d invalidations", grants,
+	   invals);
+	is_int(d.busy, 0, "random run: nothing left busy");
+	dir_release(&d);
+	return done_testing();
+}
