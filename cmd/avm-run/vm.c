@@ -121,9 +121,9 @@ vm_pause(struct vm *vm, int timeout_ms)
 	int r = 0;
 
 	pthread_mutex_lock(&vm->lock);
-	if (vm_state(vm) == VM_STOPPING) {
+	if (vm_state(vm) == VM_STOPPING || vm_state(vm) == VM_STARTING) {
+		errno = vm_state(vm) == VM_STARTING ? EBUSY : ESHUTDOWN;
 		pthread_mutex_unlock(&vm->lock);
-		errno = ESHUTDOWN;
 		return -1;
 	}
 	atomic_store(&vm->state, VM_PAUSED);
@@ -154,9 +154,9 @@ int
 vm_resume(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->lock);
-	if (vm_state(vm) == VM_STOPPING) {
+	if (vm_state(vm) == VM_STOPPING || vm_state(vm) == VM_STARTING) {
+		errno = vm_state(vm) == VM_STARTING ? EBUSY : ESHUTDOWN;
 		pthread_mutex_unlock(&vm->lock);
-		errno = ESHUTDOWN;
 		return -1;
 	}
 	atomic_store(&vm->state, VM_RUNNING);
@@ -170,6 +170,8 @@ static const char *
 vm_state_name(enum vm_state s)
 {
 	switch (s) {
+	case VM_STARTING:
+		return "starting";
 	case VM_RUNNING:
 		return "running";
 	case VM_PAUSED:
@@ -715,7 +717,7 @@ vm_create(struct vm *vm, const struct vm_opts *opts)
 		pthread_cond_init(&vm->cond, &ca);
 		pthread_condattr_destroy(&ca);
 	}
-	atomic_store(&vm->state, VM_RUNNING);
+	atomic_store(&vm->state, VM_STARTING);
 	vm->start_ns = now_ns();
 	for (i = 0; i < AVM_ARRAY_SIZE(steps); i++) {
 		r = steps[i](vm);
@@ -812,6 +814,10 @@ vm_run(struct vm *vm)
 		warnx("start: %s", strerror(errno));
 		vm_end(vm, VM_END_ERROR, AVM_EX_OSERR, "start failed");
 	}
+	pthread_mutex_lock(&vm->lock);
+	if (vm_state(vm) == VM_STARTING)
+		atomic_store(&vm->state, VM_RUNNING);
+	pthread_mutex_unlock(&vm->lock);
 	for (i = 0; i < vm->nvcpus && vm_state(vm) != VM_STOPPING; i++) {
 		if (vcpu_start(vm->vcpus[i]) < 0) {
 			warnx("vCPU %u: thread: %s", i, strerror(errno));

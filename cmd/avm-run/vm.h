@@ -36,6 +36,7 @@ struct vm_opts {
 };
 
 enum vm_state {
+	VM_STARTING, /* run.sock answers, the vCPUs do not run yet */
 	VM_RUNNING,
 	VM_PAUSED,
 	VM_STOPPING,

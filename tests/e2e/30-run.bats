@@ -21,14 +21,16 @@ wait_for_line() {
 	return 1
 }
 
-# wait_for_sock NAME: until run.sock of VM NAME exists, at most 30 s.
-wait_for_sock() {
+# wait_for_running NAME: until VM NAME says it runs, at most 30 s.
+# (run.sock answers from early on, with state "starting".)
+wait_for_running() {
 	local i
 	for i in $(seq 300); do
-		[ -S "$AVM_RUNDIR/$1/run.sock" ] && return 0
+		avm-run status --name "$1" --json 2>/dev/null |
+			jq -e '.state == "running"' >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
-	echo "no run.sock for '$1'" >&2
+	echo "VM '$1' is not running" >&2
 	return 1
 }
 
@@ -179,7 +181,8 @@ run_guest() {
 		--kernel "$G/uart-irq.elf" <"$fifo" >"$out" 2>&1 &
 	local pid=$!
 	exec 7>"$fifo"
-	wait_for_sock ctl
+	wait_for_running ctl
+	[ -S "$AVM_RUNDIR/ctl/run.sock" ]
 	[ "$(stat -c %a "$AVM_RUNDIR/ctl/run.sock")" = 600 ]
 
 	run avm-run status --name ctl --json
@@ -227,7 +230,7 @@ run_guest() {
 		--kernel "$G/uart-irq.elf" <"$fifo" >/dev/null 2>&1 &
 	local pid=$!
 	exec 7>"$fifo"
-	wait_for_sock dup
+	wait_for_running dup
 	run avm-run --name dup --kernel "$G/hello.elf"
 	assert_equal "$status" 69
 	assert_output --partial "already running"
@@ -244,7 +247,7 @@ run_guest() {
 		--kernel "$G/uart-irq.elf" <"$fifo" >/dev/null 2>&1 &
 	local pid=$!
 	exec 7>"$fifo"
-	wait_for_sock sig
+	wait_for_running sig
 	kill -TERM "$pid"
 	local st=0
 	wait "$pid" || st=$?
