@@ -176,17 +176,6 @@ auth_verify(const uint8_t key[AUTH_KEY_LEN], const struct wire_hello *from,
 	return rc;
 }
 
-static int
-ms_until(uint64_t deadline)
-{
-	uint64_t now = now_ns(), ms;
-
-	if (now >= deadline)
-		return 0;
-	ms = (deadline - now + 999999) / 1000000;
-	return ms > INT_MAX ? INT_MAX : (int)ms;
-}
-
 /* An ERROR notice before the caller closes; failures do not matter. */
 static void
 send_notice(int fd, const struct wire_error *why, uint64_t deadline)
@@ -197,7 +186,7 @@ send_notice(int fd, const struct wire_error *why, uint64_t deadline)
 	n = wire_error_encode(why, buf, sizeof(buf));
 	if (n > 0)
 		(void)wire_send_timeout(fd, WIRE_T_ERROR, 0, 0, buf,
-					(uint32_t)n, ms_until(deadline));
+					(uint32_t)n, deadline_ms(deadline));
 }
 
 int
@@ -222,10 +211,10 @@ auth_exchange(int fd, const uint8_t key[AUTH_KEY_LEN],
 	if (rc < 0)
 		return rc;
 	rc = wire_send_timeout(fd, WIRE_T_PG_AUTH, 0, 0, mac, sizeof(mac),
-			       ms_until(deadline));
+			       deadline_ms(deadline));
 	if (rc < 0)
 		return rc;
-	rc = wire_recv(fd, &h, buf, sizeof(buf), ms_until(deadline));
+	rc = wire_recv(fd, &h, buf, sizeof(buf), deadline_ms(deadline));
 	if (rc < 0)
 		return rc;
 	if (h.type == WIRE_T_ERROR) {

@@ -458,17 +458,6 @@ say(char *why, size_t len, const char *fmt, ...)
 }
 
 static int
-ms_until(uint64_t deadline)
-{
-	uint64_t now = now_ns(), ms;
-
-	if (now >= deadline)
-		return 0;
-	ms = (deadline - now + 999999) / 1000000;
-	return ms > INT_MAX ? INT_MAX : (int)ms;
-}
-
-static int
 sock_connect(const char *path, uint64_t deadline)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -554,7 +543,7 @@ send_attach(int fd, const struct pager_attach *a, uint64_t deadline)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
-			if (poll(&pfd, 1, ms_until(deadline)) == 0)
+			if (poll(&pfd, 1, deadline_ms(deadline)) == 0)
 				return -ETIMEDOUT;
 			continue;
 		}
@@ -599,7 +588,7 @@ pager_attach(const struct pager_attach *a, struct pager_ready *ready, char *why,
 		say(why, whylen, "connect '%s': %s", path, strerror(-fd));
 		return fd;
 	}
-	rc = wire_handshake(fd, &mine, &peer, &version, ms_until(deadline),
+	rc = wire_handshake(fd, &mine, &peer, &version, deadline_ms(deadline),
 			    &err);
 	if (rc < 0) {
 		say(why, whylen, "handshake on '%s': %s%s%s", path,
@@ -612,7 +601,7 @@ pager_attach(const struct pager_attach *a, struct pager_ready *ready, char *why,
 		    strerror(-rc));
 		goto fail;
 	}
-	rc = wire_recv(fd, &h, buf, sizeof(buf), ms_until(deadline));
+	rc = wire_recv(fd, &h, buf, sizeof(buf), deadline_ms(deadline));
 	if (rc < 0) {
 		say(why, whylen, "wait for the pager's answer: %s",
 		    rc == -ETIMEDOUT ? "timed out (are all nodes up?)"

@@ -618,18 +618,6 @@ wire_recv(int fd, struct wire_hdr *h, void *buf, size_t cap, int timeout_ms)
 
 /* --- handshake ------------------------------------------------------------ */
 
-/* Milliseconds left until deadline, 0 when it has passed. */
-static int
-ms_left(uint64_t deadline)
-{
-	uint64_t now = now_ns(), ms;
-
-	if (now >= deadline)
-		return 0;
-	ms = (deadline - now + 999999) / 1000000;
-	return ms > INT_MAX ? INT_MAX : (int)ms;
-}
-
 /*
  * Step 3 as a refusal: send the error as the WELCOME, and when the peer
  * is known to follow the sequence (drain), read its WELCOME and drop it.
@@ -641,7 +629,8 @@ refuse(int fd, struct wire_error *why, uint64_t deadline, int drain, int rc)
 	uint8_t buf[WIRE_ERROR_MAX];
 	struct wire_hdr h;
 
-	(void)send_error_timeout(fd, WIRE_T_WELCOME, 0, why, ms_left(deadline));
+	(void)send_error_timeout(fd, WIRE_T_WELCOME, 0, why,
+				 deadline_ms(deadline));
 	if (drain)
 		(void)recv_deadline(fd, &h, buf, sizeof(buf), deadline);
 	return rc;
@@ -687,7 +676,7 @@ wire_handshake(int fd, const struct wire_hello *mine, struct wire_hello *peer,
 	if (n < 0)
 		return n;
 	rc = wire_send_timeout(fd, WIRE_T_HELLO, 0, 0, buf, (uint32_t)n,
-			       ms_left(deadline));
+			       deadline_ms(deadline));
 	if (rc < 0)
 		return rc;
 
@@ -735,7 +724,7 @@ wire_handshake(int fd, const struct wire_hello *mine, struct wire_hello *peer,
 	if (n < 0)
 		return n;
 	rc = wire_send_timeout(fd, WIRE_T_WELCOME, WIRE_F_REPLY, 0, buf,
-			       (uint32_t)n, ms_left(deadline));
+			       (uint32_t)n, deadline_ms(deadline));
 	if (rc < 0)
 		return rc;
 

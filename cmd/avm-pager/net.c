@@ -67,14 +67,6 @@ setup_post(struct setup *s)
 		log_warn("eventfd: %s", strerror(errno));
 }
 
-static int
-ms_until(uint64_t deadline)
-{
-	uint64_t now = now_ns();
-
-	return now >= deadline ? 0 : (int)((deadline - now) / 1000000 + 1);
-}
-
 static void
 sockaddr_str(const struct sockaddr *sa, char *buf, size_t len)
 {
@@ -138,7 +130,8 @@ link_setup(int fd, uint16_t role, uint32_t want_node, struct setup *s)
 		return -1;
 	}
 	s->node = peer.node;
-	rc = auth_exchange(fd, P.key, &mine, &peer, ms_until(deadline), &why);
+	rc = auth_exchange(fd, P.key, &mine, &peer, deadline_ms(deadline),
+			   &why);
 	if (rc < 0) {
 		snprintf(s->msg, sizeof(s->msg), "node %u: %s%s%s", peer.node,
 			 rc == -EACCES ? "wrong secret" : strerror(-rc),
@@ -152,9 +145,9 @@ link_setup(int fd, uint16_t role, uint32_t want_node, struct setup *s)
 				  P.home_pages[P.node] };
 	pager_link_encode(&lk, buf, sizeof(buf));
 	rc = wire_send_timeout(fd, WIRE_T_PG_LINK, 0, 0, buf, WIRE_PG_LINK_SIZE,
-			       ms_until(deadline));
+			       deadline_ms(deadline));
 	if (rc == 0)
-		rc = wire_recv(fd, &h, buf, sizeof(buf), ms_until(deadline));
+		rc = wire_recv(fd, &h, buf, sizeof(buf), deadline_ms(deadline));
 	if (rc == 0 && (h.type != WIRE_T_PG_LINK ||
 			pager_link_decode(buf, h.len, &plk) < 0))
 		rc = -EPROTO;
@@ -392,7 +385,7 @@ recv_first(struct setup *s, uint64_t deadline)
 	int fds[4], nfds = 0, i, rc;
 	ssize_t n;
 
-	if (poll(&pfd, 1, ms_until(deadline)) <= 0)
+	if (poll(&pfd, 1, deadline_ms(deadline)) <= 0)
 		return -ETIMEDOUT;
 	n = recvmsg(s->fd, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
 	if (n < 0)
@@ -427,7 +420,7 @@ recv_first(struct setup *s, uint64_t deadline)
 		size_t got = 0;
 
 		while (got < s->first.len) {
-			if (poll(&pfd, 1, ms_until(deadline)) <= 0)
+			if (poll(&pfd, 1, deadline_ms(deadline)) <= 0)
 				return -ETIMEDOUT;
 			n = read(s->fd, s->payload + got, s->first.len - got);
 			if (n < 0 && errno == EINTR)

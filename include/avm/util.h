@@ -51,4 +51,8 @@ int read_full(int fd, void *buf, size_t len);
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);
 
+/* Milliseconds from now to deadline (now_ns() time), rounded up, for
+ * poll(2); 0 once it has passed, INT_MAX at most. */
+int deadline_ms(uint64_t deadline);
+
 #endif
