@@ -8,3 +8,4 @@ UNIT_EXTRA_t-ioapic := $(UNIT_X86)/ioapic.o $(UNIT_X86)/lapic.o \
 	$(UNIT_X86)/apicbus.o
 UNIT_EXTRA_t-pic := $(UNIT_X86)/pic.o $(UNIT_X86)/lapic.o \
 	$(UNIT_X86)/apicbus.o
+UNIT_EXTRA_t-bus := build/cmd/avm-run/bus.o
