@@ -25,6 +25,7 @@
 static const char usage_text[] =
 	"usage: avm-run [run] [-v] -k FILE [-i FILE] [-a CMDLINE] [-c N]\n"
 	"               [-m SIZE] [-n NAME] [--boot FORMAT] [--console FILE]\n"
+	"               [--nodes N]\n"
 	"       avm-run status [-j] [-n NAME]\n"
 	"       avm-run pause|resume|stop [-n NAME]\n"
 	"       avm-run -h | -V\n";
@@ -49,6 +50,9 @@ static const char help_text[] =
 	"  -m, --memory SIZE    guest RAM, e.g. 256M, 4G (default 256M)\n"
 	"  -n, --name NAME      VM name: run directory and run.sock\n"
 	"                       (default avm)\n"
+	"  -N, --nodes N        run the VM as N nodes on this host, each an\n"
+	"                       avm-run and avm-pager pair linked over\n"
+	"                       loopback TCP; vCPUs in blocks (default 1)\n"
 	"      --boot FORMAT    auto, linux, pvh, multiboot or elf\n"
 	"                       (default auto: from the image's contents)\n"
 	"      --console FILE   guest console output to FILE, no input\n"
@@ -60,8 +64,8 @@ static const char help_text[] =
 	"\n"
 	"exit status: the guest's debug-exit value, 0 on power-off, reset\n"
 	"or stop, 64 usage, 65 bad kernel image, 66 missing file, 69 no KVM\n"
-	"or not enough of it, 70 internal or vCPU failure, 77 permission,\n"
-	"130/143 on SIGINT/SIGTERM.  See avm-run(1).\n";
+	"or not enough of it or a node failed, 70 internal or vCPU failure,\n"
+	"77 permission, 130/143 on SIGINT/SIGTERM.  See avm-run(1).\n";
 
 enum verb {
 	VERB_RUN,
@@ -83,6 +87,12 @@ static const struct {
 enum {
 	OPT_BOOT = 256,
 	OPT_CONSOLE,
+	/* Internal: how the launcher starts the other nodes (avm-run(1)). */
+	OPT_NODE,
+	OPT_PEERS,
+	OPT_PAGER_PEERS,
+	OPT_SECRET,
+	OPT_LISTEN_FD,
 };
 
 static const struct option long_opts[] = {
@@ -94,6 +104,12 @@ static const struct option long_opts[] = {
 	{ "name", required_argument, NULL, 'n' },
 	{ "boot", required_argument, NULL, OPT_BOOT },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "nodes", required_argument, NULL, 'N' },
+	{ "node", required_argument, NULL, OPT_NODE },
+	{ "peers", required_argument, NULL, OPT_PEERS },
+	{ "pager-peers", required_argument, NULL, OPT_PAGER_PEERS },
+	{ "secret", required_argument, NULL, OPT_SECRET },
+	{ "listen-fd", required_argument, NULL, OPT_LISTEN_FD },
 	{ "json", no_argument, NULL, 'j' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -161,7 +177,9 @@ main(int argc, char **argv)
 	struct vm_opts o = { .name = DEFAULT_NAME,
 			     .vcpus = 1,
 			     .mem_bytes = DEFAULT_MEMORY,
-			     .boot_format = BOOT_FMT_AUTO };
+			     .boot_format = BOOT_FMT_AUTO,
+			     .nodes = 1,
+			     .listen_fd = -1 };
 	enum verb verb = VERB_RUN;
 	int json = 0, c;
 	uint64_t v;
@@ -178,7 +196,7 @@ main(int argc, char **argv)
 		argv++;
 		argc--;
 	}
-	while ((c = getopt_long(argc, argv, "k:i:a:c:m:n:jvhV", long_opts,
+	while ((c = getopt_long(argc, argv, "k:i:a:c:m:n:N:jvhV", long_opts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'k':
@@ -214,6 +232,34 @@ main(int argc, char **argv)
 		case OPT_CONSOLE:
 			o.console = optarg;
 			break;
+		case 'N':
+			if (uint_parse(optarg, 1, 64, &v) < 0)
+				usage_error("bad --nodes '%s': a number from 1 "
+					    "to 64",
+					    optarg);
+			o.nodes = (unsigned)v;
+			break;
+		case OPT_NODE:
+			if (uint_parse(optarg, 0, 63, &v) < 0)
+				usage_error("bad --node '%s': a number from 0 "
+					    "to 63",
+					    optarg);
+			o.node = (unsigned)v;
+			break;
+		case OPT_PEERS:
+			o.peers = optarg;
+			break;
+		case OPT_PAGER_PEERS:
+			o.pager_peers = optarg;
+			break;
+		case OPT_SECRET:
+			o.secret = optarg;
+			break;
+		case OPT_LISTEN_FD:
+			if (uint_parse(optarg, 3, 1 << 20, &v) < 0)
+				usage_error("bad --listen-fd '%s'", optarg);
+			o.listen_fd = (int)v;
+			break;
 		case 'j':
 			json = 1;
 			break;
@@ -241,7 +287,18 @@ main(int argc, char **argv)
 		return control(verb, o.name, json);
 	if (!o.kernel)
 		usage_error("no kernel: give --kernel FILE", NULL);
-	log_init("avm-run", -1, 1);
+	if (o.vcpus < o.nodes)
+		usage_error("--vcpus is below --nodes: every node needs a vCPU",
+			    NULL);
+	if (o.node >= o.nodes)
+		usage_error("--node is not below --nodes", NULL);
+	if (o.node > 0 && !(o.peers && o.pager_peers && o.secret))
+		usage_error("--node I > 0 needs --peers, --pager-peers and "
+			    "--secret",
+			    NULL);
+	if (o.nodes > 1 && o.peers && !(o.pager_peers && o.secret))
+		usage_error("--peers needs --pager-peers and --secret", NULL);
+	log_init("avm-run", o.nodes > 1 ? (int)o.node : -1, 1);
 	if (o.verbose)
 		log_set_level(LOG_LVL_DEBUG);
 	c = vm_create(&vm, &o);

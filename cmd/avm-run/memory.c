@@ -58,17 +58,28 @@ pager_path(char *buf, size_t len)
 static int
 pager_spawn(struct vm *vm)
 {
-	char path[PATH_MAX], size[32];
+	char path[PATH_MAX], size[32], node[16], nodes[16];
 	char *argv[] = { path,	     "--vm",	(char *)vm->opts.name,
 			 "--memory", size,	"--node",
-			 "0",	     "--nodes", "1",
-			 NULL };
+			 node,	     "--nodes", nodes,
+			 NULL,	     NULL,	NULL,
+			 NULL,	     NULL };
 	int r;
 
 	posix_spawn_file_actions_t fa;
 
 	pager_path(path, sizeof(path));
 	snprintf(size, sizeof(size), "%" PRIu64, vm->ram_size);
+	snprintf(node, sizeof(node), "%u", vm->node);
+	snprintf(nodes, sizeof(nodes), "%u", vm->nnodes);
+	if (vm->nnodes > 1) {
+		/* Homes: the pager's default equal split, which the SRAT
+		 * describes (vm_boot). */
+		argv[9] = "--peers";
+		argv[10] = (char *)vm->opts.pager_peers;
+		argv[11] = "--secret";
+		argv[12] = (char *)vm->opts.secret;
+	}
 	/* The pager's stdout (its "ready" line) must not mix with the
 	 * guest's console: it goes to our stderr, with its log. */
 	posix_spawn_file_actions_init(&fa);
@@ -119,14 +130,15 @@ vm_pager_start(struct vm *vm)
 						 (uintptr_t)(vm->ram + low) };
 	memset(&a, 0, sizeof(a));
 	a.vm = vm->opts.name;
-	a.node = 0;
-	a.nodes = 1;
+	a.node = vm->node;
+	a.nodes = vm->nnodes;
 	a.memfd = vm->mem_fd;
 	a.uffd = uffd;
 	a.mem_bytes = vm->ram_size;
 	a.slots = slot;
 	a.nslots = n;
-	a.timeout_ms = PAGER_START_TIMEOUT_MS;
+	/* With other nodes, READY waits for their pagers too. */
+	a.timeout_ms = PAGER_START_TIMEOUT_MS * (vm->nnodes > 1 ? 3 : 1);
 	fd = pager_attach(&a, &ready, why, sizeof(why));
 	/* The pager holds the uffd now: if it dies, the last reference goes
 	 * and faulting threads are released rather than stuck. */

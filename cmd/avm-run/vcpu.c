@@ -31,6 +31,7 @@
 #include "arch/x86/cpuid.h"
 #include "arch/x86/ioapic.h"
 #include "arch/x86/pic.h"
+#include "links.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -161,6 +162,8 @@ env_eoi(void *opaque, uint8_t vector)
 
 	if (v->vm->ioapic)
 		ioapic_eoi(v->vm->ioapic, vector);
+	else
+		links_eoi(v->vm, vector); /* the IOAPIC is on node 0 */
 }
 
 static void
@@ -194,7 +197,7 @@ vcpu_create(struct vm *vm, unsigned id)
 	}
 	if (ioctl(v->fd, KVM_GET_SREGS, &v->reset_sregs) < 0)
 		goto fail;
-	if (id == 0) {
+	if (id == vm->vcpu_first) {
 		int khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
 
 		vm->tsc_khz = khz > 0 ? (uint32_t)khz : 0;
@@ -331,6 +334,12 @@ vcpu_io(struct vcpu *v)
 	uint32_t i;
 
 	atomic_fetch_add_explicit(&v->st.io, 1, memory_order_relaxed);
+	if (v->vm->node != 0) {
+		/* Devices live on node 0: the whole access goes there. */
+		links_io(v, 0, run->io.port, p, run->io.size, run->io.count,
+			 run->io.direction == KVM_EXIT_IO_OUT);
+		return;
+	}
 	for (i = 0; i < run->io.count; i++, p += run->io.size)
 		bus_access(&v->vm->pio, BUS_PIO, v, run->io.port, p,
 			   run->io.size, run->io.direction == KVM_EXIT_IO_OUT);
@@ -355,6 +364,10 @@ vcpu_mmio(struct vcpu *v)
 						  run->mmio.data, len);
 		if (r == 0)
 			return;
+	}
+	if (v->vm->node != 0) {
+		links_io(v, 1, a, run->mmio.data, len, 1, run->mmio.is_write);
+		return;
 	}
 	bus_access(&v->vm->mmio, BUS_MMIO, v, a, run->mmio.data, len,
 		   run->mmio.is_write);

@@ -31,12 +31,15 @@
 #include "arch/x86/pic.h"
 #include "ctl.h"
 #include "dev/devices.h"
+#include "links.h"
 #include "vcpu.h"
 #include "vm.h"
 
 #define KVM_API_VERSION_WANTED 12
 #define TSS_ADDR 0xfffbd000ul
 #define IOAPIC_MMIO_LEN 0x1000
+/* Node 0 loads the kernel (through the pager) before it links. */
+#define LINKS_OPEN_TIMEOUT_MS 60000
 
 int
 vm_name_ok(const char *name)
@@ -68,11 +71,11 @@ vm_kick_all(struct vm *vm)
 			vcpu_kick(vm->vcpus[i]);
 }
 
-void
-vm_end(struct vm *vm, enum vm_end end, int status, const char *fmt, ...)
+static void
+vm_endv(struct vm *vm, int remote, enum vm_end end, int status, const char *fmt,
+	va_list ap)
 {
 	uint64_t one = 1;
-	va_list ap;
 
 	pthread_mutex_lock(&vm->lock);
 	if (vm->end != VM_END_NONE) {
@@ -81,9 +84,8 @@ vm_end(struct vm *vm, enum vm_end end, int status, const char *fmt, ...)
 	}
 	vm->end = end;
 	vm->end_status = status;
-	va_start(ap, fmt);
+	vm->end_remote = remote;
 	vsnprintf(vm->end_why, sizeof(vm->end_why), fmt, ap);
-	va_end(ap);
 	atomic_store(&vm->state, VM_STOPPING);
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
@@ -91,6 +93,26 @@ vm_end(struct vm *vm, enum vm_end end, int status, const char *fmt, ...)
 	if (vm->end_fd >= 0 && write(vm->end_fd, &one, sizeof(one)) < 0) {
 		/* EAGAIN only: vm_run is woken anyway */
 	}
+}
+
+void
+vm_end(struct vm *vm, enum vm_end end, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vm_endv(vm, 0, end, status, fmt, ap);
+	va_end(ap);
+}
+
+void
+vm_end_remote(struct vm *vm, enum vm_end end, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vm_endv(vm, 1, end, status, fmt, ap);
+	va_end(ap);
 }
 
 int
@@ -115,7 +137,7 @@ vm_park(struct vm *vm, struct vcpu *v)
 }
 
 int
-vm_pause(struct vm *vm, int timeout_ms)
+vm_pause_local(struct vm *vm, int timeout_ms)
 {
 	struct timespec ts;
 	int r = 0;
@@ -138,7 +160,8 @@ vm_pause(struct vm *vm, int timeout_ms)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&vm->lock);
-	while (vm_state(vm) == VM_PAUSED && vm->nparked < vm->nvcpus && r == 0)
+	while (vm_state(vm) == VM_PAUSED && vm->nparked < vm->vcpu_count &&
+	       r == 0)
 		r = pthread_cond_timedwait(&vm->cond, &vm->lock, &ts);
 	if (vm_state(vm) == VM_STOPPING)
 		r = ESHUTDOWN;
@@ -151,7 +174,7 @@ vm_pause(struct vm *vm, int timeout_ms)
 }
 
 int
-vm_resume(struct vm *vm)
+vm_resume_local(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->lock);
 	if (vm_state(vm) == VM_STOPPING || vm_state(vm) == VM_STARTING) {
@@ -164,6 +187,24 @@ vm_resume(struct vm *vm)
 	pthread_mutex_unlock(&vm->lock);
 	vm_kick_all(vm);
 	return 0;
+}
+
+/* Pause and resume are VM-wide: node 0 (where run.sock answers for the
+ * VM) tells the other nodes. */
+int
+vm_pause(struct vm *vm, int timeout_ms)
+{
+	if (vm_pause_local(vm, timeout_ms) < 0)
+		return -1;
+	return links_control(vm, 1);
+}
+
+int
+vm_resume(struct vm *vm)
+{
+	if (vm_resume_local(vm) < 0)
+		return -1;
+	return links_control(vm, 0);
 }
 
 static const char *
@@ -196,12 +237,37 @@ vm_status(struct vm *vm, struct emit *e)
 	emit_kv_str(e, "state", vm_state_name(vm_state(vm)));
 	emit_kv_int(e, "pid", getpid());
 	emit_kv_uint(e, "uptime_ns", now_ns() - vm->start_ns);
+	emit_kv_uint(e, "node", vm->node);
+	emit_kv_uint(e, "nodes", vm->nnodes);
 	emit_kv_uint(e, "vcpus", vm->nvcpus);
 	emit_kv_uint(e, "vcpus_parked", parked);
 	emit_kv_uint(e, "memory_bytes", vm->ram_size);
 	emit_kv_str(e, "kernel", vm->opts.kernel);
 	emit_kv_uint(e, "tsc_khz", vm->tsc_khz);
 	emit_kv_int(e, "pager_pid", vm->pager_pid);
+	if (vm->nnodes > 1) {
+		/* Where each vCPU runs: the placement of the whole VM. */
+		emit_kv_list_begin(e, "node_list");
+		for (i = 0; i < vm->nnodes; i++) {
+			unsigned k, first = vm->nvcpus, last = 0;
+
+			for (k = 0; k < vm->nvcpus; k++)
+				if (vm->vcpu_node[k] == i) {
+					first = k < first ? k : first;
+					last = k;
+				}
+			emit_map_begin(e);
+			emit_kv_uint(e, "node", i);
+			emit_kv_int(e, "pid",
+				    i == vm->node   ? getpid()
+				    : vm->node_pids ? vm->node_pids[i]
+						    : 0);
+			emit_kv_uint(e, "vcpu_first", first);
+			emit_kv_uint(e, "vcpu_last", last);
+			emit_map_end(e);
+		}
+		emit_list_end(e);
+	}
 	emit_kv_list_begin(e, "vcpu");
 	for (i = 0; vm->vcpus && i < vm->nvcpus; i++) {
 		struct vcpu *v = vm->vcpus[i];
@@ -219,6 +285,7 @@ vm_status(struct vm *vm, struct emit *e)
 			tot[k] += x[k];
 		emit_map_begin(e);
 		emit_kv_uint(e, "id", v->id);
+		emit_kv_uint(e, "node", vm->node);
 		emit_kv_str(e, "state", vcpu_mp_name(atomic_load(&v->mp)));
 		emit_kv_uint(e, "exits", x[0]);
 		emit_kv_uint(e, "io_exits", x[1]);
@@ -531,11 +598,25 @@ static int
 vm_boot(struct vm *vm)
 {
 	struct guest_mem gm = { vm->ram, vm->ram_size };
-	struct acpi_mem_range range = { 0, vm->ram_size };
+	struct acpi_mem_range range[ACPI_MAX_DOMAINS];
+	uint64_t npages = vm->ram_size / 4096;
 	struct boot_params_in in;
 	struct entry_state st;
 	char err[512];
+	unsigned i;
 
+	/* Only node 0 loads the guest; the others get its pages from their
+	 * pager when their vCPUs touch them. */
+	if (vm->node != 0)
+		return AVM_EX_OK;
+	/* One proximity domain per node: its vCPUs and the memory it is
+	 * home of (the pager's equal split, in pages). */
+	for (i = 0; i < vm->nnodes; i++) {
+		uint64_t a = npages * i / vm->nnodes;
+		uint64_t b = npages * (i + 1) / vm->nnodes;
+
+		range[i] = (struct acpi_mem_range){ a * 4096, (b - a) * 4096 };
+	}
 	memset(&in, 0, sizeof(in));
 	in.format = (enum boot_format)vm->opts.boot_format;
 	in.kernel = vm->opts.kernel;
@@ -544,8 +625,9 @@ vm_boot(struct vm *vm)
 	in.acpi.vcpus = vm->nvcpus;
 	in.acpi.ioapic_id = 0; /* as the IOAPIC's ID register says */
 	in.acpi.flags = ACPI_F_COM1;
-	in.acpi.ndomains = 1;
-	in.acpi.mem = &range;
+	in.acpi.ndomains = vm->nnodes;
+	in.acpi.vcpu_domain = vm->vcpu_node;
+	in.acpi.mem = range;
 	if (boot_load(&gm, &in, &st, err, sizeof(err)) < 0) {
 		int e = errno;
 
@@ -613,6 +695,8 @@ vm_devices(struct vm *vm)
 {
 	int out = STDOUT_FILENO, in = STDIN_FILENO;
 
+	if (vm->node != 0)
+		return AVM_EX_OK; /* devices live on node 0 */
 	if (vm->opts.console) {
 		out = open(vm->opts.console,
 			   O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -644,20 +728,39 @@ vm_pic_output(void *opaque, int level)
 		lapic_set_lint(&vm->vcpus[0]->lapic, 0, level);
 }
 
+/* Every node has the APIC bus, whose remote APICs are reached over the
+ * run links; the IOAPIC and the PIC are devices of node 0. */
 static int
 vm_irqchips(struct vm *vm)
 {
+	static const struct apicbus_ops remote = {
+		.forward = links_forward_irq,
+		.publish = links_publish,
+	};
+
 	vm->apicbus = calloc(1, sizeof(*vm->apicbus));
-	vm->ioapic = calloc(1, sizeof(*vm->ioapic));
-	vm->pic = calloc(1, sizeof(*vm->pic));
-	if (!vm->apicbus || !vm->ioapic || !vm->pic ||
-	    apicbus_init(vm->apicbus, vm->nvcpus, NULL, NULL) < 0 ||
-	    ioapic_init(vm->ioapic, vm->apicbus) < 0 ||
-	    pic_init(vm->pic, vm_pic_output, vm) < 0) {
+	if (!vm->apicbus ||
+	    apicbus_init(vm->apicbus, vm->nvcpus,
+			 vm->nnodes > 1 ? &remote : NULL, vm) < 0) {
 		warnx("interrupt controllers: %s", strerror(errno));
 		return AVM_EX_SOFTWARE;
 	}
 	vm->irqchips_ready = 1;
+	if (vm->node != 0)
+		return AVM_EX_OK;
+	vm->ioapic = calloc(1, sizeof(*vm->ioapic));
+	vm->pic = calloc(1, sizeof(*vm->pic));
+	if (!vm->ioapic || !vm->pic ||
+	    ioapic_init(vm->ioapic, vm->apicbus) < 0) {
+		warnx("interrupt controllers: %s", strerror(errno));
+		return AVM_EX_SOFTWARE;
+	}
+	vm->irqchips_ready = 2;
+	if (pic_init(vm->pic, vm_pic_output, vm) < 0) {
+		warnx("interrupt controllers: %s", strerror(errno));
+		return AVM_EX_SOFTWARE;
+	}
+	vm->irqchips_ready = 3;
 	return AVM_EX_OK;
 }
 
@@ -672,7 +775,7 @@ vm_vcpus(struct vm *vm)
 		warnx("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 		return AVM_EX_UNAVAILABLE;
 	}
-	for (i = 0; i < vm->nvcpus; i++) {
+	for (i = vm->vcpu_first; i < vm->vcpu_first + vm->vcpu_count; i++) {
 		vm->vcpus[i] = vcpu_create(vm, i);
 		if (!vm->vcpus[i]) {
 			warnx("vCPU %u: %s", i, strerror(errno));
@@ -691,14 +794,47 @@ vm_vcpus(struct vm *vm)
 	return AVM_EX_OK;
 }
 
+/* vCPUs in contiguous blocks over the nodes: node i runs
+ * [vcpus * i / nodes, vcpus * (i + 1) / nodes). */
+static int
+vm_placement(struct vm *vm)
+{
+	unsigned i, k;
+
+	vm->vcpu_node = calloc(vm->nvcpus, sizeof(*vm->vcpu_node));
+	if (!vm->vcpu_node)
+		return AVM_EX_OSERR;
+	for (i = 0; i < vm->nnodes; i++) {
+		unsigned a = (unsigned)((uint64_t)vm->nvcpus * i / vm->nnodes);
+		unsigned b =
+			(unsigned)((uint64_t)vm->nvcpus * (i + 1) / vm->nnodes);
+
+		for (k = a; k < b; k++)
+			vm->vcpu_node[k] = i;
+		if (i == vm->node) {
+			vm->vcpu_first = a;
+			vm->vcpu_count = b - a;
+		}
+	}
+	return AVM_EX_OK;
+}
+
+static int
+vm_links(struct vm *vm)
+{
+	if (vm->nnodes < 2)
+		return AVM_EX_OK;
+	return links_open(vm, LINKS_OPEN_TIMEOUT_MS);
+}
+
 int
 vm_create(struct vm *vm, const struct vm_opts *opts)
 {
 	/* Start-up order: each step may use what the steps above made. */
 	static int (*const steps[])(struct vm *) = {
-		kvm_open,   kvm_msr_setup,  vm_rundir,
-		vm_memory,  vm_pager_start, vm_irqchips,
-		vm_devices, vm_vcpus,	    vm_boot,
+		kvm_open,   vm_placement, kvm_msr_setup,  vm_rundir,
+		vm_launch,  vm_memory,	  vm_pager_start, vm_irqchips,
+		vm_devices, vm_vcpus,	  vm_boot,	  vm_links,
 	};
 	size_t i;
 	int r;
@@ -706,6 +842,8 @@ vm_create(struct vm *vm, const struct vm_opts *opts)
 	memset(vm, 0, sizeof(*vm));
 	vm->opts = *opts;
 	vm->nvcpus = opts->vcpus;
+	vm->node = opts->node;
+	vm->nnodes = opts->nodes ? opts->nodes : 1;
 	vm->kvm_fd = vm->vm_fd = vm->mem_fd = vm->timer_epfd = -1;
 	vm->end_fd = vm->console_fd = vm->pager_fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
@@ -771,6 +909,8 @@ vm_timer_start(struct vm *vm)
 	if (vm->timer_epfd < 0)
 		return -1;
 	for (i = 0; i < vm->nvcpus; i++) {
+		if (!vm->vcpus[i])
+			continue; /* another node's */
 		ev.events = EPOLLIN;
 		ev.data.ptr = vm->vcpus[i];
 		if (epoll_ctl(vm->timer_epfd, EPOLL_CTL_ADD,
@@ -795,6 +935,7 @@ int
 vm_run(struct vm *vm)
 {
 	struct signalfd_siginfo si;
+	uint64_t last_tick = now_ns();
 	sigset_t set;
 	int sfd;
 	unsigned i;
@@ -810,7 +951,8 @@ vm_run(struct vm *vm)
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	vm->end_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (sfd < 0 || vm->end_fd < 0 || vcpu_signals_init() < 0 ||
-	    vm_timer_start(vm) < 0 || uart_start(vm->uart) < 0) {
+	    vm_timer_start(vm) < 0 || (vm->uart && uart_start(vm->uart) < 0) ||
+	    links_start(vm) < 0) {
 		warnx("start: %s", strerror(errno));
 		vm_end(vm, VM_END_ERROR, AVM_EX_OSERR, "start failed");
 	}
@@ -819,7 +961,7 @@ vm_run(struct vm *vm)
 		atomic_store(&vm->state, VM_RUNNING);
 	pthread_mutex_unlock(&vm->lock);
 	for (i = 0; i < vm->nvcpus && vm_state(vm) != VM_STOPPING; i++) {
-		if (vcpu_start(vm->vcpus[i]) < 0) {
+		if (vm->vcpus[i] && vcpu_start(vm->vcpus[i]) < 0) {
 			warnx("vCPU %u: thread: %s", i, strerror(errno));
 			vm_end(vm, VM_END_ERROR, AVM_EX_OSERR,
 			       "vCPU thread failed");
@@ -830,8 +972,15 @@ vm_run(struct vm *vm)
 				       { vm->end_fd, POLLIN, 0 },
 				       { vm->pager_fd, POLLIN, 0 } };
 
-		if (poll(p, 3, -1) < 0 && errno != EINTR)
+		int n = poll(p, 3, vm->links ? LINKS_HEARTBEAT_MS : -1);
+
+		if (n < 0 && errno != EINTR)
 			break;
+		if (vm->links &&
+		    now_ns() - last_tick >= LINKS_HEARTBEAT_MS * 1000000ull) {
+			last_tick = now_ns();
+			links_tick(vm);
+		}
 		if (p[2].revents)
 			vm_pager_event(vm);
 		if (sfd >= 0 && (p[0].revents & POLLIN) &&
@@ -840,13 +989,19 @@ vm_run(struct vm *vm)
 			       "stopped by signal %s",
 			       sigabbrev_np((int)si.ssi_signo));
 	}
+	/* The other nodes end with us. */
+	links_close(vm);
 	for (i = 0; i < vm->nvcpus; i++)
-		vcpu_join(vm->vcpus[i]);
+		if (vm->vcpus[i])
+			vcpu_join(vm->vcpus[i]);
 	if (sfd >= 0)
 		close(sfd);
 	switch (vm->end) {
 	case VM_END_ERROR:
-		warnx("%s", vm->end_why);
+		if (vm->nnodes > 1)
+			warnx("node %u: %s", vm->node, vm->end_why);
+		else
+			warnx("%s", vm->end_why);
 		break;
 	case VM_END_RESET:
 		warnx("%s; avm-run does not restart guests, exiting",
@@ -877,6 +1032,7 @@ vm_release(struct vm *vm)
 		vm->timer_started = 0;
 	}
 	vm->uart = NULL; /* freed with the devices */
+	links_free(vm);
 	for (i = 0; vm->vcpus && i < vm->nvcpus; i++)
 		vcpu_free(vm->vcpus[i]);
 	free(vm->vcpus);
@@ -889,16 +1045,20 @@ vm_release(struct vm *vm)
 	vm->devs = NULL;
 	bus_release(&vm->pio);
 	bus_release(&vm->mmio);
-	if (vm->irqchips_ready) {
+	if (vm->irqchips_ready >= 3)
 		pic_release(vm->pic);
+	if (vm->irqchips_ready >= 2)
 		ioapic_release(vm->ioapic);
+	if (vm->irqchips_ready >= 1)
 		apicbus_release(vm->apicbus);
-	}
 	free(vm->pic);
 	free(vm->ioapic);
 	free(vm->apicbus);
 	free(vm->cpuid);
 	vm_pager_stop(vm);
+	vm_reap_nodes(vm);
+	free(vm->vcpu_node);
+	vm->vcpu_node = NULL;
 	if (vm->ram)
 		munmap(vm->ram, vm->ram_size);
 	if (vm->dir[0])

@@ -33,6 +33,13 @@ struct vm_opts {
 	int boot_format;     /* enum boot_format of arch/x86/boot.h */
 	const char *console; /* NULL: stdio; else a file to append to */
 	int verbose;
+	/* Several nodes (DESIGN.md): nodes 1 is a plain one-node VM.  The
+	 * launcher (node 0 without peers) fills the rest in vm_launch(). */
+	unsigned node, nodes;
+	const char *peers;	 /* run links: ADDR:PORT of every node */
+	const char *pager_peers; /* pager links: ADDR:PORT of every node */
+	const char *secret;	 /* the VM's secret file */
+	int listen_fd;		 /* run-link listener to use, -1: bind */
 };
 
 enum vm_state {
@@ -64,8 +71,16 @@ struct vm {
 	int64_t tsc_offset;	  /* guest TSC - host TSC */
 	struct kvm_cpuid2 *cpuid; /* what KVM supports; vcpu edits it */
 
-	struct vcpu **vcpus;
-	unsigned nvcpus;
+	struct vcpu **vcpus; /* [nvcpus], NULL for other nodes' vCPUs */
+	unsigned nvcpus;     /* in the whole VM */
+	unsigned node, nnodes;
+	unsigned vcpu_first, vcpu_count; /* this node's block of vCPUs */
+	uint32_t *vcpu_node;		 /* [nvcpus]: the node that runs it */
+	struct links *links;		 /* run-to-run links, NULL: one node */
+	pid_t *node_pids;		 /* launcher: avm-run of node i */
+	char secret_path[300];		 /* launcher: the file it created */
+	char *peers_buf, *pager_peers_buf;
+	int end_remote; /* the end came from another node */
 
 	struct bus pio;
 	struct bus mmio;
@@ -124,11 +139,25 @@ int vm_park(struct vm *, struct vcpu *);
  * Safe from any thread. */
 void vm_end(struct vm *, enum vm_end, int status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* The same for an end another node announced: not told to the others
+ * again. */
+void vm_end_remote(struct vm *, enum vm_end, int status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* Pauses/resumes every vCPU; pause returns once all are parked or after
  * timeout_ms (-1 with errno ETIMEDOUT). */
 int vm_pause(struct vm *, int timeout_ms);
 int vm_resume(struct vm *);
+/* The same on this node only (what a RUN_CONTROL asks for). */
+int vm_pause_local(struct vm *, int timeout_ms);
+int vm_resume_local(struct vm *);
+
+/* launch.c: the launcher of an N-node VM on this host makes the secret,
+ * the run-link listeners and the ports, and starts the avm-run of nodes
+ * 1..N-1 (an exit status, after a message); vm_reap_nodes waits for them
+ * (a deadline, then SIGKILL). */
+int vm_launch(struct vm *);
+void vm_reap_nodes(struct vm *);
 
 /* memory.c: start this node's avm-pager and hand it guest RAM (returns
  * an exit status, after a message); a pager event ends the VM when it is

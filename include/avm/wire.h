@@ -72,6 +72,16 @@
 #define WIRE_PG_READY_SIZE 32
 #define WIRE_PG_STREAM_SIZE 24
 
+/* Run-to-run payload sizes; the layouts are in cmd/avm-run/links.c. */
+#define WIRE_RUN_IRQ_SIZE 24
+#define WIRE_RUN_ADDR_SIZE 8
+#define WIRE_RUN_EOI_SIZE 8
+#define WIRE_RUN_IO_SIZE 24 /* fixed part; the access's bytes follow */
+#define WIRE_RUN_IO_DATA_MAX 4096
+#define WIRE_RUN_END_MIN 8
+#define WIRE_RUN_END_MAX (WIRE_RUN_END_MIN + 200)
+#define WIRE_RUN_CONTROL_SIZE 8
+
 /*
  * Type ranges.  A type's range says which link carries it; types outside
  * every range (256 and up) are unassigned and rejected like unknown ones.
@@ -123,6 +133,16 @@ enum wire_kind {
  *              answered by PG_READY once the fabric is up.
  * PG_STREAM    pager.sock: stream pages from a node over the bulk link;
  *              answered by PG_STREAM_DONE (bytes and time).
+ * RUN_IRQ      run links: an interrupt message (IPI, INIT, SIPI, IOAPIC)
+ *              for an APIC that the receiver runs.
+ * RUN_APIC_ADDR  run links: a local APIC's addressing changed (id,
+ *              logical id, model, enables), for remote matching.
+ * RUN_EOI      run links, to node 0: a level-triggered EOI for the IOAPIC.
+ * RUN_IO       run links, to node 0: a PIO or MMIO access of a vCPU on
+ *              the sender; answered by RUN_IO_DONE (read bytes).
+ * RUN_END      run links: the VM ended on the sender: status and why.
+ * RUN_CONTROL  run links, from node 0: pause or resume this node's vCPUs;
+ *              answered by RUN_CONTROL_DONE.
  * CTL_COMMAND  a tool to avm-run's run.sock: a verb, 1..64 bytes of
  *              printable ASCII ("status", "pause", ...); answered by
  *              CTL_RESULT.
@@ -153,6 +173,17 @@ enum wire_kind {
 	  WIRE_K_REQUEST)                                                      \
 	X(PG_STREAM_DONE, 35, WIRE_PG_MSG_SIZE, WIRE_PG_MSG_SIZE,              \
 	  WIRE_K_REPLY)                                                        \
+	X(RUN_IRQ, 64, WIRE_RUN_IRQ_SIZE, WIRE_RUN_IRQ_SIZE, WIRE_K_ONEWAY)    \
+	X(RUN_APIC_ADDR, 65, WIRE_RUN_ADDR_SIZE, WIRE_RUN_ADDR_SIZE,           \
+	  WIRE_K_ONEWAY)                                                       \
+	X(RUN_EOI, 66, WIRE_RUN_EOI_SIZE, WIRE_RUN_EOI_SIZE, WIRE_K_ONEWAY)    \
+	X(RUN_IO, 67, WIRE_RUN_IO_SIZE,                                        \
+	  WIRE_RUN_IO_SIZE + WIRE_RUN_IO_DATA_MAX, WIRE_K_REQUEST)             \
+	X(RUN_IO_DONE, 68, 0, WIRE_RUN_IO_DATA_MAX, WIRE_K_REPLY)              \
+	X(RUN_END, 69, WIRE_RUN_END_MIN, WIRE_RUN_END_MAX, WIRE_K_ONEWAY)      \
+	X(RUN_CONTROL, 70, WIRE_RUN_CONTROL_SIZE, WIRE_RUN_CONTROL_SIZE,       \
+	  WIRE_K_REQUEST)                                                      \
+	X(RUN_CONTROL_DONE, 71, 0, 0, WIRE_K_REPLY)                            \
 	X(CTL_COMMAND, 128, 1, WIRE_CTL_VERB_MAX, WIRE_K_REQUEST)              \
 	X(CTL_RESULT, 129, 0, WIRE_MAX_PAYLOAD, WIRE_K_REPLY)
 

@@ -131,7 +131,7 @@ test_hdr(void)
 	       "hdr: REPLY on a one-way type rejected");
 	is_int(raw_decode(7, 0, 0), -ENOMSG, "hdr: unassigned type 7");
 	is_int(raw_decode(63, 0, 0), -ENOMSG, "hdr: pager type 63 unassigned");
-	is_int(raw_decode(64, 0, 0), -ENOMSG, "hdr: run type 64 not yet");
+	is_int(raw_decode(127, 0, 0), -ENOMSG, "hdr: run type 127 not yet");
 	is_int(raw_decode(130, 0, 0), -ENOMSG, "hdr: control type 130 not yet");
 	is_int(raw_decode(128, 0, 0), -EMSGSIZE,
 	       "hdr: CTL_COMMAND needs a verb");

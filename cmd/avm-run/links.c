@@ -1,0 +1,941 @@
+/*
+ * Run-to-run links; see links.h.  Payload layouts (little-endian, the
+ * specification is man/avm-wire.7):
+ *
+ * RUN_IRQ (24, one-way, any node to the node of the target APIC):
+ *   apic_id u32 @0, reserved u32 @4, then struct apic_msg: dest u32 @8,
+ *   src u32 @12, vector @16, delivery @17, dest_logical @18,
+ *   dest_x2apic @19, shorthand @20, level_trig @21, assert @22, pad @23.
+ * RUN_APIC_ADDR (8, one-way, the node of an APIC to every other node):
+ *   id u32 @0, ldr @4, model @5, flags @6, pad @7.
+ * RUN_EOI (8, one-way, to node 0): vector @0, 7 zero bytes.
+ * RUN_IO (24 + data, request, to node 0): addr u64 @0, vcpu u32 @8,
+ *   size u16 @12 (1, 2, 4, 8), count u16 @14 (>= 1; 1 for MMIO),
+ *   flags u32 @16 (bit 0 write, bit 1 MMIO), reserved u32 @20; then
+ *   size * count bytes (<= 4096) for a write, none for a read.
+ *   RUN_IO_DONE: the size * count bytes read, nothing for a write.
+ *   Request id: sequence << 32 | vCPU.
+ * RUN_END (8 + 0..200, one-way): status i32 @0, enum vm_end u32 @4, then
+ *   why, printable ASCII without NUL.
+ * RUN_CONTROL (8, request, from node 0): op u32 @0 (1 pause, 2 resume),
+ *   reserved u32 @4.  RUN_CONTROL_DONE: empty.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "avm/auth.h"
+#include "avm/log.h"
+#include "avm/util.h"
+#include "avm/wire.h"
+
+#include "arch/x86/apicbus.h"
+#include "arch/x86/ioapic.h"
+#include "links.h"
+#include "vcpu.h"
+#include "vm.h"
+
+#define LINK_RX_CAP (WIRE_RUN_IO_SIZE + WIRE_RUN_IO_DATA_MAX + 256)
+#define LINK_FRAME_MS 5000 /* the rest of a frame once its start came */
+#define LINK_IO_TIMEOUT_MS 10000
+#define LINK_CLOSE_MS 2000   /* wait for the peer's end after ours */
+#define LINK_CONTROL_MS 5000 /* RUN_CONTROL answered within */
+
+#define IO_F_WRITE 1u
+#define IO_F_MMIO 2u
+
+enum { CONTROL_PAUSE = 1, CONTROL_RESUME = 2 };
+
+struct link {
+	struct vm *vm;
+	uint32_t node; /* the peer's */
+	int fd;
+	pthread_mutex_t send_lock;
+	pthread_t thread;
+	int started;
+	_Atomic uint64_t last_rx_ns;
+	_Atomic int bye;	   /* the peer said BYE */
+	_Atomic uint64_t close_ns; /* 0, or give up reading after this */
+};
+
+/* A vCPU of ours waiting for RUN_IO_DONE. */
+struct io_wait {
+	uint32_t seq;
+	int done, err;
+	uint32_t len;
+	uint8_t data[WIRE_RUN_IO_DATA_MAX];
+};
+
+struct links {
+	struct vm *vm;
+	struct link *link; /* [nnodes]; link[node] is unused */
+	uint8_t key[AUTH_KEY_LEN];
+	pthread_mutex_t lock; /* wait[], control */
+	pthread_cond_t cond;
+	struct io_wait *wait; /* [nvcpus] */
+	uint64_t control_id;
+	unsigned control_pending;
+	int control_err;
+	_Atomic uint64_t ping;
+};
+
+/* --- sending ------------------------------------------------------------*/
+
+static int
+link_send(struct link *l, uint16_t type, uint16_t flags, uint64_t id,
+	  const void *p, uint32_t len)
+{
+	int r;
+
+	pthread_mutex_lock(&l->send_lock);
+	r = l->fd < 0 ? -ENOTCONN : wire_send(l->fd, type, flags, id, p, len);
+	pthread_mutex_unlock(&l->send_lock);
+	return r;
+}
+
+int
+links_forward_irq(void *opaque, uint32_t apic_id, const struct apic_msg *m)
+{
+	struct vm *vm = opaque;
+	uint8_t p[WIRE_RUN_IRQ_SIZE];
+	int r;
+
+	if (!vm->links || apic_id >= vm->nvcpus ||
+	    vm->vcpu_node[apic_id] == vm->node) {
+		errno = EINVAL;
+		return -1;
+	}
+	memset(p, 0, sizeof(p));
+	wire_put32(p, apic_id);
+	wire_put32(p + 8, m->dest);
+	wire_put32(p + 12, m->src);
+	p[16] = m->vector;
+	p[17] = m->delivery;
+	p[18] = m->dest_logical;
+	p[19] = m->dest_x2apic;
+	p[20] = m->shorthand;
+	p[21] = m->level_trig;
+	p[22] = m->assert;
+	r = link_send(&vm->links->link[vm->vcpu_node[apic_id]], WIRE_T_RUN_IRQ,
+		      0, 0, p, sizeof(p));
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	return 0;
+}
+
+void
+links_publish(void *opaque, const struct apic_addr *a)
+{
+	struct vm *vm = opaque;
+	uint8_t p[WIRE_RUN_ADDR_SIZE];
+	unsigned i;
+
+	if (!vm->links)
+		return;
+	wire_put32(p, a->id);
+	p[4] = a->ldr;
+	p[5] = a->model;
+	p[6] = a->flags;
+	p[7] = 0;
+	for (i = 0; i < vm->nnodes; i++)
+		if (i != vm->node)
+			link_send(&vm->links->link[i], WIRE_T_RUN_APIC_ADDR, 0,
+				  0, p, sizeof(p));
+}
+
+void
+links_eoi(struct vm *vm, uint8_t vector)
+{
+	uint8_t p[WIRE_RUN_EOI_SIZE] = { vector };
+
+	if (vm->links && vm->node != 0)
+		link_send(&vm->links->link[0], WIRE_T_RUN_EOI, 0, 0, p,
+			  sizeof(p));
+}
+
+int
+links_io(struct vcpu *v, int mmio, uint64_t addr, void *data, unsigned size,
+	 unsigned count, int is_write)
+{
+	struct vm *vm = v->vm;
+	struct links *L = vm->links;
+	struct io_wait *w = &L->wait[v->id];
+	uint8_t p[WIRE_RUN_IO_SIZE + WIRE_RUN_IO_DATA_MAX];
+	uint32_t n = size * count, seq;
+	uint64_t deadline;
+	int r;
+
+	if (n == 0 || n > WIRE_RUN_IO_DATA_MAX) {
+		vm_end(vm, VM_END_ERROR, AVM_EX_SOFTWARE,
+		       "vCPU %u: I/O of %u bytes cannot be forwarded", v->id,
+		       n);
+		return -1;
+	}
+	pthread_mutex_lock(&L->lock);
+	seq = ++w->seq;
+	w->done = 0;
+	pthread_mutex_unlock(&L->lock);
+	memset(p, 0, WIRE_RUN_IO_SIZE);
+	wire_put64(p, addr);
+	wire_put32(p + 8, v->id);
+	wire_put16(p + 12, (uint16_t)size);
+	wire_put16(p + 14, (uint16_t)count);
+	wire_put32(p + 16,
+		   (is_write ? IO_F_WRITE : 0) | (mmio ? IO_F_MMIO : 0));
+	if (is_write)
+		memcpy(p + WIRE_RUN_IO_SIZE, data, n);
+	r = link_send(&L->link[0], WIRE_T_RUN_IO, 0,
+		      (uint64_t)seq << 32 | v->id, p,
+		      WIRE_RUN_IO_SIZE + (is_write ? n : 0));
+	if (r < 0) {
+		if (vm_state(vm) != VM_STOPPING)
+			vm_end(vm, VM_END_ERROR, AVM_EX_UNAVAILABLE,
+			       "node 0 failed: forwarding I/O: %s",
+			       strerror(-r));
+		return -1;
+	}
+	deadline = now_ns() + LINK_IO_TIMEOUT_MS * 1000000ull;
+	pthread_mutex_lock(&L->lock);
+	while (!w->done) {
+		struct timespec ts;
+
+		if (vm_state(vm) == VM_STOPPING) {
+			pthread_mutex_unlock(&L->lock);
+			return -1;
+		}
+		if (now_ns() > deadline) {
+			pthread_mutex_unlock(&L->lock);
+			vm_end(vm, VM_END_ERROR, AVM_EX_UNAVAILABLE,
+			       "node 0 failed: no answer to forwarded I/O "
+			       "within %d ms",
+			       LINK_IO_TIMEOUT_MS);
+			return -1;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 100000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&L->cond, &L->lock, &ts);
+	}
+	r = w->err;
+	if (!r && !is_write) {
+		if (w->len == n)
+			memcpy(data, w->data, n);
+		else
+			r = EBADMSG;
+	}
+	pthread_mutex_unlock(&L->lock);
+	if (r) {
+		vm_end(vm, VM_END_ERROR, AVM_EX_SOFTWARE,
+		       "vCPU %u: forwarded I/O at %#" PRIx64 " failed: %s",
+		       v->id, addr, strerror(r));
+		return -1;
+	}
+	return 0;
+}
+
+int
+links_control(struct vm *vm, int pause)
+{
+	struct links *L = vm->links;
+	uint8_t p[WIRE_RUN_CONTROL_SIZE] = { 0 };
+	uint64_t deadline, id;
+	unsigned i;
+	int err = 0;
+
+	if (!L || vm->node != 0)
+		return 0;
+	wire_put32(p, pause ? CONTROL_PAUSE : CONTROL_RESUME);
+	pthread_mutex_lock(&L->lock);
+	id = ++L->control_id;
+	/* Counted before sending: an answer may come before we look. */
+	L->control_pending = vm->nnodes - 1;
+	L->control_err = 0;
+	pthread_mutex_unlock(&L->lock);
+	for (i = 1; i < vm->nnodes; i++) {
+		if (link_send(&L->link[i], WIRE_T_RUN_CONTROL, 0, id, p,
+			      sizeof(p)) < 0) {
+			err = EHOSTUNREACH;
+			pthread_mutex_lock(&L->lock);
+			L->control_pending--;
+			pthread_mutex_unlock(&L->lock);
+		}
+	}
+	deadline = now_ns() + LINK_CONTROL_MS * 1000000ull;
+	pthread_mutex_lock(&L->lock);
+	while (L->control_pending > 0 && now_ns() < deadline) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 100000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&L->cond, &L->lock, &ts);
+	}
+	if (L->control_pending > 0)
+		err = ETIMEDOUT;
+	else if (L->control_err)
+		err = L->control_err;
+	L->control_id++; /* late answers no longer count */
+	pthread_mutex_unlock(&L->lock);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+void
+links_tick(struct vm *vm)
+{
+	struct links *L = vm->links;
+	uint64_t now = now_ns();
+	uint8_t tok[WIRE_PING_SIZE];
+	unsigned i;
+
+	if (!L)
+		return;
+	wire_put64(tok, now);
+	for (i = 0; i < vm->nnodes; i++) {
+		struct link *l = &L->link[i];
+		uint64_t last = atomic_load(&l->last_rx_ns);
+
+		if (i == vm->node || l->fd < 0)
+			continue;
+		if (now > last && now - last > LINKS_DEAD_MS * 1000000ull) {
+			vm_end(vm, VM_END_ERROR, AVM_EX_UNAVAILABLE,
+			       "node %u failed: silent for %llu ms", i,
+			       (unsigned long long)((now - last) / 1000000));
+			continue;
+		}
+		link_send(l, WIRE_T_PING, 0, atomic_fetch_add(&L->ping, 1), tok,
+			  sizeof(tok));
+	}
+}
+
+/* --- receiving ----------------------------------------------------------*/
+
+static void
+handle_irq(struct link *l, const uint8_t *p)
+{
+	struct vm *vm = l->vm;
+	struct apic_msg m;
+	uint32_t id = wire_get32(p);
+
+	memset(&m, 0, sizeof(m));
+	m.dest = wire_get32(p + 8);
+	m.src = wire_get32(p + 12);
+	m.vector = p[16];
+	m.delivery = p[17];
+	m.dest_logical = p[18];
+	m.dest_x2apic = p[19];
+	m.shorthand = p[20];
+	m.level_trig = p[21];
+	m.assert = p[22];
+	if (id >= vm->nvcpus || vm->vcpu_node[id] != vm->node ||
+	    apicbus_deliver(vm->apicbus, id, &m) < 0)
+		log_warn("node %u sent an interrupt for APIC %u, not ours",
+			 l->node, id);
+}
+
+static void
+handle_addr(struct link *l, const uint8_t *p)
+{
+	struct vm *vm = l->vm;
+	struct apic_addr a;
+
+	memset(&a, 0, sizeof(a));
+	a.id = wire_get32(p);
+	a.ldr = p[4];
+	a.model = p[5];
+	a.flags = p[6];
+	if (a.id >= vm->nvcpus || vm->vcpu_node[a.id] != l->node) {
+		log_warn("node %u published APIC %u, not its own", l->node,
+			 a.id);
+		return;
+	}
+	apicbus_set_addr(vm->apicbus, &a);
+}
+
+/* Node 0: a vCPU of the sender does PIO or MMIO on our device bus. */
+static void
+handle_io(struct link *l, const struct wire_hdr *h, uint8_t *p)
+{
+	struct vm *vm = l->vm;
+	uint64_t addr = wire_get64(p);
+	uint32_t vcpu = wire_get32(p + 8);
+	unsigned size = wire_get16(p + 12), count = wire_get16(p + 14);
+	uint32_t flags = wire_get32(p + 16), n = size * count, i;
+	int wr = flags & IO_F_WRITE, mmio = (flags & IO_F_MMIO) != 0;
+	uint8_t *data = p + WIRE_RUN_IO_SIZE;
+	struct wire_error e;
+
+	if (vm->node != 0 ||
+	    (size != 1 && size != 2 && size != 4 && size != 8) || count == 0 ||
+	    n > WIRE_RUN_IO_DATA_MAX || (mmio && count != 1) ||
+	    (flags & ~(IO_F_WRITE | IO_F_MMIO)) || vcpu >= vm->nvcpus ||
+	    vm->vcpu_node[vcpu] != l->node ||
+	    h->len != WIRE_RUN_IO_SIZE + (wr ? n : 0)) {
+		wire_error_set(&e, WIRE_E_INVAL, "bad RUN_IO");
+		pthread_mutex_lock(&l->send_lock);
+		wire_send_error(l->fd, WIRE_T_RUN_IO_DONE, h->id, &e);
+		pthread_mutex_unlock(&l->send_lock);
+		return;
+	}
+	if (!wr)
+		memset(data, mmio ? 0 : 0xff, n);
+	for (i = 0; i < count; i++)
+		bus_access(mmio ? &vm->mmio : &vm->pio,
+			   mmio ? BUS_MMIO : BUS_PIO, NULL, addr,
+			   data + i * size, size, wr);
+	link_send(l, WIRE_T_RUN_IO_DONE, WIRE_F_REPLY, h->id, data, wr ? 0 : n);
+}
+
+static void
+handle_io_done(struct link *l, const struct wire_hdr *h, const uint8_t *p)
+{
+	struct links *L = l->vm->links;
+	uint32_t vcpu = (uint32_t)h->id, seq = (uint32_t)(h->id >> 32);
+	struct io_wait *w;
+
+	if (vcpu >= l->vm->nvcpus)
+		return;
+	w = &L->wait[vcpu];
+	pthread_mutex_lock(&L->lock);
+	if (w->seq == seq && !w->done) {
+		w->err = 0;
+		if (h->flags & WIRE_F_ERROR) {
+			struct wire_error e;
+
+			w->err = wire_error_decode(p, h->len, &e) < 0
+					 ? EBADMSG
+					 : wire_errcode_to_errno(e.code);
+		} else {
+			w->len = h->len;
+			memcpy(w->data, p, h->len);
+		}
+		w->done = 1;
+		pthread_cond_broadcast(&L->cond);
+	}
+	pthread_mutex_unlock(&L->lock);
+}
+
+static void
+handle_end(struct link *l, const struct wire_hdr *h, const uint8_t *p)
+{
+	char why[WIRE_RUN_END_MAX];
+	uint32_t n = h->len - WIRE_RUN_END_MIN, i;
+	uint32_t end = wire_get32(p + 4);
+
+	for (i = 0; i < n; i++) {
+		char c = (char)p[WIRE_RUN_END_MIN + i];
+
+		why[i] = c >= 0x20 && c < 0x7f ? c : '?';
+	}
+	why[n] = '\0';
+	if (end <= VM_END_NONE || end > VM_END_ERROR)
+		end = VM_END_ERROR;
+	vm_end_remote(l->vm, (enum vm_end)end, (int)wire_get32(p),
+		      "node %u: %s", l->node, why);
+}
+
+static void
+handle_control(struct link *l, const struct wire_hdr *h, const uint8_t *p)
+{
+	struct vm *vm = l->vm;
+	uint32_t op = wire_get32(p);
+	struct wire_error e;
+	int r;
+
+	if (op == CONTROL_PAUSE) {
+		/* No waiting here for our vCPUs to park: one of them may be
+		 * waiting for an I/O answer that this thread reads. */
+		r = vm_pause_local(vm, 0);
+		if (r < 0 && errno == ETIMEDOUT)
+			r = 0;
+	} else if (op == CONTROL_RESUME) {
+		r = vm_resume_local(vm);
+	} else {
+		errno = EINVAL;
+		r = -1;
+	}
+	if (r < 0) {
+		wire_error_set(&e, wire_errcode_from_errno(errno), "%s",
+			       strerror(errno));
+		pthread_mutex_lock(&l->send_lock);
+		wire_send_error(l->fd, WIRE_T_RUN_CONTROL_DONE, h->id, &e);
+		pthread_mutex_unlock(&l->send_lock);
+		return;
+	}
+	link_send(l, WIRE_T_RUN_CONTROL_DONE, WIRE_F_REPLY, h->id, NULL, 0);
+}
+
+static void
+handle_control_done(struct link *l, const struct wire_hdr *h, const uint8_t *p)
+{
+	struct links *L = l->vm->links;
+	struct wire_error e;
+
+	pthread_mutex_lock(&L->lock);
+	if (h->id == L->control_id && L->control_pending > 0) {
+		L->control_pending--;
+		if ((h->flags & WIRE_F_ERROR) &&
+		    wire_error_decode(p, h->len, &e) == 0)
+			L->control_err = wire_errcode_to_errno(e.code);
+		pthread_cond_broadcast(&L->cond);
+	}
+	pthread_mutex_unlock(&L->lock);
+}
+
+static void
+link_handle(struct link *l, const struct wire_hdr *h, uint8_t *p)
+{
+	struct wire_error e;
+
+	switch (h->type) {
+	case WIRE_T_PING:
+		link_send(l, WIRE_T_PONG, WIRE_F_REPLY, h->id, p, h->len);
+		break;
+	case WIRE_T_PONG:
+		break;
+	case WIRE_T_BYE:
+		atomic_store(&l->bye, 1);
+		break;
+	case WIRE_T_ERROR:
+		if (wire_error_decode(p, h->len, &e) < 0)
+			snprintf(e.msg, sizeof(e.msg), "malformed ERROR");
+		vm_end(l->vm, VM_END_ERROR, AVM_EX_UNAVAILABLE,
+		       "node %u failed: %s", l->node, e.msg);
+		break;
+	case WIRE_T_RUN_IRQ:
+		handle_irq(l, p);
+		break;
+	case WIRE_T_RUN_APIC_ADDR:
+		handle_addr(l, p);
+		break;
+	case WIRE_T_RUN_EOI:
+		if (l->vm->ioapic)
+			ioapic_eoi(l->vm->ioapic, p[0]);
+		break;
+	case WIRE_T_RUN_IO:
+		handle_io(l, h, p);
+		break;
+	case WIRE_T_RUN_IO_DONE:
+		handle_io_done(l, h, p);
+		break;
+	case WIRE_T_RUN_END:
+		handle_end(l, h, p);
+		break;
+	case WIRE_T_RUN_CONTROL:
+		handle_control(l, h, p);
+		break;
+	case WIRE_T_RUN_CONTROL_DONE:
+		handle_control_done(l, h, p);
+		break;
+	default:
+		log_warn("node %u sent %s on the run link: ignored", l->node,
+			 wire_type_name(h->type));
+		break;
+	}
+}
+
+static void *
+link_thread(void *arg)
+{
+	struct link *l = arg;
+	struct vm *vm = l->vm;
+	uint8_t *buf = malloc(LINK_RX_CAP);
+	struct wire_hdr h;
+	int r;
+
+	if (!buf) {
+		vm_end(vm, VM_END_ERROR, AVM_EX_OSERR, "run link: %s",
+		       strerror(ENOMEM));
+		return NULL;
+	}
+	for (;;) {
+		struct pollfd p = { l->fd, POLLIN, 0 };
+		uint64_t c = atomic_load(&l->close_ns);
+
+		if (c && now_ns() > c)
+			break;
+		r = poll(&p, 1, 200);
+		if (r < 0 && errno != EINTR)
+			break;
+		if (r <= 0)
+			continue;
+		/* Something came: the whole frame follows soon. */
+		r = wire_recv(l->fd, &h, buf, LINK_RX_CAP, LINK_FRAME_MS);
+		if (r < 0) {
+			if (!atomic_load(&l->bye) &&
+			    vm_state(vm) != VM_STOPPING)
+				vm_end(vm, VM_END_ERROR, AVM_EX_UNAVAILABLE,
+				       "node %u failed: run link %s", l->node,
+				       r == -EPIPE ? "closed" : strerror(-r));
+			break;
+		}
+		atomic_store(&l->last_rx_ns, now_ns());
+		link_handle(l, &h, buf);
+	}
+	free(buf);
+	return NULL;
+}
+
+/* --- opening and closing ------------------------------------------------*/
+
+/* ADDR:PORT number i of the comma-separated list into sa. */
+static int
+peer_addr(const char *list, unsigned i, struct sockaddr_storage *sa,
+	  socklen_t *salen, char *text, size_t textlen)
+{
+	char host[128], *port;
+	const char *s = list, *e;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *ai;
+	size_t n;
+
+	for (; i > 0 && s; i--) {
+		s = strchr(s, ',');
+		if (s)
+			s++;
+	}
+	if (!s)
+		return -1;
+	e = strchr(s, ',');
+	n = e ? (size_t)(e - s) : strlen(s);
+	if (n == 0 || n >= sizeof(host))
+		return -1;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	snprintf(text, textlen, "%s", host);
+	port = strrchr(host, ':');
+	if (!port || port == host || !port[1])
+		return -1;
+	*port++ = '\0';
+	n = strlen(host);
+	if (host[0] == '[' && host[n - 1] == ']') {
+		memmove(host, host + 1, n - 2);
+		host[n - 2] = '\0';
+	}
+	if (getaddrinfo(host, port, &hints, &ai) != 0)
+		return -1;
+	memcpy(sa, ai->ai_addr, ai->ai_addrlen);
+	*salen = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+static int
+ms_left(uint64_t deadline)
+{
+	uint64_t now = now_ns();
+
+	return now >= deadline ? 0 : (int)((deadline - now) / 1000000);
+}
+
+/* Handshake and proof on a new connection; the peer's node into *node.
+ * want: the node we dialed, or -1 when we accepted. */
+static int
+link_greet(struct vm *vm, int fd, int want, uint64_t deadline, uint32_t *node,
+	   char *err, size_t errlen)
+{
+	struct links *L = vm->links;
+	struct wire_hello mine, peer;
+	struct wire_error why;
+	uint16_t ver;
+	int r, one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	r = wire_hello_init(&mine, WIRE_ROLE_RUN, vm->node, vm->nnodes,
+			    vm->opts.name);
+	if (r == 0)
+		r = wire_handshake(fd, &mine, &peer, &ver, ms_left(deadline),
+				   &why);
+	if (r == 0 && (peer.role != WIRE_ROLE_RUN || peer.nodes != vm->nnodes ||
+		       peer.node >= vm->nnodes || peer.node == vm->node ||
+		       (want >= 0 && peer.node != (uint32_t)want) ||
+		       (want < 0 && peer.node < vm->node))) {
+		snprintf(err, errlen,
+			 "peer is %s node %u of %u, not a run link we expect",
+			 wire_role_name(peer.role), peer.node, peer.nodes);
+		return -EPROTO;
+	}
+	if (r == 0)
+		r = auth_exchange(fd, L->key, &mine, &peer, ms_left(deadline),
+				  &why);
+	if (r < 0) {
+		snprintf(err, errlen, "%s%s%s", strerror(-r),
+			 why.code ? ": " : "", why.code ? why.msg : "");
+		return r;
+	}
+	*node = peer.node;
+	return 0;
+}
+
+static int
+link_dial(struct vm *vm, unsigned j, uint64_t deadline)
+{
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	char text[128], err[300];
+	uint32_t node;
+	int fd, r;
+
+	if (peer_addr(vm->opts.peers, j, &sa, &salen, text, sizeof(text)) < 0) {
+		log_err("run links: bad address of node %u", j);
+		return AVM_EX_USAGE;
+	}
+	for (;;) {
+		fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return AVM_EX_OSERR;
+		if (connect(fd, (struct sockaddr *)&sa, salen) == 0)
+			break;
+		r = errno;
+		close(fd);
+		if ((r != ECONNREFUSED && r != EINTR) || !ms_left(deadline)) {
+			log_err("run link to node %u at %s: %s", j, text,
+				strerror(r));
+			return AVM_EX_UNAVAILABLE;
+		}
+		usleep(50000);
+	}
+	r = link_greet(vm, fd, (int)j, deadline, &node, err, sizeof(err));
+	if (r < 0) {
+		close(fd);
+		log_err("run link to node %u at %s: %s", j, text, err);
+		return r == -EACCES ? AVM_EX_NOPERM : AVM_EX_UNAVAILABLE;
+	}
+	vm->links->link[j].fd = fd;
+	return AVM_EX_OK;
+}
+
+static int
+link_accept(struct vm *vm, int lfd, uint64_t deadline)
+{
+	char err[300];
+	uint32_t node;
+	int fd, r;
+
+	for (;;) {
+		struct pollfd p = { lfd, POLLIN, 0 };
+
+		r = poll(&p, 1, ms_left(deadline));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			log_err("run links: the other nodes did not all "
+				"connect in time");
+			return AVM_EX_UNAVAILABLE;
+		}
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		r = link_greet(vm, fd, -1, deadline, &node, err, sizeof(err));
+		if (r < 0 || vm->links->link[node].fd >= 0) {
+			log_warn("run links: refused a connection: %s",
+				 r < 0 ? err : "node already linked");
+			close(fd);
+			continue;
+		}
+		vm->links->link[node].fd = fd;
+		return AVM_EX_OK;
+	}
+}
+
+static int
+links_listen(struct vm *vm)
+{
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	char text[128];
+	int fd, one = 1;
+
+	if (vm->opts.listen_fd >= 0)
+		return vm->opts.listen_fd;
+	if (peer_addr(vm->opts.peers, vm->node, &sa, &salen, text,
+		      sizeof(text)) < 0)
+		return -1;
+	fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, salen) < 0 || listen(fd, 64) < 0) {
+		log_err("run links: listen on %s: %s", text, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+links_open(struct vm *vm, int timeout_ms)
+{
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	struct links *L;
+	unsigned i;
+	int r, lfd = -1;
+
+	L = calloc(1, sizeof(*L));
+	if (!L)
+		return AVM_EX_OSERR;
+	vm->links = L;
+	L->vm = vm;
+	pthread_mutex_init(&L->lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&L->cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	L->link = calloc(vm->nnodes, sizeof(*L->link));
+	L->wait = calloc(vm->nvcpus, sizeof(*L->wait));
+	if (!L->link || !L->wait)
+		return AVM_EX_OSERR;
+	for (i = 0; i < vm->nnodes; i++) {
+		L->link[i].vm = vm;
+		L->link[i].node = i;
+		L->link[i].fd = -1;
+		pthread_mutex_init(&L->link[i].send_lock, NULL);
+	}
+	r = auth_secret_load(vm->opts.secret, L->key);
+	if (r < 0) {
+		log_err("secret '%s': %s", vm->opts.secret, strerror(-r));
+		return r == -ENOENT  ? AVM_EX_NOINPUT
+		       : r == -EPERM ? AVM_EX_NOPERM
+				     : AVM_EX_CONFIG;
+	}
+	lfd = links_listen(vm);
+	if (lfd < 0)
+		return AVM_EX_UNAVAILABLE;
+	/* Lower nodes first: node 0 only accepts, so the chain ends. */
+	for (i = 0; i < vm->node; i++) {
+		r = link_dial(vm, i, deadline);
+		if (r != AVM_EX_OK)
+			goto out;
+	}
+	for (i = vm->node + 1; i < vm->nnodes; i++) {
+		r = link_accept(vm, lfd, deadline);
+		if (r != AVM_EX_OK)
+			goto out;
+	}
+	log_debug("node %u: run links up to %u nodes", vm->node,
+		  vm->nnodes - 1);
+	r = AVM_EX_OK;
+out:
+	close(lfd);
+	vm->opts.listen_fd = -1;
+	return r;
+}
+
+int
+links_start(struct vm *vm)
+{
+	struct links *L = vm->links;
+	unsigned i;
+	int r;
+
+	for (i = 0; L && i < vm->nnodes; i++) {
+		if (i == vm->node)
+			continue;
+		/* Heartbeats count from here: set-up may take long. */
+		atomic_store(&L->link[i].last_rx_ns, now_ns());
+		r = pthread_create(&L->link[i].thread, NULL, link_thread,
+				   &L->link[i]);
+		if (r) {
+			errno = r;
+			return -1;
+		}
+		pthread_setname_np(L->link[i].thread, "avm-link");
+		L->link[i].started = 1;
+	}
+	return 0;
+}
+
+void
+links_close(struct vm *vm)
+{
+	struct links *L = vm->links;
+	uint8_t p[WIRE_RUN_END_MAX];
+	uint64_t until = now_ns() + LINK_CLOSE_MS * 1000000ull;
+	size_t n;
+	unsigned i;
+
+	if (!L)
+		return;
+	n = strlen(vm->end_why);
+	if (n > WIRE_RUN_END_MAX - WIRE_RUN_END_MIN)
+		n = WIRE_RUN_END_MAX - WIRE_RUN_END_MIN;
+	wire_put32(p, (uint32_t)vm->end_status);
+	wire_put32(p + 4, (uint32_t)vm->end);
+	for (i = 0; i < n; i++) {
+		char c = vm->end_why[i];
+
+		p[WIRE_RUN_END_MIN + i] = c >= 0x20 && c < 0x7f ? c : '?';
+	}
+	for (i = 0; i < vm->nnodes; i++) {
+		struct link *l = &L->link[i];
+
+		if (i == vm->node || l->fd < 0)
+			continue;
+		if (!vm->end_remote)
+			link_send(l, WIRE_T_RUN_END, 0, 0, p,
+				  (uint32_t)(WIRE_RUN_END_MIN + n));
+		link_send(l, WIRE_T_BYE, 0, 0, NULL, 0);
+		shutdown(l->fd, SHUT_WR);
+	}
+	/* Read on until each peer closes too (it got our END), so that
+	 * nothing it sent is lost in a reset, but not for long. */
+	for (i = 0; i < vm->nnodes; i++) {
+		struct link *l = &L->link[i];
+
+		atomic_store(&l->close_ns, until);
+		if (l->started) {
+			pthread_join(l->thread, NULL);
+			l->started = 0;
+		}
+	}
+}
+
+void
+links_free(struct vm *vm)
+{
+	struct links *L = vm->links;
+	unsigned i;
+
+	if (!L)
+		return;
+	for (i = 0; L->link && i < vm->nnodes; i++) {
+		struct link *l = &L->link[i];
+
+		atomic_store(&l->close_ns, 1);
+		if (l->started)
+			pthread_join(l->thread, NULL);
+		if (l->fd >= 0)
+			close(l->fd);
+		pthread_mutex_destroy(&l->send_lock);
+	}
+	free(L->link);
+	free(L->wait);
+	pthread_mutex_destroy(&L->lock);
+	pthread_cond_destroy(&L->cond);
+	free(L);
+	vm->links = NULL;
+}

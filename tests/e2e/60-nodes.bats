@@ -1,0 +1,188 @@
+#!/usr/bin/env bats
+# One VM over several nodes on this host: `avm-run --nodes N` starts an
+# avm-run and avm-pager pair per node, linked over loopback TCP.
+
+load helpers
+
+G="$AVM_TOP/build/guest"
+
+setup() {
+	setup_rundir
+}
+
+# wait_for_line FILE TEXT: until TEXT is in FILE, at most 30 s.
+wait_for_line() {
+	local i
+	for i in $(seq 300); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "'$2' did not appear in $1" >&2
+	return 1
+}
+
+run_nodes() {
+	local nodes=$1 prog=$2
+	shift 2
+	run timeout 120 avm-run --name "n$$" --nodes "$nodes" "$@" \
+		--kernel "$G/$prog.elf" </dev/null
+}
+
+# A VM that runs until stopped: uart-irq waits for a console line.
+start_waiting() {
+	local name=$1 nodes=$2
+	out="$BATS_TEST_TMPDIR/out"
+	timeout 60 avm-run --name "$name" --nodes "$nodes" --vcpus 4 \
+		--memory 256M --append timeout=50 \
+		--kernel "$G/uart-irq.elf" </dev/null >"$out" 2>&1 &
+	vm_pid=$!
+	wait_for_line "$out" "waiting"
+}
+
+@test "hello on 2 nodes: 4 vCPUs, 0-1 on node 0 and 2-3 on node 1 by the SRAT" {
+	requires kvm
+	run_nodes 2 hello --vcpus 4 --memory 512M
+	assert_success
+	assert_output --partial "2 numa nodes"
+	assert_output --partial "kit: cpu 0 apic 0 node 0"
+	assert_output --partial "kit: cpu 1 apic 1 node 0"
+	assert_output --partial "kit: cpu 2 apic 2 node 1"
+	assert_output --partial "kit: cpu 3 apic 3 node 1"
+	for k in 0 1 2 3; do
+		assert_output --partial "hello from cpu $k"
+	done
+	assert_output --partial "PASS"
+}
+
+@test "hello on 3 nodes" {
+	requires kvm
+	run_nodes 3 hello --vcpus 3 --memory 192M
+	assert_success
+	assert_output --partial "kit: cpu 2 apic 2 node 2"
+	assert_output --partial "PASS"
+}
+
+@test "guest kit on 2 nodes: ipi, timer, atomic, memtouch" {
+	requires kvm
+	local p
+	for p in ipi timer atomic memtouch; do
+		run_nodes 2 "$p" --vcpus 4 --memory 256M
+		assert_success
+		assert_output --partial "PASS"
+	done
+}
+
+@test "guest kit on 3 nodes: ipi, atomic, memtouch" {
+	requires kvm
+	local p
+	for p in ipi atomic memtouch; do
+		run_nodes 3 "$p" --vcpus 3 --memory 192M
+		assert_success
+		assert_output --partial "PASS"
+	done
+}
+
+@test "status shows where each vCPU runs; pause and resume are VM-wide" {
+	requires kvm
+	start_waiting st 2
+	run avm-run status --name st --json
+	assert_success
+	echo "$output" | jq -e '.nodes == 2 and .node == 0'
+	echo "$output" | jq -e '.node_list[0].vcpu_first == 0 and .node_list[0].vcpu_last == 1'
+	echo "$output" | jq -e '.node_list[1].vcpu_first == 2 and .node_list[1].vcpu_last == 3'
+	echo "$output" | jq -e '[.vcpu[].id] == [0, 1] and ([.vcpu[].node] | unique) == [0]'
+	run avm-run pause --name st
+	assert_success
+	run env AVM_RUNDIR="$AVM_RUNDIR/st/node-1" avm-run status --name st --json
+	echo "$output" | jq -e '.state == "paused" and .node == 1'
+	run avm-run resume --name st
+	assert_success
+	run env AVM_RUNDIR="$AVM_RUNDIR/st/node-1" avm-run status --name st --json
+	echo "$output" | jq -e '.state == "running"'
+	run avm-run stop --name st
+	assert_success
+	local st=0
+	wait "$vm_pid" || st=$?
+	assert_equal "$st" 0
+}
+
+@test "kill node 1's avm-run: node 0 exits 69 naming node 1" {
+	requires kvm
+	start_waiting k1 2
+	local pid
+	pid=$(avm-run status --name k1 --json | jq -e '.node_list[1].pid')
+	kill -9 "$pid"
+	local st=0
+	wait "$vm_pid" || st=$?
+	assert_equal "$st" 69
+	run cat "$out"
+	assert_output --partial "node 1 failed"
+}
+
+@test "kill node 1's avm-pager: every node exits 69 naming node 1" {
+	requires kvm
+	start_waiting kp 2
+	local pid
+	pid=$(env AVM_RUNDIR="$AVM_RUNDIR/kp/node-1" avm-run status --name kp --json |
+		jq -e '.pager_pid')
+	kill -9 "$pid"
+	local st=0
+	wait "$vm_pid" || st=$?
+	assert_equal "$st" 69
+	run cat "$out"
+	assert_output --partial "node 1"
+}
+
+@test "kill node 0 of 3: the other nodes exit, naming node 0" {
+	requires kvm
+	start_waiting k0 3
+	local pids pid0
+	pids=$(avm-run status --name k0 --json | jq -r '.node_list[1:][].pid')
+	pid0=$(avm-run status --name k0 --json | jq -e '.pid')
+	kill -9 "$pid0"
+	local p i
+	for p in $pids; do
+		for i in $(seq 100); do
+			kill -0 "$p" 2>/dev/null || break
+			# a zombie whose parent is gone counts as gone
+			[ "$(ps -o stat= -p "$p" 2>/dev/null | cut -c1)" = Z ] && break
+			sleep 0.1
+		done
+		[ "$i" -lt 100 ]
+	done
+	wait "$vm_pid" || true
+	run cat "$out"
+	assert_output --partial "node 0 failed"
+}
+
+@test "--nodes needs a vCPU per node: 64" {
+	run avm-run --nodes 3 --vcpus 2 --kernel "$G/hello.elf"
+	assert_equal "$status" 64
+	assert_output --partial "every node needs a vCPU"
+	run avm-run --nodes 0 --kernel "$G/hello.elf"
+	assert_equal "$status" 64
+}
+
+@test "Linux via PVH on 2 nodes: two SRAT proximity domains, Allowing 4 CPUs" {
+	requires kvm
+	local L="$AVM_TOP/assets/linux"
+	[ -f "$L/vmlinux" ] || skip_or_fail "no Debian kernel: run 'make guest-linux'"
+	out="$BATS_TEST_TMPDIR/console"
+	avm-run --name lx --nodes 2 --vcpus 4 --memory 1G --kernel "$L/vmlinux" \
+		--append "earlyprintk=serial,ttyS0 console=ttyS0 noxsave" \
+		--console "$out" </dev/null 2>"$BATS_TEST_TMPDIR/stderr" &
+	local pid=$! t
+	for t in $(seq 480); do
+		grep -q "Allowing 4 CPUs" "$out" 2>/dev/null && break
+		kill -0 $pid 2>/dev/null || break
+		sleep 0.5
+	done
+	avm-run stop --name lx >/dev/null 2>&1 || kill $pid 2>/dev/null
+	wait $pid || true
+	run cat "$out"
+	assert_output --partial "SRAT: PXM 0 -> APIC 0x01 -> Node 0"
+	assert_output --partial "SRAT: PXM 1 -> APIC 0x02 -> Node 1"
+	assert_output --partial "SRAT: Node 0 PXM 0 [mem 0x00000000-0x1fffffff]"
+	assert_output --partial "SRAT: Node 1 PXM 1 [mem 0x20000000-0x3fffffff]"
+	assert_output --partial "smpboot: Allowing 4 CPUs, 0 hotplug CPUs"
+}
