@@ -127,6 +127,7 @@ usage(FILE *f)
 		"  --connect-timeout-ms MS  links up within (30000)\n"
 		"  --attach-timeout-ms MS   client attached within (60000; "
 		"0: none)\n"
+		"  -q, --quiet           log only warnings and errors\n"
 		"  -j, --json  -v, --verbose  -h, --help  -V, --version\n",
 		PAGER_MAX_NODES);
 }
@@ -370,6 +371,7 @@ main(int argc, char **argv)
 		{ "attach-timeout-ms", required_argument, NULL, 4 },
 		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -380,7 +382,7 @@ main(int argc, char **argv)
 	char dir[4000];
 	uint64_t v;
 	sigset_t ss;
-	int c, rc, verbose = 0;
+	int c, rc, verbose = 0, quiet = 0;
 
 	memset(&P, 0, sizeof(P));
 	P.node = 0;
@@ -391,7 +393,7 @@ main(int argc, char **argv)
 	P.connect_ms = 30000;
 	P.attach_ms = 60000;
 	P.sync_page = UINT64_MAX;
-	while ((c = getopt_long(argc, argv, "jvhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jqvhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			vm = optarg;
@@ -440,6 +442,9 @@ main(int argc, char **argv)
 		case 'j':
 			P.json = 1;
 			break;
+		case 'q':
+			quiet = 1;
+			break;
 		case 'v':
 			verbose = 1;
 			break;
@@ -481,7 +486,9 @@ main(int argc, char **argv)
 	parse_homes(homes);
 
 	log_init("avm-pager", (int)P.node, 1);
-	log_set_level(verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	log_set_level(verbose ? LOG_LVL_DEBUG
+		      : quiet ? LOG_LVL_WARN
+			      : LOG_LVL_INFO);
 	if (avm_rundir(dir, sizeof(dir)) < 0)
 		pager_fail(AVM_EX_CONFIG, "no run directory: set AVM_RUNDIR or "
 					  "XDG_RUNTIME_DIR");

@@ -8,6 +8,7 @@
  */
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -63,10 +64,9 @@ pager_spawn(struct vm *vm)
 			 "--memory", size,	"--node",
 			 node,	     "--nodes", nodes,
 			 NULL,	     NULL,	NULL,
-			 NULL,	     NULL };
-	int r;
-
+			 NULL,	     NULL,	NULL };
 	posix_spawn_file_actions_t fa;
+	int r, k = 9;
 
 	pager_path(path, sizeof(path));
 	snprintf(size, sizeof(size), "%" PRIu64, vm->ram_size);
@@ -75,15 +75,23 @@ pager_spawn(struct vm *vm)
 	if (vm->nnodes > 1) {
 		/* Homes: the pager's default equal split, which the SRAT
 		 * describes (vm_boot). */
-		argv[9] = "--peers";
-		argv[10] = (char *)vm->opts.pager_peers;
-		argv[11] = "--secret";
-		argv[12] = (char *)vm->opts.secret;
+		argv[k++] = "--peers";
+		argv[k++] = (char *)vm->opts.pager_peers;
+		argv[k++] = "--secret";
+		argv[k++] = (char *)vm->opts.secret;
 	}
 	/* The pager's stdout (its "ready" line) must not mix with the
-	 * guest's console: it goes to our stderr, with its log. */
+	 * guest's console: with -v it goes to our stderr, with its info log;
+	 * else nowhere, and the pager says only warnings and errors. */
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
+	if (vm->opts.verbose) {
+		posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO,
+						 STDOUT_FILENO);
+	} else {
+		argv[k++] = "--quiet";
+		posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO,
+						 "/dev/null", O_WRONLY, 0);
+	}
 	r = posix_spawnp(&vm->pager_pid, path, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (r != 0) {
