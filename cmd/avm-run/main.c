@@ -15,6 +15,7 @@
 #include "avm/util.h"
 
 #include "arch/x86/boot.h"
+#include "cluster.h"
 #include "ctl.h"
 #include "vm.h"
 
@@ -26,6 +27,8 @@ static const char usage_text[] =
 	"usage: avm-run [run] [-v] -k FILE [-i FILE] [-a CMDLINE] [-c N]\n"
 	"               [-m SIZE] [-n NAME] [--boot FORMAT] [--console FILE]\n"
 	"               [--nodes N]\n"
+	"       avm-run [run] [-v] --cluster FILE [--node I] [-a CMDLINE]\n"
+	"               [--console FILE]\n"
 	"       avm-run status [-j] [-n NAME]\n"
 	"       avm-run pause|resume|stop [-n NAME]\n"
 	"       avm-run -h | -V\n";
@@ -53,6 +56,10 @@ static const char help_text[] =
 	"  -N, --nodes N        run the VM as N nodes on this host, each an\n"
 	"                       avm-run and avm-pager pair linked over\n"
 	"                       loopback TCP; vCPUs in blocks (default 1)\n"
+	"      --cluster FILE   run node I (--node, default 0) of the VM in\n"
+	"                       cluster FILE (avm.yaml(5)): on each host,\n"
+	"                       with the VM's secret file in place\n"
+	"      --node I         which node of --cluster this is\n"
 	"      --boot FORMAT    auto, linux, pvh, multiboot or elf\n"
 	"                       (default auto: from the image's contents)\n"
 	"      --console FILE   guest console output to FILE, no input\n"
@@ -87,6 +94,7 @@ static const struct {
 enum {
 	OPT_BOOT = 256,
 	OPT_CONSOLE,
+	OPT_CLUSTER,
 	/* Internal: how the launcher starts the other nodes (avm-run(1)). */
 	OPT_NODE,
 	OPT_PEERS,
@@ -106,6 +114,7 @@ static const struct option long_opts[] = {
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "nodes", required_argument, NULL, 'N' },
 	{ "node", required_argument, NULL, OPT_NODE },
+	{ "cluster", required_argument, NULL, OPT_CLUSTER },
 	{ "peers", required_argument, NULL, OPT_PEERS },
 	{ "pager-peers", required_argument, NULL, OPT_PAGER_PEERS },
 	{ "secret", required_argument, NULL, OPT_SECRET },
@@ -181,7 +190,8 @@ main(int argc, char **argv)
 			     .nodes = 1,
 			     .listen_fd = -1 };
 	enum verb verb = VERB_RUN;
-	int json = 0, c;
+	const char *cluster = NULL;
+	int json = 0, c, vm_opts_given = 0;
 	uint64_t v;
 	struct vm vm;
 	size_t i;
@@ -200,6 +210,7 @@ main(int argc, char **argv)
 				NULL)) != -1) {
 		switch (c) {
 		case 'k':
+			vm_opts_given = 1;
 			o.kernel = optarg;
 			break;
 		case 'i':
@@ -209,6 +220,7 @@ main(int argc, char **argv)
 			o.cmdline = optarg;
 			break;
 		case 'c':
+			vm_opts_given = 1;
 			if (uint_parse(optarg, 1, 4096, &v) < 0)
 				usage_error("bad --vcpus '%s': a number from "
 					    "1 to 4096",
@@ -216,6 +228,7 @@ main(int argc, char **argv)
 			o.vcpus = (unsigned)v;
 			break;
 		case 'm':
+			vm_opts_given = 1;
 			if (size_parse(optarg, &v) < 0 || v < (16ull << 20) ||
 			    v > MAX_MEMORY || (v & 0xfff))
 				usage_error("bad --memory '%s': a size from "
@@ -224,6 +237,7 @@ main(int argc, char **argv)
 			o.mem_bytes = v;
 			break;
 		case 'n':
+			vm_opts_given = 1;
 			o.name = optarg;
 			break;
 		case OPT_BOOT:
@@ -232,7 +246,11 @@ main(int argc, char **argv)
 		case OPT_CONSOLE:
 			o.console = optarg;
 			break;
+		case OPT_CLUSTER:
+			cluster = optarg;
+			break;
 		case 'N':
+			vm_opts_given = 1;
 			if (uint_parse(optarg, 1, 64, &v) < 0)
 				usage_error("bad --nodes '%s': a number from 1 "
 					    "to 64",
@@ -247,6 +265,7 @@ main(int argc, char **argv)
 			o.node = (unsigned)v;
 			break;
 		case OPT_PEERS:
+			vm_opts_given = 1;
 			o.peers = optarg;
 			break;
 		case OPT_PAGER_PEERS:
@@ -285,6 +304,15 @@ main(int argc, char **argv)
 			    o.name);
 	if (verb != VERB_RUN)
 		return control(verb, o.name, json);
+	if (cluster) {
+		if (vm_opts_given)
+			usage_error("--cluster: the VM, its size, kernel and "
+				    "nodes come from the cluster file",
+				    NULL);
+		c = cluster_opts(cluster, o.node, &o);
+		if (c != AVM_EX_OK)
+			return c;
+	}
 	if (!o.kernel)
 		usage_error("no kernel: give --kernel FILE", NULL);
 	if (o.vcpus < o.nodes)
