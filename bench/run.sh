@@ -4,7 +4,7 @@
 set -u
 cd "$(dirname "$0")/.."
 st=0
-for b in bench/vmm.sh bench/pager.sh; do
+for b in bench/vmm.sh bench/pager.sh bench/nodes.sh; do
 	[ -f "$b" ] || continue
 	echo
 	sh "$b" || st=1

@@ -16,7 +16,8 @@
  *                   (TSC before the arming write + 100 us) to the handler
  *   timer_deadline  the same in TSC-deadline mode, from the deadline
  *
- * iters=N on the command line (default 1000).  Never pass/fail on time:
+ * iters=N on the command line (default 1000); exit_cpu=K measures
+ * exit_pio and exit_mmio on CPU K instead of CPU 0.  Never pass/fail on time:
  * it fails only when something does not arrive at all.
  */
 #include "kit.h"
@@ -136,9 +137,25 @@ bench_timer(bool deadline)
 	report(deadline ? "timer_deadline" : "timer_oneshot", true);
 }
 
+static volatile uint32_t exits_done;
+
 void
 prog_main(unsigned cpu)
 {
+	/* exit_cpu=K runs the exit round trips on CPU K (on another node of
+	 * an aggregated VM, a port access is forwarded to node 0). */
+	unsigned exit_cpu = (unsigned)kit_arg_u64("exit_cpu", 0);
+
+	iters = kit_arg_u64("iters", 1000);
+	if (iters == 0 || iters > MAX_SAMPLES)
+		kit_fail("iters=%lu: must be 1 to %u", iters, MAX_SAMPLES);
+	if (exit_cpu >= kit_ncpus)
+		kit_fail("exit_cpu=%u: only %u cpus", exit_cpu, kit_ncpus);
+	if (cpu == exit_cpu && cpu != 0) {
+		bench_pio();
+		bench_mmio();
+		exits_done = 1;
+	}
 	if (cpu == 1) {
 		/* Spin at CPL3 with IF set: the PING handler answers. */
 		while (!done)
@@ -147,12 +164,14 @@ prog_main(unsigned cpu)
 	}
 	if (cpu != 0)
 		return;
-	iters = kit_arg_u64("iters", 1000);
-	if (iters == 0 || iters > MAX_SAMPLES)
-		kit_fail("iters=%lu: must be 1 to %u", iters, MAX_SAMPLES);
 	bench_rdtsc();
-	bench_pio();
-	bench_mmio();
+	if (exit_cpu == 0) {
+		bench_pio();
+		bench_mmio();
+	} else {
+		while (!exits_done)
+			kit_pause();
+	}
 	bench_syscall();
 	bench_ipi();
 	done = 1;
