@@ -21,6 +21,7 @@
  *   reserved u32 @4.  RUN_CONTROL_DONE: empty.
  */
 #include <errno.h>
+#include <linux/kvm.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -29,7 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "avm/auth.h"
@@ -640,14 +643,6 @@ peer_addr(const char *list, unsigned i, struct sockaddr_storage *sa,
 	return 0;
 }
 
-static int
-ms_left(uint64_t deadline)
-{
-	uint64_t now = now_ns();
-
-	return now >= deadline ? 0 : (int)((deadline - now) / 1000000);
-}
-
 /* Handshake and proof on a new connection; the peer's node into *node.
  * want: the node we dialed, or -1 when we accepted. */
 static int
@@ -664,8 +659,8 @@ link_greet(struct vm *vm, int fd, int want, uint64_t deadline, uint32_t *node,
 	r = wire_hello_init(&mine, WIRE_ROLE_RUN, vm->node, vm->nnodes,
 			    vm->opts.name);
 	if (r == 0)
-		r = wire_handshake(fd, &mine, &peer, &ver, ms_left(deadline),
-				   &why);
+		r = wire_handshake(fd, &mine, &peer, &ver,
+				   deadline_ms(deadline), &why);
 	if (r == 0 && (peer.role != WIRE_ROLE_RUN || peer.nodes != vm->nnodes ||
 		       peer.node >= vm->nnodes || peer.node == vm->node ||
 		       (want >= 0 && peer.node != (uint32_t)want) ||
@@ -676,8 +671,8 @@ link_greet(struct vm *vm, int fd, int want, uint64_t deadline, uint32_t *node,
 		return -EPROTO;
 	}
 	if (r == 0)
-		r = auth_exchange(fd, L->key, &mine, &peer, ms_left(deadline),
-				  &why);
+		r = auth_exchange(fd, L->key, &mine, &peer,
+				  deadline_ms(deadline), &why);
 	if (r < 0) {
 		snprintf(err, errlen, "%s%s%s", strerror(-r),
 			 why.code ? ": " : "", why.code ? why.msg : "");
@@ -708,7 +703,8 @@ link_dial(struct vm *vm, unsigned j, uint64_t deadline)
 			break;
 		r = errno;
 		close(fd);
-		if ((r != ECONNREFUSED && r != EINTR) || !ms_left(deadline)) {
+		if ((r != ECONNREFUSED && r != EINTR) ||
+		    !deadline_ms(deadline)) {
 			log_err("run link to node %u at %s: %s", j, text,
 				strerror(r));
 			return AVM_EX_UNAVAILABLE;
@@ -735,7 +731,7 @@ link_accept(struct vm *vm, int lfd, uint64_t deadline)
 	for (;;) {
 		struct pollfd p = { lfd, POLLIN, 0 };
 
-		r = poll(&p, 1, ms_left(deadline));
+		r = poll(&p, 1, deadline_ms(deadline));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
@@ -781,6 +777,86 @@ links_listen(struct vm *vm)
 		return -1;
 	}
 	return fd;
+}
+
+/*
+ * kvmclock over nodes (DESIGN.md, "Clocks"): node 0 sends the clock of
+ * its KVM VM on every run link before any other frame; each other node
+ * sets its own with KVM_SET_CLOCK before its vCPUs run.  With
+ * KVM_CLOCK_REALTIME KVM adds the real time that passed since node 0
+ * read it, which is how separate hosts agree; without it we add it.
+ */
+static int
+clock_send_all(struct vm *vm)
+{
+	struct kvm_clock_data c;
+	uint8_t b[WIRE_RUN_CLOCK_SIZE];
+	struct timespec ts;
+	unsigned j;
+
+	memset(&c, 0, sizeof(c));
+	if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &c) < 0) {
+		log_err("KVM_GET_CLOCK: %s", strerror(errno));
+		return AVM_EX_UNAVAILABLE;
+	}
+	if (!(c.flags & KVM_CLOCK_REALTIME)) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		c.realtime = (uint64_t)ts.tv_sec * 1000000000ull +
+			     (uint64_t)ts.tv_nsec;
+	}
+	memset(b, 0, sizeof(b));
+	wire_put64(b, c.clock);
+	wire_put32(b + 8, c.flags);
+	wire_put64(b + 16, c.realtime);
+	wire_put64(b + 24, c.host_tsc);
+	for (j = 1; j < vm->nnodes; j++)
+		if (link_send(&vm->links->link[j], WIRE_T_RUN_CLOCK, 0, 0, b,
+			      sizeof(b)) < 0) {
+			log_err("run link to node %u: send the clock", j);
+			return AVM_EX_UNAVAILABLE;
+		}
+	return AVM_EX_OK;
+}
+
+static int
+clock_recv(struct vm *vm, uint64_t deadline)
+{
+	struct kvm_clock_data c, now;
+	uint8_t b[WIRE_RUN_CLOCK_SIZE];
+	struct wire_hdr h;
+	struct timespec ts;
+	int r, have_rt;
+
+	r = wire_recv(vm->links->link[0].fd, &h, b, sizeof(b),
+		      deadline_ms(deadline));
+	if (r < 0 || h.type != WIRE_T_RUN_CLOCK) {
+		log_err("run link to node 0: no clock from node 0 (%s)",
+			r < 0 ? strerror(-r) : wire_type_name(h.type));
+		return AVM_EX_UNAVAILABLE;
+	}
+	memset(&c, 0, sizeof(c));
+	c.clock = wire_get64(b);
+	c.realtime = wire_get64(b + 16);
+	have_rt =
+		(ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ADJUST_CLOCK) &
+		 KVM_CLOCK_REALTIME) != 0;
+	if (have_rt) {
+		c.flags = KVM_CLOCK_REALTIME;
+	} else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		c.clock += (uint64_t)ts.tv_sec * 1000000000ull +
+			   (uint64_t)ts.tv_nsec - c.realtime;
+	}
+	if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &c) < 0) {
+		log_err("KVM_SET_CLOCK: %s", strerror(errno));
+		return AVM_EX_UNAVAILABLE;
+	}
+	memset(&now, 0, sizeof(now));
+	if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &now) == 0)
+		log_debug("kvmclock set from node 0's (%s): %llu ns",
+			  have_rt ? "KVM_CLOCK_REALTIME" : "adjusted by us",
+			  (unsigned long long)now.clock);
+	return AVM_EX_OK;
 }
 
 int
@@ -838,7 +914,7 @@ links_open(struct vm *vm, int timeout_ms)
 	}
 	log_debug("node %u: run links up to %u nodes", vm->node,
 		  vm->nnodes - 1);
-	r = AVM_EX_OK;
+	r = vm->node == 0 ? clock_send_all(vm) : clock_recv(vm, deadline);
 out:
 	close(lfd);
 	vm->opts.listen_fd = -1;

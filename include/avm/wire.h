@@ -81,6 +81,7 @@
 #define WIRE_RUN_END_MIN 8
 #define WIRE_RUN_END_MAX (WIRE_RUN_END_MIN + 200)
 #define WIRE_RUN_CONTROL_SIZE 8
+#define WIRE_RUN_CLOCK_SIZE 32
 
 /*
  * Type ranges.  A type's range says which link carries it; types outside
@@ -143,6 +144,9 @@ enum wire_kind {
  * RUN_END      run links: the VM ended on the sender: status and why.
  * RUN_CONTROL  run links, from node 0: pause or resume this node's vCPUs;
  *              answered by RUN_CONTROL_DONE.
+ * RUN_CLOCK    run links, from node 0, the first frame after the link
+ *              handshake: node 0's kvmclock (KVM_GET_CLOCK) for every
+ *              node to align its own with (KVM_SET_CLOCK).
  * CTL_COMMAND  a tool to avm-run's run.sock: a verb, 1..64 bytes of
  *              printable ASCII ("status", "pause", ...); answered by
  *              CTL_RESULT.
@@ -184,6 +188,8 @@ enum wire_kind {
 	X(RUN_CONTROL, 70, WIRE_RUN_CONTROL_SIZE, WIRE_RUN_CONTROL_SIZE,       \
 	  WIRE_K_REQUEST)                                                      \
 	X(RUN_CONTROL_DONE, 71, 0, 0, WIRE_K_REPLY)                            \
+	X(RUN_CLOCK, 72, WIRE_RUN_CLOCK_SIZE, WIRE_RUN_CLOCK_SIZE,             \
+	  WIRE_K_ONEWAY)                                                       \
 	X(CTL_COMMAND, 128, 1, WIRE_CTL_VERB_MAX, WIRE_K_REQUEST)              \
 	X(CTL_RESULT, 129, 0, WIRE_MAX_PAYLOAD, WIRE_K_REPLY)
 
