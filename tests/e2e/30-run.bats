@@ -93,6 +93,14 @@ run_guest() {
 	assert_output --partial "PASS"
 }
 
+@test "litmus: message passing never reordered, fenced store buffering never both old" {
+	requires kvm
+	run_guest litmus --vcpus 2 --memory 64M
+	assert_success
+	assert_output --regexp "litmus mp: cpu 0 -> cpu 1, 2000 rounds, [0-9]+ reads, 0 forbidden"
+	assert_output --regexp "both old: [0-9]+ without a fence \(allowed\), 0 with mfence \(forbidden\)"
+}
+
 @test "uart-irq: console input arrives by IOAPIC interrupt" {
 	requires kvm
 	local fifo="$BATS_TEST_TMPDIR/in" out="$BATS_TEST_TMPDIR/out"

@@ -82,6 +82,28 @@ start_waiting() {
 	done
 }
 
+@test "guest kit on 4 nodes: hello, ipi, atomic" {
+	requires kvm
+	local p
+	for p in hello ipi atomic; do
+		run_nodes 4 "$p" --vcpus 4 --memory 128M
+		assert_success
+		assert_output --partial "kit: cpu 3 apic 3 node 3"
+		assert_output --partial "PASS"
+	done
+}
+
+@test "litmus inside the guest, the two CPUs on different nodes: 2 and 4 nodes" {
+	requires kvm
+	local n
+	for n in 2 4; do
+		run_nodes $n litmus --vcpus 4 --memory 128M --append rounds=200
+		assert_success
+		assert_output --regexp "litmus mp: cpu 0 -> cpu 3, 200 rounds, [0-9]+ reads, 0 forbidden"
+		assert_output --regexp "litmus sb: 200 rounds; both old: [0-9]+ without a fence \(allowed\), 0 with mfence"
+	done
+}
+
 @test "status shows where each vCPU runs; pause and resume are VM-wide" {
 	requires kvm
 	start_waiting st 2
