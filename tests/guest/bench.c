@@ -9,6 +9,8 @@
  *   exit_pio        outb to port 0x80 (KIT_PORT_NOP), a VMM that ignores
  *                   it: one exit round trip
  *   exit_mmio       read of the LAPIC version register: one MMIO exit
+ *   exit_ioapic     read of the IOAPIC data window: an MMIO exit to a
+ *                   device model (forwarded to node 0 from other nodes)
  *   syscall         int 0x80 that does nothing: CPL3 -> CPL0 -> CPL3
  *   ipi_rtt         CPU 0 sends PING to CPU 1, whose handler sends PONG
  *                   back; from before the send to CPU 0's PONG handler
@@ -76,6 +78,28 @@ bench_mmio(void)
 		samples[i] = kit_rdtsc() - t0;
 	}
 	report("exit_mmio", false);
+}
+
+/* A read of the IOAPIC's data window: an MMIO exit to a device model
+ * (on node 0: forwarded from the other nodes of an aggregated VM). */
+static void
+bench_ioapic(void)
+{
+	volatile uint32_t *io;
+
+	if (kit_nioapics == 0) {
+		kit_printf("bench exit_ioapic skipped: no ioapic\n");
+		return;
+	}
+	io = kit_phys(kit_ioapics[0].addr);
+	io[0] = 1; /* IOREGSEL: the version register */
+	for (uint64_t i = 0; i < iters; i++) {
+		uint64_t t0 = kit_rdtsc();
+
+		(void)io[4];
+		samples[i] = kit_rdtsc() - t0;
+	}
+	report("exit_ioapic", false);
 }
 
 static void
@@ -154,6 +178,7 @@ prog_main(unsigned cpu)
 	if (cpu == exit_cpu && cpu != 0) {
 		bench_pio();
 		bench_mmio();
+		bench_ioapic();
 		exits_done = 1;
 	}
 	if (cpu == 1) {
@@ -168,6 +193,7 @@ prog_main(unsigned cpu)
 	if (exit_cpu == 0) {
 		bench_pio();
 		bench_mmio();
+		bench_ioapic();
 	} else {
 		while (!exits_done)
 			kit_pause();
