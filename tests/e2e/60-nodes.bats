@@ -72,20 +72,20 @@ start_waiting() {
 	done
 }
 
-@test "guest kit on 3 nodes: ipi, atomic, memtouch" {
+@test "guest kit on 3 nodes: ipi, timer, atomic, memtouch" {
 	requires kvm
 	local p
-	for p in ipi atomic memtouch; do
+	for p in ipi timer atomic memtouch; do
 		run_nodes 3 "$p" --vcpus 3 --memory 192M
 		assert_success
 		assert_output --partial "PASS"
 	done
 }
 
-@test "guest kit on 4 nodes: hello, ipi, atomic" {
+@test "guest kit on 4 nodes: hello, ipi, timer, atomic, memtouch" {
 	requires kvm
 	local p
-	for p in hello ipi atomic; do
+	for p in hello ipi timer atomic memtouch; do
 		run_nodes 4 "$p" --vcpus 4 --memory 128M
 		assert_success
 		assert_output --partial "kit: cpu 3 apic 3 node 3"
