@@ -228,3 +228,23 @@ start_waiting() {
 	assert_output --partial "SRAT: Node 1 PXM 1 [mem 0x20000000-0x3fffffff]"
 	assert_output --partial "smpboot: Allowing 4 CPUs, 0 hotplug CPUs"
 }
+
+@test "an IOAPIC interrupt crosses nodes: console input to a vCPU on node 1" {
+	requires kvm
+	local fifo="$BATS_TEST_TMPDIR/in" out="$BATS_TEST_TMPDIR/out"
+	mkfifo "$fifo"
+	timeout 60 avm-run --name ui --nodes 2 --vcpus 4 --memory 256M \
+		--append irq_cpu=3 --kernel "$G/uart-irq.elf" \
+		<"$fifo" >"$out" 2>&1 &
+	local pid=$!
+	exec 7>"$fifo"
+	wait_for_line "$out" "on cpu 3; waiting"
+	printf 'over the fabric\n' >&7
+	local st=0
+	wait "$pid" || st=$?
+	exec 7>&-
+	run cat "$out"
+	assert_equal "$st" 0
+	assert_output --partial "got: over the fabric"
+	assert_output --partial "PASS"
+}
