@@ -37,7 +37,10 @@ run "a parallel workload on every vCPU of both nodes: lock xadd and a
    spinlock-protected counter on shared memory must add up exactly" \
 	--name demo --nodes 2 --vcpus 4 --memory 512M \
 	--kernel build/guest/atomic.elf
-run "every vCPU writes its NUMA node's memory and checks another's" \
-	--name demo --nodes 2 --vcpus 4 --memory 512M \
+# 504M in 4 chunks of 126M from 4M up: vCPUs 0-1 write node 0's home
+# range, vCPUs 2-3 node 1's; then each verifies a chunk written on
+# another vCPU, which for vCPU 1 and 3 moves pages between the nodes.
+run "every vCPU writes memory of its own NUMA node, then checks another's" \
+	--name demo --nodes 2 --vcpus 4 --memory 512M --append mem=504M \
 	--kernel build/guest/memtouch.elf
 exit $st
