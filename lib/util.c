@@ -1,6 +1,7 @@
 /* Sizes, run directory and I/O helpers; see include/avm/util.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "avm/util.h"
@@ -236,4 +238,46 @@ deadline_ms(uint64_t deadline)
 		return 0;
 	ms = (deadline - now + 999999) / 1000000;
 	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+int
+addr_parse(const char *s, size_t len, struct sockaddr_storage *sa,
+	   unsigned *salen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *ai;
+	char host[256], *port;
+	size_t n = len ? len : strlen(s);
+
+	if (n == 0 || n >= sizeof(host)) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(host, s, n);
+	host[n] = '\0';
+	port = strrchr(host, ':');
+	if (!port || port == host || !port[1]) {
+		errno = EINVAL;
+		return -1;
+	}
+	*port++ = '\0';
+	n = strlen(host);
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		memmove(host, host + 1, n - 2);
+		host[n - 2] = '\0';
+	}
+	if (getaddrinfo(host, port, &hints, &ai) != 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (ai->ai_addrlen > sizeof(*sa)) {
+		freeaddrinfo(ai);
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(sa, ai->ai_addr, ai->ai_addrlen);
+	*salen = (unsigned)ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
 }

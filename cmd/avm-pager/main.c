@@ -149,29 +149,11 @@ usage_fail(const char *fmt, ...)
 static int
 parse_addr(const char *s, struct sockaddr_storage *sa, socklen_t *len)
 {
-	char host[128], *port;
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *ai;
-	size_t n;
+	unsigned n;
 
-	if (strlen(s) >= sizeof(host))
+	if (addr_parse(s, 0, sa, &n) < 0)
 		return -1;
-	strcpy(host, s);
-	port = strrchr(host, ':');
-	if (!port || port == host || !port[1])
-		return -1;
-	*port++ = '\0';
-	n = strlen(host);
-	if (host[0] == '[' && host[n - 1] == ']') {
-		memmove(host, host + 1, n - 2);
-		host[n - 2] = '\0';
-	}
-	if (getaddrinfo(host, port, &hints, &ai) != 0)
-		return -1;
-	memcpy(sa, ai->ai_addr, ai->ai_addrlen);
-	*len = ai->ai_addrlen;
-	freeaddrinfo(ai);
+	*len = n;
 	return 0;
 }
 

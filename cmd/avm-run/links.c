@@ -605,12 +605,9 @@ static int
 peer_addr(const char *list, unsigned i, struct sockaddr_storage *sa,
 	  socklen_t *salen, char *text, size_t textlen)
 {
-	char host[128], *port;
 	const char *s = list, *e;
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *ai;
-	size_t n;
+	unsigned n;
+	size_t len;
 
 	for (; i > 0 && s; i--) {
 		s = strchr(s, ',');
@@ -620,26 +617,11 @@ peer_addr(const char *list, unsigned i, struct sockaddr_storage *sa,
 	if (!s)
 		return -1;
 	e = strchr(s, ',');
-	n = e ? (size_t)(e - s) : strlen(s);
-	if (n == 0 || n >= sizeof(host))
+	len = e ? (size_t)(e - s) : strlen(s);
+	snprintf(text, textlen, "%.*s", (int)len, s);
+	if (len == 0 || addr_parse(s, len, sa, &n) < 0)
 		return -1;
-	memcpy(host, s, n);
-	host[n] = '\0';
-	snprintf(text, textlen, "%s", host);
-	port = strrchr(host, ':');
-	if (!port || port == host || !port[1])
-		return -1;
-	*port++ = '\0';
-	n = strlen(host);
-	if (host[0] == '[' && host[n - 1] == ']') {
-		memmove(host, host + 1, n - 2);
-		host[n - 2] = '\0';
-	}
-	if (getaddrinfo(host, port, &hints, &ai) != 0)
-		return -1;
-	memcpy(sa, ai->ai_addr, ai->ai_addrlen);
-	*salen = ai->ai_addrlen;
-	freeaddrinfo(ai);
+	*salen = n;
 	return 0;
 }
 

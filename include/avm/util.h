@@ -48,6 +48,17 @@ int read_file_i64(const char *path, int64_t *out);
 int write_full(int fd, const void *buf, size_t len);
 int read_full(int fd, void *buf, size_t len);
 
+struct sockaddr_storage;
+
+/*
+ * Resolves "ADDR:PORT" (a name, an IPv4 address, or an IPv6 one in
+ * brackets; a numeric port) for a TCP socket.  len bytes of s are read
+ * (the whole string when len is 0).  Returns 0, or -1 with errno EINVAL
+ * (no port, too long) or ENOENT (the name does not resolve).
+ */
+int addr_parse(const char *s, size_t len, struct sockaddr_storage *sa,
+	       unsigned *salen);
+
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);
 

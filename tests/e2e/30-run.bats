@@ -10,17 +10,6 @@ setup() {
 	setup_rundir
 }
 
-# wait_for_line FILE TEXT: until TEXT is in FILE, at most 30 s.
-wait_for_line() {
-	local i
-	for i in $(seq 300); do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "'$2' did not appear in $1" >&2
-	return 1
-}
-
 # wait_for_running NAME: until VM NAME says it runs, at most 30 s.
 # (run.sock answers from early on, with state "starting".)
 wait_for_running() {

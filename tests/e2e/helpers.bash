@@ -62,3 +62,14 @@ setup_rundir() {
 	AVM_RUNDIR=$(mktemp -d "${BATS_TEST_TMPDIR:-/tmp}/rundir.XXXXXX")
 	export AVM_RUNDIR
 }
+
+# wait_for_line FILE TEXT: until TEXT is in FILE, at most 30 s.
+wait_for_line() {
+	local i
+	for i in $(seq 300); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "'$2' did not appear in $1" >&2
+	return 1
+}
