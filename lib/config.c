@@ -393,6 +393,12 @@ word_ok(const char *s, size_t max, const char *extra)
 	return true;
 }
 
+int
+config_vm_name_ok(const char *name)
+{
+	return word_ok(name, AVM_VM_NAME_MAX, "") && name[0] != '.';
+}
+
 static int
 parse_string(struct cparser *p, const struct field *f, void *dst, const char *s,
 	     const char *path, yaml_mark_t at)
@@ -404,7 +410,7 @@ parse_string(struct cparser *p, const struct field *f, void *dst, const char *s,
 		return perr(p, at, "control character in '%s'", path);
 	switch (f->type) {
 	case F_NAME:
-		if (!word_ok(s, AVM_VM_NAME_MAX, "") || s[0] == '.')
+		if (!config_vm_name_ok(s))
 			return perr(p, at,
 				    "bad name '%s' for '%s' (1 to %d of "
 				    "A-Z a-z 0-9 . _ -, not starting with "

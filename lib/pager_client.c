@@ -19,6 +19,7 @@
 
 #include <linux/userfaultfd.h>
 
+#include "avm/config.h"
 #include "avm/pager.h"
 #include "avm/util.h"
 
@@ -370,7 +371,7 @@ vm_path(const char *vm, const char *leaf, char *buf, size_t len)
 	char dir[PATH_MAX];
 	int n;
 
-	if (!wire_vm_name_ok(vm) || strchr(vm, '/') || vm[0] == '.')
+	if (!config_vm_name_ok(vm))
 		return -EINVAL;
 	if (avm_rundir(dir, sizeof(dir)) < 0)
 		return -errno;

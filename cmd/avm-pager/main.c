@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include "avm/config.h"
 #include "avm/log.h"
 #include "avm/util.h"
 #include "daemon.h"
@@ -443,7 +444,7 @@ main(int argc, char **argv)
 	}
 	if (optind < argc)
 		usage_fail("unexpected argument '%s'", argv[optind]);
-	if (!vm || !wire_vm_name_ok(vm) || strchr(vm, '/') || vm[0] == '.')
+	if (!vm || !config_vm_name_ok(vm))
 		usage_fail("--vm: a name of 1..31 printable characters, no "
 			   "'/', is required");
 	if (!mem)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "avm/config.h"
 #include "avm/log.h"
 #include "avm/util.h"
 
@@ -298,7 +299,7 @@ main(int argc, char **argv)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
-	if (!vm_name_ok(o.name))
+	if (!config_vm_name_ok(o.name))
 		usage_error("bad --name '%s': 1 to 31 of A-Z a-z 0-9 . _ -, "
 			    "not starting with . or -",
 			    o.name);

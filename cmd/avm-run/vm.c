@@ -41,24 +41,6 @@
 /* Node 0 loads the kernel (through the pager) before it links. */
 #define LINKS_OPEN_TIMEOUT_MS 60000
 
-int
-vm_name_ok(const char *name)
-{
-	size_t i, n = strlen(name);
-
-	if (n == 0 || n > 31 || name[0] == '.' || name[0] == '-')
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == '-'))
-			return 0;
-	}
-	return 1;
-}
-
 /* --- life cycle ---------------------------------------------------------*/
 
 static void

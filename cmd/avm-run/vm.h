@@ -121,10 +121,6 @@ int vm_create(struct vm *, const struct vm_opts *);
 int vm_run(struct vm *);
 void vm_release(struct vm *);
 
-/* 1 when name is a VM name: 1..31 of [A-Za-z0-9._-], not starting with
- * '.' or '-'. */
-int vm_name_ok(const char *name);
-
 static inline enum vm_state
 vm_state(struct vm *vm)
 {

@@ -15,12 +15,12 @@
 #include <stdint.h>
 
 /* Limits that keep hostile input small; avm.yaml(5) lists them too. */
-#define AVM_VM_NAME_MAX 32		/* bytes in vm.name */
-#define AVM_CONFIG_VCPUS_MAX 1024	/* vm.vcpus */
-#define AVM_CONFIG_NODES_MAX 1024	/* entries in nodes */
-#define AVM_CONFIG_DISKS_MAX 64		/* entries in vm.disks */
-#define AVM_CONFIG_STR_MAX 4095		/* bytes in any key or value */
-#define AVM_CONFIG_DEPTH_MAX 32		/* nested mappings and sequences */
+#define AVM_VM_NAME_MAX 31	  /* bytes in vm.name: what the wire carries */
+#define AVM_CONFIG_VCPUS_MAX 1024 /* vm.vcpus */
+#define AVM_CONFIG_NODES_MAX 1024 /* entries in nodes */
+#define AVM_CONFIG_DISKS_MAX 64	  /* entries in vm.disks */
+#define AVM_CONFIG_STR_MAX 4095	  /* bytes in any key or value */
+#define AVM_CONFIG_DEPTH_MAX 32	  /* nested mappings and sequences */
 #define AVM_CONFIG_FILE_MAX (16u << 20) /* bytes in a cluster file */
 
 #define AVM_FABRIC_PORT_DEFAULT 7400
@@ -51,6 +51,13 @@ enum config_transport {
 
 /* "tcp", "rdma"; "unknown" for anything else. */
 const char *config_transport_name(enum config_transport t);
+
+/*
+ * 1 when name is a VM name, the one rule of every tool: 1 to
+ * AVM_VM_NAME_MAX of A-Z a-z 0-9 . _ -, not starting with '.' or '-'
+ * (it names a folder of the run directory and travels in HELLO).
+ */
+int config_vm_name_ok(const char *name);
 
 /* One entry of vm.disks. */
 struct avm_disk {

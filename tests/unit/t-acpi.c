@@ -9,38 +9,13 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "guestmem.h"
 #include "tap.h"
 #include "../../cmd/avm-run/arch/x86/acpi.h"
 #include "../../cmd/avm-run/arch/x86/boot.h"
 
 #define MIB (1ULL << 20)
 #define GIB (1ULL << 30)
-
-/*
- * Guest RAM of `size` bytes.  Only the first MiB is ever touched here,
- * so a large size costs address space, not memory.
- */
-static struct guest_mem
-mem_new(uint64_t size)
-{
-	struct guest_mem gm = { NULL, size };
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-	if (p == MAP_FAILED) {
-		printf("Bail out! mmap %llu bytes failed\n",
-		       (unsigned long long)size);
-		exit(1);
-	}
-	gm.ram = p;
-	return gm;
-}
-
-static void
-mem_free(struct guest_mem *gm)
-{
-	munmap(gm->ram, gm->size);
-}
 
 static uint8_t *
 at(const struct guest_mem *gm, uint64_t gpa)

@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "guestmem.h"
 #include "tap.h"
 #include "../../cmd/avm-run/arch/x86/boot.h"
 
@@ -23,28 +24,6 @@
 
 static char tmpdir[] = "/tmp/t-boot.XXXXXX";
 static char kpath[64], ipath[64];
-
-static struct guest_mem
-mem_new(uint64_t size)
-{
-	struct guest_mem gm = { NULL, size };
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-	if (p == MAP_FAILED) {
-		printf("Bail out! mmap %llu bytes failed\n",
-		       (unsigned long long)size);
-		exit(1);
-	}
-	gm.ram = p;
-	return gm;
-}
-
-static void
-mem_free(struct guest_mem *gm)
-{
-	munmap(gm->ram, gm->size);
-}
 
 static void
 write_file(const char *path, const void *buf, size_t len)

@@ -288,14 +288,14 @@ static const struct {
 	{ HEAD "nodes:\n- host: a\n  ssh:\n    port: 0\n",
 	  "8:11: 'nodes[0].ssh.port' is 0, out of range 1..65535" },
 	{ "vm:\n  name: .hidden\n",
-	  "2:9: bad name '.hidden' for 'vm.name' (1 to 32 of A-Z a-z 0-9 . "
+	  "2:9: bad name '.hidden' for 'vm.name' (1 to 31 of A-Z a-z 0-9 . "
 	  "_ -, not starting with . or -)" },
-	{ "vm:\n  name: a/b\n", "2:9: bad name 'a/b' for 'vm.name' (1 to 32 "
+	{ "vm:\n  name: a/b\n", "2:9: bad name 'a/b' for 'vm.name' (1 to 31 "
 				"of A-Z a-z 0-9 . _ -, not starting with . "
 				"or -)" },
 	{ "vm:\n  name: abcdefghijklmnopqrstuvwxyz0123456\n",
 	  "2:9: bad name 'abcdefghijklmnopqrstuvwxyz0123456' for 'vm.name' "
-	  "(1 to 32 of A-Z a-z 0-9 . _ -, not starting with . or -)" },
+	  "(1 to 31 of A-Z a-z 0-9 . _ -, not starting with . or -)" },
 	{ HEAD "nodes:\n- host: -oProxyCommand=x\n",
 	  "6:9: bad host '-oProxyCommand=x' for 'nodes[0].host' (a name or "
 	  "address, not starting with -)" },
