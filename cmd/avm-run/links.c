@@ -1,24 +1,6 @@
 /*
- * Run-to-run links; see links.h.  Payload layouts (little-endian, the
- * specification is man/avm-wire.7):
- *
- * RUN_IRQ (24, one-way, any node to the node of the target APIC):
- *   apic_id u32 @0, reserved u32 @4, then struct apic_msg: dest u32 @8,
- *   src u32 @12, vector @16, delivery @17, dest_logical @18,
- *   dest_x2apic @19, shorthand @20, level_trig @21, assert @22, pad @23.
- * RUN_APIC_ADDR (8, one-way, the node of an APIC to every other node):
- *   id u32 @0, ldr @4, model @5, flags @6, pad @7.
- * RUN_EOI (8, one-way, to node 0): vector @0, 7 zero bytes.
- * RUN_IO (24 + data, request, to node 0): addr u64 @0, vcpu u32 @8,
- *   size u16 @12 (1, 2, 4, 8), count u16 @14 (>= 1; 1 for MMIO),
- *   flags u32 @16 (bit 0 write, bit 1 MMIO), reserved u32 @20; then
- *   size * count bytes (<= 4096) for a write, none for a read.
- *   RUN_IO_DONE: the size * count bytes read, nothing for a write.
- *   Request id: sequence << 32 | vCPU.
- * RUN_END (8 + 0..200, one-way): status i32 @0, enum vm_end u32 @4, then
- *   why, printable ASCII without NUL.
- * RUN_CONTROL (8, request, from node 0): op u32 @0 (1 pause, 2 resume),
- *   reserved u32 @4.  RUN_CONTROL_DONE: empty.
+ * Run-to-run links; see links.h.  The payloads and their codecs are in
+ * include/avm/runmsg.h, the specification is man/avm-wire.7.
  */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -37,6 +19,7 @@
 
 #include "avm/auth.h"
 #include "avm/log.h"
+#include "avm/runmsg.h"
 #include "avm/util.h"
 #include "avm/wire.h"
 
@@ -51,11 +34,6 @@
 #define LINK_IO_TIMEOUT_MS 10000
 #define LINK_CLOSE_MS 2000   /* wait for the peer's end after ours */
 #define LINK_CONTROL_MS 5000 /* RUN_CONTROL answered within */
-
-#define IO_F_WRITE 1u
-#define IO_F_MMIO 2u
-
-enum { CONTROL_PAUSE = 1, CONTROL_RESUME = 2 };
 
 struct link {
 	struct vm *vm;
@@ -108,25 +86,25 @@ int
 links_forward_irq(void *opaque, uint32_t apic_id, const struct apic_msg *m)
 {
 	struct vm *vm = opaque;
+	struct runmsg_irq q = { .apic_id = apic_id,
+				.dest = m->dest,
+				.src = m->src,
+				.vector = m->vector,
+				.delivery = m->delivery,
+				.dest_logical = m->dest_logical,
+				.dest_x2apic = m->dest_x2apic,
+				.shorthand = m->shorthand,
+				.level_trig = m->level_trig,
+				.assert = m->assert };
 	uint8_t p[WIRE_RUN_IRQ_SIZE];
 	int r;
 
 	if (!vm->links || apic_id >= vm->nvcpus ||
-	    vm->vcpu_node[apic_id] == vm->node) {
+	    vm->vcpu_node[apic_id] == vm->node ||
+	    runmsg_irq_encode(&q, p, sizeof(p)) < 0) {
 		errno = EINVAL;
 		return -1;
 	}
-	memset(p, 0, sizeof(p));
-	wire_put32(p, apic_id);
-	wire_put32(p + 8, m->dest);
-	wire_put32(p + 12, m->src);
-	p[16] = m->vector;
-	p[17] = m->delivery;
-	p[18] = m->dest_logical;
-	p[19] = m->dest_x2apic;
-	p[20] = m->shorthand;
-	p[21] = m->level_trig;
-	p[22] = m->assert;
 	r = link_send(&vm->links->link[vm->vcpu_node[apic_id]], WIRE_T_RUN_IRQ,
 		      0, 0, p, sizeof(p));
 	if (r < 0) {
@@ -140,16 +118,12 @@ void
 links_publish(void *opaque, const struct apic_addr *a)
 {
 	struct vm *vm = opaque;
+	struct runmsg_apic_addr q = { a->id, a->ldr, a->model, a->flags };
 	uint8_t p[WIRE_RUN_ADDR_SIZE];
 	unsigned i;
 
-	if (!vm->links)
+	if (!vm->links || runmsg_apic_addr_encode(&q, p, sizeof(p)) < 0)
 		return;
-	wire_put32(p, a->id);
-	p[4] = a->ldr;
-	p[5] = a->model;
-	p[6] = a->flags;
-	p[7] = 0;
 	for (i = 0; i < vm->nnodes; i++)
 		if (i != vm->node)
 			link_send(&vm->links->link[i], WIRE_T_RUN_APIC_ADDR, 0,
@@ -159,8 +133,10 @@ links_publish(void *opaque, const struct apic_addr *a)
 void
 links_eoi(struct vm *vm, uint8_t vector)
 {
-	uint8_t p[WIRE_RUN_EOI_SIZE] = { vector };
+	struct runmsg_eoi q = { vector };
+	uint8_t p[WIRE_RUN_EOI_SIZE];
 
+	runmsg_eoi_encode(&q, p, sizeof(p));
 	if (vm->links && vm->node != 0)
 		link_send(&vm->links->link[0], WIRE_T_RUN_EOI, 0, 0, p,
 			  sizeof(p));
@@ -174,11 +150,21 @@ links_io(struct vcpu *v, int mmio, uint64_t addr, void *data, unsigned size,
 	struct links *L = vm->links;
 	struct io_wait *w = &L->wait[v->id];
 	uint8_t p[WIRE_RUN_IO_SIZE + WIRE_RUN_IO_DATA_MAX];
+	struct runmsg_io q = { .addr = addr,
+			       .vcpu = v->id,
+			       .size = (uint16_t)size,
+			       .count = (uint16_t)count,
+			       .flags = (is_write ? RUNMSG_IO_WRITE : 0) |
+					(mmio ? RUNMSG_IO_MMIO : 0),
+			       .data = is_write ? data : NULL };
 	uint32_t n = size * count, seq;
 	uint64_t deadline;
-	int r;
+	int r, len;
 
-	if (n == 0 || n > WIRE_RUN_IO_DATA_MAX) {
+	len = size > 8 || count > UINT16_MAX
+		      ? -EINVAL
+		      : runmsg_io_encode(&q, p, sizeof(p));
+	if (len < 0) {
 		vm_end(vm, VM_END_ERROR, AVM_EX_SOFTWARE,
 		       "vCPU %u: I/O of %u bytes cannot be forwarded", v->id,
 		       n);
@@ -188,18 +174,8 @@ links_io(struct vcpu *v, int mmio, uint64_t addr, void *data, unsigned size,
 	seq = ++w->seq;
 	w->done = 0;
 	pthread_mutex_unlock(&L->lock);
-	memset(p, 0, WIRE_RUN_IO_SIZE);
-	wire_put64(p, addr);
-	wire_put32(p + 8, v->id);
-	wire_put16(p + 12, (uint16_t)size);
-	wire_put16(p + 14, (uint16_t)count);
-	wire_put32(p + 16,
-		   (is_write ? IO_F_WRITE : 0) | (mmio ? IO_F_MMIO : 0));
-	if (is_write)
-		memcpy(p + WIRE_RUN_IO_SIZE, data, n);
 	r = link_send(&L->link[0], WIRE_T_RUN_IO, 0,
-		      (uint64_t)seq << 32 | v->id, p,
-		      WIRE_RUN_IO_SIZE + (is_write ? n : 0));
+		      (uint64_t)seq << 32 | v->id, p, (uint32_t)len);
 	if (r < 0) {
 		if (vm_state(vm) != VM_STOPPING)
 			vm_end(vm, VM_END_ERROR, AVM_EX_UNAVAILABLE,
@@ -253,14 +229,16 @@ int
 links_control(struct vm *vm, int pause)
 {
 	struct links *L = vm->links;
-	uint8_t p[WIRE_RUN_CONTROL_SIZE] = { 0 };
+	struct runmsg_control q = { pause ? RUNMSG_CONTROL_PAUSE
+					  : RUNMSG_CONTROL_RESUME };
+	uint8_t p[WIRE_RUN_CONTROL_SIZE];
 	uint64_t deadline, id;
 	unsigned i;
 	int err = 0;
 
 	if (!L || vm->node != 0)
 		return 0;
-	wire_put32(p, pause ? CONTROL_PAUSE : CONTROL_RESUME);
+	runmsg_control_encode(&q, p, sizeof(p));
 	pthread_mutex_lock(&L->lock);
 	id = ++L->control_id;
 	/* Counted before sending: an answer may come before we look. */
@@ -332,23 +310,38 @@ links_tick(struct vm *vm)
 
 /* --- receiving ----------------------------------------------------------*/
 
+/* A frame whose payload breaks its layout: the peer is broken. */
 static void
-handle_irq(struct link *l, const uint8_t *p)
+link_malformed(struct link *l, const struct wire_hdr *h)
+{
+	vm_end(l->vm, VM_END_ERROR, AVM_EX_UNAVAILABLE,
+	       "node %u failed: malformed %s (%u bytes) on the run link",
+	       l->node, wire_type_name(h->type), h->len);
+}
+
+static void
+handle_irq(struct link *l, const struct wire_hdr *h, const uint8_t *p)
 {
 	struct vm *vm = l->vm;
+	struct runmsg_irq q;
 	struct apic_msg m;
-	uint32_t id = wire_get32(p);
+	uint32_t id;
 
+	if (runmsg_irq_decode(p, h->len, &q) < 0) {
+		link_malformed(l, h);
+		return;
+	}
+	id = q.apic_id;
 	memset(&m, 0, sizeof(m));
-	m.dest = wire_get32(p + 8);
-	m.src = wire_get32(p + 12);
-	m.vector = p[16];
-	m.delivery = p[17];
-	m.dest_logical = p[18];
-	m.dest_x2apic = p[19];
-	m.shorthand = p[20];
-	m.level_trig = p[21];
-	m.assert = p[22];
+	m.dest = q.dest;
+	m.src = q.src;
+	m.vector = q.vector;
+	m.delivery = q.delivery;
+	m.dest_logical = q.dest_logical;
+	m.dest_x2apic = q.dest_x2apic;
+	m.shorthand = q.shorthand;
+	m.level_trig = q.level_trig;
+	m.assert = q.assert;
 	if (id >= vm->nvcpus || vm->vcpu_node[id] != vm->node ||
 	    apicbus_deliver(vm->apicbus, id, &m) < 0)
 		log_warn("node %u sent an interrupt for APIC %u, not ours",
@@ -356,16 +349,21 @@ handle_irq(struct link *l, const uint8_t *p)
 }
 
 static void
-handle_addr(struct link *l, const uint8_t *p)
+handle_addr(struct link *l, const struct wire_hdr *h, const uint8_t *p)
 {
 	struct vm *vm = l->vm;
+	struct runmsg_apic_addr q;
 	struct apic_addr a;
 
+	if (runmsg_apic_addr_decode(p, h->len, &q) < 0) {
+		link_malformed(l, h);
+		return;
+	}
 	memset(&a, 0, sizeof(a));
-	a.id = wire_get32(p);
-	a.ldr = p[4];
-	a.model = p[5];
-	a.flags = p[6];
+	a.id = q.id;
+	a.ldr = q.ldr;
+	a.model = q.model;
+	a.flags = q.flags;
 	if (a.id >= vm->nvcpus || vm->vcpu_node[a.id] != l->node) {
 		log_warn("node %u published APIC %u, not its own", l->node,
 			 a.id);
@@ -379,32 +377,33 @@ static void
 handle_io(struct link *l, const struct wire_hdr *h, uint8_t *p)
 {
 	struct vm *vm = l->vm;
-	uint64_t addr = wire_get64(p);
-	uint32_t vcpu = wire_get32(p + 8);
-	unsigned size = wire_get16(p + 12), count = wire_get16(p + 14);
-	uint32_t flags = wire_get32(p + 16), n = size * count, i;
-	int wr = flags & IO_F_WRITE, mmio = (flags & IO_F_MMIO) != 0;
-	uint8_t *data = p + WIRE_RUN_IO_SIZE;
+	struct runmsg_io q = { 0 };
+	uint8_t data[WIRE_RUN_IO_DATA_MAX];
 	struct wire_error e;
+	uint32_t n = 0, i;
+	int wr = 0, mmio = 0;
 
-	if (vm->node != 0 ||
-	    (size != 1 && size != 2 && size != 4 && size != 8) || count == 0 ||
-	    n > WIRE_RUN_IO_DATA_MAX || (mmio && count != 1) ||
-	    (flags & ~(IO_F_WRITE | IO_F_MMIO)) || vcpu >= vm->nvcpus ||
-	    vm->vcpu_node[vcpu] != l->node ||
-	    h->len != WIRE_RUN_IO_SIZE + (wr ? n : 0)) {
+	if (runmsg_io_decode(p, h->len, &q) == 0) {
+		n = runmsg_io_bytes(q.size, q.count);
+		wr = (q.flags & RUNMSG_IO_WRITE) != 0;
+		mmio = (q.flags & RUNMSG_IO_MMIO) != 0;
+	}
+	if (vm->node != 0 || n == 0 || q.vcpu >= vm->nvcpus ||
+	    vm->vcpu_node[q.vcpu] != l->node) {
 		wire_error_set(&e, WIRE_E_INVAL, "bad RUN_IO");
 		pthread_mutex_lock(&l->send_lock);
 		wire_send_error(l->fd, WIRE_T_RUN_IO_DONE, h->id, &e);
 		pthread_mutex_unlock(&l->send_lock);
 		return;
 	}
-	if (!wr)
+	if (wr)
+		memcpy(data, q.data, n);
+	else
 		memset(data, mmio ? 0 : 0xff, n);
-	for (i = 0; i < count; i++)
+	for (i = 0; i < q.count; i++)
 		bus_access(mmio ? &vm->mmio : &vm->pio,
-			   mmio ? BUS_MMIO : BUS_PIO, NULL, addr,
-			   data + i * size, size, wr);
+			   mmio ? BUS_MMIO : BUS_PIO, NULL, q.addr,
+			   data + i * q.size, q.size, wr);
 	link_send(l, WIRE_T_RUN_IO_DONE, WIRE_F_REPLY, h->id, data, wr ? 0 : n);
 }
 
@@ -428,8 +427,15 @@ handle_io_done(struct link *l, const struct wire_hdr *h, const uint8_t *p)
 					 ? EBADMSG
 					 : wire_errcode_to_errno(e.code);
 		} else {
-			w->len = h->len;
-			memcpy(w->data, p, h->len);
+			struct runmsg_bytes d;
+
+			if (runmsg_bytes_decode(WIRE_T_RUN_IO_DONE, p, h->len,
+						&d) < 0) {
+				w->err = EBADMSG;
+			} else {
+				w->len = d.len;
+				memcpy(w->data, d.data, d.len);
+			}
 		}
 		w->done = 1;
 		pthread_cond_broadcast(&L->cond);
@@ -440,37 +446,33 @@ handle_io_done(struct link *l, const struct wire_hdr *h, const uint8_t *p)
 static void
 handle_end(struct link *l, const struct wire_hdr *h, const uint8_t *p)
 {
-	char why[WIRE_RUN_END_MAX];
-	uint32_t n = h->len - WIRE_RUN_END_MIN, i;
-	uint32_t end = wire_get32(p + 4);
+	struct runmsg_end m;
 
-	for (i = 0; i < n; i++) {
-		char c = (char)p[WIRE_RUN_END_MIN + i];
-
-		why[i] = c >= 0x20 && c < 0x7f ? c : '?';
+	if (runmsg_end_decode(p, h->len, &m) < 0) {
+		link_malformed(l, h);
+		return;
 	}
-	why[n] = '\0';
-	if (end <= VM_END_NONE || end > VM_END_ERROR)
-		end = VM_END_ERROR;
-	vm_end_remote(l->vm, (enum vm_end)end, (int)wire_get32(p),
-		      "node %u: %s", l->node, why);
+	vm_end_remote(l->vm, (enum vm_end)m.reason, m.status, "node %u: %s",
+		      l->node, m.why);
 }
 
 static void
 handle_control(struct link *l, const struct wire_hdr *h, const uint8_t *p)
 {
 	struct vm *vm = l->vm;
-	uint32_t op = wire_get32(p);
+	struct runmsg_control q = { 0 };
 	struct wire_error e;
 	int r;
 
-	if (op == CONTROL_PAUSE) {
+	if (runmsg_control_decode(p, h->len, &q) < 0)
+		q.op = 0;
+	if (q.op == RUNMSG_CONTROL_PAUSE) {
 		/* No waiting here for our vCPUs to park: one of them may be
 		 * waiting for an I/O answer that this thread reads. */
 		r = vm_pause_local(vm, 0);
 		if (r < 0 && errno == ETIMEDOUT)
 			r = 0;
-	} else if (op == CONTROL_RESUME) {
+	} else if (q.op == RUNMSG_CONTROL_RESUME) {
 		r = vm_resume_local(vm);
 	} else {
 		errno = EINVAL;
@@ -525,15 +527,20 @@ link_handle(struct link *l, const struct wire_hdr *h, uint8_t *p)
 		       "node %u failed: %s", l->node, e.msg);
 		break;
 	case WIRE_T_RUN_IRQ:
-		handle_irq(l, p);
+		handle_irq(l, h, p);
 		break;
 	case WIRE_T_RUN_APIC_ADDR:
-		handle_addr(l, p);
+		handle_addr(l, h, p);
 		break;
-	case WIRE_T_RUN_EOI:
-		if (l->vm->ioapic)
-			ioapic_eoi(l->vm->ioapic, p[0]);
+	case WIRE_T_RUN_EOI: {
+		struct runmsg_eoi q;
+
+		if (runmsg_eoi_decode(p, h->len, &q) < 0)
+			link_malformed(l, h);
+		else if (l->vm->ioapic)
+			ioapic_eoi(l->vm->ioapic, q.vector);
 		break;
+	}
 	case WIRE_T_RUN_IO:
 		handle_io(l, h, p);
 		break;
@@ -772,6 +779,7 @@ static int
 clock_send_all(struct vm *vm)
 {
 	struct kvm_clock_data c;
+	struct runmsg_clock q;
 	uint8_t b[WIRE_RUN_CLOCK_SIZE];
 	struct timespec ts;
 	unsigned j;
@@ -786,11 +794,8 @@ clock_send_all(struct vm *vm)
 		c.realtime = (uint64_t)ts.tv_sec * 1000000000ull +
 			     (uint64_t)ts.tv_nsec;
 	}
-	memset(b, 0, sizeof(b));
-	wire_put64(b, c.clock);
-	wire_put32(b + 8, c.flags);
-	wire_put64(b + 16, c.realtime);
-	wire_put64(b + 24, c.host_tsc);
+	q = (struct runmsg_clock){ c.clock, c.flags, c.realtime, c.host_tsc };
+	runmsg_clock_encode(&q, b, sizeof(b));
 	for (j = 1; j < vm->nnodes; j++)
 		if (link_send(&vm->links->link[j], WIRE_T_RUN_CLOCK, 0, 0, b,
 			      sizeof(b)) < 0) {
@@ -804,6 +809,7 @@ static int
 clock_recv(struct vm *vm, uint64_t deadline)
 {
 	struct kvm_clock_data c, now;
+	struct runmsg_clock q;
 	uint8_t b[WIRE_RUN_CLOCK_SIZE];
 	struct wire_hdr h;
 	struct timespec ts;
@@ -811,14 +817,17 @@ clock_recv(struct vm *vm, uint64_t deadline)
 
 	r = wire_recv(vm->links->link[0].fd, &h, b, sizeof(b),
 		      deadline_ms(deadline));
+	if (r == 0 && h.type == WIRE_T_RUN_CLOCK &&
+	    runmsg_clock_decode(b, h.len, &q) < 0)
+		r = -EBADMSG;
 	if (r < 0 || h.type != WIRE_T_RUN_CLOCK) {
 		log_err("run link to node 0: no clock from node 0 (%s)",
 			r < 0 ? strerror(-r) : wire_type_name(h.type));
 		return AVM_EX_UNAVAILABLE;
 	}
 	memset(&c, 0, sizeof(c));
-	c.clock = wire_get64(b);
-	c.realtime = wire_get64(b + 16);
+	c.clock = q.clock;
+	c.realtime = q.realtime;
 	have_rt =
 		(ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ADJUST_CLOCK) &
 		 KVM_CLOCK_REALTIME) != 0;
@@ -933,29 +942,23 @@ links_close(struct vm *vm)
 	struct links *L = vm->links;
 	uint8_t p[WIRE_RUN_END_MAX];
 	uint64_t until = now_ns() + LINK_CLOSE_MS * 1000000ull;
-	size_t n;
+	struct runmsg_end m;
 	unsigned i;
+	int n;
 
 	if (!L)
 		return;
-	n = strlen(vm->end_why);
-	if (n > WIRE_RUN_END_MAX - WIRE_RUN_END_MIN)
-		n = WIRE_RUN_END_MAX - WIRE_RUN_END_MIN;
-	wire_put32(p, (uint32_t)vm->end_status);
-	wire_put32(p + 4, (uint32_t)vm->end);
-	for (i = 0; i < n; i++) {
-		char c = vm->end_why[i];
-
-		p[WIRE_RUN_END_MIN + i] = c >= 0x20 && c < 0x7f ? c : '?';
-	}
+	runmsg_end_set(&m, vm->end_status,
+		       vm->end == VM_END_NONE ? VM_END_ERROR : vm->end, "%s",
+		       vm->end_why);
+	n = runmsg_end_encode(&m, p, sizeof(p));
 	for (i = 0; i < vm->nnodes; i++) {
 		struct link *l = &L->link[i];
 
 		if (i == vm->node || l->fd < 0)
 			continue;
-		if (!vm->end_remote)
-			link_send(l, WIRE_T_RUN_END, 0, 0, p,
-				  (uint32_t)(WIRE_RUN_END_MIN + n));
+		if (!vm->end_remote && n > 0)
+			link_send(l, WIRE_T_RUN_END, 0, 0, p, (uint32_t)n);
 		link_send(l, WIRE_T_BYE, 0, 0, NULL, 0);
 		shutdown(l->fd, SHUT_WR);
 	}
