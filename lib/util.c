@@ -281,3 +281,22 @@ addr_parse(const char *s, size_t len, struct sockaddr_storage *sa,
 	freeaddrinfo(ai);
 	return 0;
 }
+
+void
+sockaddr_text(const struct sockaddr *sa, socklen_t len, char *buf,
+	      size_t buflen)
+{
+	char host[64], port[16];
+
+	if (sa->sa_family == AF_UNIX) {
+		snprintf(buf, buflen, "local");
+		return;
+	}
+	if (getnameinfo(sa, len, host, sizeof(host), port, sizeof(port),
+			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		snprintf(buf, buflen, "?");
+	else if (sa->sa_family == AF_INET6)
+		snprintf(buf, buflen, "[%.46s]:%.6s", host, port);
+	else
+		snprintf(buf, buflen, "%.46s:%.6s", host, port);
+}

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #define AVM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -58,6 +59,13 @@ struct sockaddr_storage;
  */
 int addr_parse(const char *s, size_t len, struct sockaddr_storage *sa,
 	       unsigned *salen);
+
+/*
+ * A socket address as text for messages: "1.2.3.4:5", "[::1]:5", or
+ * "local" for a unix socket; "?" when it cannot be printed.
+ */
+void sockaddr_text(const struct sockaddr *sa, socklen_t len, char *buf,
+		   size_t buflen);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);
