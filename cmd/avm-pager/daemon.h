@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "avm/auth.h"
+#include "avm/link.h"
 #include "avm/pager.h"
 #include "avm/wire.h"
 #include "dir.h"
@@ -22,18 +23,15 @@ enum conn_kind {
 	CONN_TOOL,   /* pager.sock: a tool (PG_STREAM) */
 };
 
+/* One connection of the loop: a link (lib/link.c) and what it is to us. */
 struct conn {
-	int fd;
+	struct link *l;
 	enum conn_kind kind;
-	uint32_t node; /* the peer's node (links) */
-	char addr[80]; /* for messages */
-	uint8_t *in;
-	size_t in_len, in_cap;
-	uint8_t *out;
-	size_t out_off, out_len, out_cap;
-	int pollout;
-	uint64_t last_rx, last_tx; /* ns */
-	int bye;		   /* the peer said BYE */
+	uint32_t node;		      /* the peer's node (links) */
+	char addr[80];		      /* for messages */
+	int pollout;		      /* EPOLLOUT is on */
+	uint64_t bytes_in, bytes_out; /* counted into the stats so far */
+	int bye;		      /* the peer said BYE, or we are done */
 };
 
 struct peer {

@@ -90,14 +90,11 @@ check_all_done(void)
 	for (i = 0; i < P.nodes; i++) {
 		struct conn *c[2] = { P.peer[i].fault, P.peer[i].bulk };
 
-		for (int k = 0; k < 2; k++) {
-			if (!c[k])
-				continue;
-			conn_send(c[k], WIRE_T_BYE, 0, 0, NULL, 0, NULL, 0);
-			c[k]->bye = 1;
-		}
+		for (int k = 0; k < 2; k++)
+			if (c[k])
+				c[k]->bye = 1;
 	}
-	/* Let the BYEs go out (short deadline), then leave. */
+	/* BYE on every link (short deadline), then leave. */
 	net_notify_all(NULL);
 	log_info("every node is done");
 	unlink(P.sock_path);
@@ -467,6 +464,8 @@ main(int argc, char **argv)
 				    &P.peer[P.node].salen) < 0)
 		usage_fail("--listen: '%s' is not ADDR:PORT", listen_at);
 	parse_homes(homes);
+	snprintf(P.listen_addr, sizeof(P.listen_addr), "%s",
+		 listen_at ? listen_at : P.peer[P.node].addr);
 
 	log_init("avm-pager", (int)P.node, 1);
 	log_set_level(verbose ? LOG_LVL_DEBUG

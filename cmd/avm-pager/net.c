@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "avm/link.h"
 #include "avm/log.h"
 #include "avm/util.h"
 #include "daemon.h"
@@ -37,13 +38,14 @@
 /* A finished (or failed) set-up, from a thread to the loop. */
 struct setup {
 	struct setup *next;
-	int fd;
+	int fd; /* accepted, until the set-up thread greets it */
+	struct link *l;
 	enum conn_kind kind;
 	uint32_t node;
 	char addr[80];
 	int fatal; /* exit status when the whole pager must stop */
-	char msg[300];
-	/* pager.sock */
+	char msg[400];
+	/* pager.sock: its first frame, with the fds it carried */
 	struct wire_hdr first;
 	uint8_t *payload;
 	int memfd, uffd;
@@ -67,127 +69,93 @@ setup_post(struct setup *s)
 		log_warn("eventfd: %s", strerror(errno));
 }
 
-static void
-sockaddr_str(const struct sockaddr *sa, char *buf, size_t len)
+static struct link_self
+pager_self(uint16_t role)
 {
-	char host[64], port[16];
-
-	if (getnameinfo(sa,
-			sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						  : sizeof(struct sockaddr_in),
-			host, sizeof(host), port, sizeof(port),
-			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		snprintf(buf, len, "?");
-	else if (sa->sa_family == AF_INET6)
-		snprintf(buf, len, "[%.46s]:%.6s", host, port);
-	else
-		snprintf(buf, len, "%.46s:%.6s", host, port);
+	return (struct link_self){ .vm = P.vm,
+				   .node = P.node,
+				   .nodes = P.nodes,
+				   .role = role,
+				   .key = P.have_key ? P.key : NULL,
+				   .heartbeat_ms = P.heartbeat_ms,
+				   .dead_ms = P.dead_ms };
 }
 
-/* --- pager links: the set-up both sides run ------------------------------- */
+/* --- pager links: after the link layer's set-up ------------------------ */
 
 /*
- * Handshake, PG_AUTH, PG_LINK on fd.  want_node: the node we dialed, or
- * UINT32_MAX when we accepted.  Fills s (node, kind, or fatal and msg).
- * Returns 0 when the link is up.
+ * PG_LINK both ways on a new link: the peer must agree on the memory
+ * map.  role: the dialer's, which names the link.  Fills s (kind, node,
+ * or fatal and msg).  Returns 0 when the link
+ * is ours to use.
  */
 static int
-link_setup(int fd, uint16_t role, uint32_t want_node, struct setup *s)
+pager_link_check(struct link *l, uint16_t role, struct setup *s)
 {
-	struct wire_hello mine, peer;
-	struct wire_error why;
+	const struct wire_hello *peer = link_peer(l);
 	struct pager_link lk, plk;
 	struct wire_hdr h;
-	uint8_t buf[WIRE_ERROR_MAX];
-	uint64_t deadline = now_ns() + (uint64_t)SETUP_MS * 1000000u;
-	uint16_t version;
-	int rc, one = 1;
+	const void *p;
+	uint8_t buf[WIRE_PG_LINK_SIZE];
+	int rc;
 
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	rc = wire_hello_init(&mine, role, P.node, P.nodes, P.vm);
-	if (rc < 0)
-		goto bad;
-	rc = wire_handshake(fd, &mine, &peer, &version, SETUP_MS, &why);
-	if (rc < 0) {
-		snprintf(s->msg, sizeof(s->msg), "handshake: %s%s%s",
-			 strerror(-rc), why.code ? ": " : "", why.msg);
-		return -1;
-	}
-	if (want_node == UINT32_MAX)
-		role = peer.role; /* the dialer says which link this is */
-	if ((peer.role != WIRE_ROLE_PAGER_FAULT &&
-	     peer.role != WIRE_ROLE_PAGER_BULK) ||
-	    peer.nodes != P.nodes || peer.node == P.node ||
-	    (want_node != UINT32_MAX && peer.node != want_node) ||
-	    (want_node == UINT32_MAX && peer.node < P.node)) {
-		wire_error_set(&why, WIRE_E_INVAL,
-			       "node %u of %u as %s is not expected here "
-			       "(node %u of %u)",
-			       peer.node, peer.nodes, wire_role_name(peer.role),
-			       P.node, P.nodes);
-		(void)wire_send_error(fd, WIRE_T_ERROR, 0, &why);
-		snprintf(s->msg, sizeof(s->msg), "%s", why.msg);
-		return -1;
-	}
-	s->node = peer.node;
-	rc = auth_exchange(fd, P.key, &mine, &peer, deadline_ms(deadline),
-			   &why);
-	if (rc < 0) {
-		snprintf(s->msg, sizeof(s->msg), "node %u: %s%s%s", peer.node,
-			 rc == -EACCES ? "wrong secret" : strerror(-rc),
-			 why.code ? ": " : "", why.msg);
-		if (rc == -EACCES ||
-		    (rc == -ECONNREFUSED && why.code == WIRE_E_AUTH))
-			s->fatal = want_node != UINT32_MAX ? AVM_EX_NOPERM : 0;
-		return -1;
-	}
+	s->node = peer->node;
 	lk = (struct pager_link){ P.mem_bytes, P.home_first[P.node],
 				  P.home_pages[P.node] };
 	pager_link_encode(&lk, buf, sizeof(buf));
-	rc = wire_send_timeout(fd, WIRE_T_PG_LINK, 0, 0, buf, WIRE_PG_LINK_SIZE,
-			       deadline_ms(deadline));
+	rc = link_send(l, WIRE_T_PG_LINK, 0, 0, buf, sizeof(buf), NULL, 0);
 	if (rc == 0)
-		rc = wire_recv(fd, &h, buf, sizeof(buf), deadline_ms(deadline));
-	if (rc == 0 && (h.type != WIRE_T_PG_LINK ||
-			pager_link_decode(buf, h.len, &plk) < 0))
+		rc = link_recv(l, &h, &p, SETUP_MS);
+	if (rc == 0 &&
+	    (h.type != WIRE_T_PG_LINK || pager_link_decode(p, h.len, &plk) < 0))
 		rc = -EPROTO;
 	if (rc < 0) {
 		snprintf(s->msg, sizeof(s->msg), "node %u: link set-up: %s",
-			 peer.node, strerror(-rc));
+			 peer->node,
+			 link_why(l)[0] ? link_why(l) : strerror(-rc));
 		return -1;
 	}
 	if (plk.mem_bytes != P.mem_bytes ||
-	    plk.home_first != P.home_first[peer.node] ||
-	    plk.home_pages != P.home_pages[peer.node]) {
+	    plk.home_first != P.home_first[peer->node] ||
+	    plk.home_pages != P.home_pages[peer->node]) {
 		snprintf(s->msg, sizeof(s->msg),
 			 "node %u disagrees on the memory map: %llu bytes, "
 			 "home pages %llu+%llu; here %llu bytes, %llu+%llu",
-			 peer.node, (unsigned long long)plk.mem_bytes,
+			 peer->node, (unsigned long long)plk.mem_bytes,
 			 (unsigned long long)plk.home_first,
 			 (unsigned long long)plk.home_pages,
 			 (unsigned long long)P.mem_bytes,
-			 (unsigned long long)P.home_first[peer.node],
-			 (unsigned long long)P.home_pages[peer.node]);
+			 (unsigned long long)P.home_first[peer->node],
+			 (unsigned long long)P.home_pages[peer->node]);
 		s->fatal = AVM_EX_CONFIG;
 		return -1;
 	}
 	s->kind = role == WIRE_ROLE_PAGER_FAULT ? CONN_FAULT : CONN_BULK;
 	return 0;
-bad:
-	snprintf(s->msg, sizeof(s->msg), "%s", strerror(-rc));
-	return -1;
 }
+
+static const uint32_t pager_roles =
+	1u << WIRE_ROLE_PAGER_FAULT | 1u << WIRE_ROLE_PAGER_BULK;
 
 static void *
 accept_thread(void *arg)
 {
 	struct setup *s = arg;
-
 	/* Our HELLO says pager-fault; the dialer's role names the link. */
-	if (link_setup(s->fd, WIRE_ROLE_PAGER_FAULT, UINT32_MAX, s) < 0) {
-		log_warn("refused %s: %s", s->addr, s->msg);
-		close(s->fd);
-		s->fd = -1;
+	struct link_self self = pager_self(WIRE_ROLE_PAGER_FAULT);
+	struct link_want want = { pager_roles, LINK_ANY_NODE, 1 };
+	int rc;
+
+	rc = link_greet(s->fd, &self, &want, s->addr, SETUP_MS, &s->l, s->msg,
+			sizeof(s->msg));
+	/* The dialer's role names the link. */
+	if (rc == 0 && pager_link_check(s->l, link_peer(s->l)->role, s) < 0)
+		rc = -1;
+	if (rc < 0) {
+		log_warn("refused %s%s%s", rc == -1 ? s->addr : "",
+			 rc == -1 ? ": " : "", s->msg);
+		link_free(s->l);
+		s->l = NULL;
 		if (!s->fatal) {
 			free(s);
 			return NULL;
@@ -208,50 +176,35 @@ dial_thread(void *arg)
 	struct dial *d = arg;
 	struct peer *pr = &P.peer[d->node];
 	uint64_t deadline = P.t_start + (uint64_t)P.connect_ms * 1000000u;
-	struct timespec ts = { 0, 50 * 1000 * 1000 };
+	struct link_self self = pager_self(d->role);
+	struct link_want want = { pager_roles, d->node, 0 };
 	struct setup *s = calloc(1, sizeof(*s));
-	int fd = -1, e = 0;
+	char why[sizeof(s->msg) - 100];
+	int rc;
 
 	if (!s)
 		pager_fail(AVM_EX_OSERR, "out of memory");
 	snprintf(s->addr, sizeof(s->addr), "%s", pr->addr);
-	for (;;) {
-		fd = socket(pr->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			pager_fail(AVM_EX_OSERR, "socket: %s", strerror(errno));
-		if (connect(fd, (struct sockaddr *)&pr->sa, pr->salen) == 0)
-			break;
-		e = errno;
-		close(fd);
-		fd = -1;
-		if (now_ns() >= deadline)
-			break;
-		nanosleep(&ts, NULL);
-	}
-	if (fd < 0) {
-		s->fd = -1;
+	rc = link_dial(&self, link_transport("tcp"), pr->addr, &want,
+		       deadline_ms(deadline), &s->l, why, sizeof(why));
+	if (rc == -ETIMEDOUT) {
 		s->fatal = AVM_EX_UNAVAILABLE;
+		snprintf(s->msg, sizeof(s->msg), "node %u failed: %s", d->node,
+			 why);
+	} else if (rc < 0) {
+		s->fatal = rc == -EACCES ? AVM_EX_NOPERM : AVM_EX_UNAVAILABLE;
 		snprintf(s->msg, sizeof(s->msg),
-			 "node %u failed: cannot reach %s within %d ms: %s",
-			 d->node, pr->addr, P.connect_ms, strerror(e));
-		setup_post(s);
-		free(d);
-		return NULL;
-	}
-	s->fd = fd;
-	if (link_setup(fd, d->role, d->node, s) < 0) {
-		close(fd);
-		s->fd = -1;
+			 "link to node %u at %s refused: %s", d->node, pr->addr,
+			 why);
+	} else if (pager_link_check(s->l, d->role, s) < 0) {
+		link_free(s->l);
+		s->l = NULL;
 		if (!s->fatal)
 			s->fatal = AVM_EX_UNAVAILABLE;
-		{
-			char m[sizeof(s->msg)];
-
-			snprintf(m, sizeof(m), "%s", s->msg);
-			snprintf(s->msg, sizeof(s->msg),
-				 "link to node %u at %s refused: %.200s",
-				 d->node, pr->addr, m);
-		}
+		snprintf(why, sizeof(why), "%.250s", s->msg);
+		snprintf(s->msg, sizeof(s->msg),
+			 "link to node %u at %s refused: %s", d->node, pr->addr,
+			 why);
 	}
 	setup_post(s);
 	free(d);
@@ -296,23 +249,13 @@ net_start_dials(void)
 int
 net_listen(void)
 {
-	struct peer *me = &P.peer[P.node];
-	int fd, one = 1;
+	char why[300];
 
-	fd = socket(me->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&me->sa, me->salen) < 0 ||
-	    listen(fd, 64) < 0) {
-		int e = errno;
-
-		close(fd);
-		return -e;
-	}
-	return fd;
+	return link_listen(link_transport("tcp"), P.listen_addr, why,
+			   sizeof(why));
 }
 
+/* A connection on the pager port: set it up in a thread. */
 void
 net_accept(void)
 {
@@ -328,7 +271,7 @@ net_accept(void)
 	if (!s)
 		pager_fail(AVM_EX_OSERR, "out of memory");
 	s->fd = fd;
-	sockaddr_str((struct sockaddr *)&sa, s->addr, sizeof(s->addr));
+	sockaddr_text((struct sockaddr *)&sa, len, s->addr, sizeof(s->addr));
 	spawn(accept_thread, s);
 }
 
@@ -337,144 +280,61 @@ net_accept(void)
 int
 net_ctl_listen(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, probe;
+	char why[300];
 
-	if (strlen(P.sock_path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, P.sock_path);
-	/* A socket file nobody answers on is left from a crash. */
-	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (probe >= 0 &&
-	    connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-		close(probe);
-		return -EADDRINUSE;
-	}
-	if (probe >= 0)
-		close(probe);
-	unlink(P.sock_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(P.sock_path, 0600) < 0 || listen(fd, 8) < 0) {
-		int e = errno;
-
-		close(fd);
-		return -e;
-	}
-	return fd;
-}
-
-/* Reads the frame after the handshake, with the fds it carries. */
-static int
-recv_first(struct setup *s, uint64_t deadline)
-{
-	union {
-		struct cmsghdr c;
-		char buf[CMSG_SPACE(4 * sizeof(int))];
-	} u;
-	uint8_t hb[WIRE_HDR_SIZE];
-	struct iovec iov = { hb, sizeof(hb) };
-	struct msghdr msg = { .msg_iov = &iov,
-			      .msg_iovlen = 1,
-			      .msg_control = u.buf,
-			      .msg_controllen = sizeof(u.buf) };
-	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
-	struct cmsghdr *c;
-	int fds[4], nfds = 0, i, rc;
-	ssize_t n;
-
-	if (poll(&pfd, 1, deadline_ms(deadline)) <= 0)
-		return -ETIMEDOUT;
-	n = recvmsg(s->fd, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
-	if (n < 0)
-		return -errno;
-	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-			int k = (int)((c->cmsg_len - CMSG_LEN(0)) /
-				      sizeof(int));
-
-			for (i = 0; i < k && nfds < 4; i++)
-				memcpy(&fds[nfds++],
-				       CMSG_DATA(c) + i * sizeof(int),
-				       sizeof(int));
-		}
-	}
-	if (nfds == 2) {
-		s->memfd = fds[0];
-		s->uffd = fds[1];
-	} else {
-		for (i = 0; i < nfds; i++)
-			close(fds[i]);
-	}
-	if (n != WIRE_HDR_SIZE)
-		return -EPIPE;
-	rc = wire_hdr_decode(hb, sizeof(hb), &s->first);
-	if (rc < 0)
-		return rc;
-	s->payload = malloc(s->first.len + 1);
-	if (!s->payload)
-		return -ENOMEM;
-	while (s->first.len) {
-		size_t got = 0;
-
-		while (got < s->first.len) {
-			if (poll(&pfd, 1, deadline_ms(deadline)) <= 0)
-				return -ETIMEDOUT;
-			n = read(s->fd, s->payload + got, s->first.len - got);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				return n < 0 ? -errno : -EPIPE;
-			got += (size_t)n;
-		}
-		break;
-	}
-	if (s->first.type == WIRE_T_PG_ATTACH && nfds != 2)
-		return -EBADMSG;
-	return 0;
+	return link_listen(link_transport("unix"), P.sock_path, why,
+			   sizeof(why));
 }
 
 static void *
 ctl_thread(void *arg)
 {
 	struct setup *s = arg;
-	struct wire_hello mine, peer;
+	struct link_self self = pager_self(WIRE_ROLE_CONTROL);
+	struct link_want want = { 1u << WIRE_ROLE_CONTROL |
+					  1u << WIRE_ROLE_CLIENT,
+				  LINK_ANY_NODE, 0 };
+	const struct wire_hello *peer;
 	struct wire_error why;
-	uint64_t deadline = now_ns() + (uint64_t)SETUP_MS * 1000000u;
-	uint16_t version;
-	int rc;
+	const void *p;
+	int fds[LINK_MAX_FDS], n, i, rc;
 
+	self.key = NULL; /* a local socket: the peer's uid was checked */
 	s->memfd = s->uffd = -1;
-	wire_hello_init(&mine, WIRE_ROLE_CONTROL, P.node, P.nodes, P.vm);
-	rc = wire_handshake(s->fd, &mine, &peer, &version, SETUP_MS, &why);
+	rc = link_greet(s->fd, &self, &want, s->addr, SETUP_MS, &s->l, s->msg,
+			sizeof(s->msg));
 	if (rc < 0) {
-		log_warn("pager.sock: refused pid %d: handshake: %s%s%s",
-			 (int)s->pid, strerror(-rc), why.code ? ": " : "",
-			 why.msg);
+		log_warn("pager.sock: refused %s", s->msg);
 		goto drop;
 	}
-	if (peer.role != WIRE_ROLE_CONTROL && peer.role != WIRE_ROLE_CLIENT) {
-		log_warn("pager.sock: refused pid %d: role %s", (int)s->pid,
-			 wire_role_name(peer.role));
-		goto drop;
+	peer = link_peer(s->l);
+	rc = link_recv(s->l, &s->first, &p, SETUP_MS);
+	n = link_take_fds(s->l, fds, LINK_MAX_FDS);
+	if (rc == 0 && s->first.type == WIRE_T_PG_ATTACH && n != 2)
+		rc = -EBADMSG;
+	if (rc == 0 && s->first.type == WIRE_T_PG_ATTACH) {
+		s->memfd = fds[0];
+		s->uffd = fds[1];
+		n = 0;
 	}
-	rc = recv_first(s, deadline);
+	for (i = 0; i < n; i++)
+		close(fds[i]);
 	if (rc < 0) {
-		log_warn("pager.sock: pid %d: first frame: %s", (int)s->pid,
-			 strerror(-rc));
+		log_warn("pager.sock: %s: first frame: %s", s->addr,
+			 link_why(s->l)[0] ? link_why(s->l) : strerror(-rc));
 		goto drop;
 	}
+	s->payload = malloc(s->first.len + 1);
+	if (!s->payload)
+		goto drop;
+	memcpy(s->payload, p, s->first.len);
 	if (s->first.type == WIRE_T_PG_ATTACH &&
-	    (peer.node != P.node || peer.nodes != P.nodes)) {
+	    (peer->node != P.node || peer->nodes != P.nodes)) {
 		wire_error_set(&why, WIRE_E_INVAL,
 			       "this pager is node %u of %u, not %u of %u",
-			       P.node, P.nodes, peer.node, peer.nodes);
-		(void)wire_send_error(s->fd, WIRE_T_PG_READY, s->first.id,
-				      &why);
-		log_warn("pager.sock: refused pid %d: %s", (int)s->pid,
-			 why.msg);
+			       P.node, P.nodes, peer->node, peer->nodes);
+		(void)link_send_error(s->l, WIRE_T_PG_READY, s->first.id, &why);
+		log_warn("pager.sock: refused %s: %s", s->addr, why.msg);
 		goto drop;
 	}
 	s->kind = s->first.type == WIRE_T_PG_ATTACH ? CONN_CLIENT : CONN_TOOL;
@@ -485,7 +345,7 @@ drop:
 		close(s->memfd);
 	if (s->uffd >= 0)
 		close(s->uffd);
-	close(s->fd);
+	link_free(s->l);
 	free(s->payload);
 	free(s);
 	return NULL;
@@ -520,103 +380,70 @@ net_ctl_accept(void)
 
 /* --- connections in the loop ---------------------------------------------- */
 
+static void
+conn_epoll(struct conn *c, int op)
+{
+	struct epoll_event ev = { .data.ptr = c };
+
+	c->pollout = link_want_write(c->l);
+	ev.events = EPOLLIN | (c->pollout ? EPOLLOUT : 0);
+	if (epoll_ctl(P.epfd, op, link_fd(c->l), &ev) < 0)
+		pager_fail(AVM_EX_OSERR, "epoll_ctl: %s", strerror(errno));
+}
+
+/* Counts the link's traffic since we last looked into the stats file. */
+static void
+conn_account(struct conn *c)
+{
+	struct link_stats st;
+
+	link_stats(c->l, &st);
+	P.st->bytes_sent += st.bytes_out - c->bytes_out;
+	P.st->bytes_received += st.bytes_in - c->bytes_in;
+	c->bytes_out = st.bytes_out;
+	c->bytes_in = st.bytes_in;
+}
+
 static struct conn *
-conn_new(int fd, enum conn_kind kind, uint32_t node, const char *addr)
+conn_new(struct link *l, enum conn_kind kind, uint32_t node, const char *addr)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	struct epoll_event ev = { .events = EPOLLIN };
-	int fl;
 
 	if (!c)
 		pager_fail(AVM_EX_OSERR, "out of memory");
-	c->fd = fd;
+	c->l = l;
 	c->kind = kind;
 	c->node = node;
 	snprintf(c->addr, sizeof(c->addr), "%s", addr);
-	c->last_rx = c->last_tx = now_ns();
-	fl = fcntl(fd, F_GETFL);
-	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-	ev.data.ptr = c;
-	if (epoll_ctl(P.epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		pager_fail(AVM_EX_OSERR, "epoll_ctl: %s", strerror(errno));
+	link_set_nonblock(l);
+	conn_epoll(c, EPOLL_CTL_ADD);
+	conn_account(c);
 	return c;
 }
 
 void
 conn_close(struct conn *c)
 {
-	epoll_ctl(P.epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
-	free(c->in);
-	free(c->out);
+	epoll_ctl(P.epfd, EPOLL_CTL_DEL, link_fd(c->l), NULL);
+	link_free(c->l);
 	free(c);
-}
-
-static void
-conn_flush(struct conn *c)
-{
-	struct epoll_event ev = { .data.ptr = c };
-	ssize_t n;
-
-	while (c->out_off < c->out_len) {
-		n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-			 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		c->out_off += (size_t)n;
-		P.st->bytes_sent += (uint64_t)n;
-	}
-	if (c->out_off == c->out_len)
-		c->out_off = c->out_len = 0;
-	if (!!c->pollout != (c->out_len > 0)) {
-		c->pollout = c->out_len > 0;
-		ev.events = EPOLLIN | (c->pollout ? EPOLLOUT : 0);
-		epoll_ctl(P.epfd, EPOLL_CTL_MOD, c->fd, &ev);
-	}
 }
 
 int
 conn_send(struct conn *c, uint16_t type, uint16_t flags, uint64_t id,
 	  const void *a, size_t alen, const void *b, size_t blen)
 {
-	struct wire_hdr h = { .type = type,
-			      .flags = flags,
-			      .len = (uint32_t)(alen + blen),
-			      .id = id };
-	size_t need = WIRE_HDR_SIZE + alen + blen;
-	int rc;
+	int rc = link_send(c->l, type, flags, id, a, alen, b, blen);
 
-	if (c->out_off && c->out_len + need > c->out_cap) {
-		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-		c->out_len -= c->out_off;
-		c->out_off = 0;
-	}
-	if (c->out_len + need > c->out_cap) {
-		size_t cap = c->out_cap ? c->out_cap : 65536;
-		void *p;
-
-		while (cap < c->out_len + need)
-			cap *= 2;
-		p = realloc(c->out, cap);
-		if (!p)
-			pager_fail(AVM_EX_OSERR, "out of memory");
-		c->out = p;
-		c->out_cap = cap;
-	}
-	rc = wire_hdr_encode(&h, c->out + c->out_len);
-	if (rc < 0)
+	if (rc == -EINVAL || rc == -EMSGSIZE || rc == -EBADMSG || rc == -ENOMSG)
 		pager_fail(AVM_EX_SOFTWARE, "encode %s: %s",
 			   wire_type_name(type), strerror(-rc));
-	if (alen)
-		memcpy(c->out + c->out_len + WIRE_HDR_SIZE, a, alen);
-	if (blen)
-		memcpy(c->out + c->out_len + WIRE_HDR_SIZE + alen, b, blen);
-	c->out_len += need;
-	c->last_tx = now_ns();
-	if (!c->pollout)
-		conn_flush(c);
+	if (rc == -ENOMEM)
+		pager_fail(AVM_EX_OSERR, "out of memory");
+	/* A write error shows again as the peer's end of file. */
+	conn_account(c);
+	if (c->pollout != link_want_write(c->l))
+		conn_epoll(c, EPOLL_CTL_MOD);
 	return 0;
 }
 
@@ -662,13 +489,13 @@ conn_lost(struct conn *c, const char *why)
 		   kind_name(c->kind), why, c->addr);
 }
 
-static void
+/* Returns -1 when c was closed and freed, else 0. */
+static int
 client_frame(struct conn *c, const struct wire_hdr *h, const uint8_t *p)
 {
 	struct pager_stream s;
 	struct wire_error e;
-	uint8_t eb[WIRE_ERROR_MAX];
-	int rc, n;
+	int rc;
 
 	if (h->type == WIRE_T_BYE && c->kind == CONN_CLIENT) {
 		log_info("client detached");
@@ -678,57 +505,39 @@ client_frame(struct conn *c, const struct wire_hdr *h, const uint8_t *p)
 				conn_send(P.peer[i].fault, WIRE_T_PG_DONE, 0, 0,
 					  NULL, 0, NULL, 0);
 		check_all_done();
-		return;
+		return 0;
 	}
 	if (h->type == WIRE_T_BYE) {
 		c->bye = 1;
-		return;
-	}
-	if (h->type == WIRE_T_PING) {
-		conn_send(c, WIRE_T_PONG, WIRE_F_REPLY, h->id, p, h->len, NULL,
-			  0);
-		return;
+		return 0;
 	}
 	if (h->type == WIRE_T_PG_STREAM) {
 		rc = pager_stream_decode(p, h->len, &s);
 		if (rc == 0)
 			rc = stream_start(c, h->id, &s);
 		if (rc == 0)
-			return;
+			return 0;
 		wire_error_set(&e, wire_errcode_from_errno(-rc), "stream: %s",
 			       strerror(-rc));
-		n = wire_error_encode(&e, eb, sizeof(eb));
-		conn_send(c, WIRE_T_PG_STREAM_DONE, WIRE_F_REPLY | WIRE_F_ERROR,
-			  h->id, eb, (size_t)n, NULL, 0);
-		return;
+		link_send_error(c->l, WIRE_T_PG_STREAM_DONE, h->id, &e);
+		conn_account(c);
+		return 0;
 	}
 	if (c->kind == CONN_CLIENT)
 		pager_fail(AVM_EX_UNAVAILABLE,
 			   "node %u failed: its client sent %s", P.node,
 			   wire_type_name(h->type));
 	conn_lost(c, "sent an unexpected frame");
+	return -1;
 }
 
 static void
 peer_frame(struct conn *c, const struct wire_hdr *h, const uint8_t *p)
 {
-	struct wire_error e;
-
 	switch (h->type) {
-	case WIRE_T_PING:
-		conn_send(c, WIRE_T_PONG, WIRE_F_REPLY, h->id, p, h->len, NULL,
-			  0);
-		return;
-	case WIRE_T_PONG:
-		return;
 	case WIRE_T_BYE:
 		c->bye = 1;
 		return;
-	case WIRE_T_ERROR:
-		if (wire_error_decode(p, h->len, &e) < 0)
-			snprintf(e.msg, sizeof(e.msg), "(malformed ERROR)");
-		pager_fail(AVM_EX_UNAVAILABLE, "%s (reported by node %u)",
-			   e.msg, c->node);
 	case WIRE_T_PG_DONE:
 		P.peer[c->node].done = 1;
 		check_all_done();
@@ -760,65 +569,50 @@ conn_io(struct conn *c, uint32_t events)
 {
 	const void *payload;
 	struct wire_hdr h;
-	ssize_t n;
-	size_t off;
+	int fr, n;
 
-	if (events & EPOLLOUT)
-		conn_flush(c);
+	if (events & EPOLLOUT) {
+		link_flush(c->l);
+		conn_account(c);
+		if (c->pollout != link_want_write(c->l))
+			conn_epoll(c, EPOLL_CTL_MOD);
+	}
 	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		return;
-	if (c->in_cap - c->in_len < 65536) {
-		size_t cap = c->in_cap ? c->in_cap * 2 : 131072;
-		void *p;
-
-		if (cap > 2 * WIRE_MAX_FRAME)
-			cap = 2 * WIRE_MAX_FRAME;
-		if (cap > c->in_cap) {
-			p = realloc(c->in, cap);
-			if (!p)
-				pager_fail(AVM_EX_OSERR, "out of memory");
-			c->in = p;
-			c->in_cap = cap;
+	fr = link_fill(c->l);
+	conn_account(c);
+	if (fr == 0)
+		return;
+	/* Frames that came before an end of file still count. */
+	while ((n = link_next(c->l, &h, &payload)) != 0) {
+		if (n < 0 && c->kind == CONN_TOOL) {
+			conn_lost(c, "sent a malformed frame");
+			return;
 		}
-	}
-	n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		conn_lost(c, n == 0 ? "closed" : strerror(errno));
-		return;
-	}
-	c->in_len += (size_t)n;
-	c->last_rx = now_ns();
-	P.st->bytes_received += (uint64_t)n;
-	off = 0;
-	for (;;) {
-		n = wire_frame_next(c->in + off, c->in_len - off, &h, &payload);
-		if (n == 0)
-			break;
-		if (n < 0) {
-			if (c->kind == CONN_TOOL) {
-				conn_lost(c, "sent a malformed frame");
-				return;
-			}
+		if (n == -ECONNABORTED && c->kind != CONN_CLIENT)
 			pager_fail(AVM_EX_UNAVAILABLE,
-				   "node %u failed: malformed frame on the "
-				   "%s: %s",
+				   "%s (reported by node %u)", link_why(c->l),
+				   c->node);
+		if (n < 0)
+			pager_fail(AVM_EX_UNAVAILABLE,
+				   "node %u failed: %s on the %s",
 				   c->kind == CONN_CLIENT ? P.node : c->node,
-				   kind_name(c->kind), strerror((int)-n));
-		}
-		off += (size_t)n;
-		if (c->kind == CONN_CLIENT || c->kind == CONN_TOOL)
-			client_frame(c, &h, payload);
-		else
+				   link_why(c->l), kind_name(c->kind));
+		if (c->kind == CONN_CLIENT || c->kind == CONN_TOOL) {
+			if (client_frame(c, &h, payload) < 0)
+				return;
+		} else {
 			peer_frame(c, &h, payload);
+		}
 		if (P.client == NULL && c->kind == CONN_CLIENT)
 			return; /* closed under us */
 	}
-	if (off) {
-		memmove(c->in, c->in + off, c->in_len - off);
-		c->in_len -= off;
-	}
+	/* PONGs go out from link_next(): keep EPOLLOUT in step. */
+	conn_account(c);
+	if (c->pollout != link_want_write(c->l))
+		conn_epoll(c, EPOLL_CTL_MOD);
+	if (fr < 0)
+		conn_lost(c, link_why(c->l));
 }
 
 /* --- set-up results --------------------------------------------------------- */
@@ -841,10 +635,10 @@ take_setup(struct setup *s)
 		if ((s->kind == CONN_FAULT ? pr->fault : pr->bulk) != NULL) {
 			log_warn("refused %s: a second %s from node %u",
 				 s->addr, kind_name(s->kind), s->node);
-			close(s->fd);
+			link_free(s->l);
 			return;
 		}
-		struct conn *c = conn_new(s->fd, s->kind, s->node, s->addr);
+		struct conn *c = conn_new(s->l, s->kind, s->node, s->addr);
 
 		if (s->kind == CONN_FAULT)
 			pr->fault = c;
@@ -860,9 +654,9 @@ take_setup(struct setup *s)
 		return;
 	}
 	if (s->kind == CONN_TOOL) {
-		struct conn *c = conn_new(s->fd, CONN_TOOL, P.node, s->addr);
+		struct conn *c = conn_new(s->l, CONN_TOOL, P.node, s->addr);
 
-		client_frame(c, &s->first, s->payload);
+		(void)client_frame(c, &s->first, s->payload);
 		return;
 	}
 	/* CONN_CLIENT: PG_ATTACH with memfd and uffd */
@@ -880,7 +674,7 @@ take_setup(struct setup *s)
 		wire_error_set(&e, WIRE_E_INVAL, "%s", why);
 		goto refuse;
 	}
-	P.client = conn_new(s->fd, CONN_CLIENT, P.node, s->addr);
+	P.client = conn_new(s->l, CONN_CLIENT, P.node, s->addr);
 	P.attach_id = s->first.id;
 	{
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
@@ -895,12 +689,12 @@ take_setup(struct setup *s)
 	return;
 refuse:
 	log_warn("pager.sock: refused %s: %s", s->addr, e.msg);
-	(void)wire_send_error(s->fd, WIRE_T_PG_READY, s->first.id, &e);
+	(void)link_send_error(s->l, WIRE_T_PG_READY, s->first.id, &e);
 	if (s->memfd >= 0)
 		close(s->memfd);
 	if (s->uffd >= 0)
 		close(s->uffd);
-	close(s->fd);
+	link_free(s->l);
 }
 
 static void
@@ -960,9 +754,6 @@ net_setup_ready(void)
 void
 net_tick(uint64_t now)
 {
-	uint64_t hb = (uint64_t)P.heartbeat_ms * 1000000u;
-	uint64_t dead = (uint64_t)P.dead_ms * 1000000u;
-	uint8_t tok[8];
 	uint32_t i;
 	int k;
 
@@ -972,17 +763,14 @@ net_tick(uint64_t now)
 
 			if (!c || c->bye)
 				continue;
-			if (now - c->last_rx > dead)
+			if (link_tick(c->l, now) < 0)
 				pager_fail(AVM_EX_UNAVAILABLE,
-					   "node %u failed: no heartbeat on "
-					   "the %s for %d ms (%s)",
-					   i, kind_name(c->kind), P.dead_ms,
-					   c->addr);
-			if (now - c->last_tx >= hb) {
-				wire_put64(tok, now);
-				conn_send(c, WIRE_T_PING, 0, now, tok,
-					  sizeof(tok), NULL, 0);
-			}
+					   "node %u failed: %s on the %s (%s)",
+					   i, link_why(c->l),
+					   kind_name(c->kind), c->addr);
+			conn_account(c);
+			if (c->pollout != link_want_write(c->l))
+				conn_epoll(c, EPOLL_CTL_MOD);
 		}
 	}
 	if (!P.fabric_up &&
@@ -1010,31 +798,19 @@ net_tick(uint64_t now)
 void
 net_notify_all(const char *msg)
 {
-	struct wire_error e;
-	uint8_t eb[WIRE_ERROR_MAX];
 	uint32_t i;
-	int n;
 
-	wire_error_set(&e, WIRE_E_SHUTDOWN, "%s", msg ? msg : "done");
-	n = wire_error_encode(&e, eb, sizeof(eb));
 	for (i = 0; i <= 2 * P.nodes; i++) {
 		struct conn *c = i < P.nodes	   ? P.peer[i].fault
 				 : i < 2 * P.nodes ? P.peer[i - P.nodes].bulk
 						   : P.client;
-		uint64_t dl = now_ns() + 300000000u;
 
 		if (!c)
 			continue;
-		while (c->out_off < c->out_len && now_ns() < dl) {
-			struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
-
-			conn_flush(c);
-			if (c->out_off < c->out_len)
-				poll(&pfd, 1, 50);
-		}
-		if (c->out_off < c->out_len || !msg || (c->kind == CONN_BULK))
-			continue; /* mid-frame: an ERROR would be garbage */
-		(void)wire_send_timeout(c->fd, WIRE_T_ERROR, 0, 0, eb,
-					(uint32_t)n, 300);
+		/* An orderly end says BYE; a failure says why. */
+		if (!msg)
+			link_bye(c->l, 300);
+		else if (c->kind != CONN_BULK)
+			link_notify(c->l, WIRE_E_SHUTDOWN, msg, 300);
 	}
 }
