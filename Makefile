@@ -42,7 +42,7 @@ AVM_LIBS := $(PKG_LIBS) -lpthread -lm
 ALL_CFLAGS = $(AVM_CPPFLAGS) $(AVM_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 
 .PHONY: all install uninstall clean check check-unit check-e2e check-man \
-	check-style check-fuzz fuzz bench demo deps guest-linux help format
+	check-exits check-style check-fuzz fuzz bench demo deps guest-linux help format
 
 all:
 
@@ -116,8 +116,8 @@ VALGRIND ?= $(shell command -v valgrind >/dev/null 2>&1 && \
 	--errors-for-leak-kinds=definite)
 
 check: deps
-	$(Q)$(MAKE) --no-print-directory check-style check-man check-unit \
-		check-fuzz check-e2e
+	$(Q)$(MAKE) --no-print-directory check-style check-man check-exits \
+		check-unit check-fuzz check-e2e
 
 check-unit: $(UNITS)
 	@echo '# unit tests'
@@ -132,6 +132,11 @@ check-e2e: all $(HELPERS) $(GUEST_ALL) boot-images guest-linux
 check-man:
 	@echo '# man page lint'
 	$(Q)mandoc -T lint -W warning man/*.[0-9]
+
+# Each tool's exit statuses: --help (lib/exit.c), man page and code agree.
+check-exits: all
+	@echo '# exit statuses'
+	$(Q)sh scripts/check-exits.sh $(CURDIR)
 
 STYLE_SRC = $(shell find include lib cmd tests bench -name '*.[ch]' 2>/dev/null)
 check-style:
@@ -213,7 +218,8 @@ help:
 	@echo '  all         build libavm.a and the tools into bin/'
 	@echo '  demo        install missing packages, build, run the main job'
 	@echo '  check       install missing packages, then style, man lint,'
-	@echo '              unit tests (valgrind), short fuzz runs, bats e2e'
+	@echo '              exit statuses, unit tests (valgrind), short fuzz'
+	@echo '              runs, bats e2e'
 	@echo '  guest-linux fetch Debian'"'"'s kernel and build an initramfs (assets/)'
 	@echo '  fuzz        run each libFuzzer target FUZZ_SECONDS (default 60)'
 	@echo '  bench       print benchmark tables'

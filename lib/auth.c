@@ -12,6 +12,7 @@
 #include <openssl/hmac.h>
 
 #include "avm/auth.h"
+#include "avm/exit.h"
 #include "avm/util.h"
 
 /* Bumped when the proof's input changes; a new label never verifies. */
@@ -88,6 +89,35 @@ out:
 	explicit_bzero(buf, sizeof(buf));
 	close(fd);
 	return rc;
+}
+
+const char *
+auth_secret_strerror(int rc)
+{
+	switch (rc) {
+	case -EPERM:
+		return "group or others may read it (chmod 600)";
+	case -EINVAL:
+		return "not a regular file of 32 bytes or 64 hex digits";
+	case -ENOENT:
+		return "No such file or directory (every node needs the VM's "
+		       "secret, mode 0600)";
+	}
+	return strerror(-rc);
+}
+
+int
+auth_secret_exit(int rc)
+{
+	switch (rc) {
+	case -ENOENT:
+	case -ENOTDIR:
+		return AVM_EX_NOINPUT;
+	case -EPERM:
+	case -EACCES:
+		return AVM_EX_NOPERM;
+	}
+	return AVM_EX_CONFIG;
 }
 
 int

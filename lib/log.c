@@ -1,6 +1,7 @@
 /* Tagged logging to stderr or syslog; see include/avm/log.h. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 
@@ -38,7 +39,7 @@ void
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
-	static const char *const word[] = { "error: ", "warning: ", "", "" };
+	static const char *const word[] = { "", "warning: ", "", "" };
 	char line[1024];
 	int saved = errno;
 
@@ -62,34 +63,13 @@ log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
-const char *
-avm_exit_name(int status)
+void
+log_die(int status, const char *fmt, ...)
 {
-	switch (status) {
-	case AVM_EX_OK:
-		return "ok";
-	case AVM_EX_FAIL:
-		return "failure";
-	case AVM_EX_USAGE:
-		return "usage";
-	case AVM_EX_DATAERR:
-		return "data";
-	case AVM_EX_NOINPUT:
-		return "noinput";
-	case AVM_EX_UNAVAILABLE:
-		return "unavailable";
-	case AVM_EX_SOFTWARE:
-		return "software";
-	case AVM_EX_OSERR:
-		return "oserr";
-	case AVM_EX_CANTCREAT:
-		return "cantcreat";
-	case AVM_EX_TEMPFAIL:
-		return "tempfail";
-	case AVM_EX_NOPERM:
-		return "noperm";
-	case AVM_EX_CONFIG:
-		return "config";
-	}
-	return "unknown";
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_LVL_ERR, fmt, ap);
+	va_end(ap);
+	exit(status);
 }

@@ -115,6 +115,8 @@ void stats_lat(uint64_t ns);
 void stats_seq_begin(void);
 void stats_seq_end(void);
 void check_all_done(void);
+/* Says on stdout that this node is ready (text, or one JSON line). */
+void pager_print_ready(const struct pager_ready *r);
 
 /* net.c: links, frames, set-up threads */
 int net_listen(void);

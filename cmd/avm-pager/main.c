@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,7 +21,9 @@
 #include <unistd.h>
 
 #include "avm/config.h"
+#include "avm/emit.h"
 #include "avm/log.h"
+#include "avm/opt.h"
 #include "avm/util.h"
 #include "daemon.h"
 
@@ -102,32 +103,88 @@ check_all_done(void)
 	_exit(AVM_EX_OK);
 }
 
-static void
-usage(FILE *f)
+void
+pager_print_ready(const struct pager_ready *r)
 {
-	fprintf(f,
-		"usage: avm-pager --vm NAME --memory SIZE [--node I --nodes N\n"
-		"                 --peers ADDR:PORT,...] [options]\n"
-		"  --vm NAME             the VM (names <rundir>/NAME/)\n"
-		"  --memory SIZE         guest RAM, the memfd's size (4K "
-		"multiple)\n"
-		"  --node I, --nodes N   this node and how many (1..%d)\n"
-		"  --peers LIST          ADDR:PORT of every node, in node "
-		"order\n"
-		"  --listen ADDR:PORT    where to listen (default: our entry "
-		"in --peers)\n"
-		"  --secret FILE         the VM's secret (default "
-		"<rundir>/NAME/secret)\n"
-		"  --home-sizes LIST     bytes each node is home of (default: "
-		"equal)\n"
-		"  --heartbeat-ms MS     PING interval (1000)\n"
-		"  --dead-ms MS          a silent peer is dead after (4000)\n"
-		"  --connect-timeout-ms MS  links up within (30000)\n"
-		"  --attach-timeout-ms MS   client attached within (60000; "
-		"0: none)\n"
-		"  -q, --quiet           log only warnings and errors\n"
-		"  -j, --json  -v, --verbose  -h, --help  -V, --version\n",
-		PAGER_MAX_NODES);
+	struct emit e;
+
+	if (!P.json) {
+		printf("avm-pager: vm '%s' node %u of %u ready: home of "
+		       "pages %llu..%llu, stats in %s\n",
+		       P.vm, r->node, r->nodes,
+		       (unsigned long long)r->home_first,
+		       (unsigned long long)(r->home_first + r->home_pages),
+		       P.stats_path);
+		fflush(stdout);
+		return;
+	}
+	emit_init(&e, stdout, EMIT_JSON, 0);
+	emit_map_begin(&e);
+	emit_kv_str(&e, "vm", P.vm);
+	emit_kv_uint(&e, "node", r->node);
+	emit_kv_uint(&e, "nodes", r->nodes);
+	emit_kv_uint(&e, "home_first_page", r->home_first);
+	emit_kv_uint(&e, "home_pages", r->home_pages);
+	emit_kv_str(&e, "stats", P.stats_path);
+	emit_map_end(&e);
+	if (emit_finish(&e) < 0)
+		log_warn("ready line: %s", strerror(errno));
+}
+
+enum {
+	OPT_VM = 256,
+	OPT_MEMORY,
+	OPT_NODE,
+	OPT_NODES,
+	OPT_PEERS,
+	OPT_LISTEN,
+	OPT_SECRET,
+	OPT_HOME_SIZES,
+	OPT_HEARTBEAT_MS,
+	OPT_DEAD_MS,
+	OPT_CONNECT_MS,
+	OPT_ATTACH_MS,
+};
+
+/* The options, in help order. */
+static const struct opt opts[] = {
+	{ "vm", OPT_VM, "NAME", "the VM (names <rundir>/NAME/)" },
+	{ "memory", OPT_MEMORY, "SIZE",
+	  "guest RAM, the memfd's size (4K "
+	  "multiple)" },
+	{ "node", OPT_NODE, "I", "this node (0..N-1)" },
+	{ "nodes", OPT_NODES, "N", "how many nodes (1..64)" },
+	{ "peers", OPT_PEERS, "LIST",
+	  "ADDR:PORT of every node, in node order" },
+	{ "listen", OPT_LISTEN, "ADDR:PORT",
+	  "where to listen\n(default: our entry in --peers)" },
+	{ "secret", OPT_SECRET, "FILE",
+	  "the VM's secret\n(default <rundir>/NAME/secret)" },
+	{ "home-sizes", OPT_HOME_SIZES, "LIST",
+	  "bytes each node is home of\n(default: equal)" },
+	{ "heartbeat-ms", OPT_HEARTBEAT_MS, "MS", "PING interval (1000)" },
+	{ "dead-ms", OPT_DEAD_MS, "MS", "a silent peer is dead after (4000)" },
+	{ "connect-timeout-ms", OPT_CONNECT_MS, "MS",
+	  "links up within (30000)" },
+	{ "attach-timeout-ms", OPT_ATTACH_MS, "MS",
+	  "client attached within\n(60000; 0: none)" },
+	{ "quiet", 'q', NULL, "log only warnings and errors" },
+	{ "json", 'j', NULL, "the ready line as JSON" },
+	{ "verbose", 'v', NULL, "log debug lines" },
+	{ "help", 'h', NULL, "this help" },
+	{ "version", 'V', NULL, "print the version" },
+};
+
+static void
+usage(FILE *f, int full)
+{
+	fputs("usage: avm-pager --vm NAME --memory SIZE [--node I --nodes N\n"
+	      "                 --peers ADDR:PORT,...] [options]\n",
+	      f);
+	if (!full)
+		return;
+	opt_help(f, opts, AVM_ARRAY_SIZE(opts));
+	exit_usage(f, "avm-pager");
 }
 
 static void __attribute__((format(printf, 1, 2), noreturn))
@@ -135,12 +192,10 @@ usage_fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "avm-pager: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	log_vmsg(LOG_LVL_ERR, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n");
-	usage(stderr);
+	usage(stderr, 0);
 	exit(AVM_EX_USAGE);
 }
 
@@ -336,26 +391,6 @@ loop(void)
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "vm", required_argument, NULL, 'n' },
-		{ "memory", required_argument, NULL, 'm' },
-		{ "node", required_argument, NULL, 'i' },
-		{ "nodes", required_argument, NULL, 'N' },
-		{ "peers", required_argument, NULL, 'p' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "secret", required_argument, NULL, 's' },
-		{ "home-sizes", required_argument, NULL, 'H' },
-		{ "heartbeat-ms", required_argument, NULL, 1 },
-		{ "dead-ms", required_argument, NULL, 2 },
-		{ "connect-timeout-ms", required_argument, NULL, 3 },
-		{ "attach-timeout-ms", required_argument, NULL, 4 },
-		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 },
-	};
 	const char *vm = NULL, *mem = NULL, *peers = NULL, *listen_at = NULL;
 	const char *secret = NULL, *homes = NULL;
 	struct itimerspec its = { { 0, 100000000 }, { 0, 100000000 } };
@@ -363,6 +398,7 @@ main(int argc, char **argv)
 	uint64_t v;
 	sigset_t ss;
 	int c, rc, verbose = 0, quiet = 0;
+	struct opt_parser op;
 
 	memset(&P, 0, sizeof(P));
 	P.node = 0;
@@ -373,49 +409,53 @@ main(int argc, char **argv)
 	P.connect_ms = 30000;
 	P.attach_ms = 60000;
 	P.sync_page = UINT64_MAX;
-	while ((c = getopt_long(argc, argv, "jqvhV", opts, NULL)) != -1) {
+	log_init("avm-pager", -1, 1);
+	if (opt_parser_init(&op, opts, AVM_ARRAY_SIZE(opts)) < 0)
+		pager_fail(AVM_EX_SOFTWARE, "option table: %s",
+			   strerror(errno));
+	while ((c = opt_parser_next(&op, argc, argv)) != -1) {
 		switch (c) {
-		case 'n':
+		case OPT_VM:
 			vm = optarg;
 			break;
-		case 'm':
+		case OPT_MEMORY:
 			mem = optarg;
 			break;
-		case 'i':
+		case OPT_NODE:
 			if (uint_parse(optarg, 0, PAGER_MAX_NODES - 1, &v) < 0)
 				usage_fail("--node: '%s' is not 0..%d", optarg,
 					   PAGER_MAX_NODES - 1);
 			P.node = (uint32_t)v;
 			break;
-		case 'N':
+		case OPT_NODES:
 			if (uint_parse(optarg, 1, PAGER_MAX_NODES, &v) < 0)
 				usage_fail("--nodes: '%s' is not 1..%d", optarg,
 					   PAGER_MAX_NODES);
 			P.nodes = (uint32_t)v;
 			break;
-		case 'p':
+		case OPT_PEERS:
 			peers = optarg;
 			break;
-		case 'l':
+		case OPT_LISTEN:
 			listen_at = optarg;
 			break;
-		case 's':
+		case OPT_SECRET:
 			secret = optarg;
 			break;
-		case 'H':
+		case OPT_HOME_SIZES:
 			homes = optarg;
 			break;
-		case 1:
+		case OPT_HEARTBEAT_MS:
 			P.heartbeat_ms = parse_ms("--heartbeat-ms", optarg, 10);
 			break;
-		case 2:
+		case OPT_DEAD_MS:
 			P.dead_ms = parse_ms("--dead-ms", optarg, 100);
 			break;
-		case 3:
+		case OPT_CONNECT_MS:
 			P.connect_ms =
 				parse_ms("--connect-timeout-ms", optarg, 100);
 			break;
-		case 4:
+		case OPT_ATTACH_MS:
 			P.attach_ms =
 				parse_ms("--attach-timeout-ms", optarg, 0);
 			break;
@@ -429,14 +469,13 @@ main(int argc, char **argv)
 			verbose = 1;
 			break;
 		case 'h':
-			usage(stdout);
+			usage(stdout, 1);
 			return AVM_EX_OK;
 		case 'V':
 			printf("avm-pager %s\n", AVM_VERSION);
 			return AVM_EX_OK;
 		default:
-			usage(stderr);
-			return AVM_EX_USAGE;
+			usage_fail("%s", op.error);
 		}
 	}
 	if (optind < argc)
@@ -488,15 +527,8 @@ main(int argc, char **argv)
 		}
 		rc = auth_secret_load(secret, P.key);
 		if (rc < 0)
-			pager_fail(rc == -ENOENT  ? AVM_EX_NOINPUT
-				   : rc == -EPERM ? AVM_EX_NOPERM
-						  : AVM_EX_CONFIG,
-				   "secret '%s': %s", secret,
-				   rc == -EPERM	   ? "group or others may read "
-						     "it (chmod 600)"
-				   : rc == -EINVAL ? "not 32 bytes or 64 hex "
-						     "digits"
-						   : strerror(-rc));
+			pager_fail(auth_secret_exit(rc), "secret '%s': %s",
+				   secret, auth_secret_strerror(rc));
 		P.have_key = 1;
 	}
 

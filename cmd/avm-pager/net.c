@@ -713,19 +713,7 @@ send_ready(void)
 	conn_send(P.client, WIRE_T_PG_READY, WIRE_F_REPLY, P.attach_id, buf,
 		  sizeof(buf), NULL, 0);
 	P.ready_sent = 1;
-	if (P.json)
-		printf("{\"vm\":\"%s\",\"node\":%u,\"nodes\":%u,"
-		       "\"home_first_page\":%llu,\"home_pages\":%llu,"
-		       "\"stats\":\"%s\"}\n",
-		       P.vm, P.node, P.nodes, (unsigned long long)r.home_first,
-		       (unsigned long long)r.home_pages, P.stats_path);
-	else
-		printf("avm-pager: vm '%s' node %u of %u ready: home of "
-		       "pages %llu..%llu, stats in %s\n",
-		       P.vm, P.node, P.nodes, (unsigned long long)r.home_first,
-		       (unsigned long long)(r.home_first + r.home_pages),
-		       P.stats_path);
-	fflush(stdout);
+	pager_print_ready(&r);
 }
 
 void

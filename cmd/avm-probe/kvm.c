@@ -1,6 +1,7 @@
 /*
- * KVM: whether /dev/kvm opens, its API version, the limits and the
- * capabilities avm-run relies on, and the TSC rate a guest would get.
+ * KVM: whether /dev/kvm opens, its API version, whether it has what
+ * avm-run needs (lib/kvmcap.c's list), the limits and capabilities, and
+ * the TSC rate a guest would get.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +12,8 @@
 #include <unistd.h>
 
 #include <linux/kvm.h>
+
+#include "avm/kvmcap.h"
 
 #include "probe.h"
 
@@ -107,21 +110,17 @@ kvm_probe(struct kvm_info *k)
 		probe_debug("kvm: %s", k->reason);
 		return;
 	}
-	v = ioctl(fd, KVM_GET_API_VERSION, 0);
-	k->api_version = v;
-	if (v != KVM_API_VERSION) {
-		if (v < 0)
-			snprintf(k->reason, sizeof(k->reason),
-				 "KVM_GET_API_VERSION: %s", strerror(errno));
-		else
-			snprintf(k->reason, sizeof(k->reason),
-				 "KVM API version %d, need %d", v,
-				 KVM_API_VERSION);
+	k->api_version = ioctl(fd, KVM_GET_API_VERSION, 0);
+	if (kvmcap_check(fd, k->reason, sizeof(k->reason)) < 0 &&
+	    errno == EPROTONOSUPPORT) {
 		probe_debug("kvm: %s", k->reason);
 		close(fd);
 		return;
 	}
 	k->present = 1;
+	k->usable = !k->reason[0];
+	if (!k->usable)
+		probe_debug("kvm: %s", k->reason);
 	k->vcpus_recommended = check_cap(fd, KVM_CAP_NR_VCPUS);
 	k->vcpus_max = check_cap(fd, KVM_CAP_MAX_VCPUS);
 	/* Without KVM_CAP_MAX_VCPUS the recommended number is the limit. */
@@ -152,7 +151,8 @@ kvm_emit(struct emit *e, const struct kvm_info *k)
 {
 	emit_map_begin(e);
 	emit_kv_bool(e, "present", k->present);
-	if (!k->present)
+	emit_kv_bool(e, "usable", k->usable);
+	if (!k->usable)
 		emit_kv_str(e, "reason", k->reason);
 	emit_kv_str(e, "device", KVM_DEV);
 	emit_kv_str(e, "module", k->module);

@@ -3,9 +3,7 @@
  * entry ready to paste under "nodes:" of a cluster file (YAML, or the
  * same tree in JSON), or checks prerequisites with --require.
  */
-#include <err.h>
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -17,6 +15,7 @@
 
 #include "avm/emit.h"
 #include "avm/log.h"
+#include "avm/opt.h"
 #include "avm/util.h"
 #include "probe.h"
 
@@ -35,20 +34,39 @@ probe_debug(const char *fmt, ...)
 	if (!probe_verbose)
 		return;
 	va_start(ap, fmt);
-	vwarnx(fmt, ap);
+	log_vmsg(LOG_LVL_INFO, fmt, ap);
 	va_end(ap);
 }
 
 static const char usage_line[] = "usage: " PROG " [-hjVv] [-r list]\n";
 
-static const char usage_text[] =
-	"  -h, --help          print this help and exit\n"
-	"  -V, --version       print the version and exit\n"
-	"  -v, --verbose       say on stderr what each probe found\n"
-	"  -j, --json          print JSON instead of YAML\n"
-	"  -r, --require list  print nothing; exit 69 unless every item of\n"
-	"                      the comma list holds: kvm, uffd, uffd-wp,\n"
-	"                      rdma, memory=SIZE, cpus=N\n";
+enum {
+	OPT_HELP = 'h',
+	OPT_VERSION = 'V',
+	OPT_VERBOSE = 'v',
+	OPT_JSON = 'j',
+	OPT_REQUIRE = 'r'
+};
+
+static const struct opt opts[] = {
+	{ "help", OPT_HELP, NULL, "print this help and exit" },
+	{ "version", OPT_VERSION, NULL, "print the version and exit" },
+	{ "verbose", OPT_VERBOSE, NULL, "say on stderr what each probe found" },
+	{ "json", OPT_JSON, NULL, "print JSON instead of YAML" },
+	{ "require", OPT_REQUIRE, "list",
+	  "print nothing; exit 69 unless every item of\n"
+	  "the comma list holds: kvm (everything\n"
+	  "avm-run needs of it), uffd, uffd-wp, rdma,\n"
+	  "memory=SIZE, cpus=N" },
+};
+
+static void
+help(void)
+{
+	fputs(usage_line, stdout);
+	opt_help(stdout, opts, AVM_ARRAY_SIZE(opts));
+	exit_usage(stdout, PROG);
+}
 
 static void
 usage_error(void)
@@ -128,10 +146,10 @@ parse_needs(const char *list, struct need **needs, size_t *n)
 
 	copy = strdup(list);
 	if (!copy)
-		err(AVM_EX_SOFTWARE, "strdup");
+		log_die(AVM_EX_SOFTWARE, "strdup: %s", strerror(errno));
 	if (*list == '\0' || list[strlen(list) - 1] == ',' ||
 	    strstr(list, ",,") || *list == ',') {
-		warnx("--require '%s': empty item", list);
+		log_err("--require '%s': empty item", list);
 		usage_error();
 	}
 	for (item = strtok_r(copy, ",", &save); item;
@@ -144,19 +162,20 @@ parse_needs(const char *list, struct need **needs, size_t *n)
 				break;
 		}
 		if (i == AVM_ARRAY_SIZE(need_names)) {
-			warnx("--require: unknown item '%s' (kvm, uffd, "
-			      "uffd-wp, rdma, memory=SIZE, cpus=N)",
-			      item);
+			log_err("--require: unknown item '%s' (kvm, uffd, "
+				"uffd-wp, rdma, memory=SIZE, cpus=N)",
+				item);
 			usage_error();
 		}
 		if (!!eq != need_names[i].has_value) {
-			warnx("--require: '%s' %s", item,
-			      eq ? "takes no value" : "needs a value");
+			log_err("--require: '%s' %s", item,
+				eq ? "takes no value" : "needs a value");
 			usage_error();
 		}
 		v = realloc(*needs, (*n + 1) * sizeof(*v));
 		if (!v)
-			err(AVM_EX_SOFTWARE, "realloc");
+			log_die(AVM_EX_SOFTWARE, "realloc: %s",
+				strerror(errno));
 		*needs = v;
 		nd = &v[(*n)++];
 		memset(nd, 0, sizeof(*nd));
@@ -165,13 +184,14 @@ parse_needs(const char *list, struct need **needs, size_t *n)
 			 eq ? "=" : "", eq ? eq + 1 : "");
 		if (nd->kind == NEED_MEMORY &&
 		    need_size_parse(eq + 1, &nd->value) < 0) {
-			warnx("--require: memory '%s': not a size", eq + 1);
+			log_err("--require: memory '%s': not a size", eq + 1);
 			usage_error();
 		}
 		if (nd->kind == NEED_CPUS &&
 		    uint_parse(eq + 1, 1, INT_MAX, &nd->value) < 0) {
-			warnx("--require: cpus '%s': not a number from 1 to %d",
-			      eq + 1, INT_MAX);
+			log_err("--require: cpus '%s': not a number from 1 to "
+				"%d",
+				eq + 1, INT_MAX);
 			usage_error();
 		}
 	}
@@ -224,46 +244,46 @@ check_need(const struct host *h, const struct need *nd)
 
 	switch (nd->kind) {
 	case NEED_KVM:
-		if (h->kvm.present)
+		if (h->kvm.usable)
 			return 0;
-		warnx("missing %s: %s", nd->text, h->kvm.reason);
+		log_err("missing %s: %s", nd->text, h->kvm.reason);
 		return -1;
 	case NEED_UFFD:
 		if (h->uffd.available)
 			return 0;
-		warnx("missing %s: %s", nd->text, h->uffd.reason);
+		log_err("missing %s: %s", nd->text, h->uffd.reason);
 		return -1;
 	case NEED_UFFD_WP:
 		if (h->uffd.wp_shmem_register && h->uffd.wp_shmem_ops)
 			return 0;
-		warnx("missing %s: %s", nd->text,
-		      h->uffd.available ? h->uffd.wp_error : h->uffd.reason);
+		log_err("missing %s: %s", nd->text,
+			h->uffd.available ? h->uffd.wp_error : h->uffd.reason);
 		return -1;
 	case NEED_RDMA:
 		if (h->rdma.active_ports > 0)
 			return 0;
 		if (h->rdma.ndevices == 0)
-			warnx("missing %s: no RDMA device (libibverbs: %s)",
-			      nd->text,
-			      h->rdma.ibv_error[0] ? h->rdma.ibv_error
-						   : "none listed");
+			log_err("missing %s: no RDMA device (libibverbs: %s)",
+				nd->text,
+				h->rdma.ibv_error[0] ? h->rdma.ibv_error
+						     : "none listed");
 		else
-			warnx("missing %s: no active port on %zu RDMA "
-			      "device(s)",
-			      nd->text, h->rdma.ndevices);
+			log_err("missing %s: no active port on %zu RDMA "
+				"device(s)",
+				nd->text, h->rdma.ndevices);
 		return -1;
 	case NEED_MEMORY:
 		if (h->node_memory >= nd->value)
 			return 0;
-		warnx("missing %s: %s available, %s asked (MemAvailable in "
-		      "whole 2M pages)",
-		      nd->text, size_format(h->node_memory, a, sizeof(a)),
-		      size_format(nd->value, b, sizeof(b)));
+		log_err("missing %s: %s available, %s asked (MemAvailable in "
+			"whole 2M pages)",
+			nd->text, size_format(h->node_memory, a, sizeof(a)),
+			size_format(nd->value, b, sizeof(b)));
 		return -1;
 	case NEED_CPUS:
 		if (h->cpu.online >= 0 && (uint64_t)h->cpu.online >= nd->value)
 			return 0;
-		warnx("missing %s: %ld online", nd->text, h->cpu.online);
+		log_err("missing %s: %ld online", nd->text, h->cpu.online);
 		return -1;
 	}
 	return -1;
@@ -317,65 +337,41 @@ emit_host(struct emit *e, const struct host *h)
 int
 main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "require", required_argument, NULL, 'r' },
-		{ NULL, 0, NULL, 0 },
-	};
+	struct opt_parser p;
 	struct need *needs = NULL;
 	size_t nneeds = 0, i;
 	int json = 0, require = 0, c, missing = 0;
 	struct emit e;
 	struct host h;
 
-	opterr = 0;
-	for (;;) {
-		/* The word getopt looks at, to name it in an error. */
-		const char *word = optind < argc ? argv[optind] : "";
-
-		c = getopt_long(argc, argv, "+:hVvjr:", longopts, NULL);
-		if (c == -1)
-			break;
+	log_init(PROG, -1, 1);
+	if (opt_parser_init(&p, opts, AVM_ARRAY_SIZE(opts)) < 0)
+		log_die(AVM_EX_SOFTWARE, "option table: %s", strerror(errno));
+	while ((c = opt_parser_next(&p, argc, argv)) != -1) {
 		switch (c) {
-		case 'h':
-			fputs(usage_line, stdout);
-			fputs(usage_text, stdout);
+		case OPT_HELP:
+			help();
 			return AVM_EX_OK;
-		case 'V':
+		case OPT_VERSION:
 			printf("%s %s\n", PROG, AVM_VERSION);
 			return AVM_EX_OK;
-		case 'v':
+		case OPT_VERBOSE:
 			probe_verbose = 1;
 			break;
-		case 'j':
+		case OPT_JSON:
 			json = 1;
 			break;
-		case 'r':
+		case OPT_REQUIRE:
 			require = 1;
 			parse_needs(optarg, &needs, &nneeds);
 			break;
-		case ':':
-			if (strncmp(word, "--", 2) == 0)
-				warnx("option '%s' needs an argument", word);
-			else
-				warnx("option '-%c' needs an argument", optopt);
-			usage_error();
-			break;
 		default:
-			if (strncmp(word, "--", 2) != 0)
-				warnx("unknown option '-%c'", optopt);
-			else if (optopt)
-				warnx("option '%s' takes no argument", word);
-			else
-				warnx("unknown option '%s'", word);
+			log_err("%s", p.error);
 			usage_error();
 		}
 	}
 	if (optind != argc) {
-		warnx("unexpected argument '%s'", argv[optind]);
+		log_err("unexpected argument '%s'", argv[optind]);
 		usage_error();
 	}
 
@@ -398,9 +394,9 @@ main(int argc, char **argv)
 	host_free(&h);
 	if (emit_finish(&e) < 0) {
 		if (errno == EINVAL || errno == ERANGE)
-			errx(AVM_EX_SOFTWARE, "internal error: output tree "
-					      "is malformed");
-		err(AVM_EX_FAIL, "write output");
+			log_die(AVM_EX_SOFTWARE, "internal error: output tree "
+						 "is malformed");
+		log_die(AVM_EX_FAIL, "write output: %s", strerror(errno));
 	}
 	return AVM_EX_OK;
 }

@@ -26,7 +26,8 @@ long cpulist_count(const char *list);
 
 struct kvm_info {
 	int present; /* /dev/kvm opened and speaks API 12 */
-	char reason[PROBE_REASON_MAX];
+	int usable;  /* ... and has every capability avm-run needs */
+	char reason[PROBE_REASON_MAX]; /* why not present, or not usable */
 	const char *module; /* kvm_intel, kvm_amd, kvm_pvm, kvm; or NULL */
 	int api_version;
 	int vcpus_recommended;

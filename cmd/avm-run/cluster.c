@@ -10,7 +10,6 @@
  * equal contiguous blocks, homes in equal ranges, so the file's
  * per-node vcpus and memory must be that split (checked here).
  */
-#include <err.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -58,38 +57,40 @@ cluster_opts(const char *file, unsigned node, struct vm_opts *o)
 
 	if (config_load_file(file, cfg, &d) < 0) {
 		avm_diag_format(&d, line, sizeof(line));
-		warnx("%s", line);
+		log_err("%s", line);
 		return errno == ENOENT || errno == EACCES || errno == EISDIR
 			       ? AVM_EX_NOINPUT
 			       : AVM_EX_CONFIG;
 	}
 	if (cfg->nnodes < 2 || cfg->nnodes > 64) {
-		warnx("'%s': a cluster of %zu node(s): --cluster needs 2 to 64 "
-		      "(one node: avm-run without --cluster)",
-		      file, cfg->nnodes);
+		log_err("'%s': a cluster of %zu node(s): --cluster needs 2 to "
+			"64 "
+			"(one node: avm-run without --cluster)",
+			file, cfg->nnodes);
 		return AVM_EX_CONFIG;
 	}
 	if (node >= cfg->nnodes) {
-		warnx("--node %u: '%s' has nodes 0 to %zu", node, file,
-		      cfg->nnodes - 1);
+		log_err("--node %u: '%s' has nodes 0 to %zu", node, file,
+			cfg->nnodes - 1);
 		return AVM_EX_USAGE;
 	}
 	if (cfg->fabric_transport != CONFIG_TRANSPORT_TCP) {
-		warnx("'%s': fabric transport %s: this avm-run speaks tcp only",
-		      file, config_transport_name(cfg->fabric_transport));
+		log_err("'%s': fabric transport %s: this avm-run speaks tcp "
+			"only",
+			file, config_transport_name(cfg->fabric_transport));
 		return AVM_EX_UNAVAILABLE;
 	}
 	if (cfg->fabric_port >= 65535) {
-		warnx("'%s': fabric port %u: the pager links need port + 1",
-		      file, cfg->fabric_port);
+		log_err("'%s': fabric port %u: the pager links need port + 1",
+			file, cfg->fabric_port);
 		return AVM_EX_CONFIG;
 	}
 	for (i = 0; i < cfg->nnodes; i++) {
 		if (strchr(cfg->nodes[i].address, ':')) {
-			warnx("%s:%d:%d: node '%s': address '%s': the links "
-			      "take IPv4 addresses or host names",
-			      file, cfg->nodes[i].line, cfg->nodes[i].col,
-			      cfg->nodes[i].host, cfg->nodes[i].address);
+			log_err("%s:%d:%d: node '%s': address '%s': the links "
+				"take IPv4 addresses or host names",
+				file, cfg->nodes[i].line, cfg->nodes[i].col,
+				cfg->nodes[i].host, cfg->nodes[i].address);
 			return AVM_EX_CONFIG;
 		}
 	}
@@ -100,45 +101,38 @@ cluster_opts(const char *file, unsigned node, struct vm_opts *o)
 
 		if (cfg->nodes[i].vcpus != v1 - v0 ||
 		    (i + 1 < cfg->nnodes && cfg->nodes[i].memory_bytes != m)) {
-			warnx("%s:%d:%d: node '%s': avm-run places vCPUs and "
-			      "memory in equal blocks: this node needs vcpus "
-			      "%" PRIu64 " and memory %" PRIu64 " bytes",
-			      file, cfg->nodes[i].line, cfg->nodes[i].col,
-			      cfg->nodes[i].host, v1 - v0, m);
+			log_err("%s:%d:%d: node '%s': avm-run places vCPUs and "
+				"memory in equal blocks: this node needs vcpus "
+				"%" PRIu64 " and memory %" PRIu64 " bytes",
+				file, cfg->nodes[i].line, cfg->nodes[i].col,
+				cfg->nodes[i].host, v1 - v0, m);
 			return AVM_EX_CONFIG;
 		}
 	}
 	if (!cfg->kernel) {
-		warnx("'%s': no vm.kernel", file);
+		log_err("'%s': no vm.kernel", file);
 		return AVM_EX_CONFIG;
 	}
 	if (config_path(cfg, cfg->kernel, C.kernel, sizeof(C.kernel)) < 0 ||
 	    (cfg->initrd &&
 	     config_path(cfg, cfg->initrd, C.initrd, sizeof(C.initrd)) < 0)) {
-		warnx("'%s': kernel or initrd path: %s", file, strerror(errno));
+		log_err("'%s': kernel or initrd path: %s", file,
+			strerror(errno));
 		return AVM_EX_CONFIG;
 	}
 	if (cfg->fabric_secret) {
 		if (config_path(cfg, cfg->fabric_secret, C.secret,
 				sizeof(C.secret)) < 0) {
-			warnx("'%s': secret path: %s", file, strerror(errno));
+			log_err("'%s': secret path: %s", file, strerror(errno));
 			return AVM_EX_CONFIG;
 		}
 	} else {
 		if (avm_rundir(dir, sizeof(dir)) < 0) {
-			warnx("no run directory: set AVM_RUNDIR");
+			log_err("no run directory: set AVM_RUNDIR");
 			return AVM_EX_CONFIG;
 		}
 		snprintf(C.secret, sizeof(C.secret), "%s/%s/secret", dir,
 			 cfg->name);
-	}
-	/* Every node needs the same secret before any link can come up:
-	 * say so now rather than after a link's deadline. */
-	if (access(C.secret, R_OK) < 0) {
-		warnx("secret '%s': %s (each node needs the VM's 32-byte "
-		      "secret file, mode 0600)",
-		      C.secret, strerror(errno));
-		return errno == EACCES ? AVM_EX_NOPERM : AVM_EX_NOINPUT;
 	}
 	C.peers = peer_list(cfg, 0);
 	C.pager_peers = peer_list(cfg, 1);

@@ -5,7 +5,7 @@
 #include "vm.h"
 
 /* Fills o for node `node` of the VM in cluster file `file`.  Prints what
- * is wrong (warnx) and returns an exit status: 0, 64, 66, 69 or 78. */
+ * is wrong (log_err) and returns an exit status: 0, 64, 66, 69, 77 or 78. */
 int cluster_opts(const char *file, unsigned node, struct vm_opts *o);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "avm/emit.h"
 #include "avm/log.h"
+#include "avm/util.h"
 #include "avm/wire.h"
 
 #include "ctl.h"
@@ -40,45 +41,104 @@ ctl_peer_ok(int fd)
 	return cred.uid == 0 || cred.uid == geteuid();
 }
 
-/* Runs one verb; the result text goes to buf.  Returns 0, or a wire
- * error code with its message in err. */
 static uint32_t
-ctl_do(struct ctl *c, const char *verb, char **out, size_t *outlen,
-       struct wire_error *err)
+ctl_status(struct vm *vm, int json, FILE *out, struct wire_error *err)
 {
-	FILE *f = open_memstream(out, outlen);
-	uint32_t code = WIRE_E_NONE;
 	struct emit e;
 
+	emit_init(&e, out, json ? EMIT_JSON : EMIT_YAML, 0);
+	vm_status(vm, &e);
+	emit_finish(&e);
+	if (json)
+		fputc('\n', out);
+	return WIRE_E_NONE;
+}
+
+static uint32_t
+ctl_pause(struct vm *vm, int json, FILE *out, struct wire_error *err)
+{
+	uint32_t code;
+
+	if (vm_pause(vm, CTL_PAUSE_TIMEOUT_MS) == 0)
+		return WIRE_E_NONE;
+	code = wire_errcode_from_errno(errno);
+	wire_error_set(err, code, "pause: %s", strerror(errno));
+	return code;
+}
+
+static uint32_t
+ctl_resume(struct vm *vm, int json, FILE *out, struct wire_error *err)
+{
+	uint32_t code;
+
+	if (vm_resume(vm) == 0)
+		return WIRE_E_NONE;
+	code = wire_errcode_from_errno(errno);
+	wire_error_set(err, code, "resume: %s", strerror(errno));
+	return code;
+}
+
+static uint32_t
+ctl_stop_vm(struct vm *vm, int json, FILE *out, struct wire_error *err)
+{
+	vm_end(vm, VM_END_STOP, 0, "stopped over run.sock");
+	return WIRE_E_NONE;
+}
+
+static const struct ctl_verb verbs[] = {
+	{ "status", "print the state of a running VM (YAML, or -j JSON)", 1,
+	  ctl_status },
+	{ "pause", "stop every vCPU of a running VM", 0, ctl_pause },
+	{ "resume", "let a paused VM go on", 0, ctl_resume },
+	{ "stop", "end a running VM (avm-run then exits 0)", 0, ctl_stop_vm },
+};
+
+const struct ctl_verb *
+ctl_verbs(size_t *n)
+{
+	*n = AVM_ARRAY_SIZE(verbs);
+	return verbs;
+}
+
+const struct ctl_verb *
+ctl_verb_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < AVM_ARRAY_SIZE(verbs); i++)
+		if (strcmp(verbs[i].name, name) == 0)
+			return &verbs[i];
+	return NULL;
+}
+
+/* Runs the verb of one wire word; the result text goes to out.  Returns
+ * 0, or a wire error code with its message in err. */
+static uint32_t
+ctl_do(struct ctl *c, char *word, char **out, size_t *outlen,
+       struct wire_error *err)
+{
+	const struct ctl_verb *v;
+	size_t len = strlen(word);
+	uint32_t code;
+	int json = 0;
+	FILE *f;
+
+	if (len > 5 && strcmp(word + len - 5, "-json") == 0) {
+		word[len - 5] = '\0';
+		json = 1;
+	}
+	v = ctl_verb_find(word);
+	if (!v || (json && !v->json)) {
+		wire_error_set(err, WIRE_E_INVAL, "unknown command '%s%s'",
+			       word, json ? "-json" : "");
+		return WIRE_E_INVAL;
+	}
+	f = open_memstream(out, outlen);
 	if (!f) {
 		wire_error_set(err, WIRE_E_NOMEM, "out of memory");
 		return WIRE_E_NOMEM;
 	}
-	if (strcmp(verb, "status") == 0 || strcmp(verb, "status-json") == 0) {
-		emit_init(&e, f,
-			  strcmp(verb, "status") == 0 ? EMIT_YAML : EMIT_JSON,
-			  0);
-		vm_status(c->vm, &e);
-		emit_finish(&e);
-		if (e.format == EMIT_JSON)
-			fputc('\n', f);
-	} else if (strcmp(verb, "pause") == 0) {
-		if (vm_pause(c->vm, CTL_PAUSE_TIMEOUT_MS) < 0) {
-			code = wire_errcode_from_errno(errno);
-			wire_error_set(err, code, "pause: %s", strerror(errno));
-		}
-	} else if (strcmp(verb, "resume") == 0) {
-		if (vm_resume(c->vm) < 0) {
-			code = wire_errcode_from_errno(errno);
-			wire_error_set(err, code, "resume: %s",
-				       strerror(errno));
-		}
-	} else if (strcmp(verb, "stop") == 0) {
-		vm_end(c->vm, VM_END_STOP, 0, "stopped over run.sock");
-	} else {
-		code = WIRE_E_INVAL;
-		wire_error_set(err, code, "unknown command '%s'", verb);
-	}
+	code = v->serve(c->vm, json, f, err);
 	fclose(f);
 	return code;
 }
@@ -246,9 +306,10 @@ ctl_stop(struct ctl *c)
 }
 
 int
-ctl_call(const char *path, const char *vm, const char *verb, FILE *out,
-	 char *err, size_t errlen)
+ctl_call(const char *path, const char *vm, const struct ctl_verb *v, int json,
+	 FILE *out, char *err, size_t errlen)
 {
+	char verb[CTL_VERB_MAX + 1];
 	static char buf[WIRE_MAX_PAYLOAD];
 	struct wire_hello mine, peer;
 	struct wire_error why;
@@ -257,6 +318,8 @@ ctl_call(const char *path, const char *vm, const char *verb, FILE *out,
 	uint16_t version;
 	int fd, r;
 
+	snprintf(verb, sizeof(verb), "%s%s", v->name,
+		 json && v->json ? "-json" : "");
 	if (ctl_addr(path, &sa) < 0) {
 		snprintf(err, errlen, "'%s': path too long", path);
 		return AVM_EX_USAGE;

@@ -13,7 +13,6 @@
  * ever raced for; the pagers' ports are picked the same way but the
  * pagers bind them themselves.
  */
-#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -113,13 +112,13 @@ spawn_node(struct vm *vm, unsigned i, int lfd)
 
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n <= 0) {
-		warnx("readlink '/proc/self/exe': %s", strerror(errno));
+		log_err("readlink '/proc/self/exe': %s", strerror(errno));
 		return AVM_EX_OSERR;
 	}
 	self[n] = '\0';
 	snprintf(rundir, sizeof(rundir), "%s/node-%u", vm->dir, i);
 	if (mkdir(rundir, 0700) < 0 && errno != EEXIST) {
-		warnx("mkdir '%s': %s", rundir, strerror(errno));
+		log_err("mkdir '%s': %s", rundir, strerror(errno));
 		return AVM_EX_CANTCREAT;
 	}
 	snprintf(node, sizeof(node), "%u", i);
@@ -166,7 +165,7 @@ spawn_node(struct vm *vm, unsigned i, int lfd)
 	free(env);
 	if (r != 0) {
 		vm->node_pids[i] = 0;
-		warnx("start node %u: '%s': %s", i, self, strerror(r));
+		log_err("start node %u: '%s': %s", i, self, strerror(r));
 		return AVM_EX_OSERR;
 	}
 	log_debug("started node %u, pid %d", i, (int)vm->node_pids[i]);
@@ -194,7 +193,8 @@ vm_launch(struct vm *vm)
 	unlink(vm->secret_path); /* a stale one of a crashed run */
 	r = auth_secret_create(vm->secret_path);
 	if (r < 0) {
-		warnx("create secret '%s': %s", vm->secret_path, strerror(-r));
+		log_err("create secret '%s': %s", vm->secret_path,
+			strerror(-r));
 		vm->secret_path[0] = '\0';
 		r = AVM_EX_CANTCREAT;
 		goto out;
@@ -212,15 +212,15 @@ vm_launch(struct vm *vm)
 		}
 		if (lfd[i] < 0 ||
 		    !(vm->peers_buf = list_add(vm->peers_buf, port))) {
-			warnx("run links: listen on 127.0.0.1: %s",
-			      strerror(errno));
+			log_err("run links: listen on 127.0.0.1: %s",
+				strerror(errno));
 			goto out;
 		}
 		probe[i] = loopback_socket(0, &port);
 		if (probe[i] < 0 || !(vm->pager_peers_buf = list_add(
 					      vm->pager_peers_buf, port))) {
-			warnx("pager links: a port on 127.0.0.1: %s",
-			      strerror(errno));
+			log_err("pager links: a port on 127.0.0.1: %s",
+				strerror(errno));
 			goto out;
 		}
 	}

@@ -5,14 +5,15 @@
  *   avm-run [run] [options] --kernel FILE    start a VM, wait for its end
  *   avm-run status|pause|resume|stop [-n NAME]   talk to a running one
  */
-#include <err.h>
-#include <getopt.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "avm/auth.h"
 #include "avm/config.h"
 #include "avm/log.h"
+#include "avm/opt.h"
 #include "avm/util.h"
 
 #include "arch/x86/boot.h"
@@ -24,73 +25,14 @@
 #define DEFAULT_MEMORY (256ull << 20)
 #define MAX_MEMORY (1ull << 40)
 
-static const char usage_text[] =
+static const char synopsis[] =
 	"usage: avm-run [run] [-v] -k FILE [-i FILE] [-a CMDLINE] [-c N]\n"
 	"               [-m SIZE] [-n NAME] [--boot FORMAT] [--console FILE]\n"
 	"               [--nodes N]\n"
 	"       avm-run [run] [-v] --cluster FILE [--node I] [-a CMDLINE]\n"
-	"               [--console FILE]\n"
-	"       avm-run status [-j] [-n NAME]\n"
-	"       avm-run pause|resume|stop [-n NAME]\n"
-	"       avm-run -h | -V\n";
+	"               [--console FILE]\n";
 
-static const char help_text[] =
-	"\n"
-	"Runs a virtual machine on KVM with user-space interrupt controllers,\n"
-	"or controls a running one over its run.sock.\n"
-	"\n"
-	"verbs:\n"
-	"  run            start a VM and wait for its end (the default)\n"
-	"  status         print the state of a running VM (YAML, or -j JSON)\n"
-	"  pause          stop every vCPU of a running VM\n"
-	"  resume         let a paused VM go on\n"
-	"  stop           end a running VM (avm-run then exits 0)\n"
-	"\n"
-	"options:\n"
-	"  -k, --kernel FILE    bzImage, PVH ELF, multiboot or ELF64 image\n"
-	"  -i, --initrd FILE    initial ramdisk\n"
-	"  -a, --append TEXT    kernel command line\n"
-	"  -c, --vcpus N        virtual CPUs (default 1)\n"
-	"  -m, --memory SIZE    guest RAM, e.g. 256M, 4G (default 256M)\n"
-	"  -n, --name NAME      VM name: run directory and run.sock\n"
-	"                       (default avm)\n"
-	"  -N, --nodes N        run the VM as N nodes on this host, each an\n"
-	"                       avm-run and avm-pager pair linked over\n"
-	"                       loopback TCP; vCPUs in blocks (default 1)\n"
-	"      --cluster FILE   run node I (--node, default 0) of the VM in\n"
-	"                       cluster FILE (avm.yaml(5)): on each host,\n"
-	"                       with the VM's secret file in place\n"
-	"      --node I         which node of --cluster this is\n"
-	"      --boot FORMAT    auto, linux, pvh, multiboot or elf\n"
-	"                       (default auto: from the image's contents)\n"
-	"      --console FILE   guest console output to FILE, no input\n"
-	"                       (default: this terminal, raw; Ctrl-A x quits)\n"
-	"  -j, --json           status as JSON\n"
-	"  -v, --verbose        say more on stderr\n"
-	"  -h, --help           this help\n"
-	"  -V, --version        print the version\n"
-	"\n"
-	"exit status: the guest's debug-exit value, 0 on power-off, reset\n"
-	"or stop, 64 usage, 65 bad kernel image, 66 missing file, 69 no KVM\n"
-	"or not enough of it or a node failed, 70 internal or vCPU failure,\n"
-	"77 permission, 130/143 on SIGINT/SIGTERM.  See avm-run(1).\n";
-
-enum verb {
-	VERB_RUN,
-	VERB_STATUS,
-	VERB_PAUSE,
-	VERB_RESUME,
-	VERB_STOP,
-};
-
-static const struct {
-	const char *name;
-	enum verb verb;
-} verbs[] = {
-	{ "run", VERB_RUN },	 { "status", VERB_STATUS },
-	{ "pause", VERB_PAUSE }, { "resume", VERB_RESUME },
-	{ "stop", VERB_STOP },
-};
+static const char run_help[] = "start a VM and wait for its end (the default)";
 
 enum {
 	OPT_BOOT = 256,
@@ -104,38 +46,79 @@ enum {
 	OPT_LISTEN_FD,
 };
 
-static const struct option long_opts[] = {
-	{ "kernel", required_argument, NULL, 'k' },
-	{ "initrd", required_argument, NULL, 'i' },
-	{ "append", required_argument, NULL, 'a' },
-	{ "vcpus", required_argument, NULL, 'c' },
-	{ "memory", required_argument, NULL, 'm' },
-	{ "name", required_argument, NULL, 'n' },
-	{ "boot", required_argument, NULL, OPT_BOOT },
-	{ "console", required_argument, NULL, OPT_CONSOLE },
-	{ "nodes", required_argument, NULL, 'N' },
-	{ "node", required_argument, NULL, OPT_NODE },
-	{ "cluster", required_argument, NULL, OPT_CLUSTER },
-	{ "peers", required_argument, NULL, OPT_PEERS },
-	{ "pager-peers", required_argument, NULL, OPT_PAGER_PEERS },
-	{ "secret", required_argument, NULL, OPT_SECRET },
-	{ "listen-fd", required_argument, NULL, OPT_LISTEN_FD },
-	{ "json", no_argument, NULL, 'j' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 },
+/* The options, in help order; no help: internal (avm-run(1) says). */
+static const struct opt opts[] = {
+	{ "kernel", 'k', "FILE", "bzImage, PVH ELF, multiboot or ELF64 image" },
+	{ "initrd", 'i', "FILE", "initial ramdisk" },
+	{ "append", 'a', "TEXT", "kernel command line" },
+	{ "vcpus", 'c', "N", "virtual CPUs (default 1)" },
+	{ "memory", 'm', "SIZE", "guest RAM, e.g. 256M, 4G (default 256M)" },
+	{ "name", 'n', "NAME",
+	  "VM name: run directory and run.sock\n"
+	  "(default avm)" },
+	{ "nodes", 'N', "N",
+	  "run the VM as N nodes on this host, each an\n"
+	  "avm-run and avm-pager pair linked over\n"
+	  "loopback TCP; vCPUs in blocks (default 1)" },
+	{ "cluster", OPT_CLUSTER, "FILE",
+	  "run node I (--node, default 0) of the VM in\n"
+	  "cluster FILE (avm.yaml(5)): on each host,\n"
+	  "with the VM's secret file in place" },
+	{ "node", OPT_NODE, "I", "which node of --cluster this is" },
+	{ "boot", OPT_BOOT, "FORMAT",
+	  "auto, linux, pvh, multiboot or elf\n"
+	  "(default auto: from the image's contents)" },
+	{ "console", OPT_CONSOLE, "FILE",
+	  "guest console output to FILE, no input\n"
+	  "(default: this terminal, raw; Ctrl-A x quits)" },
+	{ "peers", OPT_PEERS, "LIST", NULL },
+	{ "pager-peers", OPT_PAGER_PEERS, "LIST", NULL },
+	{ "secret", OPT_SECRET, "FILE", NULL },
+	{ "listen-fd", OPT_LISTEN_FD, "FD", NULL },
+	{ "json", 'j', NULL, "status as JSON" },
+	{ "verbose", 'v', NULL, "say more on stderr" },
+	{ "help", 'h', NULL, "this help" },
+	{ "version", 'V', NULL, "print the version" },
 };
+
+/* The synopsis, verbs, options and exit statuses, all from the tables. */
+static void
+usage(FILE *f, int full)
+{
+	const struct ctl_verb *v;
+	size_t n, i;
+
+	v = ctl_verbs(&n);
+	fputs(synopsis, f);
+	fputs("       avm-run ", f);
+	for (i = 0; i < n; i++)
+		fprintf(f, "%s%s", i ? "|" : "", v[i].name);
+	fputs(" [-j] [-n NAME]\n       avm-run -h | -V\n", f);
+	if (!full)
+		return;
+	fputs("\nRuns a virtual machine on KVM with user-space interrupt "
+	      "controllers,\nor controls a running one over its run.sock.\n"
+	      "\nverbs:\n",
+	      f);
+	fprintf(f, "  %-14s %s\n", "run", run_help);
+	for (i = 0; i < n; i++)
+		fprintf(f, "  %-14s %s\n", v[i].name, v[i].help);
+	fputs("\noptions:\n", f);
+	opt_help(f, opts, AVM_ARRAY_SIZE(opts));
+	exit_usage(f, "avm-run");
+	fputs("\nSee avm-run(1).\n", f);
+}
 
 static void __attribute__((noreturn))
 usage_error(const char *fmt, const char *arg)
 {
 	if (fmt) {
-		fprintf(stderr, "avm-run: ");
-		fprintf(stderr, fmt, arg);
-		fputc('\n', stderr);
+		char msg[256];
+
+		snprintf(msg, sizeof(msg), fmt, arg);
+		log_err("%s", msg);
 	}
-	fputs(usage_text, stderr);
+	usage(stderr, 0);
 	exit(AVM_EX_USAGE);
 }
 
@@ -152,33 +135,32 @@ parse_boot(const char *s)
 }
 
 static int
-control(enum verb verb, const char *name, int json)
+control(const struct ctl_verb *verb, const char *name, int json)
 {
 	char dir[256], path[300], msg[512];
-	const char *word;
 	int r;
 
 	if (avm_rundir(dir, sizeof(dir)) < 0)
-		errx(AVM_EX_CONFIG, "no run directory: set AVM_RUNDIR");
+		log_die(AVM_EX_CONFIG, "no run directory: set AVM_RUNDIR");
 	snprintf(path, sizeof(path), "%s/%s/run.sock", dir, name);
-	switch (verb) {
-	case VERB_STATUS:
-		word = json ? "status-json" : "status";
-		break;
-	case VERB_PAUSE:
-		word = "pause";
-		break;
-	case VERB_RESUME:
-		word = "resume";
-		break;
-	default:
-		word = "stop";
-		break;
-	}
-	r = ctl_call(path, name, word, stdout, msg, sizeof(msg));
+	r = ctl_call(path, name, verb, json, stdout, msg, sizeof(msg));
 	if (r != AVM_EX_OK)
-		fprintf(stderr, "avm-run: %s: %s\n", word, msg);
+		log_err("%s: %s", verb->name, msg);
 	return r;
+}
+
+/* A secret others may read is refused now, before KVM or any link. */
+static int
+secret_check(const char *path)
+{
+	uint8_t key[AUTH_KEY_LEN];
+	int rc = auth_secret_load(path, key);
+
+	explicit_bzero(key, sizeof(key));
+	if (rc == 0)
+		return AVM_EX_OK;
+	log_err("secret '%s': %s", path, auth_secret_strerror(rc));
+	return auth_secret_exit(rc);
 }
 
 int
@@ -190,25 +172,24 @@ main(int argc, char **argv)
 			     .boot_format = BOOT_FMT_AUTO,
 			     .nodes = 1,
 			     .listen_fd = -1 };
-	enum verb verb = VERB_RUN;
+	const struct ctl_verb *verb = NULL; /* NULL: run */
 	const char *cluster = NULL;
 	int json = 0, c, vm_opts_given = 0;
+	struct opt_parser p;
 	uint64_t v;
 	struct vm vm;
-	size_t i;
 
+	log_init("avm-run", -1, 1);
 	if (argc > 1 && argv[1][0] != '-') {
-		for (i = 0; i < AVM_ARRAY_SIZE(verbs); i++)
-			if (strcmp(argv[1], verbs[i].name) == 0)
-				break;
-		if (i == AVM_ARRAY_SIZE(verbs))
+		verb = ctl_verb_find(argv[1]);
+		if (!verb && strcmp(argv[1], "run") != 0)
 			usage_error("unknown verb '%s'", argv[1]);
-		verb = verbs[i].verb;
 		argv++;
 		argc--;
 	}
-	while ((c = getopt_long(argc, argv, "k:i:a:c:m:n:N:jvhV", long_opts,
-				NULL)) != -1) {
+	if (opt_parser_init(&p, opts, AVM_ARRAY_SIZE(opts)) < 0)
+		log_die(AVM_EX_SOFTWARE, "option table: %s", strerror(errno));
+	while ((c = opt_parser_next(&p, argc, argv)) != -1) {
 		switch (c) {
 		case 'k':
 			vm_opts_given = 1;
@@ -287,14 +268,13 @@ main(int argc, char **argv)
 			o.verbose++;
 			break;
 		case 'h':
-			fputs(usage_text, stdout);
-			fputs(help_text, stdout);
+			usage(stdout, 1);
 			return AVM_EX_OK;
 		case 'V':
 			printf("avm-run %s\n", AVM_VERSION);
 			return AVM_EX_OK;
 		default:
-			usage_error(NULL, NULL);
+			usage_error("%s", p.error);
 		}
 	}
 	if (optind < argc)
@@ -303,8 +283,11 @@ main(int argc, char **argv)
 		usage_error("bad --name '%s': 1 to 31 of A-Z a-z 0-9 . _ -, "
 			    "not starting with . or -",
 			    o.name);
-	if (verb != VERB_RUN)
+	if (verb)
 		return control(verb, o.name, json);
+	/* A node of several says which in every line. */
+	if (cluster || o.nodes > 1 || o.node > 0)
+		log_init("avm-run", (int)o.node, 1);
 	if (cluster) {
 		if (vm_opts_given)
 			usage_error("--cluster: the VM, its size, kernel and "
@@ -327,7 +310,11 @@ main(int argc, char **argv)
 			    NULL);
 	if (o.nodes > 1 && o.peers && !(o.pager_peers && o.secret))
 		usage_error("--peers needs --pager-peers and --secret", NULL);
-	log_init("avm-run", o.nodes > 1 ? (int)o.node : -1, 1);
+	if (o.secret) {
+		c = secret_check(o.secret);
+		if (c != AVM_EX_OK)
+			return c;
+	}
 	if (o.verbose)
 		log_set_level(LOG_LVL_DEBUG);
 	c = vm_create(&vm, &o);

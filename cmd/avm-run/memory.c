@@ -6,7 +6,6 @@
  * own threads (the boot loader, device models), is resolved by the
  * pager: one memory path, even for a single node.
  */
-#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -95,7 +94,7 @@ pager_spawn(struct vm *vm)
 	r = posix_spawnp(&vm->pager_pid, path, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (r != 0) {
-		warnx("start '%s': %s", path, strerror(r));
+		log_err("start '%s': %s", path, strerror(r));
 		vm->pager_pid = 0;
 		return AVM_EX_UNAVAILABLE;
 	}
@@ -122,13 +121,13 @@ vm_pager_start(struct vm *vm)
 		return r;
 	uffd = pager_uffd_open();
 	if (uffd < 0) {
-		warnx("userfaultfd: %s", strerror(-uffd));
+		log_err("userfaultfd: %s", strerror(-uffd));
 		return -uffd == EPERM ? AVM_EX_NOPERM : AVM_EX_UNAVAILABLE;
 	}
 	r = pager_uffd_register(uffd, vm->ram, vm->ram_size);
 	if (r < 0) {
 		close(uffd);
-		warnx("userfaultfd: register guest RAM: %s", strerror(-r));
+		log_err("userfaultfd: register guest RAM: %s", strerror(-r));
 		return AVM_EX_UNAVAILABLE;
 	}
 	slot[n++] = (struct pager_slot){ 0, low, 0, (uintptr_t)vm->ram };
@@ -152,7 +151,7 @@ vm_pager_start(struct vm *vm)
 	 * and faulting threads are released rather than stuck. */
 	close(uffd);
 	if (fd < 0) {
-		warnx("avm-pager: %s", why[0] ? why : strerror(-fd));
+		log_err("avm-pager: %s", why[0] ? why : strerror(-fd));
 		return AVM_EX_UNAVAILABLE;
 	}
 	vm->pager_fd = fd;

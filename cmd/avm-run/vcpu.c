@@ -313,17 +313,15 @@ vcpu_sipi(struct vcpu *v, uint8_t vector)
 /* --- exits --------------------------------------------------------------*/
 
 static void
-vcpu_fail(struct vcpu *v, const char *what)
+vcpu_fail(struct vcpu *v, int status, const char *what)
 {
 	struct kvm_regs regs;
 
 	if (ioctl(v->fd, KVM_GET_REGS, &regs) == 0)
-		vm_end(v->vm, VM_END_ERROR, AVM_EX_SOFTWARE,
-		       "vCPU %u: %s at rip %#llx", v->id, what,
-		       (unsigned long long)regs.rip);
+		vm_end(v->vm, VM_END_ERROR, status, "vCPU %u: %s at rip %#llx",
+		       v->id, what, (unsigned long long)regs.rip);
 	else
-		vm_end(v->vm, VM_END_ERROR, AVM_EX_SOFTWARE, "vCPU %u: %s",
-		       v->id, what);
+		vm_end(v->vm, VM_END_ERROR, status, "vCPU %u: %s", v->id, what);
 }
 
 static void
@@ -423,7 +421,7 @@ vcpu_inject(struct vcpu *v)
 	}
 	irq.irq = (uint32_t)vec;
 	if (ioctl(v->fd, KVM_INTERRUPT, &irq) < 0) {
-		vcpu_fail(v, "KVM_INTERRUPT failed");
+		vcpu_fail(v, AVM_EX_SOFTWARE, "KVM_INTERRUPT failed");
 		return;
 	}
 	atomic_fetch_add_explicit(&v->st.irqs, 1, memory_order_relaxed);
@@ -444,7 +442,7 @@ vcpu_events(struct vcpu *v)
 	}
 	if (ev.sipi && atomic_load(&v->mp) == VCPU_WAIT_SIPI) {
 		if (vcpu_sipi(v, ev.sipi_vector) < 0) {
-			vcpu_fail(v, "start-up IPI failed");
+			vcpu_fail(v, AVM_EX_SOFTWARE, "start-up IPI failed");
 			return;
 		}
 		log_debug("vCPU %u: SIPI to %#x", v->id,
@@ -453,7 +451,7 @@ vcpu_events(struct vcpu *v)
 	}
 	if (ev.nmi && atomic_load(&v->mp) != VCPU_WAIT_SIPI) {
 		if (ioctl(v->fd, KVM_NMI) < 0)
-			vcpu_fail(v, "KVM_NMI failed");
+			vcpu_fail(v, AVM_EX_SOFTWARE, "KVM_NMI failed");
 		atomic_fetch_add_explicit(&v->st.nmis, 1, memory_order_relaxed);
 		if (atomic_load(&v->mp) == VCPU_HALTED)
 			atomic_store(&v->mp, VCPU_RUNNABLE);
@@ -511,18 +509,19 @@ vcpu_exit(struct vcpu *v)
 		atomic_fetch_add_explicit(&v->st.intr, 1, memory_order_relaxed);
 		break;
 	case KVM_EXIT_SHUTDOWN:
-		vcpu_fail(v, "triple fault (shutdown)");
+		/* The guest's doing, not ours: avm-run(1) says 1. */
+		vcpu_fail(v, AVM_EX_FAIL, "triple fault (shutdown)");
 		return -1;
 	case KVM_EXIT_FAIL_ENTRY:
 		snprintf(what, sizeof(what), "entry failed, reason %#llx",
 			 (unsigned long long)
 				 run->fail_entry.hardware_entry_failure_reason);
-		vcpu_fail(v, what);
+		vcpu_fail(v, AVM_EX_SOFTWARE, what);
 		return -1;
 	case KVM_EXIT_INTERNAL_ERROR:
 		snprintf(what, sizeof(what), "KVM internal error %u",
 			 run->internal.suberror);
-		vcpu_fail(v, what);
+		vcpu_fail(v, AVM_EX_SOFTWARE, what);
 		return -1;
 	case KVM_EXIT_SYSTEM_EVENT:
 		vm_end(v->vm, VM_END_POWEROFF, 0, "guest system event %u",
@@ -531,7 +530,7 @@ vcpu_exit(struct vcpu *v)
 	default:
 		snprintf(what, sizeof(what), "unexpected exit reason %u",
 			 run->exit_reason);
-		vcpu_fail(v, what);
+		vcpu_fail(v, AVM_EX_SOFTWARE, what);
 		return -1;
 	}
 	return 0;
@@ -575,7 +574,7 @@ vcpu_thread(void *arg)
 							  memory_order_relaxed);
 				continue;
 			}
-			vcpu_fail(v, "KVM_RUN failed");
+			vcpu_fail(v, AVM_EX_SOFTWARE, "KVM_RUN failed");
 			break;
 		}
 		atomic_store(&v->in_run, 0);

@@ -2,7 +2,6 @@
  * The VM of avm-run: KVM set-up, guest RAM, devices, vCPUs, and the life
  * cycle.  Start-up order is the table in vm_create(), nothing else.
  */
-#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -21,6 +20,7 @@
 #include <unistd.h>
 
 #include "avm/emit.h"
+#include "avm/kvmcap.h"
 #include "avm/log.h"
 #include "avm/util.h"
 
@@ -35,7 +35,6 @@
 #include "vcpu.h"
 #include "vm.h"
 
-#define KVM_API_VERSION_WANTED 12
 #define TSS_ADDR 0xfffbd000ul
 #define IOAPIC_MMIO_LEN 0x1000
 /* Node 0 loads the kernel (through the pager) before it links. */
@@ -443,43 +442,22 @@ vm_add_ioapic(struct vm *vm)
 static int
 kvm_open(struct vm *vm)
 {
-	static const struct {
-		int cap;
-		const char *name;
-		const char *why;
-	} need[] = {
-		{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", "guest RAM" },
-		{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT",
-		  "pausing vCPUs" },
-		{ KVM_CAP_X86_USER_SPACE_MSR, "KVM_CAP_X86_USER_SPACE_MSR",
-		  "the user-space x2APIC" },
-		{ KVM_CAP_X86_MSR_FILTER, "KVM_CAP_X86_MSR_FILTER",
-		  "the user-space APIC MSRs" },
-	};
-	int api, max;
-	size_t i;
+	char why[160];
+	int max;
 
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
 		int e = errno;
 
-		warnx("open '/dev/kvm': %s%s", strerror(e),
-		      e == ENOENT ? " (is KVM enabled on this host?)" : "");
+		log_err("open '/dev/kvm': %s%s", strerror(e),
+			e == ENOENT ? " (is KVM enabled on this host?)" : "");
 		return e == EACCES || e == EPERM ? AVM_EX_NOPERM
 						 : AVM_EX_UNAVAILABLE;
 	}
-	api = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
-	if (api != KVM_API_VERSION_WANTED) {
-		warnx("'/dev/kvm': KVM API version %d, need %d", api,
-		      KVM_API_VERSION_WANTED);
+	/* The version and capabilities: one list, also avm-probe's. */
+	if (kvmcap_check(vm->kvm_fd, why, sizeof(why)) < 0) {
+		log_err("'/dev/kvm': %s", why);
 		return AVM_EX_UNAVAILABLE;
-	}
-	for (i = 0; i < AVM_ARRAY_SIZE(need); i++) {
-		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, need[i].cap) <= 0) {
-			warnx("'/dev/kvm': no %s (needed for %s)", need[i].name,
-			      need[i].why);
-			return AVM_EX_UNAVAILABLE;
-		}
 	}
 	max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	if (max <= 0)
@@ -487,14 +465,14 @@ kvm_open(struct vm *vm)
 	if (max <= 0)
 		max = 4;
 	if (vm->opts.vcpus > (unsigned)max) {
-		warnx("--vcpus %u: KVM on this host allows at most %d",
-		      vm->opts.vcpus, max);
+		log_err("--vcpus %u: KVM on this host allows at most %d",
+			vm->opts.vcpus, max);
 		return AVM_EX_UNAVAILABLE;
 	}
 	vm->run_size = (size_t)ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0) {
-		warnx("KVM_CREATE_VM: %s", strerror(errno));
+		log_err("KVM_CREATE_VM: %s", strerror(errno));
 		return AVM_EX_UNAVAILABLE;
 	}
 	/* Intel VMX wants a TSS area in the hole; others ignore it. */
@@ -517,7 +495,8 @@ kvm_msr_setup(struct vm *vm)
 	cap.args[0] = KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_UNKNOWN |
 		      KVM_MSR_EXIT_REASON_FILTER;
 	if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
-		warnx("enable KVM_CAP_X86_USER_SPACE_MSR: %s", strerror(errno));
+		log_err("enable KVM_CAP_X86_USER_SPACE_MSR: %s",
+			strerror(errno));
 		return AVM_EX_UNAVAILABLE;
 	}
 	memset(&f, 0, sizeof(f));
@@ -535,7 +514,7 @@ kvm_msr_setup(struct vm *vm)
 						       KVM_MSR_FILTER_WRITE,
 					       256, MSR_X2APIC_FIRST, deny };
 	if (ioctl(vm->vm_fd, KVM_X86_SET_MSR_FILTER, &f) < 0) {
-		warnx("KVM_X86_SET_MSR_FILTER: %s", strerror(errno));
+		log_err("KVM_X86_SET_MSR_FILTER: %s", strerror(errno));
 		return AVM_EX_UNAVAILABLE;
 	}
 	return AVM_EX_OK;
@@ -564,22 +543,23 @@ vm_memory(struct vm *vm)
 
 	vm->ram_size = vm->opts.mem_bytes;
 	if (host && vm->ram_size > host) {
-		warnx("--memory %s: more than this host's RAM (%s)",
-		      size_format(vm->ram_size, a, sizeof(a)),
-		      size_format(host & ~((1ull << 20) - 1), b, sizeof(b)));
+		log_err("--memory %s: more than this host's RAM (%s)",
+			size_format(vm->ram_size, a, sizeof(a)),
+			size_format(host & ~((1ull << 20) - 1), b, sizeof(b)));
 		return AVM_EX_UNAVAILABLE;
 	}
 	vm->mem_fd = memfd_create("avm-ram", MFD_CLOEXEC);
 	if (vm->mem_fd < 0 || ftruncate(vm->mem_fd, (off_t)vm->ram_size) < 0) {
-		warnx("guest RAM memfd of %s: %s",
-		      size_format(vm->ram_size, a, sizeof(a)), strerror(errno));
+		log_err("guest RAM memfd of %s: %s",
+			size_format(vm->ram_size, a, sizeof(a)),
+			strerror(errno));
 		return AVM_EX_OSERR;
 	}
 	vm->ram = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_NORESERVE, vm->mem_fd, 0);
 	if (vm->ram == MAP_FAILED) {
 		vm->ram = NULL;
-		warnx("mmap guest RAM: %s", strerror(errno));
+		log_err("mmap guest RAM: %s", strerror(errno));
 		return AVM_EX_OSERR;
 	}
 	low = vm->ram_size < BOOT_MMIO_HOLE_START ? vm->ram_size
@@ -601,7 +581,7 @@ vm_memory(struct vm *vm)
 	}
 	return AVM_EX_OK;
 fail:
-	warnx("KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+	log_err("KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 	return AVM_EX_UNAVAILABLE;
 }
 
@@ -642,7 +622,7 @@ vm_boot(struct vm *vm)
 	if (boot_load(&gm, &in, &st, err, sizeof(err)) < 0) {
 		int e = errno;
 
-		warnx("%s", err);
+		log_err("%s", err);
 		switch (e) {
 		case ENOENT:
 			return AVM_EX_NOINPUT;
@@ -662,7 +642,7 @@ vm_boot(struct vm *vm)
 		  vm->opts.kernel, boot_format_name(st.format), st.kernel_start,
 		  st.kernel_end, st.rip);
 	if (vcpu_set_entry(vm->vcpus[0], &st) < 0) {
-		warnx("vCPU 0: set entry state: %s", strerror(errno));
+		log_err("vCPU 0: set entry state: %s", strerror(errno));
 		return AVM_EX_SOFTWARE;
 	}
 	return AVM_EX_OK;
@@ -674,28 +654,28 @@ vm_rundir(struct vm *vm)
 	char base[200], path[300];
 
 	if (avm_rundir(base, sizeof(base)) < 0) {
-		warnx("no run directory: set AVM_RUNDIR");
+		log_err("no run directory: set AVM_RUNDIR");
 		return AVM_EX_CONFIG;
 	}
 	if (mkdir(base, 0700) < 0 && errno != EEXIST) {
-		warnx("mkdir '%s': %s", base, strerror(errno));
+		log_err("mkdir '%s': %s", base, strerror(errno));
 		return errno == EACCES ? AVM_EX_NOPERM : AVM_EX_CANTCREAT;
 	}
 	snprintf(vm->dir, sizeof(vm->dir), "%s/%s", base, vm->opts.name);
 	if (mkdir(vm->dir, 0700) < 0 && errno != EEXIST) {
-		warnx("mkdir '%s': %s", vm->dir, strerror(errno));
+		log_err("mkdir '%s': %s", vm->dir, strerror(errno));
 		return errno == EACCES ? AVM_EX_NOPERM : AVM_EX_CANTCREAT;
 	}
 	snprintf(path, sizeof(path), "%s/run.sock", vm->dir);
 	vm->ctl = ctl_start(vm, path);
 	if (!vm->ctl) {
 		if (errno == EADDRINUSE) {
-			warnx("a VM named '%s' is already running here ('%s' "
-			      "answers); choose another --name",
-			      vm->opts.name, path);
+			log_err("a VM named '%s' is already running here ('%s' "
+				"answers); choose another --name",
+				vm->opts.name, path);
 			return AVM_EX_UNAVAILABLE;
 		}
-		warnx("listen on '%s': %s", path, strerror(errno));
+		log_err("listen on '%s': %s", path, strerror(errno));
 		return AVM_EX_CANTCREAT;
 	}
 	return AVM_EX_OK;
@@ -712,8 +692,8 @@ vm_devices(struct vm *vm)
 		out = open(vm->opts.console,
 			   O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (out < 0) {
-			warnx("open '%s': %s", vm->opts.console,
-			      strerror(errno));
+			log_err("open '%s': %s", vm->opts.console,
+				strerror(errno));
 			return AVM_EX_CANTCREAT;
 		}
 		vm->console_fd = out;
@@ -723,7 +703,7 @@ vm_devices(struct vm *vm)
 	if (!vm->uart || rtc_create(vm) < 0 || pm_create(vm) < 0 ||
 	    debugexit_create(vm) < 0 || vm_add_ioapic(vm) < 0 ||
 	    vm_add_pic(vm) < 0) {
-		warnx("devices: %s", strerror(errno));
+		log_err("devices: %s", strerror(errno));
 		return AVM_EX_SOFTWARE;
 	}
 	return AVM_EX_OK;
@@ -753,7 +733,7 @@ vm_irqchips(struct vm *vm)
 	if (!vm->apicbus ||
 	    apicbus_init(vm->apicbus, vm->nvcpus,
 			 vm->nnodes > 1 ? &remote : NULL, vm) < 0) {
-		warnx("interrupt controllers: %s", strerror(errno));
+		log_err("interrupt controllers: %s", strerror(errno));
 		return AVM_EX_SOFTWARE;
 	}
 	vm->irqchips_ready = 1;
@@ -763,12 +743,12 @@ vm_irqchips(struct vm *vm)
 	vm->pic = calloc(1, sizeof(*vm->pic));
 	if (!vm->ioapic || !vm->pic ||
 	    ioapic_init(vm->ioapic, vm->apicbus) < 0) {
-		warnx("interrupt controllers: %s", strerror(errno));
+		log_err("interrupt controllers: %s", strerror(errno));
 		return AVM_EX_SOFTWARE;
 	}
 	vm->irqchips_ready = 2;
 	if (pic_init(vm->pic, vm_pic_output, vm) < 0) {
-		warnx("interrupt controllers: %s", strerror(errno));
+		log_err("interrupt controllers: %s", strerror(errno));
 		return AVM_EX_SOFTWARE;
 	}
 	vm->irqchips_ready = 3;
@@ -783,22 +763,22 @@ vm_vcpus(struct vm *vm)
 	vm->cpuid = cpuid_supported(vm->kvm_fd);
 	vm->vcpus = calloc(vm->nvcpus, sizeof(*vm->vcpus));
 	if (!vm->cpuid || !vm->vcpus) {
-		warnx("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		log_err("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 		return AVM_EX_UNAVAILABLE;
 	}
 	for (i = vm->vcpu_first; i < vm->vcpu_first + vm->vcpu_count; i++) {
 		vm->vcpus[i] = vcpu_create(vm, i);
 		if (!vm->vcpus[i]) {
-			warnx("vCPU %u: %s", i, strerror(errno));
+			log_err("vCPU %u: %s", i, strerror(errno));
 			return AVM_EX_UNAVAILABLE;
 		}
 		if (vcpu_setup_cpuid(vm->vcpus[i]) < 0) {
-			warnx("vCPU %u: KVM_SET_CPUID2: %s", i,
-			      strerror(errno));
+			log_err("vCPU %u: KVM_SET_CPUID2: %s", i,
+				strerror(errno));
 			return AVM_EX_UNAVAILABLE;
 		}
 		if (apicbus_attach(vm->apicbus, i, &vm->vcpus[i]->lapic) < 0) {
-			warnx("vCPU %u: APIC bus: %s", i, strerror(errno));
+			log_err("vCPU %u: APIC bus: %s", i, strerror(errno));
 			return AVM_EX_SOFTWARE;
 		}
 	}
@@ -964,7 +944,7 @@ vm_run(struct vm *vm)
 	if (sfd < 0 || vm->end_fd < 0 || vcpu_signals_init() < 0 ||
 	    vm_timer_start(vm) < 0 || (vm->uart && uart_start(vm->uart) < 0) ||
 	    links_start(vm) < 0) {
-		warnx("start: %s", strerror(errno));
+		log_err("start: %s", strerror(errno));
 		vm_end(vm, VM_END_ERROR, AVM_EX_OSERR, "start failed");
 	}
 	pthread_mutex_lock(&vm->lock);
@@ -973,7 +953,7 @@ vm_run(struct vm *vm)
 	pthread_mutex_unlock(&vm->lock);
 	for (i = 0; i < vm->nvcpus && vm_state(vm) != VM_STOPPING; i++) {
 		if (vm->vcpus[i] && vcpu_start(vm->vcpus[i]) < 0) {
-			warnx("vCPU %u: thread: %s", i, strerror(errno));
+			log_err("vCPU %u: thread: %s", i, strerror(errno));
 			vm_end(vm, VM_END_ERROR, AVM_EX_OSERR,
 			       "vCPU thread failed");
 		}
@@ -1009,14 +989,11 @@ vm_run(struct vm *vm)
 		close(sfd);
 	switch (vm->end) {
 	case VM_END_ERROR:
-		if (vm->nnodes > 1)
-			warnx("node %u: %s", vm->node, vm->end_why);
-		else
-			warnx("%s", vm->end_why);
+		log_err("%s", vm->end_why);
 		break;
 	case VM_END_RESET:
-		warnx("%s; avm-run does not restart guests, exiting",
-		      vm->end_why);
+		log_err("%s; avm-run does not restart guests, exiting",
+			vm->end_why);
 		break;
 	default:
 		log_debug("%s", vm->end_why);

@@ -115,7 +115,7 @@ struct vm {
 };
 
 /* Sets up the VM, loads the kernel, creates the vCPUs.  Prints what
- * failed (warnx) and returns an exit status: 0, or 64/65/66/69/70/77. */
+ * failed (log_err) and returns an exit status of the table in lib/exit.c. */
 int vm_create(struct vm *, const struct vm_opts *);
 /* Runs the vCPUs until the VM ends.  Returns avm-run's exit status. */
 int vm_run(struct vm *);

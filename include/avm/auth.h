@@ -30,6 +30,16 @@
 int auth_secret_load(const char *path, uint8_t key[AUTH_KEY_LEN]);
 
 /*
+ * For rc, a failure of auth_secret_load(): the words every tool says
+ * after "secret 'PATH': " ("group or others may read it (chmod 600)"),
+ * and the exit status it exits with (66 missing, 77 mode or access, 78
+ * content).  Both tools refuse a bad secret before anything else, with
+ * these words.
+ */
+const char *auth_secret_strerror(int rc);
+int auth_secret_exit(int rc);
+
+/*
  * Creates a new secret file at path (mode 0600, O_EXCL) with 32 random
  * bytes from getrandom(2).  Returns 0 or open/write's negative errno
  * (-EEXIST when the file is there).

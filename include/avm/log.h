@@ -1,30 +1,17 @@
 /*
- * Logging for daemons and tools, and the exit statuses of every tool.
- *
- * Tools print errors with err(3)/warnx(3); daemons use log_* so that every
- * line is tagged with role and node.  In the foreground lines go to
- * stderr, otherwise to syslog.
+ * The one error module of every tool and daemon, in the spirit of git's
+ * die/error/warning: every line is tagged with the tool and, for the
+ * processes of one node of a VM, the node ("avm-run[node 1]: open
+ * '/dev/kvm': No such file or directory").  Errors and information carry
+ * no level word, warnings say "warning: ".  In the foreground lines go
+ * to stderr, otherwise to syslog.  The exit statuses are in exit.h.
  */
 #ifndef AVM_LOG_H
 #define AVM_LOG_H
 
 #include <stdarg.h>
 
-/* Exit statuses (sysexits classes); man pages list them per tool. */
-enum avm_exit {
-	AVM_EX_OK = 0,
-	AVM_EX_FAIL = 1,	 /* other failure */
-	AVM_EX_USAGE = 64,	 /* bad command line */
-	AVM_EX_DATAERR = 65,	 /* bad input data */
-	AVM_EX_NOINPUT = 66,	 /* input file missing or unreadable */
-	AVM_EX_UNAVAILABLE = 69, /* no KVM, peer unreachable, missing need */
-	AVM_EX_SOFTWARE = 70,	 /* internal error */
-	AVM_EX_OSERR = 71,	 /* system call failed */
-	AVM_EX_CANTCREAT = 73,	 /* cannot create an output file/socket */
-	AVM_EX_TEMPFAIL = 75,	 /* try again later */
-	AVM_EX_NOPERM = 77,	 /* permission denied */
-	AVM_EX_CONFIG = 78,	 /* bad configuration */
-};
+#include "avm/exit.h"
 
 enum log_level {
 	LOG_LVL_ERR,
@@ -50,7 +37,8 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap);
 #define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
 
-/* The exit status's name ("usage", "config"), or "unknown". */
-const char *avm_exit_name(int status);
+/* Logs an error and exits with status (exit(3): stdio is flushed). */
+void log_die(int status, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
 
 #endif

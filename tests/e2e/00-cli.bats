@@ -62,3 +62,33 @@ setup() {
 		done
 	done
 }
+
+@test "every tool: errors are tagged with the tool's name, not its path" {
+	local t name
+	for t in $(tools); do
+		name=$(basename "$t")
+		for opt in --no-such-option-xyz -Z; do
+			run --separate-stderr "$t" "$opt"
+			[[ ${stderr_lines[0]} == "$name: "* ]] ||
+				fail "$name $opt: first line not tagged '$name: ': $stderr"
+		done
+	done
+}
+
+@test "every tool: --help lists the exit statuses its man page and code do" {
+	run sh "$AVM_TOP/scripts/check-exits.sh" "$AVM_TOP"
+	assert_success
+}
+
+@test "check-exits: a status the man page leaves out fails the check" {
+	cp -r "$AVM_TOP/man" "$BATS_TEST_TMPDIR/man"
+	# avm-run(1) without its 78 entry, as before issue 8
+	sed -i '/^\.It 78$/,/^\.It 129/{/^\.It 129/!d}' \
+		"$BATS_TEST_TMPDIR/man/avm-run.1"
+	run grep -c '^\.It 78$' "$BATS_TEST_TMPDIR/man/avm-run.1"
+	assert_output 0
+	MANDIR=$BATS_TEST_TMPDIR/man run sh "$AVM_TOP/scripts/check-exits.sh" \
+		"$AVM_TOP"
+	assert_failure 1
+	assert_output --partial "avm-run: status 78 is in --help (lib/exit.c) but not in avm-run.1"
+}

@@ -243,6 +243,17 @@ check_uart() {
 	assert_line --regexp '^FAIL: exception 6 \(#UD\) err 0x0 rip 0x[0-9a-f]+ .* cpl 3 cpu 2$'
 }
 
+@test "fault: fault=8 triple-faults the machine, with no report" {
+	run qemu_guest fault -append 'fault=8' -d cpu_reset \
+		-D "$BATS_TEST_TMPDIR/qemu.log"
+	# -no-reboot: a triple fault ends QEMU with 0
+	assert_equal "$status" 0
+	assert_line 'fault: cpu 0 raises exception 8 at cpl3'
+	refute_output --partial 'FAIL'
+	grep -q 'Triple fault' "$BATS_TEST_TMPDIR/qemu.log" ||
+		fail "QEMU saw no triple fault"
+}
+
 # --- KVM, kernel-irqchip=off --------------------------------------------
 
 QBOOT=/usr/share/qemu/qboot.rom

@@ -3,6 +3,7 @@
 # input, and the control socket.
 
 load helpers
+bats_require_minimum_version 1.5.0
 
 G="$AVM_TOP/build/guest"
 
@@ -275,4 +276,29 @@ run_guest() {
 	[ $((SECONDS - t0)) -le 5 ]
 	run cat "$out"
 	assert_output --partial "guest memory:"
+}
+
+@test "a guest triple fault exits 1, as avm-run(1) says" {
+	requires kvm
+	run_guest fault --vcpus 2 --memory 64M --append 'fault=8'
+	assert_equal "$status" 1
+	assert_output --partial "fault: cpu 0 raises exception 8 at cpl3"
+	assert_output --regexp "avm-run: vCPU 0: triple fault \(shutdown\)"
+	refute_output --partial "FAIL"
+}
+
+@test "a KVM without a capability avm-run needs: avm-probe --require kvm says so too" {
+	requires kvm
+	local cap=KVM_CAP_X86_MSR_FILTER
+	run -0 avm-probe --require kvm
+	AVM_TEST_KVM_HIDE_CAP=$cap run -69 --separate-stderr \
+		avm-probe --require kvm
+	assert_equal "$stderr" "avm-probe: missing kvm: no $cap (needed for the user-space APIC MSRs)"
+	AVM_TEST_KVM_HIDE_CAP=$cap run_guest hello --memory 64M
+	assert_equal "$status" 69
+	assert_output --partial "avm-run: '/dev/kvm': no $cap (needed for the user-space APIC MSRs)"
+	AVM_TEST_KVM_HIDE_CAP=$cap run avm-probe -j
+	jq -e --arg cap "$cap" '.[0].probe.kvm.present and
+	    (.[0].probe.kvm.usable | not) and
+	    (.[0].probe.kvm.reason | contains($cap))' <<<"$output"
 }

@@ -300,3 +300,24 @@ EOF
 	assert_failure 69
 	assert_output --partial "pager refused"
 }
+
+@test "pager: --json's ready line is JSON even for a run directory with quotes" {
+	local dir=$AVM_RUNDIR/q\"\\b
+	mkdir -p "$dir"
+	AVM_RUNDIR=$dir avm-pager --vm v --memory 32M --json \
+		>"$AVM_RUNDIR/p0.out" 2>"$AVM_RUNDIR/p0.log" &
+	PPIDS=($!)
+	PIDS+=($!)
+	AVM_RUNDIR=$dir avm-pager-client --timeout-ms 60000 --vm v \
+		--memory 32M --node 0 --nodes 1 --threads 1 --tests xadd \
+		--iters 100 >"$AVM_RUNDIR/c0.log" 2>&1 &
+	CPIDS=($!)
+	PIDS+=($!)
+	wait_all_pass 1
+	run head -n 1 "$AVM_RUNDIR/p0.out"
+	jq -e --arg stats "$dir/v/pager-0.stats" \
+		'.vm == "v" and .node == 0 and .nodes == 1 and
+		 .home_first_page == 0 and .home_pages == 8192 and
+		 .stats == $stats' <<<"$output" ||
+		fail "not the ready line: $output"
+}

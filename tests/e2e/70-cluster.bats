@@ -126,3 +126,24 @@ start_node() {
 	run avm-run --cluster "$D/nonexistent.yaml"
 	assert_equal "$status" 66
 }
+
+@test "a secret others may read: 77 at once, in the pager's words" {
+	cluster_file 127.0.0.1 127.0.0.2 hello
+	chmod 644 "$D/secret"
+	# before issue 8 this waited for its links (30 s) and exited 69
+	AVM_RUNDIR="$D/r1" run timeout 10 avm-run --cluster "$D/c.yaml" --node 1
+	assert_equal "$status" 77
+	assert_output "avm-run[node 1]: secret '$D/secret': group or others may read it (chmod 600)"
+	local run_words=${output#avm-run\[node 1\]: }
+	AVM_RUNDIR="$D/r1" run timeout 10 avm-pager --vm cl --memory 32M \
+		--node 1 --nodes 2 --peers 127.0.0.1:1,127.0.0.2:1 \
+		--secret "$D/secret"
+	assert_equal "$status" 77
+	assert_output "avm-pager[node 1]: $run_words"
+	# the same through the launcher's options, without a cluster file
+	AVM_RUNDIR="$D/r1" run timeout 10 avm-run --kernel "$G/hello.elf" \
+		--vcpus 2 --nodes 2 --node 1 --peers 127.0.0.1:1,127.0.0.2:1 \
+		--pager-peers 127.0.0.1:2,127.0.0.2:2 --secret "$D/secret"
+	assert_equal "$status" 77
+	assert_output "avm-run[node 1]: $run_words"
+}

@@ -2,11 +2,20 @@
  * Checks the kit's exception path: one CPU raises an exception at CPL3
  * and the kit must report it and exit with KIT_EXIT_EXCEPTION (3).
  * Command line: fault=14 (page fault, default), 6 (#UD) or 13 (#GP);
- * cpu=K picks the CPU (default 0).
+ * cpu=K picks the CPU (default 0).  fault=8 is a triple fault instead:
+ * the CPU empties the IDT (all memory is user-writable) and raises #UD,
+ * whose delivery then fails twice over (#NP, #DF): the machine shuts
+ * down and the VMM sees it (avm-run exits 1).
  */
 #include "kit.h"
 
 KIT_PROGRAM("fault");
+
+/* tables.S: the IDT's limit and base, as LIDT takes them. */
+extern struct {
+	uint16_t limit;
+	uint64_t base;
+} __attribute__((packed)) kit_idtr;
 
 void
 prog_main(unsigned cpu)
@@ -24,6 +33,10 @@ prog_main(unsigned cpu)
 	kit_printf("fault: cpu %u raises exception %u at cpl3\n", cpu, vec);
 	kit_barrier();
 	switch (vec) {
+	case 8:
+		memset((void *)kit_idtr.base, 0, kit_idtr.limit + 1u);
+		__asm__ volatile("ud2");
+		break;
 	case 6:
 		__asm__ volatile("ud2");
 		break;

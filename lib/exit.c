@@ -1,0 +1,177 @@
+/* The exit statuses of every tool; see include/avm/exit.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "avm/exit.h"
+#include "avm/util.h"
+
+/*
+ * Rows in the order --help prints them.  The man pages say the same at
+ * length; scripts/check-exits.sh keeps the three in step.
+ */
+static const struct exit_row rows[] = {
+	{ "avm-probe", AVM_EX_OK, "success; with -r, every item holds" },
+	{ "avm-probe", AVM_EX_FAIL, "the output could not be written" },
+	{ "avm-probe", AVM_EX_USAGE, "bad command line or -r item" },
+	{ "avm-probe", AVM_EX_UNAVAILABLE, "with -r: an item is missing" },
+	{ "avm-probe", AVM_EX_SOFTWARE, "internal error" },
+
+	{ "avm-run", AVM_EX_OK,
+	  "the guest powered off or reset, or was stopped; a control verb "
+	  "succeeded" },
+	{ "avm-run", AVM_EX_GUEST,
+	  "a test guest wrote v to the debug-exit port 0xf4" },
+	{ "avm-run", AVM_EX_FAIL, "the guest triple-faulted (shutdown)" },
+	{ "avm-run", AVM_EX_USAGE,
+	  "bad command line, a size or count out of "
+	  "range" },
+	{ "avm-run", AVM_EX_DATAERR,
+	  "the kernel or initrd is not a valid "
+	  "image" },
+	{ "avm-run", AVM_EX_NOINPUT,
+	  "a kernel, initrd, cluster or secret "
+	  "file is missing" },
+	{ "avm-run", AVM_EX_UNAVAILABLE,
+	  "no usable KVM, not enough of it, a node failed or cannot be "
+	  "reached, no VM answers a control verb" },
+	{ "avm-run", AVM_EX_SOFTWARE,
+	  "a vCPU failed (KVM internal error, "
+	  "failed entry, unexpected exit)" },
+	{ "avm-run", AVM_EX_OSERR, "a system call failed during set-up" },
+	{ "avm-run", AVM_EX_CANTCREAT,
+	  "the run directory, a socket, the secret or the console file "
+	  "cannot be created" },
+	{ "avm-run", AVM_EX_TEMPFAIL, "a control verb timed out" },
+	{ "avm-run", AVM_EX_NOPERM,
+	  "permission denied: /dev/kvm, the control socket, a secret file "
+	  "group or others may read" },
+	{ "avm-run", AVM_EX_CONFIG,
+	  "bad configuration: the cluster file, no run directory, a secret "
+	  "that is not 32 bytes" },
+	{ "avm-run", AVM_EX_SIGNAL(1), "stopped by SIGHUP" },
+	{ "avm-run", AVM_EX_SIGNAL(2), "stopped by SIGINT" },
+	{ "avm-run", AVM_EX_SIGNAL(15), "stopped by SIGTERM" },
+
+	{ "avm-pager", AVM_EX_OK, "every node's client detached" },
+	{ "avm-pager", AVM_EX_USAGE, "bad command line" },
+	{ "avm-pager", AVM_EX_NOINPUT, "the secret file is missing" },
+	{ "avm-pager", AVM_EX_UNAVAILABLE,
+	  "a node failed; the message names "
+	  "it" },
+	{ "avm-pager", AVM_EX_SOFTWARE, "internal error" },
+	{ "avm-pager", AVM_EX_OSERR, "a system call on guest RAM failed" },
+	{ "avm-pager", AVM_EX_CANTCREAT,
+	  "the run directory, socket or stats file cannot be created" },
+	{ "avm-pager", AVM_EX_TEMPFAIL, "another pager answers on pager.sock" },
+	{ "avm-pager", AVM_EX_NOPERM,
+	  "a peer refused our secret, or group or others may read it" },
+	{ "avm-pager", AVM_EX_CONFIG,
+	  "bad configuration: no run directory, a bad secret, peers that "
+	  "disagree on the memory map" },
+};
+
+/* Text column and line width of the --help list. */
+#define EXIT_COL 7
+#define EXIT_WIDTH 79
+
+/* Writes text from EXIT_COL, wrapped at spaces to EXIT_WIDTH. */
+static void
+exit_wrap(FILE *f, const char *text)
+{
+	const char *p = text, *brk;
+	size_t room = EXIT_WIDTH - EXIT_COL, len;
+
+	while (*p) {
+		len = strlen(p);
+		if (len > room) {
+			for (brk = p + room; brk > p && *brk != ' '; brk--)
+				;
+			len = brk > p ? (size_t)(brk - p) : room;
+		}
+		fprintf(f, "%.*s\n", (int)len, p);
+		p += len;
+		while (*p == ' ')
+			p++;
+		if (*p)
+			fprintf(f, "%*s", EXIT_COL, "");
+	}
+}
+
+int
+exit_usage(FILE *f, const char *tool)
+{
+	char num[16];
+	size_t i;
+	int any = 0;
+
+	for (i = 0; i < AVM_ARRAY_SIZE(rows); i++) {
+		if (strcmp(rows[i].tool, tool) != 0)
+			continue;
+		if (!any)
+			fputs("\nexit status:\n", f);
+		any = 1;
+		if (rows[i].status == AVM_EX_GUEST)
+			snprintf(num, sizeof(num), "v");
+		else
+			snprintf(num, sizeof(num), "%d", rows[i].status);
+		fprintf(f, "  %-4s ", num);
+		exit_wrap(f, rows[i].text);
+	}
+	if (!any) {
+		errno = EINVAL;
+		return -1;
+	}
+	return ferror(f) ? -1 : 0;
+}
+
+int
+exit_listed(const char *tool, int status)
+{
+	size_t i;
+
+	for (i = 0; i < AVM_ARRAY_SIZE(rows); i++) {
+		if (strcmp(rows[i].tool, tool) != 0)
+			continue;
+		if (rows[i].status == status ||
+		    (rows[i].status == AVM_EX_GUEST && status >= 0 &&
+		     status <= 255))
+			return 1;
+	}
+	return 0;
+}
+
+const struct exit_row *
+exit_rows(size_t *n)
+{
+	*n = AVM_ARRAY_SIZE(rows);
+	return rows;
+}
+
+const char *
+avm_exit_name(int status)
+{
+	static const struct {
+		int status;
+		const char *name;
+	} names[] = {
+		{ AVM_EX_OK, "ok" },
+		{ AVM_EX_FAIL, "failure" },
+		{ AVM_EX_USAGE, "usage" },
+		{ AVM_EX_DATAERR, "data" },
+		{ AVM_EX_NOINPUT, "noinput" },
+		{ AVM_EX_UNAVAILABLE, "unavailable" },
+		{ AVM_EX_SOFTWARE, "software" },
+		{ AVM_EX_OSERR, "oserr" },
+		{ AVM_EX_CANTCREAT, "cantcreat" },
+		{ AVM_EX_TEMPFAIL, "tempfail" },
+		{ AVM_EX_NOPERM, "noperm" },
+		{ AVM_EX_CONFIG, "config" },
+	};
+	size_t i;
+
+	for (i = 0; i < AVM_ARRAY_SIZE(names); i++)
+		if (names[i].status == status)
+			return names[i].name;
+	return "unknown";
+}
