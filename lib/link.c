@@ -820,6 +820,12 @@ link_tick(struct link *l, uint64_t now)
 	return 0;
 }
 
+void
+link_touch(struct link *l)
+{
+	atomic_store(&l->last_rx, now_ns());
+}
+
 /* Flushes the queue within the deadline; 0 when it is empty. */
 static int
 drain_locked(struct link *l, uint64_t deadline)

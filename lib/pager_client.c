@@ -20,6 +20,7 @@
 #include <linux/userfaultfd.h>
 
 #include "avm/config.h"
+#include "avm/link.h"
 #include "avm/pager.h"
 #include "avm/util.h"
 
@@ -458,117 +459,50 @@ say(char *why, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The PG_ATTACH frame, with the memfd and the uffd on it. */
 static int
-sock_connect(const char *path, uint64_t deadline)
+send_attach(struct link *l, const struct pager_attach *a)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timespec ts = { 0, 20 * 1000 * 1000 };
-	int fd, e;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	for (;;) {
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return -errno;
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			return fd;
-		e = errno;
-		close(fd);
-		if (e != ENOENT && e != ECONNREFUSED && e != EAGAIN)
-			return -e;
-		if (now_ns() >= deadline)
-			return -ETIMEDOUT;
-		nanosleep(&ts, NULL);
-	}
-}
-
-/* The PG_ATTACH frame, with the two fds on its first byte. */
-static int
-send_attach(int fd, const struct pager_attach *a, uint64_t deadline)
-{
-	static uint8_t frame[WIRE_HDR_SIZE + WIRE_PG_ATTACH_MAX];
-	struct pager_layout *l;
-	union {
-		struct cmsghdr c;
-		char buf[CMSG_SPACE(2 * sizeof(int))];
-	} u;
-	struct wire_hdr h = { .type = WIRE_T_PG_ATTACH, .id = 1 };
-	struct iovec iov;
-	struct msghdr msg;
-	struct cmsghdr *c;
+	static uint8_t payload[WIRE_PG_ATTACH_MAX];
+	struct pager_layout *pl;
 	int fds[2] = { a->memfd, a->uffd };
-	size_t off = 0;
-	ssize_t n;
-	int len, rc;
+	int len;
 
-	l = calloc(1, sizeof(*l));
-	if (!l)
-		return -ENOMEM;
-	l->mem_bytes = a->mem_bytes;
-	l->nslots = a->nslots;
-	if (a->nslots > WIRE_PG_SLOTS_MAX) {
-		free(l);
+	if (a->nslots > WIRE_PG_SLOTS_MAX)
 		return -EINVAL;
-	}
-	memcpy(l->slot, a->slots, a->nslots * sizeof(*a->slots));
-	len = pager_attach_encode(l, frame + WIRE_HDR_SIZE,
-				  sizeof(frame) - WIRE_HDR_SIZE);
-	free(l);
+	pl = calloc(1, sizeof(*pl));
+	if (!pl)
+		return -ENOMEM;
+	pl->mem_bytes = a->mem_bytes;
+	pl->nslots = a->nslots;
+	memcpy(pl->slot, a->slots, a->nslots * sizeof(*a->slots));
+	len = pager_attach_encode(pl, payload, sizeof(payload));
+	free(pl);
 	if (len < 0)
 		return len;
-	h.len = (uint32_t)len;
-	rc = wire_hdr_encode(&h, frame);
-	if (rc < 0)
-		return rc;
-	while (off < WIRE_HDR_SIZE + (size_t)len) {
-		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-
-		memset(&msg, 0, sizeof(msg));
-		iov.iov_base = frame + off;
-		iov.iov_len = WIRE_HDR_SIZE + (size_t)len - off;
-		msg.msg_iov = &iov;
-		msg.msg_iovlen = 1;
-		if (off == 0) {
-			memset(&u, 0, sizeof(u));
-			msg.msg_control = u.buf;
-			msg.msg_controllen = sizeof(u.buf);
-			c = CMSG_FIRSTHDR(&msg);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(fds));
-			memcpy(CMSG_DATA(c), fds, sizeof(fds));
-		}
-		n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			if (poll(&pfd, 1, deadline_ms(deadline)) == 0)
-				return -ETIMEDOUT;
-			continue;
-		}
-		if (n < 0)
-			return -errno;
-		off += (size_t)n;
-	}
-	return 0;
+	return link_send_fds(l, WIRE_T_PG_ATTACH, 1, payload, (size_t)len, fds,
+			     2);
 }
 
 int
-pager_attach(const struct pager_attach *a, struct pager_ready *ready, char *why,
-	     size_t whylen)
+pager_attach(const struct pager_attach *a, struct pager_ready *ready,
+	     struct link **out, char *why, size_t whylen)
 {
-	uint8_t buf[WIRE_ERROR_MAX + WIRE_PG_READY_SIZE];
-	char path[PATH_MAX];
-	struct wire_hello mine, peer;
+	struct link_self self = { .vm = a->vm,
+				  .node = a->node,
+				  .nodes = a->nodes,
+				  .role = WIRE_ROLE_CONTROL };
+	struct link_want want = { 1u << WIRE_ROLE_CONTROL, LINK_ANY_NODE, 0 };
+	char path[PATH_MAX], text[300];
 	struct wire_error err;
 	struct pager_ready r;
 	struct wire_hdr h;
+	struct link *l;
+	const void *p;
 	uint64_t deadline;
-	uint16_t version;
-	int fd, rc;
+	int rc;
 
+	*out = NULL;
 	say(why, whylen, "invalid arguments");
 	if (a->timeout_ms < 0 || a->nodes == 0 || a->nodes > PAGER_MAX_NODES ||
 	    a->node >= a->nodes)
@@ -579,39 +513,33 @@ pager_attach(const struct pager_attach *a, struct pager_ready *ready, char *why,
 		    strerror(-rc));
 		return rc;
 	}
-	rc = wire_hello_init(&mine, WIRE_ROLE_CONTROL, a->node, a->nodes,
-			     a->vm);
-	if (rc < 0)
-		return rc;
 	deadline = now_ns() + (uint64_t)a->timeout_ms * 1000000u;
-	fd = sock_connect(path, deadline);
-	if (fd < 0) {
-		say(why, whylen, "connect '%s': %s", path, strerror(-fd));
-		return fd;
-	}
-	rc = wire_handshake(fd, &mine, &peer, &version, deadline_ms(deadline),
-			    &err);
+	rc = link_dial(&self, link_transport("unix"), path, &want,
+		       a->timeout_ms, &l, text, sizeof(text));
 	if (rc < 0) {
-		say(why, whylen, "handshake on '%s': %s%s%s", path,
-		    strerror(-rc), err.code ? ": " : "", err.msg);
-		goto fail;
+		say(why, whylen, "%s", text);
+		return rc;
 	}
-	rc = send_attach(fd, a, deadline);
+	rc = send_attach(l, a);
 	if (rc < 0) {
 		say(why, whylen, "send layout to '%s': %s", path,
 		    strerror(-rc));
 		goto fail;
 	}
-	rc = wire_recv(fd, &h, buf, sizeof(buf), deadline_ms(deadline));
+	rc = link_recv(l, &h, &p, deadline_ms(deadline));
+	if (rc == -ECONNABORTED) {
+		say(why, whylen, "pager refused: %s", link_why(l));
+		rc = -ECONNREFUSED;
+		goto fail;
+	}
 	if (rc < 0) {
 		say(why, whylen, "wait for the pager's answer: %s",
 		    rc == -ETIMEDOUT ? "timed out (are all nodes up?)"
-				     : strerror(-rc));
+				     : link_why(l));
 		goto fail;
 	}
-	if ((h.type == WIRE_T_PG_READY && (h.flags & WIRE_F_ERROR)) ||
-	    h.type == WIRE_T_ERROR) {
-		if (wire_error_decode(buf, h.len, &err) < 0) {
+	if (h.type == WIRE_T_PG_READY && (h.flags & WIRE_F_ERROR)) {
+		if (wire_error_decode(p, h.len, &err) < 0) {
 			rc = -EBADMSG;
 			say(why, whylen, "malformed error from the pager");
 			goto fail;
@@ -621,7 +549,7 @@ pager_attach(const struct pager_attach *a, struct pager_ready *ready, char *why,
 		goto fail;
 	}
 	if (h.type != WIRE_T_PG_READY || h.id != 1 ||
-	    pager_ready_decode(buf, h.len, &r) < 0) {
+	    pager_ready_decode(p, h.len, &r) < 0) {
 		say(why, whylen, "unexpected %s from the pager",
 		    wire_type_name(h.type));
 		rc = -EPROTO;
@@ -630,51 +558,45 @@ pager_attach(const struct pager_attach *a, struct pager_ready *ready, char *why,
 	if (ready)
 		*ready = r;
 	say(why, whylen, "ok");
-	return fd;
+	*out = l;
+	return 0;
 fail:
-	close(fd);
+	link_free(l);
 	return rc;
 }
 
 int
-pager_check(int fd, char *why, size_t whylen)
+pager_check(struct link *l, char *why, size_t whylen)
 {
-	uint8_t buf[WIRE_ERROR_MAX];
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	struct wire_error err;
+	const void *p;
 	struct wire_hdr h;
 	int rc;
 
-	rc = poll(&pfd, 1, 0);
-	if (rc < 0)
-		return errno == EINTR ? 0 : -errno;
-	if (rc == 0)
-		return 0;
-	rc = wire_recv(fd, &h, buf, sizeof(buf), 1000);
+	rc = link_fill(l);
 	if (rc == -EPIPE || rc == -ECONNRESET) {
 		say(why, whylen, "the pager closed its socket (it died)");
 		return -EPIPE;
 	}
 	if (rc < 0) {
-		say(why, whylen, "reading from the pager: %s", strerror(-rc));
+		say(why, whylen, "reading from the pager: %s", link_why(l));
 		return -EPROTO;
 	}
-	if (h.type == WIRE_T_ERROR &&
-	    wire_error_decode(buf, h.len, &err) == 0) {
-		say(why, whylen, "%s", err.msg);
+	rc = link_next(l, &h, &p);
+	if (rc == 0)
+		return 0;
+	if (rc == -ECONNABORTED) {
+		say(why, whylen, "%s", link_why(l));
 		return -ESHUTDOWN;
 	}
 	say(why, whylen, "unexpected %s from the pager",
-	    wire_type_name(h.type));
+	    rc < 0 ? link_why(l) : wire_type_name(h.type));
 	return -EPROTO;
 }
 
 int
-pager_detach(int fd)
+pager_detach(struct link *l)
 {
-	int rc;
-
-	rc = wire_send_timeout(fd, WIRE_T_BYE, 0, 0, NULL, 0, 1000);
-	close(fd);
-	return rc;
+	link_bye(l, 1000);
+	link_free(l);
+	return 0;
 }

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "avm/emit.h"
+#include "avm/link.h"
 #include "avm/log.h"
+#include "avm/runmsg.h"
 #include "avm/util.h"
 #include "avm/wire.h"
 
@@ -143,52 +145,65 @@ ctl_do(struct ctl *c, char *word, char **out, size_t *outlen,
 	return code;
 }
 
+/* One tool on run.sock: its commands, one reply each.  Takes fd. */
 static void
 ctl_serve(struct ctl *c, int fd)
 {
-	struct wire_hello mine, peer;
+	struct link_self self = { .vm = c->vm->opts.name,
+				  .node = 0,
+				  .nodes = 1,
+				  .role = WIRE_ROLE_RUN };
+	struct link_want want = { 1u << WIRE_ROLE_CONTROL |
+					  1u << WIRE_ROLE_CLIENT,
+				  LINK_ANY_NODE, 0 };
+	struct runmsg_command cmd;
 	struct wire_error why;
 	struct wire_hdr h;
-	char verb[CTL_VERB_MAX + 1];
-	uint16_t version;
-	char *out = NULL;
+	struct link *l;
+	const void *p;
+	char *out = NULL, text[300];
 	size_t outlen = 0;
 	int r;
 
-	if (!ctl_peer_ok(fd))
+	if (!ctl_peer_ok(fd)) {
+		close(fd);
 		return;
-	if (wire_hello_init(&mine, WIRE_ROLE_RUN, 0, 1, c->vm->opts.name) < 0)
-		return;
-	r = wire_handshake(fd, &mine, &peer, &version, CTL_TIMEOUT_MS, &why);
+	}
+	r = link_greet(fd, &self, &want, "run.sock", CTL_TIMEOUT_MS, &l, text,
+		       sizeof(text));
 	if (r < 0) {
-		log_debug("run.sock: handshake: %s", strerror(-r));
+		log_debug("%s", text);
 		return;
 	}
 	for (;;) {
-		r = wire_recv(fd, &h, verb, CTL_VERB_MAX, 60000);
+		r = link_recv(l, &h, &p, 60000);
 		if (r < 0)
 			break;
-		if (h.type != WIRE_T_CTL_COMMAND) {
+		if (h.type == WIRE_T_BYE)
+			break;
+		if (h.type != WIRE_T_CTL_COMMAND ||
+		    runmsg_command_decode(p, h.len, &cmd) < 0) {
 			wire_error_set(&why, WIRE_E_PROTO,
 				       "expected CTL_COMMAND, got %s",
 				       wire_type_name(h.type));
-			wire_send_error(fd, WIRE_T_ERROR, 0, &why);
+			link_send_error(l, WIRE_T_ERROR, 0, &why);
 			break;
 		}
-		verb[h.len] = '\0';
 		memset(&why, 0, sizeof(why));
-		if (ctl_do(c, verb, &out, &outlen, &why) != WIRE_E_NONE)
-			r = wire_send_error(fd, WIRE_T_CTL_RESULT, h.id, &why);
+		if (ctl_do(c, cmd.verb, &out, &outlen, &why) != WIRE_E_NONE)
+			r = link_send_error(l, WIRE_T_CTL_RESULT, h.id, &why);
 		else
-			r = wire_send(
-				fd, WIRE_T_CTL_RESULT, WIRE_F_REPLY, h.id, out,
+			r = link_send(
+				l, WIRE_T_CTL_RESULT, WIRE_F_REPLY, h.id, out,
 				outlen > WIRE_MAX_PAYLOAD ? WIRE_MAX_PAYLOAD
-							  : (uint32_t)outlen);
+							  : outlen,
+				NULL, 0);
 		free(out);
 		out = NULL;
 		if (r < 0)
 			break;
 	}
+	link_free(l);
 }
 
 static void *
@@ -212,60 +227,32 @@ ctl_thread(void *arg)
 		if (fd < 0)
 			continue;
 		ctl_serve(c, fd);
-		close(fd);
 	}
 	return NULL;
-}
-
-static int
-ctl_addr(const char *path, struct sockaddr_un *sa)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa->sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	strcpy(sa->sun_path, path);
-	return 0;
 }
 
 struct ctl *
 ctl_start(struct vm *vm, const char *path)
 {
 	struct ctl *c = calloc(1, sizeof(*c));
-	struct sockaddr_un sa;
-	int probe, e;
+	char text[300];
+	int e;
 
 	if (!c)
 		return NULL;
 	c->vm = vm;
 	c->fd = -1;
 	c->stop_pipe[0] = c->stop_pipe[1] = -1;
-	if (ctl_addr(path, &sa) < 0)
-		goto fail;
 	snprintf(c->path, sizeof(c->path), "%s", path);
-	/* A socket file nobody answers on is left from a crash: reuse it.
+	/* A socket file nobody answers on is left from a crash: reused.
 	 * One that answers belongs to a running avm-run. */
-	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (probe >= 0) {
-		if (connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-			close(probe);
-			errno = EADDRINUSE;
-			goto fail;
-		}
-		close(probe);
+	c->fd = link_listen(link_transport("unix"), path, text, sizeof(text));
+	if (c->fd < 0) {
+		errno = -c->fd;
+		c->fd = -1;
+		free(c);
+		return NULL;
 	}
-	unlink(path);
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0)
-		goto fail;
-	if (fchmod(c->fd, 0600) < 0 && errno != EINVAL)
-		goto fail;
-	if (bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		goto fail;
-	if (chmod(path, 0600) < 0 || listen(c->fd, 8) < 0)
-		goto fail;
 	if (pipe2(c->stop_pipe, O_CLOEXEC) < 0)
 		goto fail;
 	if (pthread_create(&c->thread, NULL, ctl_thread, c) != 0) {
@@ -309,62 +296,67 @@ int
 ctl_call(const char *path, const char *vm, const struct ctl_verb *v, int json,
 	 FILE *out, char *err, size_t errlen)
 {
-	char verb[CTL_VERB_MAX + 1];
-	static char buf[WIRE_MAX_PAYLOAD];
-	struct wire_hello mine, peer;
+	struct link_self self = { .vm = vm, .role = WIRE_ROLE_CONTROL };
+	struct link_want want = { 1u << WIRE_ROLE_RUN, LINK_ANY_NODE, 0 };
+	uint8_t verb[CTL_VERB_MAX];
+	struct runmsg_command cmd;
+	struct runmsg_bytes res;
 	struct wire_error why;
-	struct sockaddr_un sa;
+	char why_text[300];
 	struct wire_hdr h;
-	uint16_t version;
-	int fd, r;
+	struct link *l;
+	const void *p;
+	int cmd_len, r;
 
-	snprintf(verb, sizeof(verb), "%s%s", v->name,
+	snprintf(cmd.verb, sizeof(cmd.verb), "%s%s", v->name,
 		 json && v->json ? "-json" : "");
-	if (ctl_addr(path, &sa) < 0) {
-		snprintf(err, errlen, "'%s': path too long", path);
-		return AVM_EX_USAGE;
+	cmd_len = runmsg_command_encode(&cmd, verb, sizeof(verb));
+	if (cmd_len < 0) {
+		snprintf(err, errlen, "'%s': not a verb", cmd.verb);
+		return AVM_EX_SOFTWARE;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return AVM_EX_OSERR;
-	}
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = errno;
-		close(fd);
-		snprintf(err, errlen, "no VM '%s' answers on '%s': %s", vm,
-			 path, strerror(r));
-		return r == EACCES ? AVM_EX_NOPERM : AVM_EX_UNAVAILABLE;
-	}
-	r = wire_hello_init(&mine, WIRE_ROLE_CONTROL, 0, 0, vm);
-	if (r == 0)
-		r = wire_handshake(fd, &mine, &peer, &version, CTL_TIMEOUT_MS,
-				   &why);
-	if (r == 0)
-		r = wire_send(fd, WIRE_T_CTL_COMMAND, 0, 1, verb,
-			      (uint32_t)strlen(verb));
-	if (r == 0)
-		r = wire_recv(fd, &h, buf, sizeof(buf),
-			      CTL_PAUSE_TIMEOUT_MS + CTL_TIMEOUT_MS);
-	close(fd);
+	r = link_dial(&self, link_transport("unix"), path, &want,
+		      CTL_TIMEOUT_MS, &l, why_text, sizeof(why_text));
 	if (r < 0) {
-		snprintf(err, errlen, "'%s': %s", path, strerror(-r));
+		snprintf(err, errlen, "no VM '%s' answers on '%s': %s", vm,
+			 path, why_text);
+		return r == -EACCES || r == -EPERM ? AVM_EX_NOPERM
+		       : r == -ENAMETOOLONG	   ? AVM_EX_USAGE
+						   : AVM_EX_UNAVAILABLE;
+	}
+	r = link_send(l, WIRE_T_CTL_COMMAND, 0, 1, verb, (size_t)cmd_len, NULL,
+		      0);
+	if (r == 0)
+		r = link_recv(l, &h, &p, CTL_PAUSE_TIMEOUT_MS + CTL_TIMEOUT_MS);
+	if (r < 0) {
+		snprintf(err, errlen, "'%s': %s", path,
+			 r == -ETIMEDOUT ? strerror(ETIMEDOUT) : link_why(l));
+		link_free(l);
 		return r == -ETIMEDOUT ? AVM_EX_TEMPFAIL : AVM_EX_UNAVAILABLE;
 	}
 	if (h.type != WIRE_T_CTL_RESULT || h.id != 1) {
 		snprintf(err, errlen, "'%s': unexpected %s reply", path,
 			 wire_type_name(h.type));
+		link_free(l);
 		return AVM_EX_SOFTWARE;
 	}
 	if (h.flags & WIRE_F_ERROR) {
-		if (wire_error_decode(buf, h.len, &why) < 0)
+		if (wire_error_decode(p, h.len, &why) < 0)
 			snprintf(err, errlen, "'%s': malformed error reply",
 				 path);
 		else
 			snprintf(err, errlen, "%s", why.msg);
+		link_free(l);
 		return why.code == WIRE_E_INVAL ? AVM_EX_USAGE
 						: AVM_EX_UNAVAILABLE;
 	}
-	fwrite(buf, 1, h.len, out);
+	if (runmsg_bytes_decode(WIRE_T_CTL_RESULT, p, h.len, &res) < 0) {
+		snprintf(err, errlen, "'%s': a reply that is not text", path);
+		link_free(l);
+		return AVM_EX_SOFTWARE;
+	}
+	fwrite(res.data, 1, res.len, out);
+	link_bye(l, CTL_TIMEOUT_MS);
+	link_free(l);
 	return AVM_EX_OK;
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "avm/auth.h"
+#include "avm/link.h"
 #include "avm/log.h"
 #include "avm/runmsg.h"
 #include "avm/util.h"
@@ -29,21 +30,16 @@
 #include "vcpu.h"
 #include "vm.h"
 
-#define LINK_RX_CAP (WIRE_RUN_IO_SIZE + WIRE_RUN_IO_DATA_MAX + 256)
-#define LINK_FRAME_MS 5000 /* the rest of a frame once its start came */
 #define LINK_IO_TIMEOUT_MS 10000
 #define LINK_CLOSE_MS 2000   /* wait for the peer's end after ours */
 #define LINK_CONTROL_MS 5000 /* RUN_CONTROL answered within */
 
-struct link {
+struct rlink {
 	struct vm *vm;
-	uint32_t node; /* the peer's */
-	int fd;
-	pthread_mutex_t send_lock;
+	uint32_t node;	/* the peer's */
+	struct link *l; /* NULL until linked (lib/link.c) */
 	pthread_t thread;
 	int started;
-	_Atomic uint64_t last_rx_ns;
-	_Atomic int bye;	   /* the peer said BYE */
 	_Atomic uint64_t close_ns; /* 0, or give up reading after this */
 };
 
@@ -57,7 +53,7 @@ struct io_wait {
 
 struct links {
 	struct vm *vm;
-	struct link *link; /* [nnodes]; link[node] is unused */
+	struct rlink *link; /* [nnodes]; link[node] is unused */
 	uint8_t key[AUTH_KEY_LEN];
 	pthread_mutex_t lock; /* wait[], control */
 	pthread_cond_t cond;
@@ -71,14 +67,13 @@ struct links {
 /* --- sending ------------------------------------------------------------*/
 
 static int
-link_send(struct link *l, uint16_t type, uint16_t flags, uint64_t id,
-	  const void *p, uint32_t len)
+rlink_send(struct rlink *l, uint16_t type, uint16_t flags, uint64_t id,
+	   const void *p, uint32_t len)
 {
 	int r;
 
-	pthread_mutex_lock(&l->send_lock);
-	r = l->fd < 0 ? -ENOTCONN : wire_send(l->fd, type, flags, id, p, len);
-	pthread_mutex_unlock(&l->send_lock);
+	r = !l->l ? -ENOTCONN
+		  : link_send(l->l, type, flags, id, p, len, NULL, 0);
 	return r;
 }
 
@@ -105,8 +100,8 @@ links_forward_irq(void *opaque, uint32_t apic_id, const struct apic_msg *m)
 		errno = EINVAL;
 		return -1;
 	}
-	r = link_send(&vm->links->link[vm->vcpu_node[apic_id]], WIRE_T_RUN_IRQ,
-		      0, 0, p, sizeof(p));
+	r = rlink_send(&vm->links->link[vm->vcpu_node[apic_id]], WIRE_T_RUN_IRQ,
+		       0, 0, p, sizeof(p));
 	if (r < 0) {
 		errno = -r;
 		return -1;
@@ -126,8 +121,8 @@ links_publish(void *opaque, const struct apic_addr *a)
 		return;
 	for (i = 0; i < vm->nnodes; i++)
 		if (i != vm->node)
-			link_send(&vm->links->link[i], WIRE_T_RUN_APIC_ADDR, 0,
-				  0, p, sizeof(p));
+			rlink_send(&vm->links->link[i], WIRE_T_RUN_APIC_ADDR, 0,
+				   0, p, sizeof(p));
 }
 
 void
@@ -138,8 +133,8 @@ links_eoi(struct vm *vm, uint8_t vector)
 
 	runmsg_eoi_encode(&q, p, sizeof(p));
 	if (vm->links && vm->node != 0)
-		link_send(&vm->links->link[0], WIRE_T_RUN_EOI, 0, 0, p,
-			  sizeof(p));
+		rlink_send(&vm->links->link[0], WIRE_T_RUN_EOI, 0, 0, p,
+			   sizeof(p));
 }
 
 int
@@ -174,8 +169,8 @@ links_io(struct vcpu *v, int mmio, uint64_t addr, void *data, unsigned size,
 	seq = ++w->seq;
 	w->done = 0;
 	pthread_mutex_unlock(&L->lock);
-	r = link_send(&L->link[0], WIRE_T_RUN_IO, 0,
-		      (uint64_t)seq << 32 | v->id, p, (uint32_t)len);
+	r = rlink_send(&L->link[0], WIRE_T_RUN_IO, 0,
+		       (uint64_t)seq << 32 | v->id, p, (uint32_t)len);
 	if (r < 0) {
 		if (vm_state(vm) != VM_STOPPING)
 			vm_end(vm, VM_END_ERROR, AVM_EX_UNAVAILABLE,
@@ -246,8 +241,8 @@ links_control(struct vm *vm, int pause)
 	L->control_err = 0;
 	pthread_mutex_unlock(&L->lock);
 	for (i = 1; i < vm->nnodes; i++) {
-		if (link_send(&L->link[i], WIRE_T_RUN_CONTROL, 0, id, p,
-			      sizeof(p)) < 0) {
+		if (rlink_send(&L->link[i], WIRE_T_RUN_CONTROL, 0, id, p,
+			       sizeof(p)) < 0) {
 			err = EHOSTUNREACH;
 			pthread_mutex_lock(&L->lock);
 			L->control_pending--;
@@ -285,26 +280,18 @@ links_tick(struct vm *vm)
 {
 	struct links *L = vm->links;
 	uint64_t now = now_ns();
-	uint8_t tok[WIRE_PING_SIZE];
 	unsigned i;
 
 	if (!L)
 		return;
-	wire_put64(tok, now);
 	for (i = 0; i < vm->nnodes; i++) {
-		struct link *l = &L->link[i];
-		uint64_t last = atomic_load(&l->last_rx_ns);
+		struct rlink *l = &L->link[i];
 
-		if (i == vm->node || l->fd < 0)
+		if (i == vm->node || !l->l || link_bye_seen(l->l))
 			continue;
-		if (now > last && now - last > LINKS_DEAD_MS * 1000000ull) {
+		if (link_tick(l->l, now) < 0)
 			vm_end(vm, VM_END_ERROR, AVM_EX_UNAVAILABLE,
-			       "node %u failed: silent for %llu ms", i,
-			       (unsigned long long)((now - last) / 1000000));
-			continue;
-		}
-		link_send(l, WIRE_T_PING, 0, atomic_fetch_add(&L->ping, 1), tok,
-			  sizeof(tok));
+			       "node %u failed: %s", i, link_why(l->l));
 	}
 }
 
@@ -312,7 +299,7 @@ links_tick(struct vm *vm)
 
 /* A frame whose payload breaks its layout: the peer is broken. */
 static void
-link_malformed(struct link *l, const struct wire_hdr *h)
+link_malformed(struct rlink *l, const struct wire_hdr *h)
 {
 	vm_end(l->vm, VM_END_ERROR, AVM_EX_UNAVAILABLE,
 	       "node %u failed: malformed %s (%u bytes) on the run link",
@@ -320,7 +307,7 @@ link_malformed(struct link *l, const struct wire_hdr *h)
 }
 
 static void
-handle_irq(struct link *l, const struct wire_hdr *h, const uint8_t *p)
+handle_irq(struct rlink *l, const struct wire_hdr *h, const uint8_t *p)
 {
 	struct vm *vm = l->vm;
 	struct runmsg_irq q;
@@ -349,7 +336,7 @@ handle_irq(struct link *l, const struct wire_hdr *h, const uint8_t *p)
 }
 
 static void
-handle_addr(struct link *l, const struct wire_hdr *h, const uint8_t *p)
+handle_addr(struct rlink *l, const struct wire_hdr *h, const uint8_t *p)
 {
 	struct vm *vm = l->vm;
 	struct runmsg_apic_addr q;
@@ -374,7 +361,7 @@ handle_addr(struct link *l, const struct wire_hdr *h, const uint8_t *p)
 
 /* Node 0: a vCPU of the sender does PIO or MMIO on our device bus. */
 static void
-handle_io(struct link *l, const struct wire_hdr *h, uint8_t *p)
+handle_io(struct rlink *l, const struct wire_hdr *h, const uint8_t *p)
 {
 	struct vm *vm = l->vm;
 	struct runmsg_io q = { 0 };
@@ -391,9 +378,7 @@ handle_io(struct link *l, const struct wire_hdr *h, uint8_t *p)
 	if (vm->node != 0 || n == 0 || q.vcpu >= vm->nvcpus ||
 	    vm->vcpu_node[q.vcpu] != l->node) {
 		wire_error_set(&e, WIRE_E_INVAL, "bad RUN_IO");
-		pthread_mutex_lock(&l->send_lock);
-		wire_send_error(l->fd, WIRE_T_RUN_IO_DONE, h->id, &e);
-		pthread_mutex_unlock(&l->send_lock);
+		link_send_error(l->l, WIRE_T_RUN_IO_DONE, h->id, &e);
 		return;
 	}
 	if (wr)
@@ -404,11 +389,12 @@ handle_io(struct link *l, const struct wire_hdr *h, uint8_t *p)
 		bus_access(mmio ? &vm->mmio : &vm->pio,
 			   mmio ? BUS_MMIO : BUS_PIO, NULL, q.addr,
 			   data + i * q.size, q.size, wr);
-	link_send(l, WIRE_T_RUN_IO_DONE, WIRE_F_REPLY, h->id, data, wr ? 0 : n);
+	rlink_send(l, WIRE_T_RUN_IO_DONE, WIRE_F_REPLY, h->id, data,
+		   wr ? 0 : n);
 }
 
 static void
-handle_io_done(struct link *l, const struct wire_hdr *h, const uint8_t *p)
+handle_io_done(struct rlink *l, const struct wire_hdr *h, const uint8_t *p)
 {
 	struct links *L = l->vm->links;
 	uint32_t vcpu = (uint32_t)h->id, seq = (uint32_t)(h->id >> 32);
@@ -444,7 +430,7 @@ handle_io_done(struct link *l, const struct wire_hdr *h, const uint8_t *p)
 }
 
 static void
-handle_end(struct link *l, const struct wire_hdr *h, const uint8_t *p)
+handle_end(struct rlink *l, const struct wire_hdr *h, const uint8_t *p)
 {
 	struct runmsg_end m;
 
@@ -457,7 +443,7 @@ handle_end(struct link *l, const struct wire_hdr *h, const uint8_t *p)
 }
 
 static void
-handle_control(struct link *l, const struct wire_hdr *h, const uint8_t *p)
+handle_control(struct rlink *l, const struct wire_hdr *h, const uint8_t *p)
 {
 	struct vm *vm = l->vm;
 	struct runmsg_control q = { 0 };
@@ -481,16 +467,14 @@ handle_control(struct link *l, const struct wire_hdr *h, const uint8_t *p)
 	if (r < 0) {
 		wire_error_set(&e, wire_errcode_from_errno(errno), "%s",
 			       strerror(errno));
-		pthread_mutex_lock(&l->send_lock);
-		wire_send_error(l->fd, WIRE_T_RUN_CONTROL_DONE, h->id, &e);
-		pthread_mutex_unlock(&l->send_lock);
+		link_send_error(l->l, WIRE_T_RUN_CONTROL_DONE, h->id, &e);
 		return;
 	}
-	link_send(l, WIRE_T_RUN_CONTROL_DONE, WIRE_F_REPLY, h->id, NULL, 0);
+	rlink_send(l, WIRE_T_RUN_CONTROL_DONE, WIRE_F_REPLY, h->id, NULL, 0);
 }
 
 static void
-handle_control_done(struct link *l, const struct wire_hdr *h, const uint8_t *p)
+handle_control_done(struct rlink *l, const struct wire_hdr *h, const uint8_t *p)
 {
 	struct links *L = l->vm->links;
 	struct wire_error e;
@@ -507,25 +491,11 @@ handle_control_done(struct link *l, const struct wire_hdr *h, const uint8_t *p)
 }
 
 static void
-link_handle(struct link *l, const struct wire_hdr *h, uint8_t *p)
+link_handle(struct rlink *l, const struct wire_hdr *h, const uint8_t *p)
 {
-	struct wire_error e;
-
 	switch (h->type) {
-	case WIRE_T_PING:
-		link_send(l, WIRE_T_PONG, WIRE_F_REPLY, h->id, p, h->len);
-		break;
-	case WIRE_T_PONG:
-		break;
 	case WIRE_T_BYE:
-		atomic_store(&l->bye, 1);
-		break;
-	case WIRE_T_ERROR:
-		if (wire_error_decode(p, h->len, &e) < 0)
-			snprintf(e.msg, sizeof(e.msg), "malformed ERROR");
-		vm_end(l->vm, VM_END_ERROR, AVM_EX_UNAVAILABLE,
-		       "node %u failed: %s", l->node, e.msg);
-		break;
+		break; /* link_bye_seen() says so from now on */
 	case WIRE_T_RUN_IRQ:
 		handle_irq(l, h, p);
 		break;
@@ -566,42 +536,36 @@ link_handle(struct link *l, const struct wire_hdr *h, uint8_t *p)
 static void *
 link_thread(void *arg)
 {
-	struct link *l = arg;
+	struct rlink *l = arg;
 	struct vm *vm = l->vm;
-	uint8_t *buf = malloc(LINK_RX_CAP);
 	struct wire_hdr h;
+	const void *p;
 	int r;
 
-	if (!buf) {
-		vm_end(vm, VM_END_ERROR, AVM_EX_OSERR, "run link: %s",
-		       strerror(ENOMEM));
-		return NULL;
-	}
 	for (;;) {
-		struct pollfd p = { l->fd, POLLIN, 0 };
 		uint64_t c = atomic_load(&l->close_ns);
 
 		if (c && now_ns() > c)
 			break;
-		r = poll(&p, 1, 200);
-		if (r < 0 && errno != EINTR)
-			break;
-		if (r <= 0)
+		r = link_recv(l->l, &h, &p, 200);
+		if (r == -ETIMEDOUT)
 			continue;
-		/* Something came: the whole frame follows soon. */
-		r = wire_recv(l->fd, &h, buf, LINK_RX_CAP, LINK_FRAME_MS);
 		if (r < 0) {
-			if (!atomic_load(&l->bye) &&
-			    vm_state(vm) != VM_STOPPING)
+			if (r == -ECONNABORTED)
+				vm_end(vm, VM_END_ERROR, AVM_EX_UNAVAILABLE,
+				       "node %u failed: %s", l->node,
+				       link_why(l->l));
+			else if (!link_bye_seen(l->l) &&
+				 vm_state(vm) != VM_STOPPING)
 				vm_end(vm, VM_END_ERROR, AVM_EX_UNAVAILABLE,
 				       "node %u failed: run link %s", l->node,
-				       r == -EPIPE ? "closed" : strerror(-r));
+				       link_why(l->l));
 			break;
 		}
-		atomic_store(&l->last_rx_ns, now_ns());
-		link_handle(l, &h, buf);
+		/* The payload is the link's buffer until the next receive:
+		 * every handler is done with it when it returns. */
+		link_handle(l, &h, p);
 	}
-	free(buf);
 	return NULL;
 }
 
@@ -632,113 +596,73 @@ peer_addr(const char *list, unsigned i, struct sockaddr_storage *sa,
 	return 0;
 }
 
-/* Handshake and proof on a new connection; the peer's node into *node.
- * want: the node we dialed, or -1 when we accepted. */
-static int
-link_greet(struct vm *vm, int fd, int want, uint64_t deadline, uint32_t *node,
-	   char *err, size_t errlen)
+static struct link_self
+run_self(struct vm *vm)
 {
-	struct links *L = vm->links;
-	struct wire_hello mine, peer;
-	struct wire_error why;
-	uint16_t ver;
-	int r, one = 1;
-
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	r = wire_hello_init(&mine, WIRE_ROLE_RUN, vm->node, vm->nnodes,
-			    vm->opts.name);
-	if (r == 0)
-		r = wire_handshake(fd, &mine, &peer, &ver,
-				   deadline_ms(deadline), &why);
-	if (r == 0 && (peer.role != WIRE_ROLE_RUN || peer.nodes != vm->nnodes ||
-		       peer.node >= vm->nnodes || peer.node == vm->node ||
-		       (want >= 0 && peer.node != (uint32_t)want) ||
-		       (want < 0 && peer.node < vm->node))) {
-		snprintf(err, errlen,
-			 "peer is %s node %u of %u, not a run link we expect",
-			 wire_role_name(peer.role), peer.node, peer.nodes);
-		return -EPROTO;
-	}
-	if (r == 0)
-		r = auth_exchange(fd, L->key, &mine, &peer,
-				  deadline_ms(deadline), &why);
-	if (r < 0) {
-		snprintf(err, errlen, "%s%s%s", strerror(-r),
-			 why.code ? ": " : "", why.code ? why.msg : "");
-		return r;
-	}
-	*node = peer.node;
-	return 0;
+	return (struct link_self){ .vm = vm->opts.name,
+				   .node = vm->node,
+				   .nodes = vm->nnodes,
+				   .role = WIRE_ROLE_RUN,
+				   .key = vm->links->key };
 }
 
 static int
-link_dial(struct vm *vm, unsigned j, uint64_t deadline)
+link_dial_node(struct vm *vm, unsigned j, uint64_t deadline)
 {
+	struct link_self self = run_self(vm);
+	struct link_want want = { 1u << WIRE_ROLE_RUN, j, 0 };
 	struct sockaddr_storage sa;
 	socklen_t salen;
-	char text[128], err[300];
-	uint32_t node;
-	int fd, r;
+	char text[128], why[400];
+	int r;
 
 	if (peer_addr(vm->opts.peers, j, &sa, &salen, text, sizeof(text)) < 0) {
 		log_err("run links: bad address of node %u", j);
 		return AVM_EX_USAGE;
 	}
-	for (;;) {
-		fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return AVM_EX_OSERR;
-		if (connect(fd, (struct sockaddr *)&sa, salen) == 0)
-			break;
-		r = errno;
-		close(fd);
-		if ((r != ECONNREFUSED && r != EINTR) ||
-		    !deadline_ms(deadline)) {
-			log_err("run link to node %u at %s: %s", j, text,
-				strerror(r));
-			return AVM_EX_UNAVAILABLE;
-		}
-		usleep(50000);
-	}
-	r = link_greet(vm, fd, (int)j, deadline, &node, err, sizeof(err));
+	r = link_dial(&self, link_transport("tcp"), text, &want,
+		      deadline_ms(deadline), &vm->links->link[j].l, why,
+		      sizeof(why));
 	if (r < 0) {
-		close(fd);
-		log_err("run link to node %u at %s: %s", j, text, err);
+		log_err("run link to node %u: %s", j, why);
 		return r == -EACCES ? AVM_EX_NOPERM : AVM_EX_UNAVAILABLE;
 	}
-	vm->links->link[j].fd = fd;
 	return AVM_EX_OK;
 }
 
 static int
-link_accept(struct vm *vm, int lfd, uint64_t deadline)
+link_accept_node(struct vm *vm, int lfd, uint64_t deadline)
 {
-	char err[300];
+	struct link_self self = run_self(vm);
+	struct link_want want = { 1u << WIRE_ROLE_RUN, LINK_ANY_NODE, 1 };
+	struct link *l;
+	char why[400];
 	uint32_t node;
-	int fd, r;
+	int r;
 
 	for (;;) {
-		struct pollfd p = { lfd, POLLIN, 0 };
-
-		r = poll(&p, 1, deadline_ms(deadline));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
+		if (deadline_ms(deadline) == 0) {
 			log_err("run links: the other nodes did not all "
 				"connect in time");
 			return AVM_EX_UNAVAILABLE;
 		}
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0)
+		r = link_accept(lfd, &self, &want, deadline_ms(deadline), &l,
+				why, sizeof(why));
+		if (r == -ETIMEDOUT && deadline_ms(deadline) == 0)
 			continue;
-		r = link_greet(vm, fd, -1, deadline, &node, err, sizeof(err));
-		if (r < 0 || vm->links->link[node].fd >= 0) {
-			log_warn("run links: refused a connection: %s",
-				 r < 0 ? err : "node already linked");
-			close(fd);
+		if (r < 0) {
+			log_warn("run links: refused a connection: %s", why);
 			continue;
 		}
-		vm->links->link[node].fd = fd;
+		node = link_peer(l)->node;
+		if (vm->links->link[node].l) {
+			log_warn("run links: refused %s: node %u already "
+				 "linked",
+				 link_addr(l), node);
+			link_free(l);
+			continue;
+		}
+		vm->links->link[node].l = l;
 		return AVM_EX_OK;
 	}
 }
@@ -748,21 +672,17 @@ links_listen(struct vm *vm)
 {
 	struct sockaddr_storage sa;
 	socklen_t salen;
-	char text[128];
-	int fd, one = 1;
+	char text[128], why[300];
+	int fd;
 
 	if (vm->opts.listen_fd >= 0)
 		return vm->opts.listen_fd;
 	if (peer_addr(vm->opts.peers, vm->node, &sa, &salen, text,
 		      sizeof(text)) < 0)
 		return -1;
-	fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&sa, salen) < 0 || listen(fd, 64) < 0) {
-		log_err("run links: listen on %s: %s", text, strerror(errno));
-		close(fd);
+	fd = link_listen(link_transport("tcp"), text, why, sizeof(why));
+	if (fd < 0) {
+		log_err("run links: %s", why);
 		return -1;
 	}
 	return fd;
@@ -797,8 +717,8 @@ clock_send_all(struct vm *vm)
 	q = (struct runmsg_clock){ c.clock, c.flags, c.realtime, c.host_tsc };
 	runmsg_clock_encode(&q, b, sizeof(b));
 	for (j = 1; j < vm->nnodes; j++)
-		if (link_send(&vm->links->link[j], WIRE_T_RUN_CLOCK, 0, 0, b,
-			      sizeof(b)) < 0) {
+		if (rlink_send(&vm->links->link[j], WIRE_T_RUN_CLOCK, 0, 0, b,
+			       sizeof(b)) < 0) {
 			log_err("run link to node %u: send the clock", j);
 			return AVM_EX_UNAVAILABLE;
 		}
@@ -810,13 +730,12 @@ clock_recv(struct vm *vm, uint64_t deadline)
 {
 	struct kvm_clock_data c, now;
 	struct runmsg_clock q;
-	uint8_t b[WIRE_RUN_CLOCK_SIZE];
 	struct wire_hdr h;
+	const void *b;
 	struct timespec ts;
 	int r, have_rt;
 
-	r = wire_recv(vm->links->link[0].fd, &h, b, sizeof(b),
-		      deadline_ms(deadline));
+	r = link_recv(vm->links->link[0].l, &h, &b, deadline_ms(deadline));
 	if (r == 0 && h.type == WIRE_T_RUN_CLOCK &&
 	    runmsg_clock_decode(b, h.len, &q) < 0)
 		r = -EBADMSG;
@@ -879,8 +798,6 @@ links_open(struct vm *vm, int timeout_ms)
 	for (i = 0; i < vm->nnodes; i++) {
 		L->link[i].vm = vm;
 		L->link[i].node = i;
-		L->link[i].fd = -1;
-		pthread_mutex_init(&L->link[i].send_lock, NULL);
 	}
 	r = auth_secret_load(vm->opts.secret, L->key);
 	if (r < 0) {
@@ -894,12 +811,12 @@ links_open(struct vm *vm, int timeout_ms)
 		return AVM_EX_UNAVAILABLE;
 	/* Lower nodes first: node 0 only accepts, so the chain ends. */
 	for (i = 0; i < vm->node; i++) {
-		r = link_dial(vm, i, deadline);
+		r = link_dial_node(vm, i, deadline);
 		if (r != AVM_EX_OK)
 			goto out;
 	}
 	for (i = vm->node + 1; i < vm->nnodes; i++) {
-		r = link_accept(vm, lfd, deadline);
+		r = link_accept_node(vm, lfd, deadline);
 		if (r != AVM_EX_OK)
 			goto out;
 	}
@@ -923,7 +840,7 @@ links_start(struct vm *vm)
 		if (i == vm->node)
 			continue;
 		/* Heartbeats count from here: set-up may take long. */
-		atomic_store(&L->link[i].last_rx_ns, now_ns());
+		link_touch(L->link[i].l);
 		r = pthread_create(&L->link[i].thread, NULL, link_thread,
 				   &L->link[i]);
 		if (r) {
@@ -953,19 +870,18 @@ links_close(struct vm *vm)
 		       vm->end_why);
 	n = runmsg_end_encode(&m, p, sizeof(p));
 	for (i = 0; i < vm->nnodes; i++) {
-		struct link *l = &L->link[i];
+		struct rlink *l = &L->link[i];
 
-		if (i == vm->node || l->fd < 0)
+		if (i == vm->node || !l->l)
 			continue;
 		if (!vm->end_remote && n > 0)
-			link_send(l, WIRE_T_RUN_END, 0, 0, p, (uint32_t)n);
-		link_send(l, WIRE_T_BYE, 0, 0, NULL, 0);
-		shutdown(l->fd, SHUT_WR);
+			rlink_send(l, WIRE_T_RUN_END, 0, 0, p, (uint32_t)n);
+		link_bye(l->l, LINK_CLOSE_MS);
 	}
 	/* Read on until each peer closes too (it got our END), so that
 	 * nothing it sent is lost in a reset, but not for long. */
 	for (i = 0; i < vm->nnodes; i++) {
-		struct link *l = &L->link[i];
+		struct rlink *l = &L->link[i];
 
 		atomic_store(&l->close_ns, until);
 		if (l->started) {
@@ -984,14 +900,12 @@ links_free(struct vm *vm)
 	if (!L)
 		return;
 	for (i = 0; L->link && i < vm->nnodes; i++) {
-		struct link *l = &L->link[i];
+		struct rlink *l = &L->link[i];
 
 		atomic_store(&l->close_ns, 1);
 		if (l->started)
 			pthread_join(l->thread, NULL);
-		if (l->fd >= 0)
-			close(l->fd);
-		pthread_mutex_destroy(&l->send_lock);
+		link_free(l->l);
 	}
 	free(L->link);
 	free(L->wait);

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "avm/link.h"
 #include "avm/log.h"
 #include "avm/pager.h"
 #include "avm/util.h"
@@ -146,7 +147,7 @@ vm_pager_start(struct vm *vm)
 	a.nslots = n;
 	/* With other nodes, READY waits for their pagers too. */
 	a.timeout_ms = PAGER_START_TIMEOUT_MS * (vm->nnodes > 1 ? 3 : 1);
-	fd = pager_attach(&a, &ready, why, sizeof(why));
+	fd = pager_attach(&a, &ready, &vm->pager, why, sizeof(why));
 	/* The pager holds the uffd now: if it dies, the last reference goes
 	 * and faulting threads are released rather than stuck. */
 	close(uffd);
@@ -154,7 +155,7 @@ vm_pager_start(struct vm *vm)
 		log_err("avm-pager: %s", why[0] ? why : strerror(-fd));
 		return AVM_EX_UNAVAILABLE;
 	}
-	vm->pager_fd = fd;
+	vm->pager_fd = link_fd(vm->pager);
 	return AVM_EX_OK;
 }
 
@@ -164,7 +165,7 @@ vm_pager_event(struct vm *vm)
 {
 	char why[256] = "";
 
-	if (pager_check(vm->pager_fd, why, sizeof(why)) < 0)
+	if (pager_check(vm->pager, why, sizeof(why)) < 0)
 		vm_end(vm, VM_END_ERROR, AVM_EX_UNAVAILABLE, "guest memory: %s",
 		       why[0] ? why : "avm-pager went away");
 }
@@ -176,8 +177,9 @@ vm_pager_stop(struct vm *vm)
 	int st = 0;
 	pid_t r;
 
-	if (vm->pager_fd >= 0) {
-		pager_detach(vm->pager_fd);
+	if (vm->pager) {
+		pager_detach(vm->pager);
+		vm->pager = NULL;
 		vm->pager_fd = -1;
 	}
 	if (vm->pager_pid <= 0)

@@ -93,9 +93,10 @@ struct vm {
 	struct uart *uart;
 	struct ctl *ctl;
 	int irqchips_ready;
-	pid_t pager_pid; /* our avm-pager child, 0: none */
-	int pager_fd;	 /* pager.sock after the attach, -1: none */
-	int console_fd;	 /* --console FILE, -1 for stdio */
+	pid_t pager_pid;    /* our avm-pager child, 0: none */
+	struct link *pager; /* pager.sock after the attach, NULL: none */
+	int pager_fd;	    /* its fd, to poll; -1: none */
+	int console_fd;	    /* --console FILE, -1 for stdio */
 
 	int timer_epfd; /* vCPU timerfds: the timer thread kicks vCPUs */
 	pthread_t timer_thread;

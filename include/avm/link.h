@@ -195,6 +195,10 @@ int link_take_fds(struct link *, int *fds, int max);
  */
 int link_tick(struct link *, uint64_t now_ns);
 
+/* Heartbeats count from now (after a long set-up, before the first
+ * link_tick()). */
+void link_touch(struct link *);
+
 /*
  * Orderly close: flushes what is queued (at most timeout_ms), sends BYE
  * and shuts the write side.  The peer's last frames may still be read.

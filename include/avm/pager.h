@@ -11,9 +11,10 @@
  *	struct pager_slot s = { gpa, size, memfd_off, ram };
  *	struct pager_attach a = { vm, node, nodes, memfd, uffd,
  *				  mem_bytes, &s, 1, 30000 };
- *	int ctl = pager_attach(&a, &ready, why, sizeof(why));
+ *	struct link *ctl;
+ *	pager_attach(&a, &ready, &ctl, why, sizeof(why));
  *	close(uffd);       // the pager holds it now; see below
- *	... run; poll ctl for POLLIN: pager_check(ctl, why, ...) < 0 means
+ *	... run; poll link_fd(ctl) for POLLIN: pager_check(ctl, why, ...) < 0 means
  *	    the pager or a node failed: stop the VM, exit non-zero ...
  *	pager_detach(ctl); // orderly end: no guest RAM access after this
  *
@@ -250,16 +251,18 @@ struct pager_attach {
  * Connects to pager.sock (retrying while it is not there yet), runs the
  * handshake (role control), sends PG_ATTACH with the memfd and uffd, and
  * waits for PG_READY (the pager answers once its links to every node are
- * up), all within a->timeout_ms.  Fills *ready when not NULL.  Returns
- * the connected socket (O_CLOEXEC), or
+ * up), all within a->timeout_ms, over the link layer (include/avm/
+ * link.h).  Fills *ready when not NULL.  Returns 0 with *out, the link to
+ * poll (link_fd()) and pass to pager_check() and pager_detach(), or
  *   -EINVAL        bad arguments (slots, name, node),
  *   -ETIMEDOUT     no pager, or no READY in time,
  *   -ECONNREFUSED  the pager refused (why holds its message),
  *   -EPIPE, ...    the link's error.
  * why (whylen bytes, may be NULL) gets a message for people.
  */
+struct link;
 int pager_attach(const struct pager_attach *a, struct pager_ready *ready,
-		 char *why, size_t whylen);
+		 struct link **out, char *why, size_t whylen);
 
 /*
  * Call when the attach socket is readable (or just to ask).  Never
@@ -269,14 +272,13 @@ int pager_attach(const struct pager_attach *a, struct pager_ready *ready,
  * without a word (the pager died), -EPROTO for a frame that makes no
  * sense here.  After a negative return the VM must stop.
  */
-int pager_check(int fd, char *why, size_t whylen);
+int pager_check(struct link *l, char *why, size_t whylen);
 
 /*
- * Orderly end: sends BYE and closes fd.  The pager keeps serving the
- * other nodes until they are done too.  Returns 0 or the send's error
- * (fd is closed either way).
+ * Orderly end: sends BYE and frees the link.  The pager keeps serving
+ * the other nodes until they are done too.  Returns 0.
  */
-int pager_detach(int fd);
+int pager_detach(struct link *l);
 
 /* --- stats file ---------------------------------------------------------- */
 

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "avm/log.h"
+#include "avm/link.h"
 #include "avm/pager.h"
 #include "avm/util.h"
 
@@ -53,7 +54,7 @@ static const char *bench;
 static unsigned bench_n = 200;
 
 static uint8_t *ram;
-static int ctl = -1;
+static struct link *ctl;
 static volatile int workers_done;
 static int failed;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -656,8 +657,7 @@ main(int argc, char **argv)
 				   .slots = slots,
 				   .nslots = 2,
 				   .timeout_ms = 60000 };
-	ctl = pager_attach(&a, &ready, why, sizeof(why));
-	if (ctl < 0)
+	if (pager_attach(&a, &ready, &ctl, why, sizeof(why)) < 0)
 		die(69, "attach to the pager: %s", why);
 	close(uffd);
 
@@ -673,7 +673,7 @@ main(int argc, char **argv)
 	}
 	while (__atomic_load_n(&workers_done, __ATOMIC_SEQ_CST) <
 	       (int)threads) {
-		struct pollfd pfd = { .fd = ctl, .events = POLLIN };
+		struct pollfd pfd = { .fd = link_fd(ctl), .events = POLLIN };
 
 		if (poll(&pfd, 1, 100) > 0) {
 			c = pager_check(ctl, why, sizeof(why));
