@@ -23,10 +23,12 @@
 #include <yaml.h>
 
 #include "avm/config.h"
+#include "avm/placement.h"
 #include "avm/util.h"
 
 #define MEM_ALIGN (2ULL << 20) /* guest memory is backed by 2 MiB pages */
-#define MEM_MAX (64ULL << 40)  /* beyond any x86 guest we can build */
+#define HOME_ALIGN PLACEMENT_PAGE_SIZE /* homes are whole 4 KiB pages */
+#define MEM_MAX (64ULL << 40)	       /* beyond any x86 guest we can build */
 #define VM_MEM_MIN (16ULL << 20)
 #define HOST_MAX 253 /* a DNS name */
 #define USER_MAX 32
@@ -40,6 +42,7 @@ enum ftype {
 	F_USER,	     /* a user name */
 	F_UINT,	     /* unsigned in [min, max], stored as unsigned */
 	F_SIZE,	     /* size in [min, max], a multiple of 2M, as uint64_t */
+	F_HOME,	     /* the same, a multiple of 4K: a node's home pages */
 	F_BOOL,	     /* true false yes no */
 	F_TRANSPORT, /* tcp rdma */
 	F_MAP,	     /* a mapping whose keys land in the same object */
@@ -56,7 +59,7 @@ struct field {
 	bool required;
 	size_t off;		  /* the value; F_SEQ: the array pointer */
 	size_t count_off;	  /* F_SEQ: its size_t entry count */
-	uint64_t min, max;	  /* F_UINT, F_SIZE; F_SEQ: entries */
+	uint64_t min, max;	  /* F_UINT, F_SIZE, F_HOME; F_SEQ: entries */
 	const struct schema *sub; /* F_MAP, F_SEQ */
 };
 
@@ -474,6 +477,7 @@ static int
 parse_size(struct cparser *p, const struct field *f, void *dst, const char *s,
 	   const char *path, yaml_mark_t at)
 {
+	uint64_t align = f->type == F_HOME ? HOME_ALIGN : MEM_ALIGN;
 	char q[64], lim[32];
 	uint64_t v = 0;
 
@@ -491,9 +495,10 @@ parse_size(struct cparser *p, const struct field *f, void *dst, const char *s,
 		return perr(p, at, "'%s' is %s, less than %s", path,
 			    shown(s, q, sizeof(q)),
 			    size_format(f->min, lim, sizeof(lim)));
-	if (v % MEM_ALIGN)
-		return perr(p, at, "'%s' is %s, not a multiple of 2M", path,
-			    shown(s, q, sizeof(q)));
+	if (v % align)
+		return perr(p, at, "'%s' is %s, not a multiple of %s", path,
+			    shown(s, q, sizeof(q)),
+			    size_format(align, lim, sizeof(lim)));
 	memcpy(dst, &v, sizeof(v));
 	return 0;
 }
@@ -513,6 +518,7 @@ parse_scalar(struct cparser *p, const struct field *f, void *obj,
 	case F_UINT:
 		return parse_uint(p, f, dst, s, plain, path, at);
 	case F_SIZE:
+	case F_HOME:
 		return parse_size(p, f, dst, s, path, at);
 	case F_BOOL:
 		if (plain && (!strcasecmp(s, "true") || !strcasecmp(s, "yes")))
@@ -783,9 +789,9 @@ static const struct field node_fields[] = {
 	{ "host", F_HOST, true, NODE(host), 0, 0, 0, NULL },
 	{ "address", F_HOST, false, NODE(address), 0, 0, 0, NULL },
 	{ "ssh", F_MAP, false, 0, 0, 0, 0, &ssh_schema },
-	{ "vcpus", F_UINT, true, NODE(vcpus), 0, 1, AVM_CONFIG_VCPUS_MAX,
+	{ "vcpus", F_UINT, false, NODE(vcpus), 0, 1, AVM_CONFIG_VCPUS_MAX,
 	  NULL },
-	{ "memory", F_SIZE, true, NODE(memory_bytes), 0, MEM_ALIGN, MEM_MAX,
+	{ "memory", F_HOME, false, NODE(memory_bytes), 0, HOME_ALIGN, MEM_MAX,
 	  NULL },
 	{ "probe", F_OPAQUE, false, 0, 0, 0, 0, NULL },
 };
@@ -898,7 +904,91 @@ node_done(struct cparser *p, void *obj, const struct mapstate *ms,
 	return 0;
 }
 
-/* The nodes make up the VM exactly; without nodes, localhost is all. */
+_Static_assert(AVM_CONFIG_NODES_MAX <= PLACEMENT_NODES_MAX,
+	       "every node list the parser takes can be placed");
+
+/*
+ * Fills in what the nodes left out: vcpus and memory given on no node
+ * are the placement's equal blocks.  With all of them given, the
+ * placement checks what the sums above do not.
+ */
+static int
+place_nodes(struct cparser *p, struct avm_config *cfg, bool has_vcpus,
+	    bool has_mem, const yaml_mark_t *at)
+{
+	struct placement_in in = { (uint32_t)cfg->nnodes, cfg->vcpus,
+				   cfg->memory_bytes, NULL, NULL };
+	struct placement_node *pl = calloc(cfg->nnodes, sizeof(*pl));
+	uint32_t *v = calloc(cfg->nnodes, sizeof(*v));
+	uint64_t *m = calloc(cfg->nnodes, sizeof(*m));
+	char why[256];
+	size_t i;
+	int r = -1;
+
+	if (!pl || !v || !m) {
+		r = nomem(p);
+		goto out;
+	}
+	for (i = 0; i < cfg->nnodes; i++) {
+		v[i] = cfg->nodes[i].vcpus;
+		m[i] = cfg->nodes[i].memory_bytes;
+	}
+	in.node_vcpus = has_vcpus ? v : NULL;
+	in.node_mem_bytes = has_mem ? m : NULL;
+	if (placement_compute(&in, pl, why, sizeof(why)) < 0) {
+		/* Without nodes in the file one node takes all: this
+		 * cannot fail, but say so if it does. */
+		diag_set(p->d, at ? mark_int(at->line) : 0,
+			 at ? mark_int(at->column) : 0, "%s", why);
+		errno = EINVAL;
+		goto out;
+	}
+	for (i = 0; i < cfg->nnodes; i++) {
+		cfg->nodes[i].vcpus = pl[i].vcpu_count;
+		cfg->nodes[i].memory_bytes =
+			pl[i].page_count * PLACEMENT_PAGE_SIZE;
+	}
+	r = 0;
+out:
+	free(pl);
+	free(v);
+	free(m);
+	return r;
+}
+
+/*
+ * Node vcpus (or memory) on every node or on none: left out on some
+ * nodes only is a mistake, named at the first node without it.
+ */
+static int
+all_or_none(struct cparser *p, const struct avm_config *cfg, bool memory)
+{
+	const struct avm_node_cfg *miss = NULL;
+	size_t i, n = 0;
+	char q[64];
+
+	for (i = 0; i < cfg->nnodes; i++) {
+		const struct avm_node_cfg *nd = &cfg->nodes[i];
+
+		if (memory ? nd->memory_bytes != 0 : nd->vcpus != 0)
+			n++;
+		else if (!miss)
+			miss = nd;
+	}
+	if (n == 0 || !miss)
+		return 0;
+	diag_set(p->d, miss->line, miss->col,
+		 "node '%s' has no '%s': give it on every node or on none",
+		 shown(miss->host, q, sizeof(q)), memory ? "memory" : "vcpus");
+	errno = EINVAL;
+	return -1;
+}
+
+/*
+ * The nodes make up the VM exactly; without nodes, localhost is all.
+ * Node vcpus and memory are given on every node or on none (equal
+ * blocks, avm/placement.h).
+ */
 static int
 top_done(struct cparser *p, void *obj, const struct mapstate *ms,
 	 const char *path)
@@ -907,8 +997,8 @@ top_done(struct cparser *p, void *obj, const struct mapstate *ms,
 	/* The key, not the value: the sequence may start lines below. */
 	const yaml_mark_t *nodes_at = given(&top_schema, ms, "nodes", false);
 	uint64_t vcpus = 0, mem = 0;
+	size_t nv = 0, nm = 0, i;
 	char a[32], b[32];
-	size_t i;
 
 	if (!nodes_at) {
 		cfg->nodes = calloc(1, sizeof(*cfg->nodes));
@@ -921,26 +1011,28 @@ top_done(struct cparser *p, void *obj, const struct mapstate *ms,
 		cfg->nodes[0].address = strdup("localhost");
 		if (!cfg->nodes[0].host || !cfg->nodes[0].address)
 			return nomem(p);
-		cfg->nodes[0].vcpus = cfg->vcpus;
-		cfg->nodes[0].memory_bytes = cfg->memory_bytes;
-		return 0;
+		return place_nodes(p, cfg, false, false, NULL);
 	}
 	for (i = 0; i < cfg->nnodes; i++) {
 		vcpus += cfg->nodes[i].vcpus;
 		mem += cfg->nodes[i].memory_bytes;
+		nv += cfg->nodes[i].vcpus != 0;
+		nm += cfg->nodes[i].memory_bytes != 0;
 	}
-	if (vcpus != cfg->vcpus)
+	if (all_or_none(p, cfg, false) < 0 || all_or_none(p, cfg, true) < 0)
+		return -1;
+	if (nv && vcpus != cfg->vcpus)
 		return perr(p, *nodes_at,
 			    "nodes' vcpus sum to %" PRIu64 ", 'vm.vcpus' is %u",
 			    vcpus, cfg->vcpus);
-	if (mem != cfg->memory_bytes)
+	if (nm && mem != cfg->memory_bytes)
 		return perr(p, *nodes_at,
 			    "nodes' memory sums to %s (%" PRIu64
 			    " bytes), 'vm.memory' is %s (%" PRIu64 " bytes)",
 			    size_format(mem, a, sizeof(a)), mem,
 			    size_format(cfg->memory_bytes, b, sizeof(b)),
 			    cfg->memory_bytes);
-	return 0;
+	return place_nodes(p, cfg, nv != 0, nm != 0, nodes_at);
 }
 
 /* --- loading ----------------------------------------------------------- */

@@ -24,6 +24,7 @@
 #include "avm/emit.h"
 #include "avm/log.h"
 #include "avm/opt.h"
+#include "avm/placement.h"
 #include "avm/util.h"
 #include "daemon.h"
 
@@ -221,41 +222,36 @@ parse_ms(const char *opt, const char *s, int min)
 	return (int)v;
 }
 
+/* Homes: the placement's (avm/placement.h), of --home-sizes or equal. */
 static void
 parse_homes(const char *list)
 {
 	char *dup = list ? strdup(list) : NULL, *tok, *save = NULL;
-	uint64_t v, first = 0;
+	uint64_t size[PAGER_MAX_NODES];
+	struct placement_node pl[PAGER_MAX_NODES];
+	struct placement_in in = { P.nodes, 0, P.mem_bytes, NULL, NULL };
+	char why[256];
 	uint32_t i = 0;
 
-	if (!list) {
-		for (i = 0; i < P.nodes; i++) {
-			uint64_t a = P.npages * i / P.nodes;
-			uint64_t b = P.npages * (i + 1) / P.nodes;
-
-			P.home_first[i] = a;
-			P.home_pages[i] = b - a;
-		}
-		return;
-	}
-	for (tok = strtok_r(dup, ",", &save); tok;
+	if (list && !dup)
+		pager_fail(AVM_EX_OSERR, "out of memory");
+	for (tok = list ? strtok_r(dup, ",", &save) : NULL; tok;
 	     tok = strtok_r(NULL, ",", &save), i++) {
 		if (i >= P.nodes)
 			usage_fail("--home-sizes: more than %u sizes", P.nodes);
-		if (size_parse(tok, &v) < 0 || v % PAGER_PAGE_SIZE)
-			usage_fail("--home-sizes: '%s' is not a size in "
-				   "4K multiples",
-				   tok);
-		P.home_first[i] = first;
-		P.home_pages[i] = v / PAGER_PAGE_SIZE;
-		first += P.home_pages[i];
+		if (size_parse(tok, &size[i]) < 0)
+			usage_fail("--home-sizes: '%s' is not a size", tok);
 	}
 	free(dup);
-	if (i != P.nodes || first != P.npages)
-		usage_fail("--home-sizes: %u sizes adding up to %llu pages; "
-			   "want %u adding up to --memory (%llu pages)",
-			   i, (unsigned long long)first, P.nodes,
-			   (unsigned long long)P.npages);
+	if (list && i != P.nodes)
+		usage_fail("--home-sizes: %u sizes for %u nodes", i, P.nodes);
+	in.node_mem_bytes = list ? size : NULL;
+	if (placement_compute(&in, pl, why, sizeof(why)) < 0)
+		usage_fail("%s: %s", list ? "--home-sizes" : "--memory", why);
+	for (i = 0; i < P.nodes; i++) {
+		P.home_first[i] = pl[i].page_first;
+		P.home_pages[i] = pl[i].page_count;
+	}
 }
 
 static void

@@ -6,9 +6,9 @@
  * options a node started by the launcher gets.
  *
  * Ports: node i's run links listen on its address at fabric.port, its
- * pager links at fabric.port + 1.  Placement is the launcher's: vCPUs in
- * equal contiguous blocks, homes in equal ranges, so the file's
- * per-node vcpus and memory must be that split (checked here).
+ * pager links at fabric.port + 1.  Placement is the file's: each node's
+ * vcpus and memory as the parser filled them in (avm/placement.h: as
+ * written, or equal blocks), handed to vm_placement() as they are.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -28,6 +28,8 @@ static struct {
 	struct avm_config cfg;
 	char kernel[4096], initrd[4096], secret[4096];
 	char *peers, *pager_peers;
+	uint32_t *node_vcpus;
+	uint64_t *node_mem_bytes;
 } C;
 
 static char *
@@ -94,21 +96,6 @@ cluster_opts(const char *file, unsigned node, struct vm_opts *o)
 			return AVM_EX_CONFIG;
 		}
 	}
-	for (i = 0; i < cfg->nnodes; i++) {
-		uint64_t v0 = (uint64_t)cfg->vcpus * i / cfg->nnodes;
-		uint64_t v1 = (uint64_t)cfg->vcpus * (i + 1) / cfg->nnodes;
-		uint64_t m = cfg->memory_bytes / cfg->nnodes / 4096 * 4096;
-
-		if (cfg->nodes[i].vcpus != v1 - v0 ||
-		    (i + 1 < cfg->nnodes && cfg->nodes[i].memory_bytes != m)) {
-			log_err("%s:%d:%d: node '%s': avm-run places vCPUs and "
-				"memory in equal blocks: this node needs vcpus "
-				"%" PRIu64 " and memory %" PRIu64 " bytes",
-				file, cfg->nodes[i].line, cfg->nodes[i].col,
-				cfg->nodes[i].host, v1 - v0, m);
-			return AVM_EX_CONFIG;
-		}
-	}
 	if (!cfg->kernel) {
 		log_err("'%s': no vm.kernel", file);
 		return AVM_EX_CONFIG;
@@ -136,8 +123,14 @@ cluster_opts(const char *file, unsigned node, struct vm_opts *o)
 	}
 	C.peers = peer_list(cfg, 0);
 	C.pager_peers = peer_list(cfg, 1);
-	if (!C.peers || !C.pager_peers)
+	C.node_vcpus = calloc(cfg->nnodes, sizeof(*C.node_vcpus));
+	C.node_mem_bytes = calloc(cfg->nnodes, sizeof(*C.node_mem_bytes));
+	if (!C.peers || !C.pager_peers || !C.node_vcpus || !C.node_mem_bytes)
 		return AVM_EX_OSERR;
+	for (i = 0; i < cfg->nnodes; i++) {
+		C.node_vcpus[i] = cfg->nodes[i].vcpus;
+		C.node_mem_bytes[i] = cfg->nodes[i].memory_bytes;
+	}
 	o->name = cfg->name;
 	o->vcpus = cfg->vcpus;
 	o->mem_bytes = cfg->memory_bytes;
@@ -147,6 +140,8 @@ cluster_opts(const char *file, unsigned node, struct vm_opts *o)
 		o->cmdline = cfg->cmdline;
 	o->node = node;
 	o->nodes = (unsigned)cfg->nnodes;
+	o->node_vcpus = C.node_vcpus;
+	o->node_mem_bytes = C.node_mem_bytes;
 	o->peers = C.peers;
 	o->pager_peers = C.pager_peers;
 	o->secret = C.secret;

@@ -23,6 +23,7 @@
 #include "avm/link.h"
 #include "avm/log.h"
 #include "avm/pager.h"
+#include "avm/placement.h"
 #include "avm/util.h"
 
 #include "arch/x86/boot.h"
@@ -60,12 +61,16 @@ static int
 pager_spawn(struct vm *vm)
 {
 	char path[PATH_MAX], size[32], node[16], nodes[16];
+	char homes[PAGER_MAX_NODES * 24];
 	char *argv[] = { path,	     "--vm",	(char *)vm->opts.name,
 			 "--memory", size,	"--node",
 			 node,	     "--nodes", nodes,
 			 NULL,	     NULL,	NULL,
-			 NULL,	     NULL,	NULL };
+			 NULL,	     NULL,	NULL,
+			 NULL,	     NULL };
 	posix_spawn_file_actions_t fa;
+	size_t at = 0;
+	unsigned i;
 	int r, k = 9;
 
 	pager_path(path, sizeof(path));
@@ -73,8 +78,20 @@ pager_spawn(struct vm *vm)
 	snprintf(node, sizeof(node), "%u", vm->node);
 	snprintf(nodes, sizeof(nodes), "%u", vm->nnodes);
 	if (vm->nnodes > 1) {
-		/* Homes: the pager's default equal split, which the SRAT
-		 * describes (vm_boot). */
+		/* Homes: our placement, which the SRAT describes too
+		 * (vm_boot), never a default of the pager's. */
+		if (vm->nnodes > PAGER_MAX_NODES) {
+			log_err("%u nodes: avm-pager takes at most %d",
+				vm->nnodes, PAGER_MAX_NODES);
+			return AVM_EX_USAGE;
+		}
+		for (i = 0; i < vm->nnodes; i++)
+			at += (size_t)snprintf(homes + at, sizeof(homes) - at,
+					       "%s%" PRIu64, i ? "," : "",
+					       vm->place[i].page_count *
+						       PLACEMENT_PAGE_SIZE);
+		argv[k++] = "--home-sizes";
+		argv[k++] = homes;
 		argv[k++] = "--peers";
 		argv[k++] = (char *)vm->opts.pager_peers;
 		argv[k++] = "--secret";

@@ -22,8 +22,10 @@
 #include "avm/emit.h"
 #include "avm/kvmcap.h"
 #include "avm/log.h"
+#include "avm/placement.h"
 #include "avm/util.h"
 
+#include "arch/x86/acpi.h"
 #include "arch/x86/apicbus.h"
 #include "arch/x86/boot.h"
 #include "arch/x86/cpuid.h"
@@ -259,13 +261,9 @@ vm_status(struct vm *vm, struct emit *e)
 		/* Where each vCPU runs: the placement of the whole VM. */
 		emit_kv_list_begin(e, "node_list");
 		for (i = 0; i < vm->nnodes; i++) {
-			unsigned k, first = vm->nvcpus, last = 0;
+			unsigned first = vm->place[i].vcpu_first;
+			unsigned last = first + vm->place[i].vcpu_count - 1;
 
-			for (k = 0; k < vm->nvcpus; k++)
-				if (vm->vcpu_node[k] == i) {
-					first = k < first ? k : first;
-					last = k;
-				}
 			emit_map_begin(e);
 			emit_kv_uint(e, "node", i);
 			emit_kv_int(e, "pid",
@@ -590,24 +588,16 @@ vm_boot(struct vm *vm)
 {
 	struct guest_mem gm = { vm->ram, vm->ram_size };
 	struct acpi_mem_range range[ACPI_MAX_DOMAINS];
-	uint64_t npages = vm->ram_size / 4096;
 	struct boot_params_in in;
 	struct entry_state st;
 	char err[512];
-	unsigned i;
+	uint32_t *dom;
+	int r;
 
 	/* Only node 0 loads the guest; the others get its pages from their
 	 * pager when their vCPUs touch them. */
 	if (vm->node != 0)
 		return AVM_EX_OK;
-	/* One proximity domain per node: its vCPUs and the memory it is
-	 * home of (the pager's equal split, in pages). */
-	for (i = 0; i < vm->nnodes; i++) {
-		uint64_t a = npages * i / vm->nnodes;
-		uint64_t b = npages * (i + 1) / vm->nnodes;
-
-		range[i] = (struct acpi_mem_range){ a * 4096, (b - a) * 4096 };
-	}
 	memset(&in, 0, sizeof(in));
 	in.format = (enum boot_format)vm->opts.boot_format;
 	in.kernel = vm->opts.kernel;
@@ -616,10 +606,19 @@ vm_boot(struct vm *vm)
 	in.acpi.vcpus = vm->nvcpus;
 	in.acpi.ioapic_id = 0; /* as the IOAPIC's ID register says */
 	in.acpi.flags = ACPI_F_COM1;
-	in.acpi.ndomains = vm->nnodes;
-	in.acpi.vcpu_domain = vm->vcpu_node;
-	in.acpi.mem = range;
-	if (boot_load(&gm, &in, &st, err, sizeof(err)) < 0) {
+	/* One proximity domain per node: its vCPUs and the memory it is
+	 * home of, from the placement the pagers have. */
+	dom = calloc(vm->nvcpus, sizeof(*dom));
+	if (!dom)
+		return AVM_EX_OSERR;
+	if (acpi_numa_place(&in.acpi, vm->place, vm->nnodes, dom, range) < 0) {
+		free(dom);
+		warnx("SRAT: %u nodes: %s", vm->nnodes, strerror(errno));
+		return AVM_EX_SOFTWARE;
+	}
+	r = boot_load(&gm, &in, &st, err, sizeof(err));
+	free(dom);
+	if (r < 0) {
 		int e = errno;
 
 		log_err("%s", err);
@@ -785,28 +784,37 @@ vm_vcpus(struct vm *vm)
 	return AVM_EX_OK;
 }
 
-/* vCPUs in contiguous blocks over the nodes: node i runs
- * [vcpus * i / nodes, vcpus * (i + 1) / nodes). */
+/*
+ * Where vCPUs and home memory go (avm/placement.h): the cluster file's
+ * split, or equal blocks.  Every node computes the same from the same
+ * options; the pager gets the homes (vm_pager_start), the guest the SRAT
+ * (vm_boot).
+ */
 static int
 vm_placement(struct vm *vm)
 {
+	struct placement_in in = { vm->nnodes, vm->nvcpus, vm->opts.mem_bytes,
+				   vm->opts.node_vcpus,
+				   vm->opts.node_mem_bytes };
+	const struct placement_node *me;
+	char why[256];
 	unsigned i, k;
 
+	vm->place = calloc(vm->nnodes, sizeof(*vm->place));
 	vm->vcpu_node = calloc(vm->nvcpus, sizeof(*vm->vcpu_node));
-	if (!vm->vcpu_node)
+	if (!vm->place || !vm->vcpu_node)
 		return AVM_EX_OSERR;
-	for (i = 0; i < vm->nnodes; i++) {
-		unsigned a = (unsigned)((uint64_t)vm->nvcpus * i / vm->nnodes);
-		unsigned b =
-			(unsigned)((uint64_t)vm->nvcpus * (i + 1) / vm->nnodes);
-
-		for (k = a; k < b; k++)
-			vm->vcpu_node[k] = i;
-		if (i == vm->node) {
-			vm->vcpu_first = a;
-			vm->vcpu_count = b - a;
-		}
+	if (placement_compute(&in, vm->place, why, sizeof(why)) < 0) {
+		warnx("placing %u vCPUs and %" PRIu64 " bytes on %u nodes: %s",
+		      vm->nvcpus, vm->opts.mem_bytes, vm->nnodes, why);
+		return AVM_EX_USAGE;
 	}
+	for (i = 0; i < vm->nnodes; i++)
+		for (k = 0; k < vm->place[i].vcpu_count; k++)
+			vm->vcpu_node[vm->place[i].vcpu_first + k] = i;
+	me = &vm->place[vm->node];
+	vm->vcpu_first = me->vcpu_first;
+	vm->vcpu_count = me->vcpu_count;
 	return AVM_EX_OK;
 }
 
@@ -823,9 +831,9 @@ vm_create(struct vm *vm, const struct vm_opts *opts)
 {
 	/* Start-up order: each step may use what the steps above made. */
 	static int (*const steps[])(struct vm *) = {
-		kvm_open,   vm_placement, kvm_msr_setup,  vm_rundir,
-		vm_launch,  vm_memory,	  vm_pager_start, vm_irqchips,
-		vm_devices, vm_vcpus,	  vm_boot,	  vm_links,
+		vm_placement, kvm_open,	 kvm_msr_setup,	 vm_rundir,
+		vm_launch,    vm_memory, vm_pager_start, vm_irqchips,
+		vm_devices,   vm_vcpus,	 vm_boot,	 vm_links,
 	};
 	size_t i;
 	int r;
@@ -1047,6 +1055,8 @@ vm_release(struct vm *vm)
 	vm_reap_nodes(vm);
 	free(vm->vcpu_node);
 	vm->vcpu_node = NULL;
+	free(vm->place);
+	vm->place = NULL;
 	if (vm->ram)
 		munmap(vm->ram, vm->ram_size);
 	if (vm->dir[0])

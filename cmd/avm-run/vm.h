@@ -21,6 +21,7 @@ struct pic;
 struct uart;
 struct ctl;
 struct kvm_cpuid2;
+struct placement_node;
 
 /* What the command line asks for. */
 struct vm_opts {
@@ -39,7 +40,11 @@ struct vm_opts {
 	const char *peers;	 /* run links: ADDR:PORT of every node */
 	const char *pager_peers; /* pager links: ADDR:PORT of every node */
 	const char *secret;	 /* the VM's secret file */
-	int listen_fd;		 /* run-link listener to use, -1: bind */
+	/* [nodes] each node's share (a cluster file's); NULL: equal
+	 * blocks.  vm_placement() checks them. */
+	const uint32_t *node_vcpus;
+	const uint64_t *node_mem_bytes;
+	int listen_fd; /* run-link listener to use, -1: bind */
 };
 
 enum vm_state {
@@ -76,6 +81,7 @@ struct vm {
 	unsigned node, nnodes;
 	unsigned vcpu_first, vcpu_count; /* this node's block of vCPUs */
 	uint32_t *vcpu_node;		 /* [nvcpus]: the node that runs it */
+	struct placement_node *place;	 /* [nnodes]: vCPUs and home pages */
 	struct links *links;		 /* run-to-run links, NULL: one node */
 	pid_t *node_pids;		 /* launcher: avm-run of node i */
 	char secret_path[300];		 /* launcher: the file it created */

@@ -78,6 +78,32 @@ expected_diag() {
 	assert_line fabric.secret=
 }
 
+@test "nodes without vcpus and memory get equal blocks: 1G over 3 and 5 nodes" {
+	run -0 avm-cfgdump "$DATA/good/equal-3.yaml"
+	assert_line nodes.count=3
+	assert_line nodes.0.vcpus=1
+	assert_line nodes.2.vcpus=1
+	# 262144 pages: 87381, 87381, 87382
+	assert_line nodes.0.memory_bytes=357912576
+	assert_line nodes.1.memory_bytes=357912576
+	assert_line nodes.2.memory_bytes=357916672
+	run -0 avm-cfgdump "$DATA/good/equal-5.yaml"
+	assert_line nodes.count=5
+	assert_line nodes.4.vcpus=1
+	# 52428 pages, then 52429 for the last four
+	assert_line nodes.0.memory_bytes=214745088
+	assert_line nodes.1.memory_bytes=214749184
+	assert_line nodes.4.memory_bytes=214749184
+}
+
+@test "an uneven split is kept as written" {
+	run -0 avm-cfgdump "$DATA/good/uneven.yaml"
+	assert_line nodes.0.vcpus=1
+	assert_line nodes.0.memory_bytes=268435456
+	assert_line nodes.1.vcpus=3
+	assert_line nodes.1.memory_bytes=805306368
+}
+
 @test "pasted avm-probe entries at column 0 under nodes parse" {
 	run -0 avm-cfgdump "$DATA/good/probe-paste.yaml"
 	assert_line nodes.count=2

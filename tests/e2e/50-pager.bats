@@ -130,6 +130,31 @@ litmus() {
 	litmus 4
 }
 
+@test "pager: an uneven split (--home-sizes 8M,24M): each pager names its home, litmus passes" {
+	start_pagers 2 --home-sizes 8M,24M
+	start_clients 2 --home-sizes 8M,24M --threads 2 --rounds 1000 \
+		--iters 1000
+	wait_all_pass 2
+	# 8M is pages 0..2048, 24M the rest of 32M: 2048..8192
+	run cat "$AVM_RUNDIR/p0.log"
+	assert_output --partial "node 0 of 2 ready: home of pages 0..2048,"
+	run cat "$AVM_RUNDIR/p1.log"
+	assert_output --partial "node 1 of 2 ready: home of pages 2048..8192,"
+	run cat "$AVM_RUNDIR/c1.log"
+	assert_output --partial "xadd: counter $((2 * 2 * 1000)) "
+}
+
+@test "pager: --home-sizes that do not add up to --memory exit 64, saying so" {
+	run avm-pager --vm v --memory 32M --nodes 2 --node 0 \
+		--peers 127.0.0.1:1,127.0.0.1:2 --home-sizes 8M,8M
+	assert_failure 64
+	assert_output --partial "--home-sizes: the nodes' memory adds up to 16777216 bytes, not 33554432"
+	run avm-pager --vm v --memory 32M --nodes 2 --node 0 \
+		--peers 127.0.0.1:1,127.0.0.1:2 --home-sizes 32M
+	assert_failure 64
+	assert_output --partial "--home-sizes: 1 sizes for 2 nodes"
+}
+
 @test "pager: the stats file has its header and counted the faults" {
 	start_pagers 2
 	start_clients 2 --threads 1 --tests xadd --iters 500

@@ -40,6 +40,7 @@
 #include "avm/log.h"
 #include "avm/link.h"
 #include "avm/pager.h"
+#include "avm/placement.h"
 #include "avm/util.h"
 
 #define PG 4096u
@@ -47,6 +48,8 @@
 static const char *vm = "avm";
 static uint32_t node, nodes = 1, threads = 2;
 static uint64_t mem_bytes = 16u << 20, npages;
+static const char *home_sizes; /* --home-sizes, as the pagers got it */
+static struct placement_node home[PAGER_MAX_NODES];
 static unsigned rounds = 2000, iters = 2000;
 static int timeout_ms = 120000;
 static const char *tests = "mp,sb,xadd,lock,false";
@@ -87,15 +90,15 @@ die(int status, const char *fmt, ...)
 }
 
 /*
- * Page k of node i's home range (the pager's default equal split).  Every
+ * Page k of node i's home range (the placement's, as the pagers have it).  Every
  * variable below has its own k, so that no two share a page whatever the
  * number of nodes: 0..16 single pages, 40..135 the store-buffering cells,
  * 200..399 the bench pages.
  */
 static volatile uint64_t *
-at(uint32_t home, unsigned k)
+at(uint32_t h, unsigned k)
 {
-	uint64_t first = npages * (home % nodes) / nodes;
+	uint64_t first = home[h % nodes].page_first;
 
 	return (volatile uint64_t *)(ram + (first + 16 + k) * PG);
 }
@@ -522,12 +525,42 @@ bench_bulk(void)
 
 /* --- main ---------------------------------------------------------------- */
 
+/* Every node's home: the placement of --home-sizes, or equal blocks. */
+static int
+place_homes(void)
+{
+	struct placement_in in = { nodes, 0, mem_bytes, NULL, NULL };
+	uint64_t size[PAGER_MAX_NODES];
+	char buf[1024], *tok, *save = NULL, why[256];
+	uint32_t i = 0;
+
+	if (home_sizes) {
+		snprintf(buf, sizeof(buf), "%s", home_sizes);
+		for (tok = strtok_r(buf, ",", &save); tok && i < nodes;
+		     tok = strtok_r(NULL, ",", &save), i++)
+			if (size_parse(tok, &size[i]) < 0)
+				return -1;
+		if (i != nodes || tok)
+			return -1;
+		in.node_mem_bytes = size;
+	}
+	if (placement_compute(&in, home, why, sizeof(why)) < 0) {
+		fprintf(stderr, "avm-pager-client: %s\n", why);
+		return -1;
+	}
+	for (i = 0; i < nodes; i++)
+		if (home[i].page_count < 16 + 400)
+			return -1;
+	return 0;
+}
+
 static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: avm-pager-client --vm NAME --node I --nodes N "
 		   "--memory SIZE\n"
-		   "       [--threads T] [--rounds R] [--iters K] "
+		   "       [--home-sizes LIST] [--threads T] [--rounds R] "
+		   "[--iters K] "
 		   "[--tests mp,sb,xadd,lock,false,soak]\n"
 		   "       [--soak-ms MS] [--timeout-ms MS] [--bench "
 		   "zero|read|write|"
@@ -542,6 +575,7 @@ main(int argc, char **argv)
 		{ "node", required_argument, NULL, 'i' },
 		{ "nodes", required_argument, NULL, 'N' },
 		{ "memory", required_argument, NULL, 'm' },
+		{ "home-sizes", required_argument, NULL, 'H' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "rounds", required_argument, NULL, 'r' },
 		{ "iters", required_argument, NULL, 'k' },
@@ -607,6 +641,9 @@ main(int argc, char **argv)
 		case 'T':
 			tests = optarg;
 			break;
+		case 'H':
+			home_sizes = optarg;
+			break;
 		case 'b':
 			bench = optarg;
 			break;
@@ -619,10 +656,13 @@ main(int argc, char **argv)
 		}
 	}
 	npages = mem_bytes / PG;
-	if (node >= nodes || npages / nodes < 16 + 400 ||
+	if (node >= nodes || nodes > PAGER_MAX_NODES || place_homes() < 0 ||
 	    nodes * threads > 512) {
-		fprintf(stderr, "avm-pager-client: node below nodes, at least "
-				"416 pages a node, at most 512 threads\n");
+		fprintf(stderr,
+			"avm-pager-client: node below nodes, at most "
+			"%u nodes, at least 416 pages a node, at most "
+			"512 threads\n",
+			PAGER_MAX_NODES);
 		return 64;
 	}
 	if (rounds == 0)
@@ -659,6 +699,15 @@ main(int argc, char **argv)
 				   .timeout_ms = 60000 };
 	if (pager_attach(&a, &ready, &ctl, why, sizeof(why)) < 0)
 		die(69, "attach to the pager: %s", why);
+	/* The litmus variables sit in the homes we think the nodes have:
+	 * the pager must agree. */
+	if (ready.home_first != home[node].page_first ||
+	    ready.home_pages != home[node].page_count)
+		die(1,
+		    "the pager is home of %" PRIu64 " pages from %" PRIu64
+		    ", the placement says %" PRIu64 " from %" PRIu64,
+		    ready.home_pages, ready.home_first, home[node].page_count,
+		    home[node].page_first);
 	close(uffd);
 
 	w = calloc(threads, sizeof(*w));

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "avm/placement.h"
 #include "guestmem.h"
 #include "tap.h"
 #include "../../cmd/avm-run/arch/x86/acpi.h"
@@ -440,6 +441,98 @@ test_errors(void)
 	mem_free(&tiny);
 }
 
+/* The SRAT of a placement, as avm-run builds it: which APIC ids and which
+ * ranges each domain has. */
+static void
+srat_of(struct guest_mem *gm, const struct placement_in *in,
+	struct srat_sum *sum, uint32_t *apic_dom)
+{
+	struct placement_node p[4];
+	struct acpi_mem_range mem[4];
+	uint32_t vdom[8];
+	struct acpi_desc d = { .vcpus = in->vcpus, .ioapic_id = in->vcpus };
+	uint64_t rsdp;
+	uint8_t *s;
+	char why[256];
+
+	memset(sum, 0, sizeof(*sum));
+	if (!ok(placement_compute(in, p, why, sizeof(why)) == 0 &&
+			acpi_numa_place(&d, p, in->nodes, vdom, mem) == 0 &&
+			acpi_build(gm, &d, &rsdp, NULL, 0) == 0,
+		"placed and built: %u nodes, %u vCPUs, %llu MiB", in->nodes,
+		in->vcpus, (unsigned long long)(in->mem_bytes >> 20)))
+		return;
+	s = find_table(gm, rsdp, "SRAT");
+	srat_scan(s, sum);
+	for (uint32_t off = 48; off < le32(s + 4); off += s[off + 1])
+		if (s[off] == 0 && s[off + 3] < 8)
+			apic_dom[s[off + 3]] = s[off + 2];
+}
+
+static void
+test_numa_placement(void)
+{
+	const uint32_t v13[2] = { 1, 3 }, v11[2] = { 1, 1 };
+	const uint64_t m_uneven[2] = { 256 * MIB, 768 * MIB };
+	const uint64_t m_hole[2] = { GIB, 3 * GIB };
+	struct placement_in in = { .nodes = 2,
+				   .vcpus = 4,
+				   .mem_bytes = GIB,
+				   .node_vcpus = v13,
+				   .node_mem_bytes = m_uneven };
+	struct guest_mem gm = mem_new(GIB);
+	struct srat_sum sum;
+	uint32_t dom[8] = { 9, 9, 9, 9, 9, 9, 9, 9 };
+	struct placement_node p[2] = { { 0, 1, 0, 1 }, { 1, 4, 1, 1 } };
+	struct acpi_mem_range mem[2];
+	struct acpi_desc d = { .vcpus = 4 };
+
+	/* Node 0: 1 vCPU and 256M; node 1: 3 vCPUs and 768M. */
+	srat_of(&gm, &in, &sum, dom);
+	ok(dom[0] == 0 && dom[1] == 1 && dom[2] == 1 && dom[3] == 1,
+	   "uneven SRAT: APIC 0 in domain 0, APIC 1-3 in domain 1 (%u %u "
+	   "%u %u)",
+	   dom[0], dom[1], dom[2], dom[3]);
+	is_int(sum.mem_entries, 2, "uneven SRAT: 2 memory ranges");
+	ok(sum.gpa[0] == 0 && sum.len[0] == 256 * MIB && sum.dom[0] == 0,
+	   "uneven SRAT: domain 0 is [0, 256M)");
+	ok(sum.gpa[1] == 256 * MIB && sum.len[1] == 768 * MIB &&
+		   sum.dom[1] == 1,
+	   "uneven SRAT: domain 1 is [256M, 1G)");
+
+	/* 1G over 3 nodes: the ranges end on 4 KiB pages, as the homes. */
+	in = (struct placement_in){ .nodes = 3, .vcpus = 3, .mem_bytes = GIB };
+	srat_of(&gm, &in, &sum, dom);
+	ok(sum.mem_entries == 3 && sum.gpa[1] == 87381ull * 4096 &&
+		   sum.gpa[2] == 2 * 87381ull * 4096 &&
+		   sum.len[2] == 87382ull * 4096 && sum.dom[2] == 2,
+	   "1G over 3: domain 2 is the last 87382 pages");
+	ok(dom[0] == 0 && dom[1] == 1 && dom[2] == 2,
+	   "1G over 3: APIC k in domain k");
+	mem_free(&gm);
+
+	/* 1G + 3G: node 1's home crosses the hole at 3 GiB. */
+	gm = mem_new(4 * GIB);
+	in = (struct placement_in){ .nodes = 2,
+				    .vcpus = 2,
+				    .mem_bytes = 4 * GIB,
+				    .node_vcpus = v11,
+				    .node_mem_bytes = m_hole };
+	srat_of(&gm, &in, &sum, dom);
+	ok(sum.mem_entries == 3 && sum.gpa[0] == 0 && sum.len[0] == GIB &&
+		   sum.gpa[1] == GIB && sum.len[1] == 2 * GIB &&
+		   sum.dom[1] == 1 && sum.gpa[2] == 4 * GIB &&
+		   sum.len[2] == GIB && sum.dom[2] == 1,
+	   "1G + 3G: domain 1 is [1G, 3G) and [4G, 5G)");
+	mem_free(&gm);
+
+	/* A placement that does not fit the vCPUs is refused. */
+	errno = 0;
+	ok(acpi_numa_place(&d, p, 2, dom, mem) == -1 && errno == EINVAL,
+	   "vCPUs beyond d->vcpus: EINVAL");
+	ok(acpi_numa_place(&d, p, 0, dom, mem) == -1, "no nodes: EINVAL");
+}
+
 int
 main(void)
 {
@@ -448,6 +541,7 @@ main(void)
 	test_x2apic();
 	test_numa1();
 	test_numa3();
+	test_numa_placement();
 	test_errors();
 	return done_testing();
 }

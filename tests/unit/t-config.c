@@ -188,6 +188,71 @@ test_good_forms(void)
 	}
 }
 
+/*
+ * Where vCPUs and memory go (avm/placement.h): per node as written, or
+ * equal blocks of 4 KiB pages where the nodes leave them out.
+ */
+static void
+check_split(const char *what, const char *yaml, size_t n, const unsigned *vcpus,
+	    const uint64_t *pages)
+{
+	struct avm_config c;
+	struct avm_diag d;
+	int all = 1;
+	size_t i;
+
+	if (!ok(config_load_string("p", yaml, strlen(yaml), &c, &d) == 0,
+		"%s: accepted", what)) {
+		printf("#   %d:%d: %s\n", d.line, d.col, d.msg);
+		return;
+	}
+	is_int(c.nnodes, n, "%s: %zu nodes", what, n);
+	for (i = 0; i < n && i < c.nnodes; i++) {
+		if (c.nodes[i].vcpus != vcpus[i] ||
+		    c.nodes[i].memory_bytes != pages[i] * 4096) {
+			printf("#   node %zu: %u vCPUs, %llu bytes; want %u, "
+			       "%llu\n",
+			       i, c.nodes[i].vcpus,
+			       (unsigned long long)c.nodes[i].memory_bytes,
+			       vcpus[i], (unsigned long long)pages[i] * 4096);
+			all = 0;
+		}
+	}
+	ok(all, "%s: each node's vcpus and memory", what);
+	config_release(&c);
+}
+
+#define NODE3 "- host: a\n- host: b\n- host: c\n"
+
+static void
+test_placement(void)
+{
+	static const unsigned v111[] = { 1, 1, 1 }, v13[] = { 1, 3 };
+	static const unsigned v5[] = { 1, 1, 1, 1, 1 };
+	static const uint64_t g3[] = { 87381, 87381, 87382 };
+	static const uint64_t g5[] = { 52428, 52429, 52429, 52429, 52429 };
+	static const uint64_t u[] = { 65536, 196608 };
+
+	check_split("3 nodes, 1G, equal",
+		    "vm:\n  name: a\n  vcpus: 3\n  memory: 1G\nnodes:\n" NODE3,
+		    3, v111, g3);
+	check_split("3 nodes, 1G, the equal shares written out",
+		    "vm:\n  name: a\n  vcpus: 3\n  memory: 1G\nnodes:\n"
+		    "- {host: a, vcpus: 1, memory: 357912576}\n"
+		    "- {host: b, vcpus: 1, memory: 357912576}\n"
+		    "- {host: c, vcpus: 1, memory: 357916672}\n",
+		    3, v111, g3);
+	check_split("5 nodes, 1G, equal",
+		    "vm:\n  name: a\n  vcpus: 5\n  memory: 1G\nnodes:\n" NODE3
+		    "- host: d\n- host: e\n",
+		    5, v5, g5);
+	check_split("uneven: 1 vCPU and 256M, 3 vCPUs and 768M",
+		    "vm:\n  name: a\n  vcpus: 4\n  memory: 1G\nnodes:\n"
+		    "- {host: a, vcpus: 1, memory: 256M}\n"
+		    "- {host: b, vcpus: 3, memory: 768M}\n",
+		    2, v13, u);
+}
+
 /* Each class of error: the file, and the diagnostic it must give. */
 static const struct {
 	const char *yaml, *want;
@@ -277,7 +342,9 @@ static const struct {
 	{ "vm:\n  name: a\n  vcpus: 1\n  memory: 99999999999T\n",
 	  "4:11: 'vm.memory' is 99999999999T, more than 64T" },
 	{ HEAD "nodes:\n- host: a\n  vcpus: 4\n  memory: 0\n",
-	  "8:11: 'nodes[0].memory' is 0, less than 2M" },
+	  "8:11: 'nodes[0].memory' is 0, less than 4K" },
+	{ HEAD "nodes:\n- host: a\n  vcpus: 4\n  memory: 6K\n",
+	  "8:11: 'nodes[0].memory' is 6K, not a multiple of 4K" },
 	{ HEAD "  disks:\n  - path: a\n    readonly: maybe\n",
 	  "7:15: bad boolean 'maybe' for 'vm.disks[0].readonly' (true, "
 	  "false, yes or no)" },
@@ -313,8 +380,14 @@ static const struct {
 	{ "vm:\n  name: a\n  vcpus: 1\n", "1:1: missing key 'memory' in 'vm'" },
 	{ "fabric: {}\n", "1:1: missing key 'vm' at top level" },
 	{ "# hi\n\nfabric: {}\n", "3:1: missing key 'vm' at top level" },
-	{ HEAD "nodes:\n- host: a\n  vcpus: 4\n",
-	  "6:3: missing key 'memory' in 'nodes[0]'" },
+	{ HEAD "nodes:\n- host: a\n  vcpus: 2\n  memory: 1G\n- host: b\n"
+	       "  vcpus: 2\n",
+	  "9:3: node 'b' has no 'memory': give it on every node or on none" },
+	{ HEAD "nodes:\n- host: a\n- host: b\n  vcpus: 4\n",
+	  "6:3: node 'a' has no 'vcpus': give it on every node or on none" },
+	{ "vm:\n  name: a\n  vcpus: 2\n  memory: 1G\nnodes:\n- host: a\n"
+	  "- host: b\n- host: c\n",
+	  "5:1: 2 vCPUs for 3 nodes: every node needs a vCPU" },
 	{ HEAD "nodes:\n- vcpus: 4\n  memory: 2G\n",
 	  "6:3: missing key 'host' in 'nodes[0]'" },
 	{ HEAD "  disks:\n  - readonly: true\n",
@@ -611,6 +684,7 @@ main(void)
 {
 	test_full();
 	test_defaults();
+	test_placement();
 	test_good_forms();
 	test_bad();
 	test_limits();

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "avm/placement.h"
+
 #include "acpi.h"
 #include "boot.h"
 
@@ -641,6 +643,34 @@ check_desc(struct area *a, const struct acpi_desc *d)
 					    i, j, v);
 		}
 	}
+	return 0;
+}
+
+int
+acpi_numa_place(struct acpi_desc *d, const struct placement_node *p,
+		uint32_t nnodes, uint32_t *vcpu_domain,
+		struct acpi_mem_range *mem)
+{
+	if (nnodes == 0 || nnodes > ACPI_MAX_DOMAINS) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (uint32_t i = 0; i < nnodes; i++) {
+		if (p[i].vcpu_first > d->vcpus ||
+		    p[i].vcpu_count > d->vcpus - p[i].vcpu_first) {
+			errno = EINVAL;
+			return -1;
+		}
+		for (uint32_t k = 0; k < p[i].vcpu_count; k++)
+			vcpu_domain[p[i].vcpu_first + k] = i;
+		mem[i] = (struct acpi_mem_range){
+			p[i].page_first * PLACEMENT_PAGE_SIZE,
+			p[i].page_count * PLACEMENT_PAGE_SIZE
+		};
+	}
+	d->ndomains = nnodes;
+	d->vcpu_domain = vcpu_domain;
+	d->mem = mem;
 	return 0;
 }
 

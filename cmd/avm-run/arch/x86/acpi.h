@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 struct guest_mem;
+struct placement_node;
 
 #define ACPI_RSDP_ADDR 0xE0000ULL
 #define ACPI_AREA_END 0x100000ULL /* first byte after the area */
@@ -108,6 +109,18 @@ struct acpi_desc {
 	 * diagonal, 11..255 elsewhere; NULL means 10 local, 20 remote */
 	const uint8_t *distance;
 };
+
+/*
+ * The NUMA part of *d from a placement (avm/placement.h): one proximity
+ * domain per node, holding the node's vCPUs and its home pages, so that
+ * the SRAT says what the pagers and vCPU threads do.  vcpu_domain has
+ * room for d->vcpus entries and mem for nnodes; *d points at them after.
+ * Returns 0, or -1 with errno EINVAL when nnodes is 0 or above
+ * ACPI_MAX_DOMAINS or a node's vCPUs lie beyond d->vcpus.
+ */
+int acpi_numa_place(struct acpi_desc *d, const struct placement_node *p,
+		    uint32_t nnodes, uint32_t *vcpu_domain,
+		    struct acpi_mem_range *mem);
 
 /*
  * Builds every table into guest memory and stores the RSDP's address in
