@@ -613,7 +613,7 @@ vm_boot(struct vm *vm)
 		return AVM_EX_OSERR;
 	if (acpi_numa_place(&in.acpi, vm->place, vm->nnodes, dom, range) < 0) {
 		free(dom);
-		warnx("SRAT: %u nodes: %s", vm->nnodes, strerror(errno));
+		log_err("SRAT: %u nodes: %s", vm->nnodes, strerror(errno));
 		return AVM_EX_SOFTWARE;
 	}
 	r = boot_load(&gm, &in, &st, err, sizeof(err));
@@ -805,8 +805,9 @@ vm_placement(struct vm *vm)
 	if (!vm->place || !vm->vcpu_node)
 		return AVM_EX_OSERR;
 	if (placement_compute(&in, vm->place, why, sizeof(why)) < 0) {
-		warnx("placing %u vCPUs and %" PRIu64 " bytes on %u nodes: %s",
-		      vm->nvcpus, vm->opts.mem_bytes, vm->nnodes, why);
+		log_err("placing %u vCPUs and %" PRIu64
+			" bytes on %u nodes: %s",
+			vm->nvcpus, vm->opts.mem_bytes, vm->nnodes, why);
 		return AVM_EX_USAGE;
 	}
 	for (i = 0; i < vm->nnodes; i++)
