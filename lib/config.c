@@ -813,6 +813,8 @@ static const struct field fabric_fields[] = {
 	{ "port", F_UINT, false, CFG(fabric_port), 0, 1, 65535, NULL },
 	{ "listen", F_HOST, false, CFG(fabric_listen), 0, 0, 0, NULL },
 	{ "secret", F_STR, false, CFG(fabric_secret), 0, 0, 0, NULL },
+	{ "dead_ms", F_UINT, false, CFG(fabric_dead_ms), 0, 100, 3600000,
+	  NULL },
 };
 
 static const struct schema fabric_schema = {

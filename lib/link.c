@@ -266,9 +266,11 @@ link_greet(int fd, const struct link_self *self, const struct link_want *want,
 	l->is_unix = salen && sa.ss_family == AF_UNIX;
 	l->peer = peer;
 	l->version = version;
-	l->heartbeat_ms =
-		self->heartbeat_ms > 0 ? self->heartbeat_ms : LINK_HEARTBEAT_MS;
 	l->dead_ms = self->dead_ms > 0 ? self->dead_ms : LINK_DEAD_MS;
+	l->heartbeat_ms = self->heartbeat_ms > 0 ? self->heartbeat_ms
+			  : l->dead_ms / 3 < LINK_HEARTBEAT_MS
+				  ? l->dead_ms / 3 + 1
+				  : LINK_HEARTBEAT_MS;
 	snprintf(l->addr, sizeof(l->addr), "%s", addr);
 	pthread_mutex_init(&l->tx, NULL);
 	atomic_store(&l->last_rx, now_ns());

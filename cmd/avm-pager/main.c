@@ -163,8 +163,9 @@ static const struct opt opts[] = {
 	  "the VM's secret\n(default <rundir>/NAME/secret)" },
 	{ "home-sizes", OPT_HOME_SIZES, "LIST",
 	  "bytes each node is home of\n(default: equal)" },
-	{ "heartbeat-ms", OPT_HEARTBEAT_MS, "MS", "PING interval (1000)" },
-	{ "dead-ms", OPT_DEAD_MS, "MS", "a silent peer is dead after (4000)" },
+	{ "heartbeat-ms", OPT_HEARTBEAT_MS, "MS",
+	  "PING interval (500, or a third of --dead-ms)" },
+	{ "dead-ms", OPT_DEAD_MS, "MS", "a silent peer is dead after (3000)" },
 	{ "connect-timeout-ms", OPT_CONNECT_MS, "MS",
 	  "links up within (30000)" },
 	{ "attach-timeout-ms", OPT_ATTACH_MS, "MS",
@@ -400,8 +401,8 @@ main(int argc, char **argv)
 	P.node = 0;
 	P.nodes = 1;
 	P.memfd = P.uffd = -1;
-	P.heartbeat_ms = 1000;
-	P.dead_ms = 4000;
+	P.heartbeat_ms = 0; /* the link layer's, from the deadline */
+	P.dead_ms = LINK_DEAD_MS;
 	P.connect_ms = 30000;
 	P.attach_ms = 60000;
 	P.sync_page = UINT64_MAX;
@@ -487,7 +488,7 @@ main(int argc, char **argv)
 	if (P.node >= P.nodes)
 		usage_fail("--node %u is not below --nodes %u", P.node,
 			   P.nodes);
-	if (P.dead_ms <= P.heartbeat_ms)
+	if (P.heartbeat_ms && P.dead_ms <= P.heartbeat_ms)
 		usage_fail("--dead-ms must be longer than --heartbeat-ms");
 	snprintf(P.vm, sizeof(P.vm), "%s", vm);
 	P.npages = P.mem_bytes / PAGER_PAGE_SIZE;

@@ -131,6 +131,8 @@ cluster_opts(const char *file, unsigned node, struct vm_opts *o)
 		C.node_vcpus[i] = cfg->nodes[i].vcpus;
 		C.node_mem_bytes[i] = cfg->nodes[i].memory_bytes;
 	}
+	if (!o->dead_ms) /* --dead-ms wins over the file */
+		o->dead_ms = (int)cfg->fabric_dead_ms;
 	o->name = cfg->name;
 	o->vcpus = cfg->vcpus;
 	o->mem_bytes = cfg->memory_bytes;

@@ -104,6 +104,7 @@ spawn_node(struct vm *vm, unsigned i, int lfd)
 {
 	char self[PATH_MAX], node[16], nodes[16], vcpus[16], mem[32];
 	char rundir[400], slot[420];
+	char dead[16];
 	char *argv[32];
 	char **env;
 	posix_spawn_file_actions_t fa;
@@ -147,6 +148,11 @@ spawn_node(struct vm *vm, unsigned i, int lfd)
 	argv[k++] = vm->secret_path;
 	argv[k++] = "--listen-fd";
 	argv[k++] = "3";
+	if (vm->opts.dead_ms > 0) {
+		snprintf(dead, sizeof(dead), "%d", vm->opts.dead_ms);
+		argv[k++] = "--dead-ms";
+		argv[k++] = dead;
+	}
 	if (vm->opts.verbose)
 		argv[k++] = "-v";
 	argv[k] = NULL;

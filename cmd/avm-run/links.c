@@ -603,7 +603,8 @@ run_self(struct vm *vm)
 				   .node = vm->node,
 				   .nodes = vm->nnodes,
 				   .role = WIRE_ROLE_RUN,
-				   .key = vm->links->key };
+				   .key = vm->links->key,
+				   .dead_ms = vm->opts.dead_ms };
 }
 
 static int

@@ -27,9 +27,6 @@ struct vcpu;
 struct apic_msg;
 struct apic_addr;
 
-#define LINKS_HEARTBEAT_MS 500
-#define LINKS_DEAD_MS 3000
-
 /* Opens every link of vm's node within timeout_ms.  Returns 0, or an
  * exit status after a message. */
 int links_open(struct vm *, int timeout_ms);
@@ -61,8 +58,9 @@ int links_io(struct vcpu *v, int mmio, uint64_t addr, void *data, unsigned size,
  * with errno. */
 int links_control(struct vm *, int pause);
 
-/* Heartbeat: PINGs every peer; a peer silent past LINKS_DEAD_MS ends the
- * VM.  Called every LINKS_HEARTBEAT_MS by vm_run. */
+/* Heartbeat: PINGs every peer; a peer silent past the links' deadline
+ * (--dead-ms, LINK_DEAD_MS) ends the VM.  Called at least every
+ * LINK_HEARTBEAT_MS by vm_run. */
 void links_tick(struct vm *);
 
 #endif

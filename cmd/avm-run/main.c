@@ -38,6 +38,7 @@ enum {
 	OPT_BOOT = 256,
 	OPT_CONSOLE,
 	OPT_CLUSTER,
+	OPT_DEAD_MS,
 	/* Internal: how the launcher starts the other nodes (avm-run(1)). */
 	OPT_NODE,
 	OPT_PEERS,
@@ -71,6 +72,8 @@ static const struct opt opts[] = {
 	{ "console", OPT_CONSOLE, "FILE",
 	  "guest console output to FILE, no input\n"
 	  "(default: this terminal, raw; Ctrl-A x quits)" },
+	{ "dead-ms", OPT_DEAD_MS, "MS",
+	  "a node silent this long is dead (3000)" },
 	{ "peers", OPT_PEERS, "LIST", NULL },
 	{ "pager-peers", OPT_PAGER_PEERS, "LIST", NULL },
 	{ "secret", OPT_SECRET, "FILE", NULL },
@@ -255,6 +258,13 @@ main(int argc, char **argv)
 			break;
 		case OPT_SECRET:
 			o.secret = optarg;
+			break;
+		case OPT_DEAD_MS:
+			if (uint_parse(optarg, 100, 3600000, &v) < 0)
+				usage_error("bad --dead-ms '%s' (100 to "
+					    "3600000)",
+					    optarg);
+			o.dead_ms = (int)v;
 			break;
 		case OPT_LISTEN_FD:
 			if (uint_parse(optarg, 3, 1 << 20, &v) < 0)

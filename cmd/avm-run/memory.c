@@ -60,11 +60,12 @@ pager_path(char *buf, size_t len)
 static int
 pager_spawn(struct vm *vm)
 {
-	char path[PATH_MAX], size[32], node[16], nodes[16];
+	char path[PATH_MAX], size[32], node[16], nodes[16], dead[16];
 	char homes[PAGER_MAX_NODES * 24];
 	char *argv[] = { path,	     "--vm",	(char *)vm->opts.name,
 			 "--memory", size,	"--node",
 			 node,	     "--nodes", nodes,
+			 NULL,	     NULL,	NULL,
 			 NULL,	     NULL,	NULL,
 			 NULL,	     NULL,	NULL,
 			 NULL,	     NULL };
@@ -96,6 +97,12 @@ pager_spawn(struct vm *vm)
 		argv[k++] = (char *)vm->opts.pager_peers;
 		argv[k++] = "--secret";
 		argv[k++] = (char *)vm->opts.secret;
+	}
+	if (vm->opts.dead_ms > 0) {
+		/* One failure deadline for the run and the pager links. */
+		snprintf(dead, sizeof(dead), "%d", vm->opts.dead_ms);
+		argv[k++] = "--dead-ms";
+		argv[k++] = dead;
 	}
 	/* The pager's stdout (its "ready" line) must not mix with the
 	 * guest's console: with -v it goes to our stderr, with its info log;

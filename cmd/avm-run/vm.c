@@ -21,6 +21,7 @@
 
 #include "avm/emit.h"
 #include "avm/kvmcap.h"
+#include "avm/link.h"
 #include "avm/log.h"
 #include "avm/placement.h"
 #include "avm/util.h"
@@ -972,12 +973,12 @@ vm_run(struct vm *vm)
 				       { vm->end_fd, POLLIN, 0 },
 				       { vm->pager_fd, POLLIN, 0 } };
 
-		int n = poll(p, 3, vm->links ? LINKS_HEARTBEAT_MS : -1);
+		int n = poll(p, 3, vm->links ? LINK_HEARTBEAT_MS : -1);
 
 		if (n < 0 && errno != EINTR)
 			break;
 		if (vm->links &&
-		    now_ns() - last_tick >= LINKS_HEARTBEAT_MS * 1000000ull) {
+		    now_ns() - last_tick >= LINK_HEARTBEAT_MS * 1000000ull) {
 			last_tick = now_ns();
 			links_tick(vm);
 		}

@@ -45,6 +45,7 @@ struct vm_opts {
 	const uint32_t *node_vcpus;
 	const uint64_t *node_mem_bytes;
 	int listen_fd; /* run-link listener to use, -1: bind */
+	int dead_ms;   /* every link's failure deadline; 0: LINK_DEAD_MS */
 };
 
 enum vm_state {

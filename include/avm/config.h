@@ -110,6 +110,7 @@ struct avm_config {
 	unsigned fabric_port;			/* default 7400 */
 	char *fabric_listen;			/* NULL: each node's address */
 	char *fabric_secret;			/* NULL: <rundir>/<vm>/secret */
+	unsigned fabric_dead_ms; /* a silent node is dead; 0: the default */
 };
 
 /*

@@ -71,7 +71,7 @@ struct link_self {
 	uint32_t node, nodes; /* nodes 0: not a node (a tool) */
 	uint16_t role;	      /* enum wire_role of our HELLO */
 	const uint8_t *key;   /* AUTH_KEY_LEN bytes; NULL: no proof */
-	int heartbeat_ms;     /* 0: LINK_HEARTBEAT_MS */
+	int heartbeat_ms;     /* 0: LINK_HEARTBEAT_MS, or dead_ms/3 if less */
 	int dead_ms;	      /* 0: LINK_DEAD_MS */
 };
 

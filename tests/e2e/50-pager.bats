@@ -228,6 +228,23 @@ kill_mid_run() {
 	kill_mid_run 2 pager 0
 }
 
+@test "pager: a frozen peer is dead after --dead-ms, the one link deadline" {
+	local rc=0
+	start_pagers 2 --dead-ms 1500
+	start_clients 2 --threads 1 --tests soak --soak-ms 60000
+	for i in 0 1; do
+		timeout 60 sh -c "until grep -q ready '$AVM_RUNDIR/p$i.log'; do sleep 0.1; done" ||
+			fail "pager $i never got ready"
+	done
+	kill -STOP "${PPIDS[1]}"
+	timeout 30 tail --pid="${PPIDS[0]}" -f /dev/null || true
+	wait "${PPIDS[0]}" || rc=$?
+	kill -CONT "${PPIDS[1]}"
+	[ "$rc" = 69 ] || { cat "$AVM_RUNDIR"/p0.log >&2; fail "pager 0 exited $rc, not 69"; }
+	run cat "$AVM_RUNDIR/p0.log"
+	assert_output --regexp "node 1 failed: silent for [0-9]+ ms \(deadline 1500 ms\)"
+}
+
 @test "pager: a peer with the wrong secret is refused" {
 	local bad=$AVM_RUNDIR/bad rc=0
 	head -c 32 /dev/urandom >"$bad"
