@@ -26,111 +26,161 @@
 #include "avm/opt.h"
 #include "avm/placement.h"
 #include "avm/util.h"
-#include "daemon.h"
+#include "fail.h"
+#include "fault.h"
+#include "mem.h"
+#include "net.h"
+#include "stats.h"
+#include "stream.h"
 
-struct pager P;
+/* The whole pager: each module's state, wired together here. */
+struct pager {
+	struct pager_cfg cfg;
+	struct pager_stats *st;
+	struct mem mem;
+	struct net net;
+	struct fault fault;
+	struct stream stream;
+	int epfd, timer_fd;
+};
+
+static struct pager P;
+static const struct pager_cfg *const C = &P.cfg;
 
 static int sig_fd = -1;
 
-void
-stats_seq_begin(void)
+/* fail.h's hook: tell the peers and the client why, or say BYE. */
+static void
+on_exit_hook(void *ctx, const char *msg)
 {
-	__atomic_store_n(&P.st->seq, P.st->seq + 1, __ATOMIC_RELEASE);
-}
+	struct pager *p = ctx;
 
-void
-stats_seq_end(void)
-{
-	__atomic_store_n(&P.st->seq, P.st->seq + 1, __ATOMIC_RELEASE);
-}
-
-void
-stats_lat(uint64_t ns)
-{
-	int b = ns ? 63 - __builtin_clzll(ns) : 0;
-
-	if (b >= PAGER_STATS_HIST)
-		b = PAGER_STATS_HIST - 1;
-	P.st->lat_hist[b]++;
-	P.st->lat_sum_ns += ns;
-	P.st->lat_count++;
-}
-
-void
-pager_fail(int status, const char *fmt, ...)
-{
-	char msg[WIRE_ERROR_MSG_MAX + 1];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	log_err("%s", msg);
-	if (P.epfd > 0)
-		net_notify_all(msg);
-	if (P.sock_path[0])
-		unlink(P.sock_path);
-	/*
-	 * _exit, not exit: a set-up thread may be inside libcrypto, and
-	 * exit's clean-up under it crashes.
-	 */
-	fflush(NULL);
-	_exit(status);
+	if (!p->net.cfg)
+		return; /* before the links: nobody to tell */
+	net_notify_all(&p->net, msg);
+	/* Only a pager.sock of ours: another pager's is not ours to end. */
+	if (p->net.ctl_fd >= 0)
+		unlink(C->sock_path);
 }
 
 /* Everyone's client detached: say BYE and go. */
-void
-check_all_done(void)
+static void
+on_done(void *ctx)
 {
+	struct pager *p = ctx;
 	uint32_t i;
 
-	if (!P.detached)
+	if (!p->net.detached)
 		return;
-	for (i = 0; i < P.nodes; i++)
-		if (i != P.node && !P.peer[i].done)
+	for (i = 0; i < C->nodes; i++)
+		if (i != C->node && !net_peer_done(&p->net, i))
 			return;
-	for (i = 0; i < P.nodes; i++) {
-		struct conn *c[2] = { P.peer[i].fault, P.peer[i].bulk };
+	for (i = 0; i < C->nodes; i++) {
+		struct conn *c[2] = { net_fault_link(&p->net, i),
+				      net_bulk_link(&p->net, i) };
 
 		for (int k = 0; k < 2; k++)
 			if (c[k])
 				c[k]->bye = 1;
 	}
-	/* BYE on every link (short deadline), then leave. */
-	net_notify_all(NULL);
 	log_info("every node is done");
-	unlink(P.sock_path);
-	fflush(NULL);
-	_exit(AVM_EX_OK);
+	/* BYE on every link (short deadline), then leave. */
+	pager_exit(AVM_EX_OK);
 }
 
-void
-pager_print_ready(const struct pager_ready *r)
+static void
+on_ready(void *ctx, const struct pager_ready *r)
 {
 	struct emit e;
 
-	if (!P.json) {
+	(void)ctx;
+	if (!C->json) {
 		printf("avm-pager: vm '%s' node %u of %u ready: home of "
 		       "pages %llu..%llu, stats in %s\n",
-		       P.vm, r->node, r->nodes,
+		       C->vm, r->node, r->nodes,
 		       (unsigned long long)r->home_first,
 		       (unsigned long long)(r->home_first + r->home_pages),
-		       P.stats_path);
+		       C->stats_path);
 		fflush(stdout);
 		return;
 	}
 	emit_init(&e, stdout, EMIT_JSON, 0);
 	emit_map_begin(&e);
-	emit_kv_str(&e, "vm", P.vm);
+	emit_kv_str(&e, "vm", C->vm);
 	emit_kv_uint(&e, "node", r->node);
 	emit_kv_uint(&e, "nodes", r->nodes);
 	emit_kv_uint(&e, "home_first_page", r->home_first);
 	emit_kv_uint(&e, "home_pages", r->home_pages);
-	emit_kv_str(&e, "stats", P.stats_path);
+	emit_kv_str(&e, "stats", C->stats_path);
 	emit_map_end(&e);
 	if (emit_finish(&e) < 0)
 		log_warn("ready line: %s", strerror(errno));
 }
+
+static void
+on_fault_frame(void *ctx, struct conn *c, const struct wire_hdr *h,
+	       const uint8_t *p)
+{
+	fault_on_frame(&((struct pager *)ctx)->fault, c, h, p);
+}
+
+static void
+on_bulk_frame(void *ctx, struct conn *c, const struct wire_hdr *h,
+	      const uint8_t *p)
+{
+	stream_on_frame(&((struct pager *)ctx)->stream, c, h, p);
+}
+
+static int
+on_attach(void *ctx, const struct pager_layout *l, int memfd, int uffd,
+	  char *why, size_t len)
+{
+	struct pager *p = ctx;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	int rc;
+
+	if (mem_attached(&p->mem)) {
+		snprintf(why, len, "a client is attached already");
+		return -EBUSY;
+	}
+	rc = mem_attach(&p->mem, l, memfd, uffd, why, len);
+	if (rc < 0)
+		return rc;
+	/* The uffd's tag is NULL: see loop(). */
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, uffd, &ev) < 0)
+		pager_fail(AVM_EX_OSERR, "epoll uffd: %s", strerror(errno));
+	return 0;
+}
+
+static void
+on_detach(void *ctx)
+{
+	mem_detach(&((struct pager *)ctx)->mem);
+}
+
+static int
+on_stream(void *ctx, struct conn *tool, uint64_t id,
+	  const struct pager_stream *s)
+{
+	return stream_start(&((struct pager *)ctx)->stream, tool, id, s);
+}
+
+static void
+on_tool_gone(void *ctx, struct conn *tool)
+{
+	stream_tool_gone(&((struct pager *)ctx)->stream, tool);
+}
+
+static const struct net_ops net_ops = {
+	.fault_frame = on_fault_frame,
+	.bulk_frame = on_bulk_frame,
+	.attach = on_attach,
+	.detach = on_detach,
+	.stream = on_stream,
+	.tool_gone = on_tool_gone,
+	.ready = on_ready,
+	.done = on_done,
+};
 
 enum {
 	OPT_VM = 256,
@@ -230,7 +280,8 @@ parse_homes(const char *list)
 	char *dup = list ? strdup(list) : NULL, *tok, *save = NULL;
 	uint64_t size[PAGER_MAX_NODES];
 	struct placement_node pl[PAGER_MAX_NODES];
-	struct placement_in in = { P.nodes, 0, P.mem_bytes, NULL, NULL };
+	struct placement_in in = { P.cfg.nodes, 0, P.cfg.mem_bytes, NULL,
+				   NULL };
 	char why[256];
 	uint32_t i = 0;
 
@@ -238,74 +289,46 @@ parse_homes(const char *list)
 		pager_fail(AVM_EX_OSERR, "out of memory");
 	for (tok = list ? strtok_r(dup, ",", &save) : NULL; tok;
 	     tok = strtok_r(NULL, ",", &save), i++) {
-		if (i >= P.nodes)
-			usage_fail("--home-sizes: more than %u sizes", P.nodes);
+		if (i >= P.cfg.nodes)
+			usage_fail("--home-sizes: more than %u sizes",
+				   P.cfg.nodes);
 		if (size_parse(tok, &size[i]) < 0)
 			usage_fail("--home-sizes: '%s' is not a size", tok);
 	}
 	free(dup);
-	if (list && i != P.nodes)
-		usage_fail("--home-sizes: %u sizes for %u nodes", i, P.nodes);
+	if (list && i != P.cfg.nodes)
+		usage_fail("--home-sizes: %u sizes for %u nodes", i,
+			   P.cfg.nodes);
 	in.node_mem_bytes = list ? size : NULL;
 	if (placement_compute(&in, pl, why, sizeof(why)) < 0)
 		usage_fail("%s: %s", list ? "--home-sizes" : "--memory", why);
-	for (i = 0; i < P.nodes; i++) {
-		P.home_first[i] = pl[i].page_first;
-		P.home_pages[i] = pl[i].page_count;
+	for (i = 0; i < P.cfg.nodes; i++) {
+		P.cfg.home_first[i] = pl[i].page_first;
+		P.cfg.home_pages[i] = pl[i].page_count;
 	}
 }
 
 static void
 parse_peers(const char *list)
 {
+	struct sockaddr_storage sa;
+	socklen_t salen;
 	char *dup = strdup(list), *tok, *save = NULL;
 	uint32_t i = 0;
 
 	for (tok = strtok_r(dup, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save), i++) {
-		if (i >= P.nodes)
+		if (i >= P.cfg.nodes)
 			usage_fail("--peers: more than --nodes (%u) entries",
-				   P.nodes);
-		snprintf(P.peer[i].addr, sizeof(P.peer[i].addr), "%s", tok);
-		if (parse_addr(tok, &P.peer[i].sa, &P.peer[i].salen) < 0)
+				   P.cfg.nodes);
+		snprintf(P.cfg.peer_addr[i], sizeof(P.cfg.peer_addr[i]), "%s",
+			 tok);
+		if (parse_addr(tok, &sa, &salen) < 0)
 			usage_fail("--peers: '%s' is not ADDR:PORT", tok);
 	}
 	free(dup);
-	if (i != P.nodes)
-		usage_fail("--peers: %u entries for %u nodes", i, P.nodes);
-}
-
-static void
-stats_open(void)
-{
-	int fd;
-
-	fd = open(P.stats_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		pager_fail(AVM_EX_CANTCREAT, "create '%s': %s", P.stats_path,
-			   strerror(errno));
-	if (ftruncate(fd, sizeof(struct pager_stats)) < 0)
-		pager_fail(AVM_EX_CANTCREAT, "size '%s': %s", P.stats_path,
-			   strerror(errno));
-	P.st = mmap(NULL, sizeof(struct pager_stats), PROT_READ | PROT_WRITE,
-		    MAP_SHARED, fd, 0);
-	close(fd);
-	if (P.st == MAP_FAILED)
-		pager_fail(AVM_EX_OSERR, "map '%s': %s", P.stats_path,
-			   strerror(errno));
-	P.st->version = PAGER_STATS_VERSION;
-	P.st->size = sizeof(struct pager_stats);
-	P.st->node = P.node;
-	P.st->nodes = P.nodes;
-	P.st->page_size = PAGER_PAGE_SIZE;
-	P.st->dir_entry_bytes = sizeof(struct dir_entry);
-	P.st->local_state_bytes = 1;
-	P.st->pid = (uint32_t)getpid();
-	P.st->mem_bytes = P.mem_bytes;
-	P.st->home_first = P.home_first[P.node];
-	P.st->home_pages = P.home_pages[P.node];
-	/* The magic last: a reader that sees it sees the rest. */
-	__atomic_store_n(&P.st->magic, PAGER_STATS_MAGIC, __ATOMIC_RELEASE);
+	if (i != P.cfg.nodes)
+		usage_fail("--peers: %u entries for %u nodes", i, P.cfg.nodes);
 }
 
 static void
@@ -355,13 +378,13 @@ loop(void)
 			void *t = ev[i].data.ptr;
 
 			if (t == NULL) {
-				fault_uffd_ready();
+				mem_uffd_ready(&P.mem);
 			} else if (t == &tag_listen) {
-				net_accept();
+				net_accept(&P.net);
 			} else if (t == &tag_ctl) {
-				net_ctl_accept();
+				net_ctl_accept(&P.net);
 			} else if (t == &tag_setup) {
-				net_setup_ready();
+				net_setup_ready(&P.net);
 			} else if (t == &tag_timer) {
 				uint64_t x;
 
@@ -369,7 +392,7 @@ loop(void)
 				    errno != EAGAIN)
 					pager_fail(AVM_EX_OSERR, "timerfd: %s",
 						   strerror(errno));
-				net_tick(now_ns());
+				net_tick(&P.net, now_ns());
 			} else if (t == &tag_sig) {
 				struct signalfd_siginfo si;
 
@@ -377,7 +400,7 @@ loop(void)
 					pager_fail(AVM_EX_UNAVAILABLE,
 						   "node %u failed: its pager "
 						   "got signal %u",
-						   P.node, si.ssi_signo);
+						   P.cfg.node, si.ssi_signo);
 			} else {
 				conn_io(t, ev[i].events);
 			}
@@ -398,14 +421,12 @@ main(int argc, char **argv)
 	struct opt_parser op;
 
 	memset(&P, 0, sizeof(P));
-	P.node = 0;
-	P.nodes = 1;
-	P.memfd = P.uffd = -1;
-	P.heartbeat_ms = 0; /* the link layer's, from the deadline */
-	P.dead_ms = LINK_DEAD_MS;
-	P.connect_ms = 30000;
-	P.attach_ms = 60000;
-	P.sync_page = UINT64_MAX;
+	P.cfg.node = 0;
+	P.cfg.nodes = 1;
+	P.cfg.heartbeat_ms = 0; /* the link layer's, from the deadline */
+	P.cfg.dead_ms = LINK_DEAD_MS;
+	P.cfg.connect_ms = 30000;
+	P.cfg.attach_ms = 60000;
 	log_init("avm-pager", -1, 1);
 	if (opt_parser_init(&op, opts, AVM_ARRAY_SIZE(opts)) < 0)
 		pager_fail(AVM_EX_SOFTWARE, "option table: %s",
@@ -422,13 +443,13 @@ main(int argc, char **argv)
 			if (uint_parse(optarg, 0, PAGER_MAX_NODES - 1, &v) < 0)
 				usage_fail("--node: '%s' is not 0..%d", optarg,
 					   PAGER_MAX_NODES - 1);
-			P.node = (uint32_t)v;
+			P.cfg.node = (uint32_t)v;
 			break;
 		case OPT_NODES:
 			if (uint_parse(optarg, 1, PAGER_MAX_NODES, &v) < 0)
 				usage_fail("--nodes: '%s' is not 1..%d", optarg,
 					   PAGER_MAX_NODES);
-			P.nodes = (uint32_t)v;
+			P.cfg.nodes = (uint32_t)v;
 			break;
 		case OPT_PEERS:
 			peers = optarg;
@@ -443,21 +464,22 @@ main(int argc, char **argv)
 			homes = optarg;
 			break;
 		case OPT_HEARTBEAT_MS:
-			P.heartbeat_ms = parse_ms("--heartbeat-ms", optarg, 10);
+			P.cfg.heartbeat_ms =
+				parse_ms("--heartbeat-ms", optarg, 10);
 			break;
 		case OPT_DEAD_MS:
-			P.dead_ms = parse_ms("--dead-ms", optarg, 100);
+			P.cfg.dead_ms = parse_ms("--dead-ms", optarg, 100);
 			break;
 		case OPT_CONNECT_MS:
-			P.connect_ms =
+			P.cfg.connect_ms =
 				parse_ms("--connect-timeout-ms", optarg, 100);
 			break;
 		case OPT_ATTACH_MS:
-			P.attach_ms =
+			P.cfg.attach_ms =
 				parse_ms("--attach-timeout-ms", optarg, 0);
 			break;
 		case 'j':
-			P.json = 1;
+			P.cfg.json = 1;
 			break;
 		case 'q':
 			quiet = 1;
@@ -482,51 +504,57 @@ main(int argc, char **argv)
 			   "'/', is required");
 	if (!mem)
 		usage_fail("--memory is required");
-	if (size_parse(mem, &P.mem_bytes) < 0 || P.mem_bytes == 0 ||
-	    P.mem_bytes % PAGER_PAGE_SIZE)
+	if (size_parse(mem, &P.cfg.mem_bytes) < 0 || P.cfg.mem_bytes == 0 ||
+	    P.cfg.mem_bytes % PAGER_PAGE_SIZE)
 		usage_fail("--memory: '%s' is not a size in 4K multiples", mem);
-	if (P.node >= P.nodes)
-		usage_fail("--node %u is not below --nodes %u", P.node,
-			   P.nodes);
-	if (P.heartbeat_ms && P.dead_ms <= P.heartbeat_ms)
+	if (P.cfg.node >= P.cfg.nodes)
+		usage_fail("--node %u is not below --nodes %u", P.cfg.node,
+			   P.cfg.nodes);
+	if (P.cfg.heartbeat_ms && P.cfg.dead_ms <= P.cfg.heartbeat_ms)
 		usage_fail("--dead-ms must be longer than --heartbeat-ms");
-	snprintf(P.vm, sizeof(P.vm), "%s", vm);
-	P.npages = P.mem_bytes / PAGER_PAGE_SIZE;
-	if (P.nodes > 1 && !peers)
+	snprintf(P.cfg.vm, sizeof(P.cfg.vm), "%s", vm);
+	P.cfg.npages = P.cfg.mem_bytes / PAGER_PAGE_SIZE;
+	if (P.cfg.nodes > 1 && !peers)
 		usage_fail("--peers is required with more than one node");
 	if (peers)
 		parse_peers(peers);
-	if (listen_at && parse_addr(listen_at, &P.peer[P.node].sa,
-				    &P.peer[P.node].salen) < 0)
-		usage_fail("--listen: '%s' is not ADDR:PORT", listen_at);
-	parse_homes(homes);
-	snprintf(P.listen_addr, sizeof(P.listen_addr), "%s",
-		 listen_at ? listen_at : P.peer[P.node].addr);
+	if (listen_at) {
+		struct sockaddr_storage sa;
+		socklen_t salen;
 
-	log_init("avm-pager", (int)P.node, 1);
+		if (parse_addr(listen_at, &sa, &salen) < 0)
+			usage_fail("--listen: '%s' is not ADDR:PORT",
+				   listen_at);
+	}
+	parse_homes(homes);
+	snprintf(P.cfg.listen_addr, sizeof(P.cfg.listen_addr), "%s",
+		 listen_at ? listen_at : P.cfg.peer_addr[P.cfg.node]);
+
+	log_init("avm-pager", (int)P.cfg.node, 1);
 	log_set_level(verbose ? LOG_LVL_DEBUG
 		      : quiet ? LOG_LVL_WARN
 			      : LOG_LVL_INFO);
 	if (avm_rundir(dir, sizeof(dir)) < 0)
 		pager_fail(AVM_EX_CONFIG, "no run directory: set AVM_RUNDIR or "
 					  "XDG_RUNTIME_DIR");
-	snprintf(P.rundir, sizeof(P.rundir), "%s/%s", dir, P.vm);
-	mkdir_p(P.rundir);
-	snprintf(P.sock_path, sizeof(P.sock_path), "%s/pager.sock", P.rundir);
-	snprintf(P.stats_path, sizeof(P.stats_path), "%s/pager-%u.stats",
-		 P.rundir, P.node);
-	if (P.nodes > 1) {
+	snprintf(P.cfg.rundir, sizeof(P.cfg.rundir), "%s/%s", dir, P.cfg.vm);
+	mkdir_p(P.cfg.rundir);
+	snprintf(P.cfg.sock_path, sizeof(P.cfg.sock_path), "%s/pager.sock",
+		 P.cfg.rundir);
+	snprintf(P.cfg.stats_path, sizeof(P.cfg.stats_path),
+		 "%s/pager-%u.stats", P.cfg.rundir, P.cfg.node);
+	if (P.cfg.nodes > 1) {
 		char def[4300];
 
 		if (!secret) {
-			snprintf(def, sizeof(def), "%s/secret", P.rundir);
+			snprintf(def, sizeof(def), "%s/secret", P.cfg.rundir);
 			secret = def;
 		}
-		rc = auth_secret_load(secret, P.key);
+		rc = auth_secret_load(secret, P.cfg.key);
 		if (rc < 0)
 			pager_fail(auth_secret_exit(rc), "secret '%s': %s",
 				   secret, auth_secret_strerror(rc));
-		P.have_key = 1;
+		P.cfg.have_key = 1;
 	}
 
 	signal(SIGPIPE, SIG_IGN);
@@ -537,47 +565,33 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &ss, NULL);
 	sig_fd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
 
-	stats_open();
-	rc = fault_dir_init();
-	if (rc < 0)
-		pager_fail(AVM_EX_OSERR, "directory: %s", strerror(-rc));
-	P.t_start = now_ns();
+	fail_set_hook(on_exit_hook, &P);
 	P.epfd = epoll_create1(EPOLL_CLOEXEC);
 	P.timer_fd =
 		timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	P.setup_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (P.epfd < 0 || P.timer_fd < 0 || P.setup_fd < 0 || sig_fd < 0)
+	if (P.epfd < 0 || P.timer_fd < 0 || sig_fd < 0)
 		pager_fail(AVM_EX_OSERR, "event loop: %s", strerror(errno));
 	timerfd_settime(P.timer_fd, 0, &its, NULL);
-	P.ctl_fd = net_ctl_listen();
-	if (P.ctl_fd < 0)
-		pager_fail(P.ctl_fd == -EADDRINUSE ? AVM_EX_TEMPFAIL
-						   : AVM_EX_CANTCREAT,
-			   "listen on '%s': %s", P.sock_path,
-			   P.ctl_fd == -EADDRINUSE ? "a pager answers there "
-						     "already"
-						   : strerror(-P.ctl_fd));
-	epoll_add(P.ctl_fd, &tag_ctl);
+	/* The tree of modules, bottom up (cfg.h). */
+	P.st = stats_open(C, sizeof(struct dir_entry));
+	mem_init(&P.mem, C, P.st, fault_mem_ops(), &P.fault);
+	net_init(&P.net, C, P.st, P.epfd, &net_ops, &P);
+	rc = fault_init(&P.fault, C, P.st, &P.mem, &P.net);
+	if (rc < 0)
+		pager_fail(AVM_EX_OSERR, "directory: %s", strerror(-rc));
+	stream_init(&P.stream, C, &P.mem, &P.net);
+	epoll_add(P.net.ctl_fd, &tag_ctl);
 	epoll_add(P.timer_fd, &tag_timer);
-	epoll_add(P.setup_fd, &tag_setup);
+	epoll_add(P.net.setup_fd, &tag_setup);
 	epoll_add(sig_fd, &tag_sig);
-	if (P.nodes > 1) {
-		P.listen_fd = net_listen();
-		if (P.listen_fd < 0)
-			pager_fail(AVM_EX_CANTCREAT, "listen on %s: %s",
-				   listen_at ? listen_at : P.peer[P.node].addr,
-				   strerror(-P.listen_fd));
-		epoll_add(P.listen_fd, &tag_listen);
-		net_start_dials();
-	} else {
-		P.fabric_up = 1;
-	}
+	if (P.net.listen_fd >= 0)
+		epoll_add(P.net.listen_fd, &tag_listen);
 	log_info("vm '%s', %llu bytes, home of pages %llu..%llu, "
 		 "directory %zu bytes a page",
-		 P.vm, (unsigned long long)P.mem_bytes,
-		 (unsigned long long)P.home_first[P.node],
-		 (unsigned long long)(P.home_first[P.node] +
-				      P.home_pages[P.node]),
+		 P.cfg.vm, (unsigned long long)P.cfg.mem_bytes,
+		 (unsigned long long)P.cfg.home_first[P.cfg.node],
+		 (unsigned long long)(P.cfg.home_first[P.cfg.node] +
+				      P.cfg.home_pages[P.cfg.node]),
 		 sizeof(struct dir_entry));
 	loop();
 	return AVM_EX_SOFTWARE;

@@ -1,15 +1,4 @@
-/*
- * Links of avm-pager: the TCP links to the other pagers (one for faults,
- * one for bulk transfers per pair; the higher node dials the lower) and
- * the connections on pager.sock.
- *
- * Setting a link up blocks (handshake, PG_AUTH, PG_LINK, each within a
- * deadline), so it runs in a thread of its own; the event loop never
- * waits on a peer that is slow to talk, and only takes finished links
- * from the set-up queue.  After that, every link is non-blocking with an
- * input buffer cut by wire_frame_next() and an output buffer flushed on
- * EPOLLOUT.
- */
+/* The links of avm-pager; see net.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -31,13 +20,16 @@
 #include "avm/link.h"
 #include "avm/log.h"
 #include "avm/util.h"
-#include "daemon.h"
+#include "fail.h"
+#include "net.h"
+#include "net-int.h"
 
 #define SETUP_MS 5000
 
 /* A finished (or failed) set-up, from a thread to the loop. */
 struct setup {
 	struct setup *next;
+	struct net *net;
 	int fd; /* accepted, until the set-up thread greets it */
 	struct link *l;
 	enum conn_kind kind;
@@ -52,33 +44,31 @@ struct setup {
 	pid_t pid;
 };
 
-static pthread_mutex_t setup_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct setup *setup_head, **setup_tail = &setup_head;
-
 static void
 setup_post(struct setup *s)
 {
+	struct net *n = s->net;
 	uint64_t one = 1;
 
-	pthread_mutex_lock(&setup_lock);
+	pthread_mutex_lock(&n->setup_lock);
 	s->next = NULL;
-	*setup_tail = s;
-	setup_tail = &s->next;
-	pthread_mutex_unlock(&setup_lock);
-	if (write(P.setup_fd, &one, sizeof(one)) < 0)
+	*n->setup_tail = s;
+	n->setup_tail = &s->next;
+	pthread_mutex_unlock(&n->setup_lock);
+	if (write(n->setup_fd, &one, sizeof(one)) < 0)
 		log_warn("eventfd: %s", strerror(errno));
 }
 
 static struct link_self
-pager_self(uint16_t role)
+pager_self(const struct pager_cfg *cfg, uint16_t role)
 {
-	return (struct link_self){ .vm = P.vm,
-				   .node = P.node,
-				   .nodes = P.nodes,
+	return (struct link_self){ .vm = cfg->vm,
+				   .node = cfg->node,
+				   .nodes = cfg->nodes,
 				   .role = role,
-				   .key = P.have_key ? P.key : NULL,
-				   .heartbeat_ms = P.heartbeat_ms,
-				   .dead_ms = P.dead_ms };
+				   .key = cfg->have_key ? cfg->key : NULL,
+				   .heartbeat_ms = cfg->heartbeat_ms,
+				   .dead_ms = cfg->dead_ms };
 }
 
 /* --- pager links: after the link layer's set-up ------------------------ */
@@ -92,6 +82,7 @@ pager_self(uint16_t role)
 static int
 pager_link_check(struct link *l, uint16_t role, struct setup *s)
 {
+	const struct pager_cfg *cfg = s->net->cfg;
 	const struct wire_hello *peer = link_peer(l);
 	struct pager_link lk, plk;
 	struct wire_hdr h;
@@ -100,8 +91,8 @@ pager_link_check(struct link *l, uint16_t role, struct setup *s)
 	int rc;
 
 	s->node = peer->node;
-	lk = (struct pager_link){ P.mem_bytes, P.home_first[P.node],
-				  P.home_pages[P.node] };
+	lk = (struct pager_link){ cfg->mem_bytes, cfg->home_first[cfg->node],
+				  cfg->home_pages[cfg->node] };
 	pager_link_encode(&lk, buf, sizeof(buf));
 	rc = link_send(l, WIRE_T_PG_LINK, 0, 0, buf, sizeof(buf), NULL, 0);
 	if (rc == 0)
@@ -115,18 +106,18 @@ pager_link_check(struct link *l, uint16_t role, struct setup *s)
 			 link_why(l)[0] ? link_why(l) : strerror(-rc));
 		return -1;
 	}
-	if (plk.mem_bytes != P.mem_bytes ||
-	    plk.home_first != P.home_first[peer->node] ||
-	    plk.home_pages != P.home_pages[peer->node]) {
+	if (plk.mem_bytes != cfg->mem_bytes ||
+	    plk.home_first != cfg->home_first[peer->node] ||
+	    plk.home_pages != cfg->home_pages[peer->node]) {
 		snprintf(s->msg, sizeof(s->msg),
 			 "node %u disagrees on the memory map: %llu bytes, "
 			 "home pages %llu+%llu; here %llu bytes, %llu+%llu",
 			 peer->node, (unsigned long long)plk.mem_bytes,
 			 (unsigned long long)plk.home_first,
 			 (unsigned long long)plk.home_pages,
-			 (unsigned long long)P.mem_bytes,
-			 (unsigned long long)P.home_first[peer->node],
-			 (unsigned long long)P.home_pages[peer->node]);
+			 (unsigned long long)cfg->mem_bytes,
+			 (unsigned long long)cfg->home_first[peer->node],
+			 (unsigned long long)cfg->home_pages[peer->node]);
 		s->fatal = AVM_EX_CONFIG;
 		return -1;
 	}
@@ -142,7 +133,7 @@ accept_thread(void *arg)
 {
 	struct setup *s = arg;
 	/* Our HELLO says pager-fault; the dialer's role names the link. */
-	struct link_self self = pager_self(WIRE_ROLE_PAGER_FAULT);
+	struct link_self self = pager_self(s->net->cfg, WIRE_ROLE_PAGER_FAULT);
 	struct link_want want = { pager_roles, LINK_ANY_NODE, 1 };
 	int rc;
 
@@ -166,6 +157,7 @@ accept_thread(void *arg)
 }
 
 struct dial {
+	struct net *net;
 	uint32_t node;
 	uint16_t role;
 };
@@ -174,9 +166,11 @@ static void *
 dial_thread(void *arg)
 {
 	struct dial *d = arg;
-	struct peer *pr = &P.peer[d->node];
-	uint64_t deadline = P.t_start + (uint64_t)P.connect_ms * 1000000u;
-	struct link_self self = pager_self(d->role);
+	const struct pager_cfg *cfg = d->net->cfg;
+	const char *addr = cfg->peer_addr[d->node];
+	uint64_t deadline =
+		d->net->t_start + (uint64_t)cfg->connect_ms * 1000000u;
+	struct link_self self = pager_self(cfg, d->role);
 	struct link_want want = { pager_roles, d->node, 0 };
 	struct setup *s = calloc(1, sizeof(*s));
 	char why[sizeof(s->msg) - 100];
@@ -184,8 +178,9 @@ dial_thread(void *arg)
 
 	if (!s)
 		pager_fail(AVM_EX_OSERR, "out of memory");
-	snprintf(s->addr, sizeof(s->addr), "%s", pr->addr);
-	rc = link_dial(&self, link_transport("tcp"), pr->addr, &want,
+	s->net = d->net;
+	snprintf(s->addr, sizeof(s->addr), "%s", addr);
+	rc = link_dial(&self, link_transport("tcp"), addr, &want,
 		       deadline_ms(deadline), &s->l, why, sizeof(why));
 	if (rc == -ETIMEDOUT) {
 		s->fatal = AVM_EX_UNAVAILABLE;
@@ -194,7 +189,7 @@ dial_thread(void *arg)
 	} else if (rc < 0) {
 		s->fatal = rc == -EACCES ? AVM_EX_NOPERM : AVM_EX_UNAVAILABLE;
 		snprintf(s->msg, sizeof(s->msg),
-			 "link to node %u at %s refused: %s", d->node, pr->addr,
+			 "link to node %u at %s refused: %s", d->node, addr,
 			 why);
 	} else if (pager_link_check(s->l, d->role, s) < 0) {
 		link_free(s->l);
@@ -203,7 +198,7 @@ dial_thread(void *arg)
 			s->fatal = AVM_EX_UNAVAILABLE;
 		snprintf(why, sizeof(why), "%.250s", s->msg);
 		snprintf(s->msg, sizeof(s->msg),
-			 "link to node %u at %s refused: %s", d->node, pr->addr,
+			 "link to node %u at %s refused: %s", d->node, addr,
 			 why);
 	}
 	setup_post(s);
@@ -226,19 +221,20 @@ spawn(void *(*fn)(void *), void *arg)
 		pager_fail(AVM_EX_OSERR, "pthread_create: %s", strerror(rc));
 }
 
-void
-net_start_dials(void)
+static void
+net_start_dials(struct net *n)
 {
-	uint32_t n;
+	uint32_t i;
 	int r;
 
-	for (n = 0; n < P.node; n++) {
+	for (i = 0; i < n->cfg->node; i++) {
 		for (r = 0; r < 2; r++) {
 			struct dial *d = malloc(sizeof(*d));
 
 			if (!d)
 				pager_fail(AVM_EX_OSERR, "out of memory");
-			d->node = n;
+			d->net = n;
+			d->node = i;
 			d->role = r ? WIRE_ROLE_PAGER_BULK
 				    : WIRE_ROLE_PAGER_FAULT;
 			spawn(dial_thread, d);
@@ -246,30 +242,22 @@ net_start_dials(void)
 	}
 }
 
-int
-net_listen(void)
-{
-	char why[300];
-
-	return link_listen(link_transport("tcp"), P.listen_addr, why,
-			   sizeof(why));
-}
-
 /* A connection on the pager port: set it up in a thread. */
 void
-net_accept(void)
+net_accept(struct net *n)
 {
 	struct sockaddr_storage sa;
 	socklen_t len = sizeof(sa);
 	struct setup *s;
 	int fd;
 
-	fd = accept4(P.listen_fd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC);
+	fd = accept4(n->listen_fd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		pager_fail(AVM_EX_OSERR, "out of memory");
+	s->net = n;
 	s->fd = fd;
 	sockaddr_text((struct sockaddr *)&sa, len, s->addr, sizeof(s->addr));
 	spawn(accept_thread, s);
@@ -277,20 +265,12 @@ net_accept(void)
 
 /* --- pager.sock ------------------------------------------------------------ */
 
-int
-net_ctl_listen(void)
-{
-	char why[300];
-
-	return link_listen(link_transport("unix"), P.sock_path, why,
-			   sizeof(why));
-}
-
 static void *
 ctl_thread(void *arg)
 {
 	struct setup *s = arg;
-	struct link_self self = pager_self(WIRE_ROLE_CONTROL);
+	const struct pager_cfg *cfg = s->net->cfg;
+	struct link_self self = pager_self(cfg, WIRE_ROLE_CONTROL);
 	struct link_want want = { 1u << WIRE_ROLE_CONTROL |
 					  1u << WIRE_ROLE_CLIENT,
 				  LINK_ANY_NODE, 0 };
@@ -329,10 +309,10 @@ ctl_thread(void *arg)
 		goto drop;
 	memcpy(s->payload, p, s->first.len);
 	if (s->first.type == WIRE_T_PG_ATTACH &&
-	    (peer->node != P.node || peer->nodes != P.nodes)) {
+	    (peer->node != cfg->node || peer->nodes != cfg->nodes)) {
 		wire_error_set(&why, WIRE_E_INVAL,
 			       "this pager is node %u of %u, not %u of %u",
-			       P.node, P.nodes, peer->node, peer->nodes);
+			       cfg->node, cfg->nodes, peer->node, peer->nodes);
 		(void)link_send_error(s->l, WIRE_T_PG_READY, s->first.id, &why);
 		log_warn("pager.sock: refused %s: %s", s->addr, why.msg);
 		goto drop;
@@ -352,14 +332,14 @@ drop:
 }
 
 void
-net_ctl_accept(void)
+net_ctl_accept(struct net *n)
 {
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
 	struct setup *s;
 	int fd;
 
-	fd = accept4(P.ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+	fd = accept4(n->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
@@ -372,295 +352,59 @@ net_ctl_accept(void)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		pager_fail(AVM_EX_OSERR, "out of memory");
+	s->net = n;
 	s->fd = fd;
 	s->pid = cr.pid;
 	snprintf(s->addr, sizeof(s->addr), "pid %d", (int)cr.pid);
 	spawn(ctl_thread, s);
 }
 
-/* --- connections in the loop ---------------------------------------------- */
-
-static void
-conn_epoll(struct conn *c, int op)
-{
-	struct epoll_event ev = { .data.ptr = c };
-
-	c->pollout = link_want_write(c->l);
-	ev.events = EPOLLIN | (c->pollout ? EPOLLOUT : 0);
-	if (epoll_ctl(P.epfd, op, link_fd(c->l), &ev) < 0)
-		pager_fail(AVM_EX_OSERR, "epoll_ctl: %s", strerror(errno));
-}
-
-/* Counts the link's traffic since we last looked into the stats file. */
-static void
-conn_account(struct conn *c)
-{
-	struct link_stats st;
-
-	link_stats(c->l, &st);
-	P.st->bytes_sent += st.bytes_out - c->bytes_out;
-	P.st->bytes_received += st.bytes_in - c->bytes_in;
-	c->bytes_out = st.bytes_out;
-	c->bytes_in = st.bytes_in;
-}
-
-static struct conn *
-conn_new(struct link *l, enum conn_kind kind, uint32_t node, const char *addr)
-{
-	struct conn *c = calloc(1, sizeof(*c));
-
-	if (!c)
-		pager_fail(AVM_EX_OSERR, "out of memory");
-	c->l = l;
-	c->kind = kind;
-	c->node = node;
-	snprintf(c->addr, sizeof(c->addr), "%s", addr);
-	link_set_nonblock(l);
-	conn_epoll(c, EPOLL_CTL_ADD);
-	conn_account(c);
-	return c;
-}
-
-void
-conn_close(struct conn *c)
-{
-	epoll_ctl(P.epfd, EPOLL_CTL_DEL, link_fd(c->l), NULL);
-	link_free(c->l);
-	free(c);
-}
-
-int
-conn_send(struct conn *c, uint16_t type, uint16_t flags, uint64_t id,
-	  const void *a, size_t alen, const void *b, size_t blen)
-{
-	int rc = link_send(c->l, type, flags, id, a, alen, b, blen);
-
-	if (rc == -EINVAL || rc == -EMSGSIZE || rc == -EBADMSG || rc == -ENOMSG)
-		pager_fail(AVM_EX_SOFTWARE, "encode %s: %s",
-			   wire_type_name(type), strerror(-rc));
-	if (rc == -ENOMEM)
-		pager_fail(AVM_EX_OSERR, "out of memory");
-	/* A write error shows again as the peer's end of file. */
-	conn_account(c);
-	if (c->pollout != link_want_write(c->l))
-		conn_epoll(c, EPOLL_CTL_MOD);
-	return 0;
-}
-
-struct conn *
-fault_link(uint32_t node)
-{
-	return node < P.nodes ? P.peer[node].fault : NULL;
-}
-
-static const char *
-kind_name(enum conn_kind k)
-{
-	static const char *const n[] = { "fault link", "bulk link", "client",
-					 "tool" };
-
-	return n[k];
-}
-
-/* A link closed or broke: what it means depends on who it was. */
-static void
-conn_lost(struct conn *c, const char *why)
-{
-	if (c->kind == CONN_TOOL) {
-		if (P.stream.tool == c)
-			P.stream.tool = NULL;
-		conn_close(c);
-		return;
-	}
-	if (c->kind == CONN_CLIENT) {
-		if (P.detached) {
-			P.client = NULL;
-			conn_close(c);
-			return;
-		}
-		pager_fail(AVM_EX_UNAVAILABLE,
-			   "node %u failed: its client (%s) %s without "
-			   "detaching",
-			   P.node, c->addr, why);
-	}
-	if (c->bye)
-		return; /* orderly; we are on our way out too */
-	pager_fail(AVM_EX_UNAVAILABLE, "node %u failed: %s %s (%s)", c->node,
-		   kind_name(c->kind), why, c->addr);
-}
-
-/* Returns -1 when c was closed and freed, else 0. */
-static int
-client_frame(struct conn *c, const struct wire_hdr *h, const uint8_t *p)
-{
-	struct pager_stream s;
-	struct wire_error e;
-	int rc;
-
-	if (h->type == WIRE_T_BYE && c->kind == CONN_CLIENT) {
-		log_info("client detached");
-		fault_detach();
-		for (uint32_t i = 0; i < P.nodes; i++)
-			if (P.peer[i].fault)
-				conn_send(P.peer[i].fault, WIRE_T_PG_DONE, 0, 0,
-					  NULL, 0, NULL, 0);
-		check_all_done();
-		return 0;
-	}
-	if (h->type == WIRE_T_BYE) {
-		c->bye = 1;
-		return 0;
-	}
-	if (h->type == WIRE_T_PG_STREAM) {
-		rc = pager_stream_decode(p, h->len, &s);
-		if (rc == 0)
-			rc = stream_start(c, h->id, &s);
-		if (rc == 0)
-			return 0;
-		wire_error_set(&e, wire_errcode_from_errno(-rc), "stream: %s",
-			       strerror(-rc));
-		link_send_error(c->l, WIRE_T_PG_STREAM_DONE, h->id, &e);
-		conn_account(c);
-		return 0;
-	}
-	if (c->kind == CONN_CLIENT)
-		pager_fail(AVM_EX_UNAVAILABLE,
-			   "node %u failed: its client sent %s", P.node,
-			   wire_type_name(h->type));
-	conn_lost(c, "sent an unexpected frame");
-	return -1;
-}
-
-static void
-peer_frame(struct conn *c, const struct wire_hdr *h, const uint8_t *p)
-{
-	switch (h->type) {
-	case WIRE_T_BYE:
-		c->bye = 1;
-		return;
-	case WIRE_T_PG_DONE:
-		P.peer[c->node].done = 1;
-		check_all_done();
-		return;
-	case WIRE_T_PG_REQ:
-	case WIRE_T_PG_GRANT:
-	case WIRE_T_PG_INVAL:
-	case WIRE_T_PG_INVAL_ACK:
-		if (c->kind == CONN_FAULT) {
-			fault_on_frame(c, h, p);
-			return;
-		}
-		break;
-	case WIRE_T_PG_BULK_REQ:
-	case WIRE_T_PG_BULK_DATA:
-		if (c->kind == CONN_BULK) {
-			bulk_on_frame(c, h, p);
-			return;
-		}
-		break;
-	}
-	pager_fail(AVM_EX_UNAVAILABLE,
-		   "node %u failed: unexpected %s on the %s", c->node,
-		   wire_type_name(h->type), kind_name(c->kind));
-}
-
-void
-conn_io(struct conn *c, uint32_t events)
-{
-	const void *payload;
-	struct wire_hdr h;
-	int fr, n;
-
-	if (events & EPOLLOUT) {
-		link_flush(c->l);
-		conn_account(c);
-		if (c->pollout != link_want_write(c->l))
-			conn_epoll(c, EPOLL_CTL_MOD);
-	}
-	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-		return;
-	fr = link_fill(c->l);
-	conn_account(c);
-	if (fr == 0)
-		return;
-	/* Frames that came before an end of file still count. */
-	while ((n = link_next(c->l, &h, &payload)) != 0) {
-		if (n < 0 && c->kind == CONN_TOOL) {
-			conn_lost(c, "sent a malformed frame");
-			return;
-		}
-		if (n == -ECONNABORTED && c->kind != CONN_CLIENT)
-			pager_fail(AVM_EX_UNAVAILABLE,
-				   "%s (reported by node %u)", link_why(c->l),
-				   c->node);
-		if (n < 0)
-			pager_fail(AVM_EX_UNAVAILABLE,
-				   "node %u failed: %s on the %s",
-				   c->kind == CONN_CLIENT ? P.node : c->node,
-				   link_why(c->l), kind_name(c->kind));
-		if (c->kind == CONN_CLIENT || c->kind == CONN_TOOL) {
-			if (client_frame(c, &h, payload) < 0)
-				return;
-		} else {
-			peer_frame(c, &h, payload);
-		}
-		if (P.client == NULL && c->kind == CONN_CLIENT)
-			return; /* closed under us */
-	}
-	/* PONGs go out from link_next(): keep EPOLLOUT in step. */
-	conn_account(c);
-	if (c->pollout != link_want_write(c->l))
-		conn_epoll(c, EPOLL_CTL_MOD);
-	if (fr < 0)
-		conn_lost(c, link_why(c->l));
-}
-
 /* --- set-up results --------------------------------------------------------- */
 
-static void send_ready(void);
+static void send_ready(struct net *n);
 
 static void
-take_setup(struct setup *s)
+take_setup(struct net *n, struct setup *s)
 {
+	const struct pager_cfg *cfg = n->cfg;
 	char why[256];
 	struct pager_layout l;
 	struct wire_error e;
 	struct peer *pr;
+	struct conn *c;
 	int rc;
 
 	if (s->fatal)
 		pager_fail(s->fatal, "%s", s->msg);
 	if (s->kind == CONN_FAULT || s->kind == CONN_BULK) {
-		pr = &P.peer[s->node];
+		pr = &n->peer[s->node];
 		if ((s->kind == CONN_FAULT ? pr->fault : pr->bulk) != NULL) {
 			log_warn("refused %s: a second %s from node %u",
 				 s->addr, kind_name(s->kind), s->node);
 			link_free(s->l);
 			return;
 		}
-		struct conn *c = conn_new(s->l, s->kind, s->node, s->addr);
-
+		c = conn_new(n, s->l, s->kind, s->node, s->addr);
 		if (s->kind == CONN_FAULT)
 			pr->fault = c;
 		else
 			pr->bulk = c;
 		log_info("%s to node %u up (%s)", kind_name(s->kind), s->node,
 			 s->addr);
-		if (++P.links_up == 2 * (P.nodes - 1)) {
-			P.fabric_up = 1;
-			log_info("fabric up: %u nodes", P.nodes);
-			send_ready();
+		if (++n->links_up == 2 * (cfg->nodes - 1)) {
+			n->fabric_up = 1;
+			log_info("fabric up: %u nodes", cfg->nodes);
+			send_ready(n);
 		}
 		return;
 	}
 	if (s->kind == CONN_TOOL) {
-		struct conn *c = conn_new(s->l, CONN_TOOL, P.node, s->addr);
-
+		c = conn_new(n, s->l, CONN_TOOL, cfg->node, s->addr);
 		(void)client_frame(c, &s->first, s->payload);
 		return;
 	}
 	/* CONN_CLIENT: PG_ATTACH with memfd and uffd */
-	if (P.client || P.memfd >= 0) {
+	if (n->client || n->attached) {
 		wire_error_set(&e, WIRE_E_BUSY, "a client is attached already");
 		goto refuse;
 	}
@@ -669,23 +413,17 @@ take_setup(struct setup *s)
 		wire_error_set(&e, WIRE_E_PROTO, "malformed PG_ATTACH");
 		goto refuse;
 	}
-	rc = fault_attach(&l, s->memfd, s->uffd, why, sizeof(why));
+	rc = n->ops->attach(n->ctx, &l, s->memfd, s->uffd, why, sizeof(why));
 	if (rc < 0) {
 		wire_error_set(&e, WIRE_E_INVAL, "%s", why);
 		goto refuse;
 	}
-	P.client = conn_new(s->l, CONN_CLIENT, P.node, s->addr);
-	P.attach_id = s->first.id;
-	{
-		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
-
-		if (epoll_ctl(P.epfd, EPOLL_CTL_ADD, P.uffd, &ev) < 0)
-			pager_fail(AVM_EX_OSERR, "epoll uffd: %s",
-				   strerror(errno));
-	}
+	n->client = conn_new(n, s->l, CONN_CLIENT, cfg->node, s->addr);
+	n->attached = 1;
+	n->attach_id = s->first.id;
 	log_info("client %s attached: %u slot(s), %llu bytes", s->addr,
 		 l.nslots, (unsigned long long)l.mem_bytes);
-	send_ready();
+	send_ready(n);
 	return;
 refuse:
 	log_warn("pager.sock: refused %s: %s", s->addr, e.msg);
@@ -698,40 +436,41 @@ refuse:
 }
 
 static void
-send_ready(void)
+send_ready(struct net *n)
 {
+	const struct pager_cfg *cfg = n->cfg;
 	struct pager_ready r = { .page_size = PAGER_PAGE_SIZE,
-				 .node = P.node,
-				 .nodes = P.nodes,
-				 .home_first = P.home_first[P.node],
-				 .home_pages = P.home_pages[P.node] };
+				 .node = cfg->node,
+				 .nodes = cfg->nodes,
+				 .home_first = cfg->home_first[cfg->node],
+				 .home_pages = cfg->home_pages[cfg->node] };
 	uint8_t buf[WIRE_PG_READY_SIZE];
 
-	if (!P.fabric_up || !P.client || P.ready_sent)
+	if (!n->fabric_up || !n->client || n->ready_sent)
 		return;
 	pager_ready_encode(&r, buf, sizeof(buf));
-	conn_send(P.client, WIRE_T_PG_READY, WIRE_F_REPLY, P.attach_id, buf,
+	conn_send(n->client, WIRE_T_PG_READY, WIRE_F_REPLY, n->attach_id, buf,
 		  sizeof(buf), NULL, 0);
-	P.ready_sent = 1;
-	pager_print_ready(&r);
+	n->ready_sent = 1;
+	n->ops->ready(n->ctx, &r);
 }
 
 void
-net_setup_ready(void)
+net_setup_ready(struct net *n)
 {
 	struct setup *s, *next;
 	uint64_t v;
 
-	if (read(P.setup_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+	if (read(n->setup_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		log_warn("eventfd: %s", strerror(errno));
-	pthread_mutex_lock(&setup_lock);
-	s = setup_head;
-	setup_head = NULL;
-	setup_tail = &setup_head;
-	pthread_mutex_unlock(&setup_lock);
+	pthread_mutex_lock(&n->setup_lock);
+	s = n->setup_head;
+	n->setup_head = NULL;
+	n->setup_tail = &n->setup_head;
+	pthread_mutex_unlock(&n->setup_lock);
 	for (; s; s = next) {
 		next = s->next;
-		take_setup(s);
+		take_setup(n, s);
 		free(s->payload);
 		free(s);
 	}
@@ -740,14 +479,15 @@ net_setup_ready(void)
 /* --- heartbeats and deadlines ------------------------------------------- */
 
 void
-net_tick(uint64_t now)
+net_tick(struct net *n, uint64_t now)
 {
+	const struct pager_cfg *cfg = n->cfg;
 	uint32_t i;
 	int k;
 
-	for (i = 0; i < P.nodes; i++) {
+	for (i = 0; i < cfg->nodes; i++) {
 		for (k = 0; k < 2; k++) {
-			struct conn *c = k ? P.peer[i].bulk : P.peer[i].fault;
+			struct conn *c = k ? n->peer[i].bulk : n->peer[i].fault;
 
 			if (!c || c->bye)
 				continue;
@@ -761,37 +501,33 @@ net_tick(uint64_t now)
 				conn_epoll(c, EPOLL_CTL_MOD);
 		}
 	}
-	if (!P.fabric_up &&
-	    now - P.t_start > (uint64_t)P.connect_ms * 1000000u) {
-		for (i = 0; i < P.nodes; i++)
-			if (i != P.node &&
-			    (!P.peer[i].fault || !P.peer[i].bulk))
+	if (!n->fabric_up &&
+	    now - n->t_start > (uint64_t)cfg->connect_ms * 1000000u) {
+		for (i = 0; i < cfg->nodes; i++)
+			if (i != cfg->node &&
+			    (!n->peer[i].fault || !n->peer[i].bulk))
 				pager_fail(AVM_EX_UNAVAILABLE,
 					   "node %u failed: no link from it "
 					   "within %d ms (%s)",
-					   i, P.connect_ms, P.peer[i].addr);
+					   i, cfg->connect_ms,
+					   cfg->peer_addr[i]);
 	}
-	if (!P.client && !P.detached && P.attach_ms > 0 &&
-	    now - P.t_start > (uint64_t)P.attach_ms * 1000000u)
+	if (!n->client && !n->detached && cfg->attach_ms > 0 &&
+	    now - n->t_start > (uint64_t)cfg->attach_ms * 1000000u)
 		pager_fail(AVM_EX_UNAVAILABLE,
 			   "node %u failed: no client attached within %d ms",
-			   P.node, P.attach_ms);
+			   cfg->node, cfg->attach_ms);
 }
 
-/*
- * We are exiting: flush what is queued and, when msg is not NULL, tell
- * the peers' fault links and the client why.  Best effort, with short
- * deadlines.
- */
 void
-net_notify_all(const char *msg)
+net_notify_all(struct net *n, const char *msg)
 {
-	uint32_t i;
+	uint32_t i, nodes = n->cfg->nodes;
 
-	for (i = 0; i <= 2 * P.nodes; i++) {
-		struct conn *c = i < P.nodes	   ? P.peer[i].fault
-				 : i < 2 * P.nodes ? P.peer[i - P.nodes].bulk
-						   : P.client;
+	for (i = 0; i <= 2 * nodes; i++) {
+		struct conn *c = i < nodes	 ? n->peer[i].fault
+				 : i < 2 * nodes ? n->peer[i - nodes].bulk
+						 : n->client;
 
 		if (!c)
 			continue;
@@ -801,4 +537,46 @@ net_notify_all(const char *msg)
 		else if (c->kind != CONN_BULK)
 			link_notify(c->l, WIRE_E_SHUTDOWN, msg, 300);
 	}
+}
+
+/* --- start ----------------------------------------------------------------- */
+
+void
+net_init(struct net *n, const struct pager_cfg *cfg, struct pager_stats *st,
+	 int epfd, const struct net_ops *ops, void *ctx)
+{
+	char why[300];
+
+	memset(n, 0, sizeof(*n));
+	n->cfg = cfg;
+	n->st = st;
+	n->epfd = epfd;
+	n->ops = ops;
+	n->ctx = ctx;
+	n->listen_fd = -1;
+	n->t_start = now_ns();
+	pthread_mutex_init(&n->setup_lock, NULL);
+	n->setup_tail = &n->setup_head;
+	n->setup_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (n->setup_fd < 0)
+		pager_fail(AVM_EX_OSERR, "eventfd: %s", strerror(errno));
+	n->ctl_fd = link_listen(link_transport("unix"), cfg->sock_path, why,
+				sizeof(why));
+	if (n->ctl_fd < 0)
+		pager_fail(n->ctl_fd == -EADDRINUSE ? AVM_EX_TEMPFAIL
+						    : AVM_EX_CANTCREAT,
+			   "listen on '%s': %s", cfg->sock_path,
+			   n->ctl_fd == -EADDRINUSE ? "a pager answers there "
+						      "already"
+						    : strerror(-n->ctl_fd));
+	if (cfg->nodes == 1) {
+		n->fabric_up = 1;
+		return;
+	}
+	n->listen_fd = link_listen(link_transport("tcp"), cfg->listen_addr, why,
+				   sizeof(why));
+	if (n->listen_fd < 0)
+		pager_fail(AVM_EX_CANTCREAT, "listen on %s: %s",
+			   cfg->listen_addr, strerror(-n->listen_fd));
+	net_start_dials(n);
 }

@@ -1,0 +1,54 @@
+/*
+ * The coherence protocol of one node (DESIGN.md "Guest memory"): the
+ * client's faults become requests to a page's home; the home directory
+ * (dir.c) of the pages this node is home of answers them with grants
+ * and invalidations, here or over the fault links; this node's copy of
+ * every page is in one byte of state.
+ */
+#ifndef AVM_PAGER_FAULT_H
+#define AVM_PAGER_FAULT_H
+
+#include <stdint.h>
+
+#include "dir.h"
+#include "mem.h"
+#include "net.h"
+
+/* Local state of a page: bits 0-1 enum pager_hold, bit 7 a request out. */
+#define LS_HOLD 0x03
+#define LS_PENDING 0x80
+
+/* A fault of ours waiting for its grant. */
+struct pend {
+	uint64_t page; /* UINT64_MAX: free */
+	uint64_t t0;
+	uint64_t gpa;
+	uint8_t access, wp;
+};
+
+struct fault {
+	const struct pager_cfg *cfg;
+	struct pager_stats *st;
+	struct mem *mem;
+	struct net *net;
+	struct dir dir;
+	uint8_t *local; /* [npages] */
+	struct pend *pend;
+	uint32_t pend_mask;
+	uint64_t sync_page; /* a fault being resolved inside on_fault */
+	int sync_hit;
+};
+
+/*
+ * Sets f up over mem (whose faults and events it takes: mem_ops()) and
+ * net (to send).  Returns 0 or -ENOMEM.
+ */
+int fault_init(struct fault *f, const struct pager_cfg *cfg,
+	       struct pager_stats *st, struct mem *mem, struct net *net);
+/* What mem_init() needs to hand faults and events to f. */
+const struct mem_ops *fault_mem_ops(void);
+/* A frame on a fault link. */
+void fault_on_frame(struct fault *f, struct conn *c, const struct wire_hdr *h,
+		    const uint8_t *p);
+
+#endif
