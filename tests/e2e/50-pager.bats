@@ -323,6 +323,19 @@ EOF
 	kill -0 "${PIDS[0]}"
 }
 
+@test "pager: a second pager of the same VM exits 75 and leaves the first one's socket" {
+	avm-pager --vm v --memory 32M >"$AVM_RUNDIR/p0.log" 2>&1 &
+	PIDS+=($!)
+	timeout 10 sh -c "until [ -S '$AVM_RUNDIR/v/pager.sock' ]; do sleep 0.1; done"
+	run avm-pager --vm v --memory 32M
+	assert_failure 75
+	assert_output --partial "a pager answers there already"
+	[ -S "$AVM_RUNDIR/v/pager.sock" ] || fail "the first pager's pager.sock is gone"
+	run timeout 60 avm-pager-client --vm v --memory 32M --node 0 --nodes 1 \
+		--threads 1 --tests mp --rounds 100
+	assert_success
+}
+
 @test "pager: bad options exit 64" {
 	run avm-pager --memory 32M
 	assert_failure 64
