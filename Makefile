@@ -42,7 +42,8 @@ AVM_LIBS := $(PKG_LIBS) -lpthread -lm
 ALL_CFLAGS = $(AVM_CPPFLAGS) $(AVM_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 
 .PHONY: all install uninstall clean check check-unit check-e2e check-man \
-	check-exits check-style check-fuzz fuzz bench demo deps guest-linux help format
+	check-exits check-tree check-style check-fuzz fuzz bench demo deps \
+	guest-linux help format
 
 all:
 
@@ -117,7 +118,7 @@ VALGRIND ?= $(shell command -v valgrind >/dev/null 2>&1 && \
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory check-style check-man check-exits \
-		check-unit check-fuzz check-e2e
+		check-tree check-unit check-fuzz check-e2e
 
 check-unit: $(UNITS)
 	@echo '# unit tests'
@@ -137,6 +138,12 @@ check-man:
 check-exits: all
 	@echo '# exit statuses'
 	$(Q)sh scripts/check-exits.sh $(CURDIR)
+
+# The tools' modules import each other in a tree (scripts/check-tree.sh).
+TREE_DIRS := cmd/avm-pager
+check-tree:
+	@echo '# module trees'
+	$(Q)for d in $(TREE_DIRS); do sh scripts/check-tree.sh $$d || exit 1; done
 
 STYLE_SRC = $(shell find include lib cmd tests bench -name '*.[ch]' 2>/dev/null)
 check-style:

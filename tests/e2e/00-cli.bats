@@ -92,3 +92,25 @@ setup() {
 	assert_failure 1
 	assert_output --partial "avm-run: status 78 is in --help (lib/exit.c) but not in avm-run.1"
 }
+
+@test "check-tree: avm-pager's modules form a tree" {
+	run sh "$AVM_TOP/scripts/check-tree.sh" "$AVM_TOP/cmd/avm-pager"
+	assert_success
+	assert_output --partial "a tree"
+}
+
+@test "check-tree: a lower module that includes a higher one fails the check" {
+	cp -r "$AVM_TOP/cmd/avm-pager" "$BATS_TEST_TMPDIR/pager"
+	# the links calling the coherence code by name: a circle
+	sed -i 's|^#include "stats.h"$|#include "stats.h"\n#include "fault.h"|' \
+		"$BATS_TEST_TMPDIR/pager/net.h"
+	run sh "$AVM_TOP/scripts/check-tree.sh" "$BATS_TEST_TMPDIR/pager"
+	assert_failure 1
+	assert_output --partial "a circle: "
+	# a header that several modules implement, as daemon.h was
+	cp "$AVM_TOP/cmd/avm-pager/net.h" "$BATS_TEST_TMPDIR/pager/net.h"
+	printf 'void fault_on_frame(void);\n' >>"$BATS_TEST_TMPDIR/pager/net.h"
+	run sh "$AVM_TOP/scripts/check-tree.sh" "$BATS_TEST_TMPDIR/pager"
+	assert_failure 1
+	assert_output --partial "net.h declares fault_on_frame(), which module fault defines"
+}
