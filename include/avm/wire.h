@@ -72,7 +72,7 @@
 #define WIRE_PG_READY_SIZE 32
 #define WIRE_PG_STREAM_SIZE 24
 
-/* Run-to-run payload sizes; the layouts are in cmd/avm-run/links.c. */
+/* Run-to-run payload sizes; the layouts are in include/avm/runmsg.h. */
 #define WIRE_RUN_IRQ_SIZE 24
 #define WIRE_RUN_ADDR_SIZE 8
 #define WIRE_RUN_EOI_SIZE 8

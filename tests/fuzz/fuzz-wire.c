@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "avm/link.h"
 #include "avm/util.h"
 #include "avm/wire.h"
 
@@ -146,9 +147,16 @@ try_payload(const struct wire_hdr *h, const uint8_t *p)
 		try_error(p, h->len);
 		break;
 	case WIRE_T_PING:
-	case WIRE_T_PONG:
+	case WIRE_T_PONG: {
+		uint64_t tok;
+		uint8_t e2[WIRE_PING_SIZE];
+
 		check(h->len == WIRE_PING_SIZE);
+		check(link_ping_decode(p, h->len, &tok) == 0);
+		check(link_ping_encode(tok, e2, sizeof(e2)) == WIRE_PING_SIZE);
+		check(memcmp(e2, p, WIRE_PING_SIZE) == 0);
 		break;
+	}
 	case WIRE_T_BYE:
 		check(h->len == 0);
 		break;
@@ -249,6 +257,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	try_hello(data, size);
 	try_welcome(data, size);
+	{
+		uint64_t tok;
+
+		check(link_ping_decode(data, size, &tok) ==
+		      (size == WIRE_PING_SIZE ? 0 : -EMSGSIZE));
+	}
 	try_error(data, size);
 	if (size >= 8)
 		try_version_pick(data);
