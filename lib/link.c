@@ -214,6 +214,7 @@ link_greet(int fd, const struct link_self *self, const struct link_want *want,
 
 	*out = NULL;
 	memset(&peer, 0, sizeof(peer));
+	memset(&sa, 0, sizeof(sa)); /* AF_UNSPEC unless getsockname says */
 	if (getsockname(fd, (struct sockaddr *)&sa, &salen) == 0 &&
 	    sa.ss_family != AF_UNIX)
 		tcp_tune(fd);
@@ -263,7 +264,7 @@ link_greet(int fd, const struct link_self *self, const struct link_want *want,
 		return fail(why, whylen, -ENOMEM, "%s: out of memory", addr);
 	}
 	l->fd = fd;
-	l->is_unix = salen && sa.ss_family == AF_UNIX;
+	l->is_unix = sa.ss_family == AF_UNIX;
 	l->peer = peer;
 	l->version = version;
 	l->dead_ms = self->dead_ms > 0 ? self->dead_ms : LINK_DEAD_MS;
