@@ -249,6 +249,7 @@ addr_parse(const char *s, size_t len, struct sockaddr_storage *sa,
 	struct addrinfo *ai;
 	char host[256], *port;
 	size_t n = len ? len : strlen(s);
+	uint64_t pv;
 
 	if (n == 0 || n >= sizeof(host)) {
 		errno = EINVAL;
@@ -262,6 +263,12 @@ addr_parse(const char *s, size_t len, struct sockaddr_storage *sa,
 		return -1;
 	}
 	*port++ = '\0';
+	/* getaddrinfo() wraps ports past 65535 (99999 is 34463): refuse
+	 * anything but 0..65535 in decimal. */
+	if (uint_parse(port, 0, 65535, &pv) < 0) {
+		errno = EINVAL;
+		return -1;
+	}
 	n = strlen(host);
 	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
 		memmove(host, host + 1, n - 2);

@@ -1,5 +1,7 @@
 /* Unit tests of lib/util.c: sizes, integers, run directory, file reads. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,9 +117,36 @@ test_files(void)
 	   "missing file gives ENOENT");
 }
 
+static void
+test_addr_parse(void)
+{
+	struct sockaddr_storage sa;
+	struct sockaddr_in *in = (struct sockaddr_in *)&sa;
+	unsigned len;
+
+	ok(addr_parse("127.0.0.1:7400", 0, &sa, &len) == 0 &&
+		   ntohs(in->sin_port) == 7400,
+	   "127.0.0.1:7400");
+	ok(addr_parse("127.0.0.1:65535", 0, &sa, &len) == 0 &&
+		   ntohs(in->sin_port) == 65535,
+	   "port 65535 is the last");
+	errno = 0;
+	ok(addr_parse("127.0.0.1:65536", 0, &sa, &len) < 0 && errno == EINVAL,
+	   "port 65536 is refused, not wrapped to 0");
+	ok(addr_parse("127.0.0.1:99999", 0, &sa, &len) < 0,
+	   "port 99999 is refused, not wrapped to 34463");
+	ok(addr_parse("127.0.0.1:-1", 0, &sa, &len) < 0, "port -1");
+	ok(addr_parse("[::1]:80", 0, &sa, &len) == 0 &&
+		   sa.ss_family == AF_INET6,
+	   "[::1]:80");
+	ok(addr_parse("127.0.0.1:7400,x", 14, &sa, &len) == 0,
+	   "the first len bytes of a list");
+}
+
 int
 main(void)
 {
+	test_addr_parse();
 	test_size_parse();
 	test_size_format();
 	test_uint_parse();
