@@ -39,7 +39,8 @@ auth_secret_load(const char *path, uint8_t key[AUTH_KEY_LEN])
 	size_t len = 0, i;
 	int fd, rc = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO planted as the secret must not hang us. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0) {
@@ -52,6 +53,11 @@ auth_secret_load(const char *path, uint8_t key[AUTH_KEY_LEN])
 	}
 	if (st.st_mode & 077) {
 		rc = -EPERM;
+		goto out;
+	}
+	/* A secret another user could have written is not ours. */
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		rc = -EKEYREJECTED;
 		goto out;
 	}
 	while (len < sizeof(buf)) {
@@ -97,6 +103,9 @@ auth_secret_strerror(int rc)
 	switch (rc) {
 	case -EPERM:
 		return "group or others may read it (chmod 600)";
+	case -EKEYREJECTED:
+		return "owned by another user: only a secret of this user's "
+		       "or root's is trusted (chown it, or make a new one)";
 	case -EINVAL:
 		return "not a regular file of 32 bytes or 64 hex digits";
 	case -ENOENT:
@@ -115,6 +124,7 @@ auth_secret_exit(int rc)
 		return AVM_EX_NOINPUT;
 	case -EPERM:
 	case -EACCES:
+	case -EKEYREJECTED:
 		return AVM_EX_NOPERM;
 	}
 	return AVM_EX_CONFIG;

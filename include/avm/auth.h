@@ -25,6 +25,7 @@
  * file that neither group nor others may read or write.  Returns 0, or
  *   -ENOENT, -EACCES, ...  open(2)'s error,
  *   -EPERM   the mode lets group or others in (fix: chmod 600),
+ *   -EKEYREJECTED  owned by a user other than us and root,
  *   -EINVAL  not a regular file, or the content is neither form.
  */
 int auth_secret_load(const char *path, uint8_t key[AUTH_KEY_LEN]);

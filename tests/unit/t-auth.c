@@ -116,6 +116,32 @@ main(void)
 	is_int(auth_secret_load("/nonexistent/secret", k), -ENOENT,
 	       "missing file");
 	is_int(auth_secret_load(dir, k), -EINVAL, "a directory refused");
+	{
+		char fifo[600];
+
+		/* A FIFO once hung the tools forever: a hang here is ended
+		 * by the alarm, which fails the test. */
+		snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+		alarm(10);
+		ok(mkfifo(fifo, 0600) == 0 &&
+			   auth_secret_load(fifo, k) == -EINVAL,
+		   "a FIFO is refused at once, not waited on");
+		alarm(0);
+		unlink(fifo);
+	}
+	p = file_with("theirs", raw, sizeof(raw), 0600);
+	if (geteuid() == 0) {
+		ok(chown(p, 65534, 65534) == 0 &&
+			   auth_secret_load(p, k) == -EKEYREJECTED,
+		   "a secret owned by another user is refused");
+		is_int(auth_secret_exit(-EKEYREJECTED), 77, "... with 77");
+	} else {
+		const char *ns = getenv("AVM_NO_SKIP");
+
+		ok(!(ns && !strcmp(ns, "1")),
+		   "# SKIP another user's secret: needs root to chown");
+		ok(1, "# SKIP ... with 77");
+	}
 
 	snprintf(path, sizeof(path), "%s/new", dir);
 	is_int(auth_secret_create(path), 0, "create a secret");
