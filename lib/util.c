@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "avm/util.h"
@@ -306,4 +307,58 @@ sockaddr_text(const struct sockaddr *sa, socklen_t len, char *buf,
 		snprintf(buf, buflen, "[%.46s]:%.6s", host, port);
 	else
 		snprintf(buf, buflen, "%.46s:%.6s", host, port);
+}
+
+int
+avm_trusted_dir(const char *path, char *why, size_t whylen)
+{
+	char buf[4096], *p;
+	struct stat st;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+		snprintf(why, whylen, "'%.200s...': path too long", path);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		(void)mkdir(buf, 0700);
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
+		snprintf(why, whylen, "create '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	if (lstat(path, &st) < 0) {
+		snprintf(why, whylen, "'%s': %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(why, whylen,
+			 "'%s' is not a directory (a symbolic link or a file "
+			 "someone put there): remove it",
+			 path);
+		errno = ENOTDIR;
+		return -1;
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(why, whylen,
+			 "'%s' belongs to uid %u, not to us (uid %u): another "
+			 "user could swap files in it; remove it or choose "
+			 "another AVM_RUNDIR",
+			 path, (unsigned)st.st_uid, (unsigned)geteuid());
+		errno = EPERM;
+		return -1;
+	}
+	if (st.st_mode & 022) {
+		snprintf(why, whylen,
+			 "'%s' is writable by group or others (mode %04o): "
+			 "chmod go-w it, or choose another AVM_RUNDIR",
+			 path, (unsigned)(st.st_mode & 07777));
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
@@ -48,6 +49,8 @@ static struct pager P;
 static const struct pager_cfg *const C = &P.cfg;
 
 static int sig_fd = -1;
+static char lock_path[4200];
+static int lock_fd = -1;
 
 /* fail.h's hook: tell the peers and the client why, or say BYE. */
 static void
@@ -55,12 +58,17 @@ on_exit_hook(void *ctx, const char *msg)
 {
 	struct pager *p = ctx;
 
-	if (!p->net.cfg)
-		return; /* before the links: nobody to tell */
-	net_notify_all(&p->net, msg);
-	/* Only a pager.sock of ours: another pager's is not ours to end. */
-	if (p->net.ctl_fd >= 0)
-		unlink(C->sock_path);
+	/* Only what we made: a loser of the lock made nothing. */
+	if (lock_fd < 0)
+		return;
+	if (p->st)
+		unlink(C->stats_path);
+	if (p->net.cfg) {
+		net_notify_all(&p->net, msg);
+		if (p->net.ctl_fd >= 0)
+			unlink(C->sock_path);
+	}
+	unlink(lock_path);
 }
 
 /* Everyone's client detached: say BYE and go. */
@@ -331,22 +339,41 @@ parse_peers(const char *list)
 		usage_fail("--peers: %u entries for %u nodes", i, P.cfg.nodes);
 }
 
+/* A run or VM directory another user could plant files in: 77. */
 static void
-mkdir_p(const char *path)
+trusted_dir(const char *path)
 {
-	char buf[4200], *p;
+	char why[600];
 
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		mkdir(buf, 0700);
-		*p = '/';
-	}
-	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-		pager_fail(AVM_EX_CANTCREAT, "create '%s': %s", buf,
+	if (avm_trusted_dir(path, why, sizeof(why)) < 0)
+		pager_fail(errno == EPERM || errno == ENOTDIR
+				   ? AVM_EX_NOPERM
+				   : AVM_EX_CANTCREAT,
+			   "%s", why);
+}
+
+/*
+ * One pager per node of a VM: the lock is held for the pager's life,
+ * taken before anything in the VM's folder is touched, so a second
+ * pager of the same name changes nothing and exits 75.
+ */
+static void
+take_lock(void)
+{
+	int fd = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+		      0600);
+
+	if (fd < 0)
+		pager_fail(AVM_EX_CANTCREAT, "create '%s': %s", lock_path,
 			   strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		pager_fail(errno == EWOULDBLOCK ? AVM_EX_TEMPFAIL
+						: AVM_EX_OSERR,
+			   "vm '%s' node %u: another avm-pager holds '%s'%s%s",
+			   P.cfg.vm, P.cfg.node, lock_path,
+			   errno == EWOULDBLOCK ? "" : ": ",
+			   errno == EWOULDBLOCK ? "" : strerror(errno));
+	lock_fd = fd; /* kept open: the lock lives as long as we do */
 }
 
 static void
@@ -538,11 +565,16 @@ main(int argc, char **argv)
 		pager_fail(AVM_EX_CONFIG, "no run directory: set AVM_RUNDIR or "
 					  "XDG_RUNTIME_DIR");
 	snprintf(P.cfg.rundir, sizeof(P.cfg.rundir), "%s/%s", dir, P.cfg.vm);
-	mkdir_p(P.cfg.rundir);
+	trusted_dir(dir);
+	trusted_dir(P.cfg.rundir);
 	snprintf(P.cfg.sock_path, sizeof(P.cfg.sock_path), "%s/pager.sock",
 		 P.cfg.rundir);
 	snprintf(P.cfg.stats_path, sizeof(P.cfg.stats_path),
 		 "%s/pager-%u.stats", P.cfg.rundir, P.cfg.node);
+	snprintf(lock_path, sizeof(lock_path), "%s/pager-%u.lock", P.cfg.rundir,
+		 P.cfg.node);
+	fail_set_hook(on_exit_hook, &P);
+	take_lock();
 	if (P.cfg.nodes > 1) {
 		char def[4300];
 
@@ -565,7 +597,6 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &ss, NULL);
 	sig_fd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
 
-	fail_set_hook(on_exit_hook, &P);
 	P.epfd = epoll_create1(EPOLL_CLOEXEC);
 	P.timer_fd =
 		timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);

@@ -61,6 +61,16 @@ int addr_parse(const char *s, size_t len, struct sockaddr_storage *sa,
 	       unsigned *salen);
 
 /*
+ * A directory AVM may keep sockets, secrets and stats in: made (mode
+ * 0700, parents too) when missing; then it must be a directory, not a
+ * symbolic link, owned by this user, and not writable by group or
+ * others, or another user could plant or swap files in it.  Returns 0,
+ * or -1 with errno EPERM (not ours, or others may write), ENOTDIR, or
+ * mkdir/lstat's errno, and why (whylen bytes) saying what and the fix.
+ */
+int avm_trusted_dir(const char *path, char *why, size_t whylen);
+
+/*
  * A socket address as text for messages: "1.2.3.4:5", "[::1]:5", or
  * "local" for a unix socket; "?" when it cannot be printed.
  */

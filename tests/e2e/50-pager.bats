@@ -92,6 +92,11 @@ wait_all_pass() {
 		run cat "$AVM_RUNDIR/c$i.log"
 		assert_output --partial "node $i: PASS"
 		refute_output --partial "FAIL"
+		# a clean end removes what it made: socket, stats, lock
+		if [ -d "$AVM_RUNDIR/n$i" ]; then
+			run find "$AVM_RUNDIR/n$i" -mindepth 1 ! -type d
+			assert_output ""
+		fi
 	done
 }
 
@@ -155,20 +160,28 @@ litmus() {
 	assert_output --partial "--home-sizes: 1 sizes for 2 nodes"
 }
 
-@test "pager: the stats file has its header and counted the faults" {
+@test "pager: the stats file has its header and counts faults and bytes while it runs" {
 	start_pagers 2
-	start_clients 2 --threads 1 --tests xadd --iters 500
-	wait_all_pass 2
-	run python3 - "$AVM_RUNDIR/n1/v/pager-1.stats" <<'EOF'
+	start_clients 2 --threads 1 --tests soak --soak-ms 4000
+	timeout 60 sh -c "until grep -q ready '$AVM_RUNDIR/p1.log'; do sleep 0.1; done" ||
+		fail "pager 1 never got ready"
+	sleep 1
+	run python3 - "$AVM_RUNDIR/n1/v/pager-1.stats" "${PPIDS[1]}" <<'EOF'
 import struct, sys
 b = open(sys.argv[1], "rb").read()
-magic, version, size, node, nodes, page, dirb, lsb = struct.unpack_from("<QIIIIIII", b)
+magic, version, size, node, nodes, page, dirb, lsb, pid = struct.unpack_from("<QIIIIIIII", b)
 assert magic == 0x5453504d56415f41 and version == 1 and size == len(b), (magic, version, size)
 assert node == 1 and nodes == 2 and page == 4096 and dirb == 16, (node, nodes, dirb)
-print("ok")
+assert pid == int(sys.argv[2]), (pid, sys.argv[2])
+faults = struct.unpack_from("<6Q", b, 96)
+assert sum(faults) > 0 and faults[2] + faults[3] + faults[4] > 0, faults
+sent, received = struct.unpack_from("<QQ", b, 96 + 6 * 8 + 7 * 8)
+assert sent > 0 and received > 0, (sent, received)
+print("ok", sum(faults), sent, received)
 EOF
 	assert_success
-	assert_output "ok"
+	assert_output --regexp "^ok [1-9][0-9]* [1-9][0-9]* [1-9][0-9]*$"
+	wait_all_pass 2
 }
 
 # kill_mid_run N pager|client I: the others report node I and exit 69
@@ -327,13 +340,63 @@ EOF
 	avm-pager --vm v --memory 32M >"$AVM_RUNDIR/p0.log" 2>&1 &
 	PIDS+=($!)
 	timeout 10 sh -c "until [ -S '$AVM_RUNDIR/v/pager.sock' ]; do sleep 0.1; done"
+	local pid=$!
 	run avm-pager --vm v --memory 32M
 	assert_failure 75
-	assert_output --partial "a pager answers there already"
+	assert_output --partial "vm 'v' node 0: another avm-pager holds"
 	[ -S "$AVM_RUNDIR/v/pager.sock" ] || fail "the first pager's pager.sock is gone"
+	# its stats file is the first pager's still, not truncated
+	run python3 -c 'import struct, sys; b = open(sys.argv[1], "rb").read(); print(struct.unpack_from("<QIIIIIIII", b)[8])' "$AVM_RUNDIR/v/pager-0.stats"
+	assert_output "$pid"
 	run timeout 60 avm-pager-client --vm v --memory 32M --node 0 --nodes 1 \
 		--threads 1 --tests mp --rounds 100
 	assert_success
+}
+
+@test "pager: a VM folder others may write, or another user's, is refused with 77" {
+	mkdir -m 777 "$AVM_RUNDIR/v"
+	run avm-pager --vm v --memory 32M
+	assert_failure 77
+	assert_output --partial "is writable by group or others (mode 0777): chmod go-w"
+	run find "$AVM_RUNDIR/v" -mindepth 1
+	assert_output ""
+	chmod 700 "$AVM_RUNDIR/v"
+	chown 65534 "$AVM_RUNDIR/v"
+	run avm-pager --vm v --memory 32M
+	assert_failure 77
+	assert_output --partial "belongs to uid 65534, not to us"
+	rm -rf "$AVM_RUNDIR/v"
+	ln -s /tmp "$AVM_RUNDIR/v"
+	run avm-pager --vm v --memory 32M
+	assert_failure 77
+	assert_output --partial "is not a directory"
+}
+
+@test "pager: a stats file planted as a symbolic link is not followed" {
+	mkdir -m 700 "$AVM_RUNDIR/v"
+	echo precious >"$AVM_RUNDIR/victim"
+	ln -s "$AVM_RUNDIR/victim" "$AVM_RUNDIR/v/pager-0.stats"
+	run avm-pager --vm v --memory 32M
+	assert_failure 73
+	assert_output --partial "create '$AVM_RUNDIR/v/pager-0.stats'"
+	run cat "$AVM_RUNDIR/victim"
+	assert_output "precious"
+}
+
+@test "pager: a full run directory gives 73 at once, not a SIGBUS, and leaves nothing" {
+	requires root
+	local fs=$BATS_TEST_TMPDIR/full
+	mkdir -p "$fs"
+	mount -t tmpfs -o size=64k tmpfs "$fs"
+	dd if=/dev/zero of="$fs/fill" bs=4k 2>/dev/null || true
+	AVM_RUNDIR=$fs/rd run timeout 20 avm-pager --vm v --memory 32M
+	local st=$status out=$output
+	run find "$fs/rd" -mindepth 1 ! -type d
+	local left=$output
+	umount "$fs"
+	[ "$st" = 73 ] || fail "exit $st, not 73: $out"
+	[[ $out == *"pager-0.stats': No space left on device"* ]] || fail "$out"
+	[ -z "$left" ] || fail "left behind: $left"
 }
 
 @test "pager: bad options exit 64" {
