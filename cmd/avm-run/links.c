@@ -132,7 +132,7 @@ links_eoi(struct vm *vm, uint8_t vector)
 	uint8_t p[WIRE_RUN_EOI_SIZE];
 
 	runmsg_eoi_encode(&q, p, sizeof(p));
-	if (vm->links && vm->node != 0)
+	if (vm->links)
 		rlink_send(&vm->links->link[0], WIRE_T_RUN_EOI, 0, 0, p,
 			   sizeof(p));
 }

@@ -29,9 +29,8 @@
 
 #include "arch/x86/boot.h"
 #include "arch/x86/cpuid.h"
-#include "arch/x86/ioapic.h"
 #include "arch/x86/pic.h"
-#include "links.h"
+#include "route.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -160,10 +159,7 @@ env_eoi(void *opaque, uint8_t vector)
 {
 	struct vcpu *v = opaque;
 
-	if (v->vm->ioapic)
-		ioapic_eoi(v->vm->ioapic, vector);
-	else
-		links_eoi(v->vm, vector); /* the IOAPIC is on node 0 */
+	route_eoi(v->vm, vector);
 }
 
 static void
@@ -329,18 +325,10 @@ vcpu_io(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
 	uint8_t *p = (uint8_t *)run + run->io.data_offset;
-	uint32_t i;
 
 	atomic_fetch_add_explicit(&v->st.io, 1, memory_order_relaxed);
-	if (v->vm->node != 0) {
-		/* Devices live on node 0: the whole access goes there. */
-		links_io(v, 0, run->io.port, p, run->io.size, run->io.count,
-			 run->io.direction == KVM_EXIT_IO_OUT);
-		return;
-	}
-	for (i = 0; i < run->io.count; i++, p += run->io.size)
-		bus_access(&v->vm->pio, BUS_PIO, v, run->io.port, p,
-			   run->io.size, run->io.direction == KVM_EXIT_IO_OUT);
+	route_io(v, BUS_PIO, run->io.port, p, run->io.size, run->io.count,
+		 run->io.direction == KVM_EXIT_IO_OUT);
 }
 
 static void
@@ -363,12 +351,7 @@ vcpu_mmio(struct vcpu *v)
 		if (r == 0)
 			return;
 	}
-	if (v->vm->node != 0) {
-		links_io(v, 1, a, run->mmio.data, len, 1, run->mmio.is_write);
-		return;
-	}
-	bus_access(&v->vm->mmio, BUS_MMIO, v, a, run->mmio.data, len,
-		   run->mmio.is_write);
+	route_io(v, BUS_MMIO, a, run->mmio.data, len, 1, run->mmio.is_write);
 }
 
 static void

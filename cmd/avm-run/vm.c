@@ -35,6 +35,7 @@
 #include "ctl.h"
 #include "dev/devices.h"
 #include "links.h"
+#include "route.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -719,20 +720,14 @@ vm_pic_output(void *opaque, int level)
 		lapic_set_lint(&vm->vcpus[0]->lapic, 0, level);
 }
 
-/* Every node has the APIC bus, whose remote APICs are reached over the
- * run links; the IOAPIC and the PIC are devices of node 0. */
+/* Every node has the APIC bus, whose remote APICs are reached the way
+ * route_init() chose; the IOAPIC and the PIC are devices of node 0. */
 static int
 vm_irqchips(struct vm *vm)
 {
-	static const struct apicbus_ops remote = {
-		.forward = links_forward_irq,
-		.publish = links_publish,
-	};
-
 	vm->apicbus = calloc(1, sizeof(*vm->apicbus));
 	if (!vm->apicbus ||
-	    apicbus_init(vm->apicbus, vm->nvcpus,
-			 vm->nnodes > 1 ? &remote : NULL, vm) < 0) {
+	    apicbus_init(vm->apicbus, vm->nvcpus, vm->route->apic, vm) < 0) {
 		log_err("interrupt controllers: %s", strerror(errno));
 		return AVM_EX_SOFTWARE;
 	}
@@ -845,6 +840,7 @@ vm_create(struct vm *vm, const struct vm_opts *opts)
 	vm->nvcpus = opts->vcpus;
 	vm->node = opts->node;
 	vm->nnodes = opts->nodes ? opts->nodes : 1;
+	route_init(vm);
 	vm->kvm_fd = vm->vm_fd = vm->mem_fd = vm->timer_epfd = -1;
 	vm->end_fd = vm->console_fd = vm->pager_fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);

@@ -22,6 +22,7 @@ struct uart;
 struct ctl;
 struct kvm_cpuid2;
 struct placement_node;
+struct route;
 
 /* What the command line asks for. */
 struct vm_opts {
@@ -84,6 +85,7 @@ struct vm {
 	uint32_t *vcpu_node;		 /* [nvcpus]: the node that runs it */
 	struct placement_node *place;	 /* [nnodes]: vCPUs and home pages */
 	struct links *links;		 /* run-to-run links, NULL: one node */
+	const struct route *route;	 /* where I/O and EOIs go (route.h) */
 	pid_t *node_pids;		 /* launcher: avm-run of node i */
 	char secret_path[300];		 /* launcher: the file it created */
 	char *peers_buf, *pager_peers_buf;
