@@ -137,6 +137,9 @@ vm_state(struct vm *vm)
 	return (enum vm_state)atomic_load(&vm->state);
 }
 
+/* state.c: the state's name, as status says it. */
+const char *vm_state_name(enum vm_state);
+
 /* Called by a vCPU thread that saw state != RUNNING: waits while paused.
  * Returns 1 when the VM is stopping (the thread ends), else 0. */
 int vm_park(struct vm *, struct vcpu *);
@@ -158,6 +161,19 @@ int vm_resume(struct vm *);
 int vm_pause_local(struct vm *, int timeout_ms);
 int vm_resume_local(struct vm *);
 
+/*
+ * Start-up steps of vm_create's table, each in the file of its job; each
+ * returns an exit status (after a message).  kvm.c: open /dev/kvm, check
+ * its capabilities, create the VM; the MSR filter.  memory.c: guest RAM
+ * and KVM's slots.  devices.c: the interrupt controllers, node 0's
+ * devices.
+ */
+int kvm_open(struct vm *);
+int kvm_msr_setup(struct vm *);
+int vm_memory(struct vm *);
+int vm_irqchips(struct vm *);
+int vm_devices(struct vm *);
+
 /* launch.c: the launcher of an N-node VM on this host makes the secret,
  * the run-link listeners and the ports, and starts the avm-run of nodes
  * 1..N-1 (an exit status, after a message); vm_reap_nodes waits for them
@@ -172,7 +188,12 @@ int vm_pager_start(struct vm *);
 void vm_pager_event(struct vm *);
 void vm_pager_stop(struct vm *);
 
-/* Writes the VM's status (state, vCPUs, memory, exits) as one mapping. */
+/* clock.c: the guest's kvmclock and the host's real time read together.
+ * Returns 0, or -1 when they could not be. */
+int vm_clock_read(struct vm *, uint64_t *clock_ns, uint64_t *realtime_ns);
+
+/* status.c: writes the VM's status (state, vCPUs, memory, exits) as one
+ * mapping. */
 struct emit;
 void vm_status(struct vm *, struct emit *);
 
