@@ -173,6 +173,26 @@ vm_devices(struct vm *vm)
 	return AVM_EX_OK;
 }
 
+void
+vm_devices_release(struct vm *vm)
+{
+	unsigned i;
+
+	vm->uart = NULL; /* freed with the devices */
+	/* Last registered, first freed: a device that shares its state
+	 * over several ranges frees it with the range it registered first. */
+	for (i = vm->ndevs; i-- > 0;)
+		vm->devs[i]->ops->free(vm->devs[i]);
+	free(vm->devs);
+	vm->devs = NULL;
+	vm->ndevs = 0;
+	bus_release(&vm->pio);
+	bus_release(&vm->mmio);
+	if (vm->console_fd >= 0)
+		close(vm->console_fd);
+	vm->console_fd = -1;
+}
+
 /* The 8259's INT output is wired to LINT0 of the boot vCPU. */
 static void
 vm_pic_output(void *opaque, int level)
@@ -211,4 +231,22 @@ vm_irqchips(struct vm *vm)
 	}
 	vm->irqchips_ready = 3;
 	return AVM_EX_OK;
+}
+
+void
+vm_irqchips_release(struct vm *vm)
+{
+	if (vm->irqchips_ready >= 3)
+		pic_release(vm->pic);
+	if (vm->irqchips_ready >= 2)
+		ioapic_release(vm->ioapic);
+	if (vm->irqchips_ready >= 1)
+		apicbus_release(vm->apicbus);
+	vm->irqchips_ready = 0;
+	free(vm->pic);
+	free(vm->ioapic);
+	free(vm->apicbus);
+	vm->pic = NULL;
+	vm->ioapic = NULL;
+	vm->apicbus = NULL;
 }

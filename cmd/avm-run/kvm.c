@@ -8,6 +8,7 @@
 #include <linux/kvm.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "avm/kvmcap.h"
 #include "avm/log.h"
@@ -57,6 +58,16 @@ kvm_open(struct vm *vm)
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, TSS_ADDR) < 0)
 		log_debug("KVM_SET_TSS_ADDR: %s (ignored)", strerror(errno));
 	return AVM_EX_OK;
+}
+
+void
+kvm_release(struct vm *vm)
+{
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	vm->vm_fd = vm->kvm_fd = -1;
 }
 
 /* MSRs the user-space APIC owns exit to us: IA32_APIC_BASE,

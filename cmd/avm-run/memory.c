@@ -102,6 +102,17 @@ fail:
 	return AVM_EX_UNAVAILABLE;
 }
 
+void
+vm_memory_release(struct vm *vm)
+{
+	if (vm->ram)
+		munmap(vm->ram, vm->ram_size);
+	vm->ram = NULL;
+	if (vm->mem_fd >= 0)
+		close(vm->mem_fd);
+	vm->mem_fd = -1;
+}
+
 /* avm-pager beside our own binary (a build tree, an install), else from
  * PATH. */
 static void

@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,8 +26,6 @@
 #include "arch/x86/apicbus.h"
 #include "arch/x86/boot.h"
 #include "arch/x86/cpuid.h"
-#include "arch/x86/ioapic.h"
-#include "arch/x86/pic.h"
 #include "ctl.h"
 #include "dev/devices.h"
 #include "links.h"
@@ -108,7 +105,7 @@ vm_boot(struct vm *vm)
 static int
 vm_rundir(struct vm *vm)
 {
-	char base[200], path[300];
+	char base[200];
 
 	if (avm_rundir(base, sizeof(base)) < 0) {
 		log_err("no run directory: set AVM_RUNDIR");
@@ -123,6 +120,22 @@ vm_rundir(struct vm *vm)
 		log_err("mkdir '%s': %s", vm->dir, strerror(errno));
 		return errno == EACCES ? AVM_EX_NOPERM : AVM_EX_CANTCREAT;
 	}
+	return AVM_EX_OK;
+}
+
+static void
+vm_rundir_release(struct vm *vm)
+{
+	if (vm->dir[0])
+		rmdir(vm->dir);
+}
+
+/* run.sock in the run directory, served by ctl.c's thread. */
+static int
+vm_ctl_start(struct vm *vm)
+{
+	char path[300];
+
 	snprintf(path, sizeof(path), "%s/run.sock", vm->dir);
 	vm->ctl = ctl_start(vm, path);
 	if (!vm->ctl) {
@@ -136,6 +149,15 @@ vm_rundir(struct vm *vm)
 		return AVM_EX_CANTCREAT;
 	}
 	return AVM_EX_OK;
+}
+
+static void
+vm_ctl_stop(struct vm *vm)
+{
+	if (vm->ctl) {
+		ctl_stop(vm->ctl);
+		vm->ctl = NULL;
+	}
 }
 
 static int
@@ -166,6 +188,19 @@ vm_vcpus(struct vm *vm)
 		}
 	}
 	return AVM_EX_OK;
+}
+
+static void
+vm_vcpus_release(struct vm *vm)
+{
+	unsigned i;
+
+	for (i = 0; vm->vcpus && i < vm->nvcpus; i++)
+		vcpu_free(vm->vcpus[i]);
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+	free(vm->cpuid);
+	vm->cpuid = NULL;
 }
 
 /*
@@ -203,6 +238,15 @@ vm_placement(struct vm *vm)
 	return AVM_EX_OK;
 }
 
+static void
+vm_placement_release(struct vm *vm)
+{
+	free(vm->vcpu_node);
+	vm->vcpu_node = NULL;
+	free(vm->place);
+	vm->place = NULL;
+}
+
 static int
 vm_links(struct vm *vm)
 {
@@ -211,15 +255,45 @@ vm_links(struct vm *vm)
 	return links_open(vm, LINKS_OPEN_TIMEOUT_MS);
 }
 
+/*
+ * Start-up, in this order: each step may use what the steps above made.
+ * A row's release undoes its step, also one that failed half-way or did
+ * nothing (one node's links, another node's devices).  vm_release runs
+ * the release of every row that started, from the last up, after two
+ * things that come first whatever their row: run.sock's thread and the
+ * LAPIC timer thread (vm_run's) stop before anything they reach goes.
+ *
+ * Teardown before this table freed the same things in nearly this order;
+ * where it differed, nothing can tell: guest RAM is unmapped and its
+ * memfd closed before the node processes are reaped rather than after
+ * (they never shared it), the console file closes with the devices, the
+ * CPUID table goes with the vCPUs, the placement last.
+ */
+struct vm_step {
+	const char *name;
+	int (*init)(struct vm *);
+	void (*release)(struct vm *);
+};
+
+static const struct vm_step vm_steps[] = {
+	{ "placement", vm_placement, vm_placement_release },
+	{ "kvm", kvm_open, kvm_release },
+	{ "msr filter", kvm_msr_setup, NULL }, /* goes with the VM fd */
+	{ "run directory", vm_rundir, vm_rundir_release },
+	{ "run.sock", vm_ctl_start, vm_ctl_stop }, /* stopped first */
+	{ "nodes", vm_launch, vm_reap_nodes },
+	{ "guest RAM", vm_memory, vm_memory_release },
+	{ "pager", vm_pager_start, vm_pager_stop },
+	{ "interrupt controllers", vm_irqchips, vm_irqchips_release },
+	{ "devices", vm_devices, vm_devices_release },
+	{ "vcpus", vm_vcpus, vm_vcpus_release },
+	{ "boot", vm_boot, NULL }, /* writes guest RAM and vCPU 0 only */
+	{ "run links", vm_links, links_free },
+};
+
 int
 vm_create(struct vm *vm, const struct vm_opts *opts)
 {
-	/* Start-up order: each step may use what the steps above made. */
-	static int (*const steps[])(struct vm *) = {
-		vm_placement, kvm_open,	 kvm_msr_setup,	 vm_rundir,
-		vm_launch,    vm_memory, vm_pager_start, vm_irqchips,
-		vm_devices,   vm_vcpus,	 vm_boot,	 vm_links,
-	};
 	size_t i;
 	int r;
 
@@ -242,9 +316,11 @@ vm_create(struct vm *vm, const struct vm_opts *opts)
 	}
 	atomic_store(&vm->state, VM_STARTING);
 	vm->start_ns = now_ns();
-	for (i = 0; i < AVM_ARRAY_SIZE(steps); i++) {
-		r = steps[i](vm);
+	for (i = 0; i < AVM_ARRAY_SIZE(vm_steps); i++) {
+		vm->steps_started = i + 1;
+		r = vm_steps[i].init(vm);
 		if (r != AVM_EX_OK) {
+			log_debug("start-up: %s failed", vm_steps[i].name);
 			vm_release(vm);
 			return r;
 		}
@@ -314,6 +390,20 @@ vm_timer_start(struct vm *vm)
 	pthread_setname_np(vm->timer_thread, "avm-timers");
 	vm->timer_started = 1;
 	return 0;
+}
+
+static void
+vm_timer_stop(struct vm *vm)
+{
+	uint64_t one = 1;
+
+	if (vm->timer_started) {
+		if (write(vm->end_fd, &one, sizeof(one)) < 0) {
+			/* the counter cannot be full here */
+		}
+		pthread_join(vm->timer_thread, NULL);
+		vm->timer_started = 0;
+	}
 }
 
 int
@@ -399,66 +489,19 @@ vm_run(struct vm *vm)
 void
 vm_release(struct vm *vm)
 {
-	unsigned i;
-	uint64_t one = 1;
+	size_t i;
 
-	if (vm->ctl) {
-		ctl_stop(vm->ctl);
-		vm->ctl = NULL;
-	}
-	if (vm->timer_started) {
-		if (write(vm->end_fd, &one, sizeof(one)) < 0) {
-			/* the counter cannot be full here */
-		}
-		pthread_join(vm->timer_thread, NULL);
-		vm->timer_started = 0;
-	}
-	vm->uart = NULL; /* freed with the devices */
-	links_free(vm);
-	for (i = 0; vm->vcpus && i < vm->nvcpus; i++)
-		vcpu_free(vm->vcpus[i]);
-	free(vm->vcpus);
-	vm->vcpus = NULL;
-	/* Last registered, first freed: a device that shares its state
-	 * over several ranges frees it with the range it registered first. */
-	for (i = vm->ndevs; i-- > 0;)
-		vm->devs[i]->ops->free(vm->devs[i]);
-	free(vm->devs);
-	vm->devs = NULL;
-	bus_release(&vm->pio);
-	bus_release(&vm->mmio);
-	if (vm->irqchips_ready >= 3)
-		pic_release(vm->pic);
-	if (vm->irqchips_ready >= 2)
-		ioapic_release(vm->ioapic);
-	if (vm->irqchips_ready >= 1)
-		apicbus_release(vm->apicbus);
-	free(vm->pic);
-	free(vm->ioapic);
-	free(vm->apicbus);
-	free(vm->cpuid);
-	vm_pager_stop(vm);
-	vm_reap_nodes(vm);
-	free(vm->vcpu_node);
-	vm->vcpu_node = NULL;
-	free(vm->place);
-	vm->place = NULL;
-	if (vm->ram)
-		munmap(vm->ram, vm->ram_size);
-	if (vm->dir[0])
-		rmdir(vm->dir);
-	if (vm->mem_fd >= 0)
-		close(vm->mem_fd);
-	if (vm->vm_fd >= 0)
-		close(vm->vm_fd);
-	if (vm->kvm_fd >= 0)
-		close(vm->kvm_fd);
+	vm_ctl_stop(vm);
+	vm_timer_stop(vm);
+	for (i = vm->steps_started; i-- > 0;)
+		if (vm_steps[i].release)
+			vm_steps[i].release(vm);
+	vm->steps_started = 0;
+	/* vm_run's */
 	if (vm->timer_epfd >= 0)
 		close(vm->timer_epfd);
 	if (vm->end_fd >= 0)
 		close(vm->end_fd);
-	if (vm->console_fd >= 0)
-		close(vm->console_fd);
 	pthread_mutex_destroy(&vm->lock);
 	pthread_cond_destroy(&vm->cond);
 }

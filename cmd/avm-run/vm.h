@@ -122,6 +122,7 @@ struct vm {
 
 	char dir[256]; /* <rundir>/<name> */
 	uint64_t start_ns;
+	unsigned steps_started; /* rows of vm_create's table begun */
 };
 
 /* Sets up the VM, loads the kernel, creates the vCPUs.  Prints what
@@ -129,6 +130,8 @@ struct vm {
 int vm_create(struct vm *, const struct vm_opts *);
 /* Runs the vCPUs until the VM ends.  Returns avm-run's exit status. */
 int vm_run(struct vm *);
+/* Undoes what vm_create and vm_run made: the releases of vm_create's
+ * table, last step first. */
 void vm_release(struct vm *);
 
 static inline enum vm_state
@@ -163,16 +166,21 @@ int vm_resume_local(struct vm *);
 
 /*
  * Start-up steps of vm_create's table, each in the file of its job; each
- * returns an exit status (after a message).  kvm.c: open /dev/kvm, check
+ * returns an exit status (after a message); its release undoes it, even
+ * half-way, and does nothing where it did nothing.  kvm.c: open /dev/kvm, check
  * its capabilities, create the VM; the MSR filter.  memory.c: guest RAM
  * and KVM's slots.  devices.c: the interrupt controllers, node 0's
  * devices.
  */
 int kvm_open(struct vm *);
+void kvm_release(struct vm *);
 int kvm_msr_setup(struct vm *);
 int vm_memory(struct vm *);
+void vm_memory_release(struct vm *);
 int vm_irqchips(struct vm *);
+void vm_irqchips_release(struct vm *);
 int vm_devices(struct vm *);
+void vm_devices_release(struct vm *);
 
 /* launch.c: the launcher of an N-node VM on this host makes the secret,
  * the run-link listeners and the ports, and starts the avm-run of nodes
