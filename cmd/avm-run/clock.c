@@ -1,12 +1,17 @@
 /*
  * The guest's clocks: kvmclock, as KVM keeps it per VM and as every node
- * must agree on it (DESIGN.md, "Clocks").
+ * must agree on it (DESIGN.md, "Clocks").  The run links carry node 0's
+ * clock to the others (links.c); reading and setting it is here.
  */
+#include <errno.h>
 #include <linux/kvm.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
+
+#include "avm/log.h"
+#include "avm/runmsg.h"
 
 #include "vm.h"
 
@@ -39,4 +44,63 @@ vm_clock_read(struct vm *vm, uint64_t *clock_ns, uint64_t *realtime_ns)
 	*clock_ns = c.clock;
 	*realtime_ns = c.realtime;
 	return 0;
+}
+
+/*
+ * kvmclock over nodes (DESIGN.md, "Clocks"): node 0 sends the clock of
+ * its KVM VM on every run link before any other frame; each other node
+ * sets its own with KVM_SET_CLOCK before its vCPUs run.  With
+ * KVM_CLOCK_REALTIME KVM adds the real time that passed since node 0
+ * read it, which is how separate hosts agree; without it we add it.
+ */
+int
+vm_clock_get(struct vm *vm, struct runmsg_clock *q)
+{
+	struct kvm_clock_data c;
+	struct timespec ts;
+
+	memset(&c, 0, sizeof(c));
+	if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &c) < 0) {
+		log_err("KVM_GET_CLOCK: %s", strerror(errno));
+		return AVM_EX_UNAVAILABLE;
+	}
+	if (!(c.flags & KVM_CLOCK_REALTIME)) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		c.realtime = (uint64_t)ts.tv_sec * 1000000000ull +
+			     (uint64_t)ts.tv_nsec;
+	}
+	*q = (struct runmsg_clock){ c.clock, c.flags, c.realtime, c.host_tsc };
+	return AVM_EX_OK;
+}
+
+int
+vm_clock_set(struct vm *vm, const struct runmsg_clock *q)
+{
+	struct kvm_clock_data c, now;
+	struct timespec ts;
+	int have_rt;
+
+	memset(&c, 0, sizeof(c));
+	c.clock = q->clock;
+	c.realtime = q->realtime;
+	have_rt =
+		(ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ADJUST_CLOCK) &
+		 KVM_CLOCK_REALTIME) != 0;
+	if (have_rt) {
+		c.flags = KVM_CLOCK_REALTIME;
+	} else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		c.clock += (uint64_t)ts.tv_sec * 1000000000ull +
+			   (uint64_t)ts.tv_nsec - c.realtime;
+	}
+	if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &c) < 0) {
+		log_err("KVM_SET_CLOCK: %s", strerror(errno));
+		return AVM_EX_UNAVAILABLE;
+	}
+	memset(&now, 0, sizeof(now));
+	if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &now) == 0)
+		log_debug("kvmclock set from node 0's (%s): %llu ns",
+			  have_rt ? "KVM_CLOCK_REALTIME" : "adjusted by us",
+			  (unsigned long long)now.clock);
+	return AVM_EX_OK;
 }

@@ -23,6 +23,7 @@ struct ctl;
 struct kvm_cpuid2;
 struct placement_node;
 struct route;
+struct runmsg_clock;
 
 /* What the command line asks for. */
 struct vm_opts {
@@ -199,6 +200,10 @@ void vm_pager_stop(struct vm *);
 /* clock.c: the guest's kvmclock and the host's real time read together.
  * Returns 0, or -1 when they could not be. */
 int vm_clock_read(struct vm *, uint64_t *clock_ns, uint64_t *realtime_ns);
+/* Node 0's clock as RUN_CLOCK carries it; another node's KVM clock set
+ * from it.  Each returns an exit status (after a message). */
+int vm_clock_get(struct vm *, struct runmsg_clock *);
+int vm_clock_set(struct vm *, const struct runmsg_clock *);
 
 /* status.c: writes the VM's status (state, vCPUs, memory, exits) as one
  * mapping. */
