@@ -1,6 +1,6 @@
 /*
- * The guest's clocks: kvmclock, as KVM keeps it per VM and as every node
- * must agree on it (DESIGN.md, "Clocks").  The run links carry node 0's
+ * The guest's clocks: its TSC, set per vCPU, and kvmclock, as KVM keeps
+ * it per VM and as every node must agree on it (DESIGN.md, "Clocks").  The run links carry node 0's
  * clock to the others (links.c); reading and setting it is here.
  */
 #include <errno.h>
@@ -9,11 +9,14 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
+#include <x86intrin.h>
 
 #include "avm/log.h"
 #include "avm/runmsg.h"
 
 #include "vm.h"
+
+#define MSR_IA32_TSC 0x10
 
 /* The guest's kvmclock and the host's real time read together: their
  * difference agrees on every node.  Where KVM does not give the real time
@@ -103,4 +106,32 @@ vm_clock_set(struct vm *vm, const struct runmsg_clock *q)
 			  have_rt ? "KVM_CLOCK_REALTIME" : "adjusted by us",
 			  (unsigned long long)now.clock);
 	return AVM_EX_OK;
+}
+
+/*
+ * The guest's TSC starts equal to the host's: every vCPU's IA32_TSC is
+ * set to the host TSC at creation, so TSC-deadline arithmetic works the
+ * same where KVM offsets the TSC (VMX, SVM) and where guest user code
+ * reads the raw host TSC (kvm_pvm).  What remains is measured.
+ * Returns guest TSC - host TSC.
+ */
+int64_t
+vm_tsc_sync(int fd)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e;
+	} m;
+	uint64_t host;
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.nmsrs = 1;
+	m.e.index = MSR_IA32_TSC;
+	m.e.data = __rdtsc();
+	if (ioctl(fd, KVM_SET_MSRS, &m) != 1)
+		log_debug("KVM_SET_MSRS IA32_TSC: %s", strerror(errno));
+	host = __rdtsc();
+	if (ioctl(fd, KVM_GET_MSRS, &m) != 1)
+		return 0;
+	return (int64_t)(m.e.data - host);
 }

@@ -150,7 +150,7 @@ vm_devices(struct vm *vm)
 {
 	int out = STDOUT_FILENO, in = STDIN_FILENO;
 
-	if (vm->node != 0)
+	if (!vm->route->devices_here)
 		return AVM_EX_OK; /* devices live on node 0 */
 	if (vm->opts.console) {
 		out = open(vm->opts.console,
@@ -215,8 +215,8 @@ vm_irqchips(struct vm *vm)
 		return AVM_EX_SOFTWARE;
 	}
 	vm->irqchips_ready = 1;
-	if (vm->node != 0)
-		return AVM_EX_OK;
+	if (!vm->route->devices_here)
+		return AVM_EX_OK; /* the IOAPIC and the PIC: node 0 */
 	vm->ioapic = calloc(1, sizeof(*vm->ioapic));
 	vm->pic = calloc(1, sizeof(*vm->pic));
 	if (!vm->ioapic || !vm->pic ||

@@ -22,6 +22,7 @@
 #include "arch/x86/ioapic.h"
 #include "links.h"
 #include "rlink.h"
+#include "route.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -319,7 +320,7 @@ handle_io(struct rlink *l, const struct wire_hdr *h, const uint8_t *p)
 		wr = (q.flags & RUNMSG_IO_WRITE) != 0;
 		mmio = (q.flags & RUNMSG_IO_MMIO) != 0;
 	}
-	if (vm->node != 0 || n == 0 || q.vcpu >= vm->nvcpus ||
+	if (!vm->route->devices_here || n == 0 || q.vcpu >= vm->nvcpus ||
 	    vm->vcpu_node[q.vcpu] != l->node) {
 		wire_error_set(&e, WIRE_E_INVAL, "bad RUN_IO");
 		link_send_error(l->l, WIRE_T_RUN_IO_DONE, h->id, &e);

@@ -46,6 +46,7 @@ static const struct apicbus_ops apic_links = {
 /* One node: everything is here. */
 static const struct route route_one = {
 	.name = "local",
+	.devices_here = 1,
 	.io = local_io,
 	.eoi = local_eoi,
 	.apic = NULL,
@@ -54,6 +55,7 @@ static const struct route route_one = {
 /* Node 0 of several: devices and IOAPIC here, some APICs elsewhere. */
 static const struct route route_head = {
 	.name = "node 0",
+	.devices_here = 1,
 	.io = local_io,
 	.eoi = local_eoi,
 	.apic = &apic_links,
@@ -62,6 +64,7 @@ static const struct route route_head = {
 /* Any other node: devices and IOAPIC on node 0. */
 static const struct route route_node = {
 	.name = "to node 0",
+	.devices_here = 0,
 	.io = links_route_io,
 	.eoi = links_eoi,
 	.apic = &apic_links,

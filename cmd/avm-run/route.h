@@ -20,6 +20,8 @@ struct apicbus_ops;
 
 struct route {
 	const char *name;
+	/* 1: the devices and the IOAPIC are on this node (node 0). */
+	int devices_here;
 	/* count accesses of size bytes each at addr in space by vCPU v,
 	 * data in and out (count * size bytes).  Returns 0, or -1 when
 	 * the access could not be done (the VM is ending). */

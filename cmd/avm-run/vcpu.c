@@ -35,7 +35,6 @@
 #include "vm.h"
 
 #define KICK_SIGNAL SIGUSR1
-#define MSR_IA32_TSC 0x10
 
 static __thread struct kvm_run *tls_run;
 
@@ -92,34 +91,6 @@ env_now(void *opaque)
 {
 	(void)opaque;
 	return now_ns();
-}
-
-/*
- * The guest's TSC starts equal to the host's: every vCPU's IA32_TSC is
- * set to the host TSC at creation, so TSC-deadline arithmetic works the
- * same where KVM offsets the TSC (VMX, SVM) and where guest user code
- * reads the raw host TSC (kvm_pvm).  What remains is measured.
- * Returns guest TSC - host TSC.
- */
-static int64_t
-tsc_sync(int fd)
-{
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
-	} m;
-	uint64_t host;
-
-	memset(&m, 0, sizeof(m));
-	m.hdr.nmsrs = 1;
-	m.e.index = MSR_IA32_TSC;
-	m.e.data = __rdtsc();
-	if (ioctl(fd, KVM_SET_MSRS, &m) != 1)
-		log_debug("KVM_SET_MSRS IA32_TSC: %s", strerror(errno));
-	host = __rdtsc();
-	if (ioctl(fd, KVM_GET_MSRS, &m) != 1)
-		return 0;
-	return (int64_t)(m.e.data - host);
 }
 
 static int64_t
@@ -197,11 +168,11 @@ vcpu_create(struct vm *vm, unsigned id)
 		int khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
 
 		vm->tsc_khz = khz > 0 ? (uint32_t)khz : 0;
-		vm->tsc_offset = tsc_sync(v->fd);
+		vm->tsc_offset = vm_tsc_sync(v->fd);
 		log_debug("TSC %u kHz, guest - host %lld cycles", vm->tsc_khz,
 			  (long long)vm->tsc_offset);
 	} else
-		tsc_sync(v->fd);
+		vm_tsc_sync(v->fd);
 	v->timerfd =
 		timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	v->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

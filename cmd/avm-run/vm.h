@@ -204,6 +204,9 @@ int vm_clock_read(struct vm *, uint64_t *clock_ns, uint64_t *realtime_ns);
  * from it.  Each returns an exit status (after a message). */
 int vm_clock_get(struct vm *, struct runmsg_clock *);
 int vm_clock_set(struct vm *, const struct runmsg_clock *);
+/* Sets a new vCPU's IA32_TSC (fd: its KVM fd) to the host's.  Returns
+ * guest TSC - host TSC as measured after. */
+int64_t vm_tsc_sync(int fd);
 
 /* status.c: writes the VM's status (state, vCPUs, memory, exits) as one
  * mapping. */
