@@ -42,11 +42,13 @@ void links_free(struct vm *);
  * addressing for everyone. */
 int links_forward_irq(void *vm, uint32_t apic_id, const struct apic_msg *);
 void links_publish(void *vm, const struct apic_addr *);
-/* A level-triggered EOI of a vCPU here, for node 0's IOAPIC. */
+/* A level-triggered EOI of a vCPU here, for node 0's IOAPIC (the route
+ * of the nodes other than 0, route.h). */
 void links_eoi(struct vm *, uint8_t vector);
 
 /*
- * Runs a PIO (mmio 0) or MMIO access of vCPU v on node 0's device bus:
+ * Runs a PIO (mmio 0) or MMIO access of vCPU v on node 0's device bus (the
+ * route of the nodes other than 0, route.h):
  * count accesses of size bytes at addr, data in and out.  Waits for the
  * answer; ends the VM when none comes within the deadline.  Returns 0,
  * or -1 (the VM is ending).

@@ -1,6 +1,7 @@
 /*
- * Guest RAM through avm-pager (DESIGN.md, "Guest memory"): avm-run starts
- * the pager of its node as a child, registers guest RAM with a
+ * Guest RAM: a memfd, mapped here and given to KVM as its memory slots
+ * (vm_memory), then served through avm-pager (DESIGN.md, "Guest memory"):
+ * avm-run starts the pager of its node as a child, registers guest RAM with a
  * userfaultfd and hands the memfd and the uffd over pager.sock.  From
  * then on every fault on guest RAM, of a vCPU inside KVM or of one of our
  * own threads (the boot loader, device models), is resolved by the
@@ -10,11 +11,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/kvm.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -33,6 +36,82 @@
 #define PAGER_EXIT_TIMEOUT_MS 5000
 
 extern char **environ;
+
+static uint64_t
+host_mem_total(void)
+{
+	char buf[4096], *p;
+	uint64_t kb = 0;
+
+	if (read_file_str("/proc/meminfo", buf, sizeof(buf)) < 0)
+		return 0;
+	p = strstr(buf, "MemTotal:");
+	if (p && sscanf(p, "MemTotal: %" SCNu64, &kb) != 1)
+		kb = 0;
+	return kb * 1024;
+}
+
+int
+vm_memory(struct vm *vm)
+{
+	struct kvm_userspace_memory_region r;
+	uint64_t host = host_mem_total(), low;
+	char a[32], b[32];
+
+	vm->ram_size = vm->opts.mem_bytes;
+	if (host && vm->ram_size > host) {
+		log_err("--memory %s: more than this host's RAM (%s)",
+			size_format(vm->ram_size, a, sizeof(a)),
+			size_format(host & ~((1ull << 20) - 1), b, sizeof(b)));
+		return AVM_EX_UNAVAILABLE;
+	}
+	vm->mem_fd = memfd_create("avm-ram", MFD_CLOEXEC);
+	if (vm->mem_fd < 0 || ftruncate(vm->mem_fd, (off_t)vm->ram_size) < 0) {
+		log_err("guest RAM memfd of %s: %s",
+			size_format(vm->ram_size, a, sizeof(a)),
+			strerror(errno));
+		return AVM_EX_OSERR;
+	}
+	vm->ram = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_NORESERVE, vm->mem_fd, 0);
+	if (vm->ram == MAP_FAILED) {
+		vm->ram = NULL;
+		log_err("mmap guest RAM: %s", strerror(errno));
+		return AVM_EX_OSERR;
+	}
+	low = vm->ram_size < BOOT_MMIO_HOLE_START ? vm->ram_size
+						  : BOOT_MMIO_HOLE_START;
+	memset(&r, 0, sizeof(r));
+	r.slot = 0;
+	r.guest_phys_addr = 0;
+	r.memory_size = low;
+	r.userspace_addr = (uintptr_t)vm->ram;
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		goto fail;
+	if (vm->ram_size > low) {
+		r.slot = 1;
+		r.guest_phys_addr = BOOT_MMIO_HOLE_END;
+		r.memory_size = vm->ram_size - low;
+		r.userspace_addr = (uintptr_t)(vm->ram + low);
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+			goto fail;
+	}
+	return AVM_EX_OK;
+fail:
+	log_err("KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+	return AVM_EX_UNAVAILABLE;
+}
+
+void
+vm_memory_release(struct vm *vm)
+{
+	if (vm->ram)
+		munmap(vm->ram, vm->ram_size);
+	vm->ram = NULL;
+	if (vm->mem_fd >= 0)
+		close(vm->mem_fd);
+	vm->mem_fd = -1;
+}
 
 /* avm-pager beside our own binary (a build tree, an install), else from
  * PATH. */

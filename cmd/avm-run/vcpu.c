@@ -29,14 +29,12 @@
 
 #include "arch/x86/boot.h"
 #include "arch/x86/cpuid.h"
-#include "arch/x86/ioapic.h"
 #include "arch/x86/pic.h"
-#include "links.h"
+#include "route.h"
 #include "vcpu.h"
 #include "vm.h"
 
 #define KICK_SIGNAL SIGUSR1
-#define MSR_IA32_TSC 0x10
 
 static __thread struct kvm_run *tls_run;
 
@@ -95,34 +93,6 @@ env_now(void *opaque)
 	return now_ns();
 }
 
-/*
- * The guest's TSC starts equal to the host's: every vCPU's IA32_TSC is
- * set to the host TSC at creation, so TSC-deadline arithmetic works the
- * same where KVM offsets the TSC (VMX, SVM) and where guest user code
- * reads the raw host TSC (kvm_pvm).  What remains is measured.
- * Returns guest TSC - host TSC.
- */
-static int64_t
-tsc_sync(int fd)
-{
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
-	} m;
-	uint64_t host;
-
-	memset(&m, 0, sizeof(m));
-	m.hdr.nmsrs = 1;
-	m.e.index = MSR_IA32_TSC;
-	m.e.data = __rdtsc();
-	if (ioctl(fd, KVM_SET_MSRS, &m) != 1)
-		log_debug("KVM_SET_MSRS IA32_TSC: %s", strerror(errno));
-	host = __rdtsc();
-	if (ioctl(fd, KVM_GET_MSRS, &m) != 1)
-		return 0;
-	return (int64_t)(m.e.data - host);
-}
-
 static int64_t
 vcpu_tsc_offset(struct vcpu *v)
 {
@@ -160,10 +130,7 @@ env_eoi(void *opaque, uint8_t vector)
 {
 	struct vcpu *v = opaque;
 
-	if (v->vm->ioapic)
-		ioapic_eoi(v->vm->ioapic, vector);
-	else
-		links_eoi(v->vm, vector); /* the IOAPIC is on node 0 */
+	route_eoi(v->vm, vector);
 }
 
 static void
@@ -201,11 +168,11 @@ vcpu_create(struct vm *vm, unsigned id)
 		int khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
 
 		vm->tsc_khz = khz > 0 ? (uint32_t)khz : 0;
-		vm->tsc_offset = tsc_sync(v->fd);
+		vm->tsc_offset = vm_tsc_sync(v->fd);
 		log_debug("TSC %u kHz, guest - host %lld cycles", vm->tsc_khz,
 			  (long long)vm->tsc_offset);
 	} else
-		tsc_sync(v->fd);
+		vm_tsc_sync(v->fd);
 	v->timerfd =
 		timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	v->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -329,18 +296,10 @@ vcpu_io(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
 	uint8_t *p = (uint8_t *)run + run->io.data_offset;
-	uint32_t i;
 
 	atomic_fetch_add_explicit(&v->st.io, 1, memory_order_relaxed);
-	if (v->vm->node != 0) {
-		/* Devices live on node 0: the whole access goes there. */
-		links_io(v, 0, run->io.port, p, run->io.size, run->io.count,
-			 run->io.direction == KVM_EXIT_IO_OUT);
-		return;
-	}
-	for (i = 0; i < run->io.count; i++, p += run->io.size)
-		bus_access(&v->vm->pio, BUS_PIO, v, run->io.port, p,
-			   run->io.size, run->io.direction == KVM_EXIT_IO_OUT);
+	route_io(v, BUS_PIO, run->io.port, p, run->io.size, run->io.count,
+		 run->io.direction == KVM_EXIT_IO_OUT);
 }
 
 static void
@@ -363,12 +322,7 @@ vcpu_mmio(struct vcpu *v)
 		if (r == 0)
 			return;
 	}
-	if (v->vm->node != 0) {
-		links_io(v, 1, a, run->mmio.data, len, 1, run->mmio.is_write);
-		return;
-	}
-	bus_access(&v->vm->mmio, BUS_MMIO, v, a, run->mmio.data, len,
-		   run->mmio.is_write);
+	route_io(v, BUS_MMIO, a, run->mmio.data, len, 1, run->mmio.is_write);
 }
 
 static void

@@ -22,6 +22,8 @@ struct uart;
 struct ctl;
 struct kvm_cpuid2;
 struct placement_node;
+struct route;
+struct runmsg_clock;
 
 /* What the command line asks for. */
 struct vm_opts {
@@ -84,6 +86,7 @@ struct vm {
 	uint32_t *vcpu_node;		 /* [nvcpus]: the node that runs it */
 	struct placement_node *place;	 /* [nnodes]: vCPUs and home pages */
 	struct links *links;		 /* run-to-run links, NULL: one node */
+	const struct route *route;	 /* where I/O and EOIs go (route.h) */
 	pid_t *node_pids;		 /* launcher: avm-run of node i */
 	char secret_path[300];		 /* launcher: the file it created */
 	char *peers_buf, *pager_peers_buf;
@@ -120,6 +123,7 @@ struct vm {
 
 	char dir[256]; /* <rundir>/<name> */
 	uint64_t start_ns;
+	unsigned steps_started; /* rows of vm_create's table begun */
 };
 
 /* Sets up the VM, loads the kernel, creates the vCPUs.  Prints what
@@ -127,6 +131,8 @@ struct vm {
 int vm_create(struct vm *, const struct vm_opts *);
 /* Runs the vCPUs until the VM ends.  Returns avm-run's exit status. */
 int vm_run(struct vm *);
+/* Undoes what vm_create and vm_run made: the releases of vm_create's
+ * table, last step first. */
 void vm_release(struct vm *);
 
 static inline enum vm_state
@@ -134,6 +140,9 @@ vm_state(struct vm *vm)
 {
 	return (enum vm_state)atomic_load(&vm->state);
 }
+
+/* state.c: the state's name, as status says it. */
+const char *vm_state_name(enum vm_state);
 
 /* Called by a vCPU thread that saw state != RUNNING: waits while paused.
  * Returns 1 when the VM is stopping (the thread ends), else 0. */
@@ -156,6 +165,24 @@ int vm_resume(struct vm *);
 int vm_pause_local(struct vm *, int timeout_ms);
 int vm_resume_local(struct vm *);
 
+/*
+ * Start-up steps of vm_create's table, each in the file of its job; each
+ * returns an exit status (after a message); its release undoes it, even
+ * half-way, and does nothing where it did nothing.  kvm.c: open /dev/kvm, check
+ * its capabilities, create the VM; the MSR filter.  memory.c: guest RAM
+ * and KVM's slots.  devices.c: the interrupt controllers, node 0's
+ * devices.
+ */
+int kvm_open(struct vm *);
+void kvm_release(struct vm *);
+int kvm_msr_setup(struct vm *);
+int vm_memory(struct vm *);
+void vm_memory_release(struct vm *);
+int vm_irqchips(struct vm *);
+void vm_irqchips_release(struct vm *);
+int vm_devices(struct vm *);
+void vm_devices_release(struct vm *);
+
 /* launch.c: the launcher of an N-node VM on this host makes the secret,
  * the run-link listeners and the ports, and starts the avm-run of nodes
  * 1..N-1 (an exit status, after a message); vm_reap_nodes waits for them
@@ -170,7 +197,19 @@ int vm_pager_start(struct vm *);
 void vm_pager_event(struct vm *);
 void vm_pager_stop(struct vm *);
 
-/* Writes the VM's status (state, vCPUs, memory, exits) as one mapping. */
+/* clock.c: the guest's kvmclock and the host's real time read together.
+ * Returns 0, or -1 when they could not be. */
+int vm_clock_read(struct vm *, uint64_t *clock_ns, uint64_t *realtime_ns);
+/* Node 0's clock as RUN_CLOCK carries it; another node's KVM clock set
+ * from it.  Each returns an exit status (after a message). */
+int vm_clock_get(struct vm *, struct runmsg_clock *);
+int vm_clock_set(struct vm *, const struct runmsg_clock *);
+/* Sets a new vCPU's IA32_TSC (fd: its KVM fd) to the host's.  Returns
+ * guest TSC - host TSC as measured after. */
+int64_t vm_tsc_sync(int fd);
+
+/* status.c: writes the VM's status (state, vCPUs, memory, exits) as one
+ * mapping. */
 struct emit;
 void vm_status(struct vm *, struct emit *);
 
