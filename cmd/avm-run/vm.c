@@ -5,6 +5,7 @@
  * table, nothing else.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -204,6 +205,42 @@ vm_vcpus_release(struct vm *vm)
 }
 
 /*
+ * Every file the guest needs, before anything starts (no other node,
+ * pager, socket or KVM yet): missing or unreadable 66, not a regular
+ * file (a directory, a FIFO, a device) 65, at once.  Only node 0 loads
+ * the guest.
+ */
+static int
+vm_inputs(struct vm *vm)
+{
+	const char *file[] = { vm->opts.kernel, vm->opts.initrd };
+	const char *what[] = { "kernel", "initrd" };
+	struct stat st;
+	unsigned i;
+	int fd, e;
+
+	for (i = 0; vm->node == 0 && i < AVM_ARRAY_SIZE(file); i++) {
+		if (!file[i])
+			continue;
+		fd = open(file[i],
+			  O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+		if (fd < 0) {
+			log_err("%s '%s': %s", what[i], file[i],
+				strerror(errno));
+			return AVM_EX_NOINPUT;
+		}
+		e = fstat(fd, &st) < 0 ? errno : 0;
+		close(fd);
+		if (e || !S_ISREG(st.st_mode)) {
+			log_err("%s '%s': %s", what[i], file[i],
+				e ? strerror(e) : "not a regular file");
+			return e ? AVM_EX_NOINPUT : AVM_EX_DATAERR;
+		}
+	}
+	return AVM_EX_OK;
+}
+
+/*
  * Where vCPUs and home memory go (avm/placement.h): the cluster file's
  * split, or equal blocks.  Every node computes the same from the same
  * options; the pager gets the homes (vm_pager_start), the guest the SRAT
@@ -276,6 +313,7 @@ struct vm_step {
 };
 
 static const struct vm_step vm_steps[] = {
+	{ "inputs", vm_inputs, NULL },
 	{ "placement", vm_placement, vm_placement_release },
 	{ "kvm", kvm_open, kvm_release },
 	{ "msr filter", kvm_msr_setup, NULL }, /* goes with the VM fd */

@@ -111,10 +111,24 @@ run_guest() {
 }
 
 @test "missing kernel: 66 and the path" {
-	requires kvm
 	run avm-run --kernel /nonexistent/k
 	assert_equal "$status" 66
-	assert_output --partial "'/nonexistent/k'"
+	assert_output --partial "kernel '/nonexistent/k'"
+}
+
+@test "inputs are checked before anything starts: a directory, a FIFO, a device give 65 at once, a missing initrd 66" {
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	for k in "$BATS_TEST_TMPDIR" "$BATS_TEST_TMPDIR/fifo" /dev/zero; do
+		run timeout 10 avm-run --nodes 2 -c 2 --kernel "$k"
+		assert_equal "$status" 65
+		assert_output --partial "kernel '$k': not a regular file"
+	done
+	run timeout 10 avm-run --kernel "$G/hello.elf" --initrd /nonexistent/i
+	assert_equal "$status" 66
+	assert_output "avm-run: initrd '/nonexistent/i': No such file or directory"
+	# nothing was started: no run directory for the VM
+	run find "$AVM_RUNDIR" -mindepth 1
+	assert_output ""
 }
 
 @test "not a kernel: 65" {

@@ -355,7 +355,7 @@ boot_put_initrd(struct boot_ctx *c, uint64_t bottom, uint64_t top)
 	c->st->initrd_addr = c->st->initrd_size = 0;
 	if (!path)
 		return 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* no FIFO hang */
 	if (fd < 0)
 		return boot_fail(c, errno, "'%s': %s", path, strerror(errno));
 	if (fstat(fd, &sb) < 0) {
@@ -505,7 +505,7 @@ boot_load(struct guest_mem *gm, const struct boot_params_in *in,
 			  in->kernel, boot_size_str(gm->size, sz, sizeof(sz)));
 		goto out;
 	}
-	c->fd = open(in->kernel, O_RDONLY | O_CLOEXEC);
+	c->fd = open(in->kernel, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (c->fd < 0) {
 		boot_fail(c, errno, "'%s': %s", in->kernel, strerror(errno));
 		goto out;
