@@ -16,6 +16,7 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "avm/link.h"
@@ -103,27 +104,6 @@ vm_boot(struct vm *vm)
 	return AVM_EX_OK;
 }
 
-static int
-vm_rundir(struct vm *vm)
-{
-	char base[200];
-
-	if (avm_rundir(base, sizeof(base)) < 0) {
-		log_err("no run directory: set AVM_RUNDIR");
-		return AVM_EX_CONFIG;
-	}
-	if (mkdir(base, 0700) < 0 && errno != EEXIST) {
-		log_err("mkdir '%s': %s", base, strerror(errno));
-		return errno == EACCES ? AVM_EX_NOPERM : AVM_EX_CANTCREAT;
-	}
-	snprintf(vm->dir, sizeof(vm->dir), "%s/%s", base, vm->opts.name);
-	if (mkdir(vm->dir, 0700) < 0 && errno != EEXIST) {
-		log_err("mkdir '%s': %s", vm->dir, strerror(errno));
-		return errno == EACCES ? AVM_EX_NOPERM : AVM_EX_CANTCREAT;
-	}
-	return AVM_EX_OK;
-}
-
 static void
 vm_rundir_release(struct vm *vm)
 {
@@ -205,6 +185,46 @@ vm_vcpus_release(struct vm *vm)
 }
 
 /*
+ * The run directory and the VM's folder in it, made and checked before
+ * anything starts: ours, not writable by group or others, no link (77),
+ * and every socket path this run will use within sun_path (64): run.sock
+ * and pager.sock here and, for the launcher, in the last node's folder.
+ */
+static int
+vm_paths(struct vm *vm)
+{
+	struct sockaddr_un un;
+	char base[200], path[1024], why[600];
+	const char *name = vm->opts.name;
+	int n;
+
+	if (avm_rundir(base, sizeof(base)) < 0) {
+		log_err("no run directory: set AVM_RUNDIR");
+		return AVM_EX_CONFIG;
+	}
+	n = snprintf(path, sizeof(path), "%s/%s/pager.sock", base, name);
+	if (vm->nnodes > 1 && !vm->opts.peers)
+		n = snprintf(path, sizeof(path), "%s/%s/node-%u/%s/pager.sock",
+			     base, name, vm->nnodes - 1, name);
+	if (n < 0 || (size_t)n >= sizeof(un.sun_path)) {
+		log_err("socket path '%s' is %d bytes, more than a unix "
+			"socket takes (%zu): choose a shorter AVM_RUNDIR or "
+			"VM name",
+			path, n, sizeof(un.sun_path) - 1);
+		return AVM_EX_USAGE;
+	}
+	snprintf(vm->dir, sizeof(vm->dir), "%s/%s", base, name);
+	if (avm_trusted_dir(base, why, sizeof(why)) < 0 ||
+	    avm_trusted_dir(vm->dir, why, sizeof(why)) < 0) {
+		vm->dir[0] = '\0'; /* not ours to remove */
+		log_err("%s", why);
+		return errno == EPERM || errno == ENOTDIR ? AVM_EX_NOPERM
+							  : AVM_EX_CANTCREAT;
+	}
+	return AVM_EX_OK;
+}
+
+/*
  * Every file the guest needs, before anything starts (no other node,
  * pager, socket or KVM yet): missing or unreadable 66, not a regular
  * file (a directory, a FIFO, a device) 65, at once.  Only node 0 loads
@@ -237,7 +257,7 @@ vm_inputs(struct vm *vm)
 			return e ? AVM_EX_NOINPUT : AVM_EX_DATAERR;
 		}
 	}
-	return AVM_EX_OK;
+	return vm_paths(vm);
 }
 
 /*
@@ -313,11 +333,10 @@ struct vm_step {
 };
 
 static const struct vm_step vm_steps[] = {
-	{ "inputs", vm_inputs, NULL },
+	{ "inputs and run directory", vm_inputs, vm_rundir_release },
 	{ "placement", vm_placement, vm_placement_release },
 	{ "kvm", kvm_open, kvm_release },
-	{ "msr filter", kvm_msr_setup, NULL }, /* goes with the VM fd */
-	{ "run directory", vm_rundir, vm_rundir_release },
+	{ "msr filter", kvm_msr_setup, NULL },	   /* goes with the VM fd */
 	{ "run.sock", vm_ctl_start, vm_ctl_stop }, /* stopped first */
 	{ "nodes", vm_launch, vm_reap_nodes },
 	{ "guest RAM", vm_memory, vm_memory_release },

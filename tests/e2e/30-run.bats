@@ -116,6 +116,31 @@ run_guest() {
 	assert_output --partial "kernel '/nonexistent/k'"
 }
 
+@test "a VM folder another user could plant files in is refused with 77 before anything starts" {
+	mkdir -m 777 "$AVM_RUNDIR/v"
+	run avm-run -n v --kernel "$G/hello.elf"
+	assert_equal "$status" 77
+	assert_output --partial "'$AVM_RUNDIR/v' is writable by group or others (mode 0777): chmod go-w"
+	chmod 755 "$AVM_RUNDIR/v"
+	chown 65534 "$AVM_RUNDIR/v"
+	run avm-run -n v --kernel "$G/hello.elf"
+	assert_equal "$status" 77
+	assert_output --partial "belongs to uid 65534, not to us"
+	run find "$AVM_RUNDIR/v" -mindepth 1
+	assert_output ""
+}
+
+@test "a socket path too long for any node is 64 before anything starts" {
+	local long=$BATS_TEST_TMPDIR/rundir-with-a-rather-long-name-0123456789
+	local name=a-vm-name-of-thirty-one-chars-x
+	AVM_RUNDIR=$long run timeout 10 avm-run --nodes 2 -c 2 -n "$name" \
+		--kernel "$G/hello.elf"
+	assert_equal "$status" 64
+	assert_output --partial "node-1/$name/pager.sock' is"
+	assert_output --partial "more than a unix socket takes (107)"
+	[ ! -e "$long/$name" ] || fail "'$long/$name' was made"
+}
+
 @test "inputs are checked before anything starts: a directory, a FIFO, a device give 65 at once, a missing initrd 66" {
 	mkfifo "$BATS_TEST_TMPDIR/fifo"
 	for k in "$BATS_TEST_TMPDIR" "$BATS_TEST_TMPDIR/fifo" /dev/zero; do
