@@ -14,7 +14,7 @@ tools() {
 }
 
 setup() {
-	[ -n "$(tools)" ] || skip "no tool in $AVM_TOP/bin (run make)"
+	[ -n "$(tools)" ] || skip_or_fail "no tool in $AVM_TOP/bin (run make)"
 	VERSION=$(sed -n 's/^VERSION *:= *//p' "$AVM_TOP/Makefile")
 	[ -n "$VERSION" ] || fail "no VERSION in $AVM_TOP/Makefile"
 }

@@ -7,7 +7,7 @@ load helpers
 bats_require_minimum_version 1.5.0
 
 setup() {
-	[ -x "$AVM_TOP/bin/avm-probe" ] || skip "bin/avm-probe is not built"
+	[ -x "$AVM_TOP/bin/avm-probe" ] || skip_or_fail "bin/avm-probe is not built"
 	ONLINE=$(getconf _NPROCESSORS_ONLN)
 }
 
@@ -47,7 +47,7 @@ pj() {
 @test "avm-probe: the CPU flags are those of /proc/cpuinfo" {
 	local flags f
 	flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
-	[ -n "$flags" ] || skip "no flags line in /proc/cpuinfo"
+	[ -n "$flags" ] || skip_or_fail "no flags line in /proc/cpuinfo"
 	run -0 avm-probe --json
 	for f in vmx svm hypervisor x2apic constant_tsc cx16; do
 		if grep -qw "$f" <<<"$flags"; then
@@ -186,7 +186,7 @@ pj() {
 
 @test "avm-probe: --require rdma without an RDMA device exits 69" {
 	[ -z "$(ls /sys/class/infiniband 2>/dev/null)" ] ||
-		skip "this host has RDMA devices"
+		skip_or_fail "this host has RDMA devices"
 	run -69 --separate-stderr avm-probe --require rdma
 	assert_output ""
 	[[ $stderr == *"avm-probe: missing rdma: "* ]] ||
@@ -222,7 +222,7 @@ pj() {
 @test "avm-probe: the YAML pastes as a node of a cluster file" {
 	local dump=$AVM_TOP/build/tests/helpers/avm-cfgdump cfg yaml vcpus mem
 	[ -x "$dump" ] ||
-		skip "build/tests/helpers/avm-cfgdump is not built yet"
+		skip_or_fail "build/tests/helpers/avm-cfgdump is not built yet"
 	requires python-yaml
 	yaml=$(avm-probe)
 	read -r vcpus mem < <(python3 -c '

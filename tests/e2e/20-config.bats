@@ -174,10 +174,16 @@ expected_diag() {
 }
 
 @test "an unreadable file exits 66" {
-	[ "$(id -u)" != 0 ] || skip "root reads every file"
+	local as=
 	cp "$DATA/good/minimal.yaml" "$BATS_TEST_TMPDIR/secret.yaml"
 	chmod 000 "$BATS_TEST_TMPDIR/secret.yaml"
-	run -66 --separate-stderr avm-cfgdump "$BATS_TEST_TMPDIR/secret.yaml"
+	# root reads every file: read it as nobody, who may not
+	if [ "$(id -u)" = 0 ]; then
+		requires setpriv
+		chmod 755 "$BATS_TEST_TMPDIR"
+		as="setpriv --reuid=65534 --regid=65534 --clear-groups"
+	fi
+	run -66 --separate-stderr $as avm-cfgdump "$BATS_TEST_TMPDIR/secret.yaml"
 	assert_equal "$stderr" \
 		"avm-cfgdump: $BATS_TEST_TMPDIR/secret.yaml: Permission denied"
 }

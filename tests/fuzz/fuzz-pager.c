@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "avm/auth.h"
 #include "avm/pager.h"
 #include "avm/wire.h"
 
@@ -55,6 +56,25 @@ try_all(uint16_t type, const uint8_t *p, size_t len)
 	int rc, n;
 
 	switch (type) {
+	case WIRE_T_PG_AUTH:
+		/* Any 32 bytes are checked, never trusted: only the true
+		 * proof of the secret passes. */
+		if (len == WIRE_PG_AUTH_SIZE) {
+			static const uint8_t key[AUTH_KEY_LEN] = { 7 };
+			struct wire_hello a, b;
+			uint8_t mac[AUTH_MAC_LEN];
+
+			check(wire_hello_init(&a, WIRE_ROLE_PAGER_FAULT, 1, 2,
+					      "fuzz") == 0);
+			b = a;
+			b.node = 0;
+			rc = auth_verify(key, &a, &b, p);
+			check(rc == 0 || rc == -EACCES);
+			check(auth_proof(key, &a, &b, mac) == 0);
+			check((rc == 0) == !memcmp(mac, p, AUTH_MAC_LEN));
+			check(auth_verify(key, &a, &b, mac) == 0);
+		}
+		break;
 	case WIRE_T_PG_LINK:
 		if (pager_link_decode(p, len, &lk) == 0) {
 			n = pager_link_encode(&lk, e, sizeof(e));
