@@ -6,6 +6,7 @@
  *   avm-run status|pause|resume|stop [-n NAME]   talk to a running one
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +271,10 @@ main(int argc, char **argv)
 			if (uint_parse(optarg, 3, 1 << 20, &v) < 0)
 				usage_error("bad --listen-fd '%s'", optarg);
 			o.listen_fd = (int)v;
+			/* Ours alone: not to leak into our avm-pager. */
+			if (fcntl(o.listen_fd, F_SETFD, FD_CLOEXEC) < 0)
+				usage_error("--listen-fd '%s': not an open fd",
+					    optarg);
 			break;
 		case 'j':
 			json = 1;
