@@ -15,7 +15,7 @@ COUNT=${COUNT:-200}
 mkdir -p "$TOP/build/bench"
 ${CC:-cc} -O2 -D_GNU_SOURCE -I"$TOP/include" -o "$HELPER" \
 	"$TOP/bench/uffd-rtt.c" "$TOP/build/libavm.a" -lpthread \
-	$(pkg-config --libs libcrypto 2>/dev/null)
+	$(pkg-config --libs yaml-0.1 libcrypto 2>/dev/null)
 
 WORK=$(mktemp -d /tmp/avm-bench-pager.XXXXXX)
 PIDS=
