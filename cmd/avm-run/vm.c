@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -107,6 +108,14 @@ vm_boot(struct vm *vm)
 static void
 vm_rundir_release(struct vm *vm)
 {
+	char path[sizeof(vm->dir) + 16];
+
+	if (vm->lock_fd >= 0) {
+		snprintf(path, sizeof(path), "%s/run.lock", vm->dir);
+		unlink(path);
+		close(vm->lock_fd);
+		vm->lock_fd = -1;
+	}
 	if (vm->dir[0])
 		rmdir(vm->dir);
 }
@@ -124,7 +133,7 @@ vm_ctl_start(struct vm *vm)
 			log_err("a VM named '%s' is already running here ('%s' "
 				"answers); choose another --name",
 				vm->opts.name, path);
-			return AVM_EX_UNAVAILABLE;
+			return AVM_EX_TEMPFAIL;
 		}
 		log_err("listen on '%s': %s", path, strerror(errno));
 		return AVM_EX_CANTCREAT;
@@ -220,6 +229,29 @@ vm_paths(struct vm *vm)
 		log_err("%s", why);
 		return errno == EPERM || errno == ENOTDIR ? AVM_EX_NOPERM
 							  : AVM_EX_CANTCREAT;
+	}
+	/* One avm-run per VM folder, held for its life and taken before
+	 * anything in it is touched: a loser changes nothing. */
+	snprintf(path, sizeof(path), "%s/run.lock", vm->dir);
+	vm->lock_fd =
+		open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (vm->lock_fd < 0) {
+		log_err("create '%s': %s", path, strerror(errno));
+		return AVM_EX_CANTCREAT;
+	}
+	if (flock(vm->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+
+		close(vm->lock_fd);
+		vm->lock_fd = -1;
+		if (e != EWOULDBLOCK) {
+			log_err("lock '%s': %s", path, strerror(e));
+			return AVM_EX_OSERR;
+		}
+		log_err("a VM named '%s' is already running here (another "
+			"avm-run holds '%s'); choose another --name",
+			name, path);
+		return AVM_EX_TEMPFAIL;
 	}
 	return AVM_EX_OK;
 }
@@ -361,7 +393,7 @@ vm_create(struct vm *vm, const struct vm_opts *opts)
 	vm->nnodes = opts->nodes ? opts->nodes : 1;
 	route_init(vm);
 	vm->kvm_fd = vm->vm_fd = vm->mem_fd = vm->timer_epfd = -1;
-	vm->end_fd = vm->console_fd = vm->pager_fd = -1;
+	vm->end_fd = vm->console_fd = vm->pager_fd = vm->lock_fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
 	{
 		pthread_condattr_t ca;

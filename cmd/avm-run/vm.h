@@ -122,6 +122,7 @@ struct vm {
 	char end_why[256];
 
 	char dir[256]; /* <rundir>/<name> */
+	int lock_fd;   /* <dir>/run.lock, held for our life; -1: none */
 	uint64_t start_ns;
 	unsigned steps_started; /* rows of vm_create's table begun */
 };

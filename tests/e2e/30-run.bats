@@ -141,6 +141,22 @@ run_guest() {
 	[ ! -e "$long/$name" ] || fail "'$long/$name' was made"
 }
 
+@test "a VM folder held by another avm-run: 75 at once, and the loser touches nothing" {
+	mkdir -m 700 "$AVM_RUNDIR/v"
+	# another avm-run's lock, held by flock(1) for this test
+	flock "$AVM_RUNDIR/v/run.lock" sleep 30 &
+	local holder=$!
+	timeout 10 sh -c "until [ -e '$AVM_RUNDIR/v/run.lock' ]; do sleep 0.1; done"
+	sleep 0.3
+	run timeout 10 avm-run -n v --kernel "$G/hello.elf"
+	kill "$holder"
+	wait "$holder" || true
+	assert_equal "$status" 75
+	assert_output --partial "a VM named 'v' is already running here (another avm-run holds '$AVM_RUNDIR/v/run.lock')"
+	run ls "$AVM_RUNDIR/v"
+	assert_output "run.lock"
+}
+
 @test "inputs are checked before anything starts: a directory, a FIFO, a device give 65 at once, a missing initrd 66" {
 	mkfifo "$BATS_TEST_TMPDIR/fifo"
 	for k in "$BATS_TEST_TMPDIR" "$BATS_TEST_TMPDIR/fifo" /dev/zero; do
@@ -259,7 +275,7 @@ run_guest() {
 	[ ! -e "$AVM_RUNDIR/ctl/run.sock" ]
 }
 
-@test "a second VM of the same name is refused with 69" {
+@test "a second VM of the same name is refused with 75" {
 	requires kvm
 	local fifo="$BATS_TEST_TMPDIR/in"
 	mkfifo "$fifo"
@@ -269,8 +285,9 @@ run_guest() {
 	exec 7>"$fifo"
 	wait_for_running dup
 	run avm-run --name dup --kernel "$G/hello.elf"
-	assert_equal "$status" 69
+	assert_equal "$status" 75
 	assert_output --partial "already running"
+	[ -S "$AVM_RUNDIR/dup/run.sock" ] || fail "the first VM's run.sock is gone"
 	avm-run stop --name dup
 	wait "$pid" || true
 	exec 7>&-
