@@ -91,7 +91,17 @@ on_done(void *ctx)
 			if (c[k])
 				c[k]->bye = 1;
 	}
-	log_info("every node is done");
+	log_info("every node is done: faults zero %llu, local %llu, read "
+		 "%llu, write %llu, upgrade %llu, spurious %llu; pages sent "
+		 "%llu, received %llu",
+		 (unsigned long long)p->st->faults[PAGER_F_ZERO],
+		 (unsigned long long)p->st->faults[PAGER_F_LOCAL],
+		 (unsigned long long)p->st->faults[PAGER_F_READ],
+		 (unsigned long long)p->st->faults[PAGER_F_WRITE],
+		 (unsigned long long)p->st->faults[PAGER_F_UPGRADE],
+		 (unsigned long long)p->st->faults[PAGER_F_SPURIOUS],
+		 (unsigned long long)p->st->pages_sent,
+		 (unsigned long long)p->st->pages_received);
 	/* BYE on every link (short deadline), then leave. */
 	pager_exit(AVM_EX_OK);
 }

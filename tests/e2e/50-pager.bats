@@ -121,10 +121,38 @@ litmus() {
 	PIDS+=($!)
 	start_clients 1 --threads 2 --rounds 2000 --iters 2000
 	wait_all_pass 1
+	# every fault went through it: zero fills counted, nothing remote
+	run cat "$AVM_RUNDIR/p0.log"
+	assert_output --regexp "every node is done: faults zero [1-9][0-9]*, local [0-9]+, read 0, write 0, upgrade 0"
+}
+
+@test "pager: unfenced store buffering is seen on one node, so the fenced test means something" {
+	local try seen=
+	for try in 1 2 3 4 5; do
+		rm -rf "$AVM_RUNDIR/n0"
+		mkdir -p "$AVM_RUNDIR/n0"
+		AVM_RUNDIR=$AVM_RUNDIR/n0 avm-pager --vm v --memory 32M \
+			>"$AVM_RUNDIR/p0.log" 2>&1 &
+		PPIDS[0]=$!
+		PIDS+=($!)
+		start_clients 1 --threads 2 --rounds 2000 --tests sb
+		wait_all_pass 1
+		run cat "$AVM_RUNDIR/c0.log"
+		assert_output --regexp "sb\+mfence: 2000 rounds: \(0,0\) 0 "
+		if [[ $output =~ sb:\ 2000\ rounds:\ \(0,0\)\ [1-9] ]]; then
+			seen=$try
+			break
+		fi
+	done
+	[ -n "$seen" ] || fail "no (0,0) in 5 x 2000 unfenced rounds: the two threads never overlapped"
+	echo "# (0,0) seen on try $seen" >&3
 }
 
 @test "pager: litmus tests on 2 nodes" {
 	litmus 2
+	# the pages moved between the nodes, and the pagers counted it
+	run cat "$AVM_RUNDIR/p0.log" "$AVM_RUNDIR/p1.log"
+	assert_output --regexp "faults zero [0-9]+, local [0-9]+, read [0-9]+, write [1-9][0-9]*.*pages sent [1-9][0-9]*, received [1-9][0-9]*"
 }
 
 @test "pager: litmus tests on 3 nodes" {
