@@ -35,9 +35,21 @@ conn_epoll(struct conn *c, int op)
 	struct epoll_event ev = { .data.ptr = c };
 
 	c->pollout = link_want_write(c->l);
-	ev.events = EPOLLIN | (c->pollout ? EPOLLOUT : 0);
+	/* Back-pressure: a peer that does not read our answers gets no
+	 * more of its requests read until they drain. */
+	c->stalled = link_backlog(c->l) > LINK_BACKLOG_HIGH;
+	ev.events = (c->stalled ? 0 : EPOLLIN) | (c->pollout ? EPOLLOUT : 0);
 	if (epoll_ctl(c->net->epfd, op, link_fd(c->l), &ev) < 0)
 		pager_fail(AVM_EX_OSERR, "epoll_ctl: %s", strerror(errno));
+}
+
+/* EPOLLIN and EPOLLOUT as the link's queue wants them now. */
+void
+conn_sync(struct conn *c)
+{
+	if (c->pollout != link_want_write(c->l) ||
+	    c->stalled != (link_backlog(c->l) > LINK_BACKLOG_HIGH))
+		conn_epoll(c, EPOLL_CTL_MOD);
 }
 
 /* Counts the link's traffic since we last looked into the stats file. */
@@ -93,8 +105,7 @@ conn_send(struct conn *c, uint16_t type, uint16_t flags, uint64_t id,
 		pager_fail(AVM_EX_OSERR, "out of memory");
 	/* A write error shows again as the peer's end of file. */
 	conn_account(c);
-	if (c->pollout != link_want_write(c->l))
-		conn_epoll(c, EPOLL_CTL_MOD);
+	conn_sync(c);
 	return 0;
 }
 
@@ -105,8 +116,7 @@ conn_send_error(struct conn *c, uint16_t type, uint64_t id,
 	int rc = link_send_error(c->l, type, id, e);
 
 	conn_account(c);
-	if (c->pollout != link_want_write(c->l))
-		conn_epoll(c, EPOLL_CTL_MOD);
+	conn_sync(c);
 	return rc;
 }
 
@@ -298,8 +308,7 @@ conn_io(struct conn *c, uint32_t events)
 	}
 	/* PONGs go out from link_next(): keep EPOLLOUT in step. */
 	conn_account(c);
-	if (c->pollout != link_want_write(c->l))
-		conn_epoll(c, EPOLL_CTL_MOD);
+	conn_sync(c);
 	if (fr < 0)
 		conn_lost(c, link_why(c->l));
 }

@@ -10,6 +10,8 @@
 struct conn *conn_new(struct net *n, struct link *l, enum conn_kind kind,
 		      uint32_t node, const char *addr);
 void conn_epoll(struct conn *c, int op);
+/* EPOLLIN and EPOLLOUT as the link's queue wants them now. */
+void conn_sync(struct conn *c);
 /* Counts the link's traffic since we last looked into the stats file. */
 void conn_account(struct conn *c);
 const char *kind_name(enum conn_kind k);

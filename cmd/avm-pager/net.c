@@ -497,8 +497,7 @@ net_tick(struct net *n, uint64_t now)
 					   i, link_why(c->l),
 					   kind_name(c->kind), c->addr);
 			conn_account(c);
-			if (c->pollout != link_want_write(c->l))
-				conn_epoll(c, EPOLL_CTL_MOD);
+			conn_sync(c);
 		}
 	}
 	if (!n->fabric_up &&

@@ -35,9 +35,10 @@ struct conn {
 	struct net *net;
 	struct link *l;
 	enum conn_kind kind;
-	uint32_t node;		      /* the peer's node (links) */
-	char addr[80];		      /* for messages */
-	int pollout;		      /* EPOLLOUT is on */
+	uint32_t node; /* the peer's node (links) */
+	char addr[80]; /* for messages */
+	int pollout;   /* EPOLLOUT is on */
+	int stalled;   /* EPOLLIN is off: our queue to it is too long */
 	uint64_t bytes_in, bytes_out; /* counted into the stats so far */
 	int bye;		      /* the peer said BYE, or we are done */
 };
