@@ -129,11 +129,42 @@ expected_diag() {
 	requires python-yaml
 	local f
 	for f in "$DATA"/good/*.yaml; do
-		python3 - "$f" <<-'EOF'
-			import sys, yaml
+		avm-cfgdump "$f" >"$BATS_TEST_TMPDIR/dump" ||
+			fail "avm-cfgdump '$f' failed"
+		python3 - "$f" "$BATS_TEST_TMPDIR/dump" <<-'EOF'
+			import re, sys, yaml
 			doc = yaml.safe_load(open(sys.argv[1]))
-			assert isinstance(doc["vm"], dict), sys.argv[1]
-			assert isinstance(doc["vm"]["vcpus"], int), sys.argv[1]
+			got = dict(l.rstrip("\n").split("=", 1)
+				   for l in open(sys.argv[2]) if "=" in l)
+			def size(v):
+			    if isinstance(v, int):
+			        return v
+			    m = re.fullmatch(r"(\d+)\s*([KMGT]?)(i?B)?", str(v))
+			    assert m, v
+			    return int(m.group(1)) << {"": 0, "K": 10, "M": 20,
+			                               "G": 30, "T": 40}[m.group(2)]
+			def same(key, want):
+			    assert got.get(key) == str(want), \
+			        (sys.argv[1], key, got.get(key), want)
+			vm = doc["vm"]
+			same("vm.name", vm["name"])
+			same("vm.vcpus", vm["vcpus"])
+			same("vm.memory_bytes", size(vm["memory"]))
+			nodes = doc.get("nodes") or []
+			if nodes:
+			    same("nodes.count", len(nodes))
+			for i, n in enumerate(nodes):
+			    same("nodes.%d.host" % i, n["host"])
+			    if "vcpus" in n:
+			        same("nodes.%d.vcpus" % i, n["vcpus"])
+			    if "memory" in n:
+			        same("nodes.%d.memory_bytes" % i, size(n["memory"]))
+			    if "ssh" in n and "port" in n["ssh"]:
+			        same("nodes.%d.ssh.port" % i, n["ssh"]["port"])
+			fab = doc.get("fabric") or {}
+			if "port" in fab:
+			    same("fabric.port", fab["port"])
+			print(sys.argv[1], "agrees on", len(nodes), "nodes")
 		EOF
 	done
 }
