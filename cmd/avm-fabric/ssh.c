@@ -45,14 +45,18 @@ ssh_last(struct ssh_conn *c)
 
 /*
  * Waits until the socket is ready in the direction libssh2 last blocked
- * on.  Returns 0 to try again, or -1 after setting the error when the
+ * on (connect(2) before there is a session).  Returns 0 to try again, or -1 after setting the error when the
  * deadline passed while doing what.
  */
 static int
 ssh_wait(struct ssh_conn *c, const char *what)
 {
 	struct pollfd p = { .fd = c->fd, .events = 0 };
-	int dir = c->s ? libssh2_session_block_directions(c->s) : 0, ms, r;
+	int dir, ms, r;
+
+	/* Before the session, only connect(2) waits: for writability. */
+	dir = c->s ? libssh2_session_block_directions(c->s)
+		   : LIBSSH2_SESSION_BLOCK_OUTBOUND;
 
 	if (dir & LIBSSH2_SESSION_BLOCK_INBOUND)
 		p.events |= POLLIN;

@@ -207,6 +207,34 @@ EOF"
 	fi
 }
 
+@test "check: a host that takes the connection but never speaks ssh is unreachable once --timeout passes (69)" {
+	requires python3
+	hosts 3
+	cluster 3
+	kill "${SSHD[2]}"
+	wait "${SSHD[2]}" || true
+	# a listener on h2's ssh port that accepts and stays silent
+	ip netns exec "${TAG}h2" python3 -c '
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.89.2.2", 22))
+s.listen(8)
+print("listening", flush=True)
+held = []
+while True:
+    held.append(s.accept()[0])
+' >"$D/silent.log" 2>&1 3>&- &
+	SSHD[2]=$!
+	wait_for_line "$D/silent.log" listening
+	SECONDS=0
+	fabric --timeout 2 "$D/c.yaml"
+	echo "$output"
+	assert_equal "$status" 69
+	assert_line "h2: ssh: timed out during handshake"
+	[ "$SECONDS" -lt 15 ]
+}
+
 @test "check: a host key that differs from known_hosts refuses the host (77)" {
 	hosts 3
 	cluster 3
