@@ -263,6 +263,29 @@ ssh_fingerprint(struct ssh_conn *c, char *buf, size_t len)
 }
 
 /*
+ * One name's entry of the key's type: "name", or "[name]:port" when the
+ * port is not 22, as ssh(1) writes them.  libssh2_knownhost_checkp() would
+ * fall back from "[name]:port" to the bare name, taking the key of
+ * another port's server for this one; the name is built here instead.
+ */
+static int
+ssh_known(LIBSSH2_KNOWNHOSTS *kh, const char *name, unsigned port,
+	  const char *key, size_t keylen, int ktype)
+{
+	char buf[1100];
+
+	if (port == 22)
+		snprintf(buf, sizeof(buf), "%s", name);
+	else
+		snprintf(buf, sizeof(buf), "[%s]:%u", name, port);
+	return libssh2_knownhost_checkp(kh, buf, -1, key, keylen,
+					LIBSSH2_KNOWNHOST_TYPE_PLAIN |
+						LIBSSH2_KNOWNHOST_KEYENC_RAW |
+						ktype,
+					NULL);
+}
+
+/*
  * The host key against the known_hosts file: a key of the same type for
  * the address (or, when the address has none, for the host name) must be
  * the one offered.  An unknown key is taken only with o->accept_new, and
@@ -275,8 +298,8 @@ ssh_check_hostkey(struct ssh_conn *c, const struct ssh_target *t,
 	LIBSSH2_KNOWNHOSTS *kh;
 	const char *key;
 	size_t keylen;
-	int type, ktype, r, r2;
-	char fp[128];
+	int type, ktype, r;
+	char fp[128], shown[1100];
 
 	key = libssh2_session_hostkey(c->s, &keylen, &type);
 	if (!key) {
@@ -285,6 +308,10 @@ ssh_check_hostkey(struct ssh_conn *c, const struct ssh_target *t,
 		return -1;
 	}
 	ssh_fingerprint(c, fp, sizeof(fp));
+	if (t->port == 22)
+		snprintf(shown, sizeof(shown), "%s", t->address);
+	else
+		snprintf(shown, sizeof(shown), "[%s]:%u", t->address, t->port);
 	ktype = ssh_knownhost_type(type);
 	if (ktype < 0) {
 		ssh_fail(c, SSH_REFUSED, "ssh: host key of unknown type %d",
@@ -306,20 +333,10 @@ ssh_check_hostkey(struct ssh_conn *c, const struct ssh_target *t,
 		libssh2_knownhost_free(kh);
 		return -1;
 	}
-	r = libssh2_knownhost_checkp(kh, t->address, (int)t->port, key, keylen,
-				     LIBSSH2_KNOWNHOST_TYPE_PLAIN |
-					     LIBSSH2_KNOWNHOST_KEYENC_RAW |
-					     ktype,
-				     NULL);
+	r = ssh_known(kh, t->address, t->port, key, keylen, ktype);
 	if (r == LIBSSH2_KNOWNHOST_CHECK_NOTFOUND &&
-	    strcmp(t->host, t->address) != 0) {
-		r2 = libssh2_knownhost_checkp(
-			kh, t->host, (int)t->port, key, keylen,
-			LIBSSH2_KNOWNHOST_TYPE_PLAIN |
-				LIBSSH2_KNOWNHOST_KEYENC_RAW | ktype,
-			NULL);
-		r = r2;
-	}
+	    strcmp(t->host, t->address) != 0)
+		r = ssh_known(kh, t->host, t->port, key, keylen, ktype);
 	libssh2_knownhost_free(kh);
 	switch (r) {
 	case LIBSSH2_KNOWNHOST_CHECK_MATCH:
@@ -328,20 +345,20 @@ ssh_check_hostkey(struct ssh_conn *c, const struct ssh_target *t,
 		ssh_fail(c, SSH_REFUSED,
 			 "ssh: host key changed: the %s key %s of '%s' is not "
 			 "the one in '%s'",
-			 ssh_key_name(type), fp, t->address, o->known_hosts);
+			 ssh_key_name(type), fp, shown, o->known_hosts);
 		return -1;
 	case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
 		if (o->accept_new) {
 			log_warn("%s: accepting the unknown %s host key %s of "
 				 "'%s' (--insecure-accept-new-host-keys); it "
 				 "is not recorded",
-				 o->tag, ssh_key_name(type), fp, t->address);
+				 o->tag, ssh_key_name(type), fp, shown);
 			return 0;
 		}
 		ssh_fail(c, SSH_REFUSED,
 			 "ssh: host key not in known_hosts: no %s key for '%s' "
 			 "in '%s' (offered %s)",
-			 ssh_key_name(type), t->address, o->known_hosts, fp);
+			 ssh_key_name(type), shown, o->known_hosts, fp);
 		return -1;
 	default:
 		ssh_fail(c, SSH_REFUSED, "ssh: host key check failed: %s",

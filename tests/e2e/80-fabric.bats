@@ -12,6 +12,7 @@ setup() {
 	D="$BATS_TEST_TMPDIR"
 	NS=()
 	SSHD=()
+	PORT=() # PORT[I]: host I's ssh port, 22 when unset
 	# Short names: an interface name has 15 characters at most.
 	TAG="f$$"
 	ssh-keygen -q -t ed25519 -N '' -C avm-test-host -f "$D/hostkey"
@@ -35,14 +36,15 @@ teardown() {
 	done
 }
 
-# start_sshd I: sshd of host I in its namespace, on 10.89.I.2 port 22.
+# start_sshd I: sshd of host I in its namespace, on 10.89.I.2 port
+# ${PORT[I]:-22}.
 # sshd wants its privilege separation folder /run/sshd: it gets one on
 # a tmpfs in a mount namespace of its own, so nothing is left in /run.
 start_sshd() {
 	local i=$1 ns="${TAG}h$1"
 	cat >"$D/sshd$i.conf" <<-EOF
 		ListenAddress 10.89.$i.2
-		Port 22
+		Port ${PORT[$i]:-22}
 		HostKey $D/hostkey
 		AuthorizedKeysFile $D/authorized_keys
 		PermitRootLogin prohibit-password
@@ -63,7 +65,7 @@ start_sshd() {
 wait_sshd() {
 	local i=$1 ns="${TAG}h$1" t
 	for t in $(seq 100); do
-		if ip netns exec "$ns" ss -Hltn "src 10.89.$i.2:22" |
+		if ip netns exec "$ns" ss -Hltn "src 10.89.$i.2:${PORT[$i]:-22}" |
 			grep -q LISTEN; then
 			return 0
 		fi
@@ -71,16 +73,16 @@ wait_sshd() {
 		sleep 0.1
 	done
 	cat "$D/sshd$i.log" >&2
-	echo "sshd of host $i does not listen on 10.89.$i.2:22" >&2
+	echo "sshd of host $i does not listen on 10.89.$i.2:${PORT[$i]:-22}" >&2
 	return 1
 }
 
 # hosts N: namespaces h1..hN, each with its sshd running and its host key
-# in $D/known_hosts.  No address is added to the root namespace: a route
+# in $D/known_hosts (as "[address]:port" when the port is not 22).  No address is added to the root namespace: a route
 # to 10.89.I.0/24 over the veth end there, and a default route back over
 # the one inside.
 hosts() {
-	local n=$1 i ns r
+	local n=$1 i ns r name
 	for ((i = 1; i <= n; i++)); do
 		ns="${TAG}h$i"
 		r="${TAG}r$i"
@@ -93,8 +95,12 @@ hosts() {
 		ip -n "$ns" addr add "10.89.$i.2/24" dev "${TAG}n$i"
 		ip -n "$ns" route add default dev "${TAG}n$i"
 		ip route add "10.89.$i.0/24" dev "$r" scope link
-		echo "10.89.$i.2 $(cut -d' ' -f1,2 "$D/hostkey.pub")" \
-			>>"$D/known_hosts"
+		if [ -n "${PORT[$i]:-}" ]; then
+			name="[10.89.$i.2]:${PORT[$i]}"
+		else
+			name=10.89.$i.2
+		fi
+		echo "$name $(cut -d' ' -f1,2 "$D/hostkey.pub")" >>"$D/known_hosts"
 		start_sshd "$i"
 	done
 	for ((i = 1; i <= n; i++)); do
@@ -121,6 +127,7 @@ cluster() {
 			echo "    memory: $mem"
 			echo "    ssh:"
 			echo "      user: root"
+			[ -z "${PORT[$i]:-}" ] || echo "      port: ${PORT[$i]}"
 			echo "      key: $D/userkey"
 		done
 	} >"$D/c.yaml"
@@ -233,6 +240,21 @@ while True:
 	assert_equal "$status" 69
 	assert_line "h2: ssh: timed out during handshake"
 	[ "$SECONDS" -lt 15 ]
+}
+
+@test "check: a node on another ssh port, its key known as [address]:port" {
+	PORT[2]=2222
+	hosts 3
+	cluster 3
+	grep -q '^\[10.89.2.2\]:2222 ssh-ed25519 ' "$D/known_hosts"
+	fabric "$D/c.yaml"
+	echo "$output"
+	assert_all_hosts 1 2 3
+	# the same key under the bare address is not the one for port 2222
+	sed -i 's/^\[10.89.2.2\]:2222 /10.89.2.2 /' "$D/known_hosts"
+	fabric "$D/c.yaml"
+	assert_equal "$status" 77
+	assert_line --regexp "^h2: ssh: host key not in known_hosts: no ssh-ed25519 key for '\\[10.89.2.2\\]:2222' in "
 }
 
 @test "check: a host key that differs from known_hosts refuses the host (77)" {
