@@ -53,6 +53,20 @@ static const struct exit_row rows[] = {
 	{ "avm-run", AVM_EX_SIGNAL(2), "stopped by SIGINT" },
 	{ "avm-run", AVM_EX_SIGNAL(15), "stopped by SIGTERM" },
 
+	{ "avm-fabric", AVM_EX_OK, "every host holds what its node needs" },
+	{ "avm-fabric", AVM_EX_FAIL, "the output could not be written" },
+	{ "avm-fabric", AVM_EX_USAGE, "bad command line" },
+	{ "avm-fabric", AVM_EX_DATAERR, "the hosts' avm-run versions differ" },
+	{ "avm-fabric", AVM_EX_NOINPUT, "the cluster file is missing" },
+	{ "avm-fabric", AVM_EX_UNAVAILABLE,
+	  "a host misses a prerequisite, cannot be reached or cannot run "
+	  "avm-probe or avm-run; each is named" },
+	{ "avm-fabric", AVM_EX_SOFTWARE, "internal error" },
+	{ "avm-fabric", AVM_EX_NOPERM,
+	  "a host's key is unknown or changed, or it refused our key" },
+	{ "avm-fabric", AVM_EX_CONFIG,
+	  "bad configuration: the cluster file, no $HOME for known_hosts" },
+
 	{ "avm-pager", AVM_EX_OK, "every node's client detached" },
 	{ "avm-pager", AVM_EX_USAGE, "bad command line" },
 	{ "avm-pager", AVM_EX_NOINPUT, "the secret file is missing" },

@@ -10,7 +10,8 @@
 #include "avm/exit.h"
 #include "tap.h"
 
-static const char *const tools[] = { "avm-probe", "avm-run", "avm-pager" };
+static const char *const tools[] = { "avm-probe", "avm-run", "avm-pager",
+				     "avm-fabric" };
 
 static void
 test_rows(void)

@@ -1,0 +1,94 @@
+/*
+ * avm-fabric's ssh client on libssh2: one connection to one host, every
+ * step (connect, handshake, host key, authentication, each command) under
+ * one deadline, so that a host that hangs cannot hold the tool.  One
+ * struct ssh_conn belongs to one thread; hosts are reached in parallel by
+ * giving each its own thread and connection.
+ */
+#ifndef AVM_FABRIC_SSH_H
+#define AVM_FABRIC_SSH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libssh2.h>
+
+/* Why a step failed, in the classes the tool's exit status follows. */
+enum ssh_fail {
+	SSH_OK,
+	SSH_UNREACHABLE, /* resolve, connect, handshake, deadline, channel */
+	SSH_REFUSED,	 /* host key unknown or changed, authentication */
+};
+
+/* Who to reach and how; the strings must outlive the connection. */
+struct ssh_target {
+	const char *host;    /* the name in messages, also looked up in
+			      * known_hosts when the address is not there */
+	const char *address; /* what to connect to */
+	unsigned port;
+	const char *user;
+	const char *key; /* a private key file; NULL: agent, default keys */
+};
+
+/* What every connection shares. */
+struct ssh_opts {
+	const char *known_hosts; /* file of accepted host keys */
+	int accept_new;		 /* take an unknown host key, with a warning */
+	uint64_t deadline;	 /* now_ns() time every step must end by */
+	const char *tag;	 /* the host's name in warnings */
+};
+
+struct ssh_conn {
+	int fd;
+	LIBSSH2_SESSION *s;
+	uint64_t deadline;
+	enum ssh_fail fail;
+	char error[512]; /* why the last step failed, lowercase */
+};
+
+/* One command's outcome. */
+struct ssh_result {
+	int exit_status; /* -1 when it ended by a signal */
+	char signal[32]; /* its name without "SIG", when it did */
+	char *out, *err; /* NUL-terminated, at most SSH_OUTPUT_MAX bytes */
+	size_t out_len, err_len;
+	int truncated; /* more output came and was dropped */
+};
+
+#define SSH_OUTPUT_MAX (1u << 20)
+
+/*
+ * Once before any thread uses libssh2.  Returns 0, or -1 when libssh2
+ * cannot start.
+ */
+int ssh_global_init(void);
+void ssh_global_release(void);
+
+/*
+ * Connects to t, checks its host key against o->known_hosts and
+ * authenticates.  Returns 0, or -1 with c->fail and c->error set (c must
+ * still be closed with ssh_close()).
+ */
+int ssh_open(struct ssh_conn *c, const struct ssh_target *t,
+	     const struct ssh_opts *o);
+
+/*
+ * Runs cmd (a line for the remote user's shell) and collects its stdout,
+ * stderr and exit status into *r.  Returns 0 when the command ran to its
+ * end (whatever its status), or -1 with c->fail and c->error set.  *r is
+ * to be released with ssh_result_release() either way.
+ */
+int ssh_run(struct ssh_conn *c, const char *cmd, struct ssh_result *r);
+
+void ssh_result_release(struct ssh_result *r);
+
+/* Says goodbye (without waiting past the deadline) and frees c. */
+void ssh_close(struct ssh_conn *c);
+
+/*
+ * Writes s into buf as one word for a POSIX shell (single quotes).
+ * Returns 0, or -1 with errno ENAMETOOLONG when it does not fit.
+ */
+int ssh_quote(const char *s, char *buf, size_t len);
+
+#endif
