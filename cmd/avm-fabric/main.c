@@ -583,9 +583,12 @@ enum push_state {
 };
 
 static const char *const push_names[] = {
-	[PUSH_DONE] = "done",		   [PUSH_NOTHING] = "nothing",
-	[PUSH_HELD] = "held",		   [PUSH_CANTWRITE] = "cantwrite",
-	[PUSH_UNREACHABLE] = "unreachable", [PUSH_REFUSED] = "refused",
+	[PUSH_DONE] = "done",
+	[PUSH_NOTHING] = "nothing",
+	[PUSH_HELD] = "held",
+	[PUSH_CANTWRITE] = "cantwrite",
+	[PUSH_UNREACHABLE] = "unreachable",
+	[PUSH_REFUSED] = "refused",
 };
 
 /* What every host gets and where: the same paths on every host. */
@@ -734,8 +737,7 @@ push_each(struct push_host *hs, size_t n, void *(*fn)(void *), int all)
  * folder the cluster file is pushed to.
  */
 static int
-remote_path(const struct push_plan *p, const char *path, char *buf,
-	    size_t len)
+remote_path(const struct push_plan *p, const char *path, char *buf, size_t len)
 {
 	int n;
 
@@ -1061,6 +1063,16 @@ verb_up(struct fabric *f, int argc, char **argv)
 	if (status > 0)
 		goto out;
 	status = push_status(hs, n);
+	for (i = 0; i < n; i++) {
+		if (hs[i].state == PUSH_DONE && status != AVM_EX_OK) {
+			/* Kept to match what hosts already hold. */
+			created = 0;
+			log_err("some hosts hold the new secret: '%s down' "
+				"removes it",
+				PROG);
+			break;
+		}
+	}
 	status = push_report(&p, hs, 1, 0, status);
 out:
 	if (created && status != AVM_EX_OK && status != AVM_EX_FAIL &&

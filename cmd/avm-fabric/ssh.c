@@ -770,8 +770,8 @@ sftp_write_all(struct ssh_conn *c, LIBSSH2_SFTP_HANDLE *h, const char *path,
 }
 
 int
-ssh_sftp_put(struct ssh_conn *c, const char *path, const void *data,
-	     size_t len, long mode)
+ssh_sftp_put(struct ssh_conn *c, const char *path, const void *data, size_t len,
+	     long mode)
 {
 	LIBSSH2_SFTP_HANDLE *h;
 	const char *base = strrchr(path, '/');
@@ -788,13 +788,14 @@ ssh_sftp_put(struct ssh_conn *c, const char *path, const void *data,
 	}
 	/* ".NAME.XXXXXXXXXXXX" beside path: hidden, and on its file system */
 	snprintf(tmp, sizeof(tmp), "%.*s.%s.%02x%02x%02x%02x%02x%02x",
-		 base ? (int)(base - path + 1) : 0, path, base ? base + 1 : path,
-		 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
-	while (!(h = libssh2_sftp_open_ex(
-			 c->sftp, tmp, (unsigned)strlen(tmp),
-			 LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT |
-				 LIBSSH2_FXF_EXCL,
-			 mode, LIBSSH2_SFTP_OPENFILE))) {
+		 base ? (int)(base - path + 1) : 0, path,
+		 base ? base + 1 : path, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+		 rnd[5]);
+	while (!(h = libssh2_sftp_open_ex(c->sftp, tmp, (unsigned)strlen(tmp),
+					  LIBSSH2_FXF_WRITE |
+						  LIBSSH2_FXF_CREAT |
+						  LIBSSH2_FXF_EXCL,
+					  mode, LIBSSH2_SFTP_OPENFILE))) {
 		rc = libssh2_session_last_errno(c->s);
 		if (rc != LIBSSH2_ERROR_EAGAIN)
 			return sftp_check(c, rc, "create", tmp, NULL);
