@@ -53,7 +53,9 @@ static const struct exit_row rows[] = {
 	{ "avm-run", AVM_EX_SIGNAL(2), "stopped by SIGINT" },
 	{ "avm-run", AVM_EX_SIGNAL(15), "stopped by SIGTERM" },
 
-	{ "avm-fabric", AVM_EX_OK, "every host holds what its node needs" },
+	{ "avm-fabric", AVM_EX_OK,
+	  "check: every host holds what its node needs; up, down: done on "
+	  "every host" },
 	{ "avm-fabric", AVM_EX_FAIL, "the output could not be written" },
 	{ "avm-fabric", AVM_EX_USAGE, "bad command line" },
 	{ "avm-fabric", AVM_EX_DATAERR, "the hosts' avm-run versions differ" },
@@ -62,8 +64,12 @@ static const struct exit_row rows[] = {
 	  "a host misses a prerequisite, cannot be reached or cannot run "
 	  "avm-probe or avm-run; each is named" },
 	{ "avm-fabric", AVM_EX_SOFTWARE, "internal error" },
+	{ "avm-fabric", AVM_EX_CANTCREAT,
+	  "up, down: a file or folder cannot be written or removed, here or "
+	  "on a host (named with the path); up: the secret exists" },
 	{ "avm-fabric", AVM_EX_NOPERM,
-	  "a host's key is unknown or changed, or it refused our key" },
+	  "a host's key is unknown or changed, or it refused our key; up "
+	  "then pushes to no host" },
 	{ "avm-fabric", AVM_EX_CONFIG,
 	  "bad configuration: the cluster file, no $HOME for known_hosts" },
 

@@ -12,12 +12,14 @@
 #include <stdint.h>
 
 #include <libssh2.h>
+#include <libssh2_sftp.h>
 
 /* Why a step failed, in the classes the tool's exit status follows. */
 enum ssh_fail {
 	SSH_OK,
 	SSH_UNREACHABLE, /* resolve, connect, handshake, deadline, channel */
 	SSH_REFUSED,	 /* host key unknown or changed, authentication */
+	SSH_CANTWRITE,	 /* an SFTP write, rename or removal the host refused */
 };
 
 /* Who to reach and how; the strings must outlive the connection. */
@@ -41,6 +43,7 @@ struct ssh_opts {
 struct ssh_conn {
 	int fd;
 	LIBSSH2_SESSION *s;
+	LIBSSH2_SFTP *sftp; /* started by the first SFTP call */
 	uint64_t deadline;
 	enum ssh_fail fail;
 	char error[512]; /* why the last step failed, lowercase */
@@ -81,6 +84,33 @@ int ssh_open(struct ssh_conn *c, const struct ssh_target *t,
 int ssh_run(struct ssh_conn *c, const char *cmd, struct ssh_result *r);
 
 void ssh_result_release(struct ssh_result *r);
+
+/*
+ * SFTP on an open connection.  Paths are the server's: a relative one
+ * starts in the remote user's home directory.  Each returns 0, or -1 with
+ * c->fail and c->error set (SSH_CANTWRITE naming the path when the host
+ * refused the operation itself, SSH_UNREACHABLE when the connection or
+ * the deadline failed).
+ */
+
+/* Creates dir and its missing parents with mode (an existing one is
+ * left as it is). */
+int ssh_sftp_mkdirs(struct ssh_conn *c, const char *dir, long mode);
+
+/*
+ * Writes len bytes of data to path: first to a new file of the given
+ * mode with a temporary name in path's directory, then renamed over path,
+ * so that the host never sees part of the file.  Without an atomic
+ * rename on the server, an old path is removed just before the rename.
+ */
+int ssh_sftp_put(struct ssh_conn *c, const char *path, const void *data,
+		 size_t len, long mode);
+
+/* Removes a file (rmdir: an empty directory); *gone is 1 when it was
+ * there, 0 when it was not (not an error).  A directory that is not
+ * empty is left, with *gone 0. */
+int ssh_sftp_unlink(struct ssh_conn *c, const char *path, int *gone);
+int ssh_sftp_rmdir(struct ssh_conn *c, const char *path, int *gone);
 
 /* Says goodbye (without waiting past the deadline) and frees c. */
 void ssh_close(struct ssh_conn *c);

@@ -40,6 +40,9 @@ teardown() {
 # ${PORT[I]:-22}.
 # sshd wants its privilege separation folder /run/sshd: it gets one on
 # a tmpfs in a mount namespace of its own, so nothing is left in /run.
+# The host's /run/avm (the default remote run directory of up and down)
+# is $D/hI/run-avm there, so that each host's files can be told apart
+# and checked from here.
 start_sshd() {
 	local i=$1 ns="${TAG}h$1"
 	cat >"$D/sshd$i.conf" <<-EOF
@@ -53,11 +56,15 @@ start_sshd() {
 		UsePAM no
 		StrictModes no
 		PidFile $D/sshd$i.pid
+		Subsystem sftp internal-sftp
 	EOF
+	mkdir -p "$D/h$i/run-avm"
 	ip netns exec "$ns" unshare -m sh -c \
 		'mount -t tmpfs -o mode=0755,size=1m avm-test /run &&
-		 mkdir /run/sshd && exec /usr/sbin/sshd -D -e -f "$1"' \
-		sh "$D/sshd$i.conf" </dev/null >"$D/sshd$i.log" 2>&1 3>&- &
+		 mkdir /run/sshd /run/avm &&
+		 mount --bind "$2" /run/avm &&
+		 exec /usr/sbin/sshd -D -e -f "$1"' \
+		sh "$D/sshd$i.conf" "$D/h$i/run-avm" </dev/null >"$D/sshd$i.log" 2>&1 3>&- &
 	SSHD[$i]=$!
 }
 
@@ -139,6 +146,16 @@ fabric() {
 	run env -u SSH_AUTH_SOCK HOME="$D" timeout 60 avm-fabric check \
 		--known-hosts "$D/known_hosts" --remote-bin "$AVM_TOP/bin" \
 		--timeout 20 "$@"
+}
+
+# fab VERB ARGS...: avm-fabric VERB like fabric, the local run directory
+# $D/local.
+fab() {
+	local verb=$1
+	shift
+	run env -u SSH_AUTH_SOCK HOME="$D" AVM_RUNDIR="$D/local" timeout 60 \
+		avm-fabric "$verb" --known-hosts "$D/known_hosts" --timeout 20 \
+		"$@"
 }
 
 # What this machine's avm-probe says of every host (they are all it):
@@ -328,13 +345,143 @@ while True:
 @test "avm-fabric: usage errors (64)" {
 	run avm-fabric
 	assert_equal "$status" 64
-	assert_line "avm-fabric: no verb (check)"
+	assert_line "avm-fabric: no verb (check, up, down)"
 	run avm-fabric frob x.yaml
 	assert_equal "$status" 64
-	assert_line "avm-fabric: unknown verb 'frob' (check)"
+	assert_line "avm-fabric: unknown verb 'frob' (check, up, down)"
 	run avm-fabric check --timeout 0 x.yaml
 	assert_equal "$status" 64
 	run avm-fabric check
 	assert_equal "$status" 64
 	assert_line "avm-fabric: check: no cluster file"
+}
+
+# The files up leaves on host I (its /run/avm is $D/hI/run-avm).
+remote_dir() {
+	echo "$D/h$1/run-avm/fab"
+}
+
+@test "up: the secret and the cluster file on every host, 0600, no temp file; down removes them, twice is fine" {
+	hosts 3
+	cluster 3
+	fab up "$D/c.yaml"
+	echo "$output"
+	assert_equal "$status" 0
+	assert_output "h1: secret and cluster file pushed
+h2: secret and cluster file pushed
+h3: secret and cluster file pushed"
+	[ "$(stat -c %s "$D/local/fab/secret")" = 32 ]
+	[ "$(stat -c %a "$D/local/fab/secret")" = 600 ]
+	for i in 1 2 3; do
+		r=$(remote_dir $i)
+		cmp "$D/local/fab/secret" "$r/secret"
+		cmp "$D/c.yaml" "$r/cluster.yaml"
+		[ "$(stat -c %a "$r/secret")" = 600 ]
+		[ "$(stat -c %a "$r/cluster.yaml")" = 600 ]
+		[ "$(stat -c %a "$r")" = 700 ]
+		# nothing else: no temporary file left
+		[ "$(ls -A "$r" | tr '\n' ' ')" = "cluster.yaml secret " ]
+	done
+	# a second up would hand out a new secret under a running VM
+	fab up "$D/c.yaml"
+	assert_equal "$status" 73
+	assert_line --regexp "^avm-fabric: secret '$D/local/fab/secret': exists"
+	cmp "$D/local/fab/secret" "$(remote_dir 2)/secret"
+
+	fab down "$D/c.yaml"
+	echo "$output"
+	assert_equal "$status" 0
+	assert_output "h1: secret and cluster file removed
+h2: secret and cluster file removed
+h3: secret and cluster file removed"
+	for i in 1 2 3; do
+		[ ! -e "$(remote_dir $i)" ]
+		[ -d "$D/h$i/run-avm" ]
+	done
+	[ ! -e "$D/local/fab/secret" ]
+	fab down --json "$D/c.yaml"
+	echo "$output"
+	assert_equal "$status" 0
+	jq -e '.ok and (.secret_removed | not) and
+		([.hosts[].status] == ["nothing", "nothing", "nothing"])' <<<"$output"
+	fab down "$D/c.yaml"
+	assert_equal "$status" 0
+	assert_line "h2: nothing was there"
+}
+
+@test "up --json, a relative fabric.secret and --remote-rundir" {
+	hosts 3
+	cluster 3
+	printf 'fabric:\n  secret: keys/s\n' >>"$D/c.yaml"
+	mkdir -p "$D/h1/run-avm/alt" "$D/h2/run-avm/alt" "$D/h3/run-avm/alt"
+	fab up --json --remote-rundir /run/avm/alt "$D/c.yaml"
+	echo "$output"
+	assert_equal "$status" 0
+	jq -e '.ok and .remote_secret == "/run/avm/alt/fab/keys/s" and
+		.remote_cluster == "/run/avm/alt/fab/cluster.yaml" and
+		([.hosts[].status] == ["done", "done", "done"])' <<<"$output"
+	# locally where avm-run looks: beside the cluster file
+	for i in 1 2 3; do
+		cmp "$D/keys/s" "$D/h$i/run-avm/alt/fab/keys/s"
+		[ "$(stat -c %a "$D/h$i/run-avm/alt/fab/keys/s")" = 600 ]
+	done
+	fab down --remote-rundir /run/avm/alt "$D/c.yaml"
+	assert_equal "$status" 0
+	[ ! -e "$D/h1/run-avm/alt/fab/keys/s" ]
+	[ ! -e "$D/keys/s" ]
+}
+
+@test "up: a host key that differs on one host (77) pushes no secret anywhere" {
+	hosts 3
+	cluster 3
+	ssh-keygen -q -t ed25519 -N '' -f "$D/otherhost"
+	sed -i "s|^10.89.3.2 .*|10.89.3.2 $(cut -d' ' -f1,2 "$D/otherhost.pub")|" \
+		"$D/known_hosts"
+	fab up "$D/c.yaml"
+	echo "$output"
+	assert_equal "$status" 77
+	assert_line --regexp "^h3: ssh: host key changed: "
+	assert_line "h1: nothing pushed: not every host was reached"
+	assert_line "h2: nothing pushed: not every host was reached"
+	for i in 1 2 3; do
+		[ -z "$(ls -A "$D/h$i/run-avm")" ]
+	done
+	[ ! -e "$D/local/fab/secret" ]
+}
+
+@test "up: an unreachable host (69) pushes no secret anywhere" {
+	hosts 3
+	cluster 3
+	kill "${SSHD[2]}"
+	wait "${SSHD[2]}" || true
+	fab up "$D/c.yaml"
+	echo "$output"
+	assert_equal "$status" 69
+	assert_line "h2: ssh: connect '10.89.2.2' port 22: Connection refused"
+	assert_line "h1: nothing pushed: not every host was reached"
+	for i in 1 3; do
+		[ -z "$(ls -A "$D/h$i/run-avm")" ]
+	done
+	[ ! -e "$D/local/fab/secret" ]
+}
+
+@test "up: a host that cannot write its run directory (73, naming host and path)" {
+	hosts 3
+	cluster 3
+	# a file where host 2's VM folder should be
+	echo x >"$D/h2/run-avm/fab"
+	fab up "$D/c.yaml"
+	echo "$output"
+	assert_equal "$status" 73
+	assert_line --regexp "^h2: sftp: .*'/run/avm/fab'"
+	assert_line "h1: secret and cluster file pushed"
+	assert_line "avm-fabric: some hosts hold the new secret: 'avm-fabric down' removes it"
+	# kept: it is the one h1 and h3 hold
+	cmp "$D/local/fab/secret" "$(remote_dir 1)/secret"
+	[ -z "$(ls -A "$D/h2/run-avm/" | grep -v '^fab$')" ]
+	rm "$D/h2/run-avm/fab"
+	fab down "$D/c.yaml"
+	assert_equal "$status" 0
+	assert_line "h2: nothing was there"
+	[ ! -e "$(remote_dir 1)" ]
 }
