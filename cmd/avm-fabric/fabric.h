@@ -1,0 +1,81 @@
+/*
+ * avm-fabric's insides: the options every verb sees, and what the verb
+ * files (check.c, push.c) share with main.c, which parses the command
+ * line and runs the verb from its table.
+ */
+#ifndef AVM_FABRIC_H
+#define AVM_FABRIC_H
+
+#include <limits.h>
+#include <stddef.h>
+
+#include "avm/config.h"
+#include "avm/emit.h"
+
+#define PROG "avm-fabric"
+
+struct fabric {
+	int json;
+	int verbose;
+	int accept_new;
+	unsigned timeout_s;
+	const char *remote_bin;
+	const char *remote_rundir;
+	char known_hosts[PATH_MAX];
+};
+
+/* One host as check sees it: who to log in as, what to ask, the answer. */
+enum host_state {
+	HOST_OK,
+	HOST_MISSING,	  /* avm-probe says a need is missing: 69 */
+	HOST_FAILED,	  /* a remote command could not tell: 69 */
+	HOST_UNREACHABLE, /* ssh could not get there: 69 */
+	HOST_REFUSED,	  /* host key or authentication: 77 */
+};
+
+struct missing {
+	char item[64];
+	char reason[256];
+};
+
+struct host_check {
+	const struct fabric *f;
+	const struct avm_config *cfg;
+	const struct avm_node_cfg *node;
+	size_t index;
+	char user[256];
+	char key[PATH_MAX];
+	char require[256];
+
+	enum host_state state;
+	char error[640];
+	struct missing *missing;
+	size_t nmissing;
+	char version[128]; /* avm-run --version, "" when not known */
+	size_t version_of; /* the node whose avm-run differs; SIZE_MAX */
+};
+
+/*
+ * The ssh user and key of the node of h (h->node, h->index set), and
+ * what its avm-probe must check.  Returns AVM_EX_OK or an exit status
+ * after a message.
+ */
+int host_prepare(struct host_check *h, const struct avm_config *cfg);
+
+int verb_check(struct fabric *f, int argc, char **argv);
+int verb_up(struct fabric *f, int argc, char **argv);
+int verb_down(struct fabric *f, int argc, char **argv);
+
+/* The usage line on stderr, exit 64. */
+void usage_error(void) __attribute__((noreturn));
+/*
+ * argv: exactly one cluster file, loaded into cfg.  Returns AVM_EX_OK, or
+ * 66 (missing, unreadable) or 78 (bad) after the parser's message; more
+ * or fewer arguments: usage_error().
+ */
+int fabric_load(int argc, char **argv, const char *verb,
+		struct avm_config *cfg);
+/* Ends a --json document; -1 after a message when it cannot be written. */
+int fabric_emit_finish(struct emit *e);
+
+#endif
