@@ -1155,56 +1155,6 @@ config_load_string(const char *name, const char *buf, size_t len,
 	return load(name, NULL, buf, len, cfg, d);
 }
 
-/* Reads at most AVM_CONFIG_FILE_MAX bytes; -1 with errno EFBIG past it. */
-static int
-slurp(const char *path, char **out, size_t *outlen)
-{
-	size_t len = 0, cap = 0;
-	char *buf = NULL, *grown;
-	ssize_t n;
-	int fd, e;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	for (;;) {
-		if (len == cap) {
-			if (cap > AVM_CONFIG_FILE_MAX) {
-				errno = EFBIG;
-				goto fail;
-			}
-			cap = cap ? cap * 2 : 8192;
-			grown = realloc(buf, cap);
-			if (!grown)
-				goto fail;
-			buf = grown;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			goto fail;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	if (len > AVM_CONFIG_FILE_MAX) {
-		free(buf);
-		errno = EFBIG;
-		return -1;
-	}
-	*out = buf;
-	*outlen = len;
-	return 0;
-fail:
-	e = errno;
-	free(buf);
-	close(fd);
-	errno = e;
-	return -1;
-}
-
 int
 config_load_file(const char *path, struct avm_config *cfg, struct avm_diag *d)
 {
@@ -1219,7 +1169,7 @@ config_load_file(const char *path, struct avm_config *cfg, struct avm_diag *d)
 	memset(cfg, 0, sizeof(*cfg));
 	memset(d, 0, sizeof(*d));
 	snprintf(d->file, sizeof(d->file), "%s", path);
-	if (slurp(path, &buf, &len) < 0) {
+	if (avm_read_file(path, AVM_CONFIG_FILE_MAX, 0, &buf, &len) < 0) {
 		e = errno;
 		if (e == EFBIG) {
 			diag_set(d, 0, 0, "file too large (more than %u bytes)",

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -361,4 +362,74 @@ avm_trusted_dir(const char *path, char *why, size_t whylen)
 		return -1;
 	}
 	return 0;
+}
+
+int
+avm_read_file(const char *path, size_t max, int oflags, char **out,
+	      size_t *outlen)
+{
+	size_t len = 0, cap = 0;
+	char *buf = NULL, *grown;
+	ssize_t n;
+	int fd, e;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | oflags);
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		if (len == cap) {
+			if (cap > max) {
+				errno = EFBIG;
+				goto fail;
+			}
+			cap = cap ? cap * 2 : 8192;
+			grown = realloc(buf, cap);
+			if (!grown)
+				goto fail;
+			buf = grown;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto fail;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (len > max) {
+		explicit_bzero(buf, cap);
+		free(buf);
+		errno = EFBIG;
+		return -1;
+	}
+	*out = buf;
+	*outlen = len;
+	return 0;
+fail:
+	e = errno;
+	if (buf)
+		explicit_bzero(buf, cap); /* it may be a secret */
+	free(buf);
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+int
+avm_lock_file(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int e;
+
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
 }

@@ -394,46 +394,6 @@ flush:
 	return status;
 }
 
-/* Reads a whole local file of at most max bytes into *buf (malloc'd). */
-static int
-slurp(const char *path, size_t max, char **buf, size_t *len)
-{
-	char *b = malloc(max + 1);
-	ssize_t n;
-	size_t got = 0;
-	int fd;
-
-	if (!b)
-		return -1;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		free(b);
-		return -1;
-	}
-	for (;;) {
-		n = read(fd, b + got, max + 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		if (got > max) {
-			n = -1;
-			errno = EFBIG;
-			break;
-		}
-	}
-	close(fd);
-	if (n < 0) {
-		explicit_bzero(b, max + 1);
-		free(b);
-		return -1;
-	}
-	*buf = b;
-	*len = got;
-	return 0;
-}
-
 int
 verb_up(struct fabric *f, int argc, char **argv)
 {
@@ -451,7 +411,7 @@ verb_up(struct fabric *f, int argc, char **argv)
 	status = hosts_init(&p, &hs);
 	if (status != 0)
 		goto out;
-	if (slurp(argv[0], 16u << 20, &cluster, &cluster_len) < 0) {
+	if (avm_read_file(argv[0], 16u << 20, 0, &cluster, &cluster_len) < 0) {
 		log_err("read '%s': %s", argv[0], strerror(errno));
 		status = AVM_EX_NOINPUT;
 		goto out;
@@ -472,7 +432,8 @@ verb_up(struct fabric *f, int argc, char **argv)
 		status = AVM_EX_CANTCREAT;
 		goto out;
 	}
-	if (rc < 0 || slurp(p.local_secret, 4096, &secret, &secret_len) < 0) {
+	if (rc < 0 || avm_read_file(p.local_secret, 4096, O_NOFOLLOW, &secret,
+				    &secret_len) < 0) {
 		log_err("create secret '%s': %s", p.local_secret,
 			strerror(rc < 0 ? -rc : errno));
 		status = AVM_EX_CANTCREAT;

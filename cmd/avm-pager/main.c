@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/file.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
@@ -370,20 +369,14 @@ trusted_dir(const char *path)
 static void
 take_lock(void)
 {
-	int fd = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-		      0600);
-
-	if (fd < 0)
-		pager_fail(AVM_EX_CANTCREAT, "create '%s': %s", lock_path,
+	lock_fd = avm_lock_file(lock_path);
+	if (lock_fd < 0 && errno == EWOULDBLOCK)
+		pager_fail(AVM_EX_TEMPFAIL,
+			   "vm '%s' node %u: another avm-pager holds '%s'",
+			   P.cfg.vm, P.cfg.node, lock_path);
+	if (lock_fd < 0)
+		pager_fail(AVM_EX_CANTCREAT, "lock '%s': %s", lock_path,
 			   strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
-		pager_fail(errno == EWOULDBLOCK ? AVM_EX_TEMPFAIL
-						: AVM_EX_OSERR,
-			   "vm '%s' node %u: another avm-pager holds '%s'%s%s",
-			   P.cfg.vm, P.cfg.node, lock_path,
-			   errno == EWOULDBLOCK ? "" : ": ",
-			   errno == EWOULDBLOCK ? "" : strerror(errno));
-	lock_fd = fd; /* kept open: the lock lives as long as we do */
 }
 
 static void

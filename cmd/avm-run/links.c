@@ -6,10 +6,6 @@
  * include/avm/runmsg.h, the specification is man/avm-wire.7.
  */
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

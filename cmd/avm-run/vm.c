@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/file.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -233,25 +232,16 @@ vm_paths(struct vm *vm)
 	/* One avm-run per VM folder, held for its life and taken before
 	 * anything in it is touched: a loser changes nothing. */
 	snprintf(path, sizeof(path), "%s/run.lock", vm->dir);
-	vm->lock_fd =
-		open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (vm->lock_fd < 0) {
-		log_err("create '%s': %s", path, strerror(errno));
-		return AVM_EX_CANTCREAT;
-	}
-	if (flock(vm->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		int e = errno;
-
-		close(vm->lock_fd);
-		vm->lock_fd = -1;
-		if (e != EWOULDBLOCK) {
-			log_err("lock '%s': %s", path, strerror(e));
-			return AVM_EX_OSERR;
-		}
+	vm->lock_fd = avm_lock_file(path);
+	if (vm->lock_fd < 0 && errno == EWOULDBLOCK) {
 		log_err("a VM named '%s' is already running here (another "
 			"avm-run holds '%s'); choose another --name",
 			name, path);
 		return AVM_EX_TEMPFAIL;
+	}
+	if (vm->lock_fd < 0) {
+		log_err("lock '%s': %s", path, strerror(errno));
+		return AVM_EX_CANTCREAT;
 	}
 	return AVM_EX_OK;
 }

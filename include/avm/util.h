@@ -71,6 +71,23 @@ int addr_parse(const char *s, size_t len, struct sockaddr_storage *sa,
 int avm_trusted_dir(const char *path, char *why, size_t whylen);
 
 /*
+ * Reads the whole file at path, at most max bytes, into *out (malloc'd,
+ * *outlen bytes); oflags are added to O_RDONLY|O_CLOEXEC (O_NOFOLLOW,
+ * O_NONBLOCK...).  Returns 0, or -1 with errno (EFBIG past max, or
+ * open/read's); nothing is left allocated then.
+ */
+int avm_read_file(const char *path, size_t max, int oflags, char **out,
+		  size_t *outlen);
+
+/*
+ * Takes an exclusive flock(2) on path (created 0600, never through a
+ * symbolic link), held until the returned fd is closed: one process of
+ * a kind per folder.  Returns the fd, or -1 with errno EWOULDBLOCK
+ * (another holds it) or open/flock's errno.
+ */
+int avm_lock_file(const char *path);
+
+/*
  * A socket address as text for messages: "1.2.3.4:5", "[::1]:5", or
  * "local" for a unix socket; "?" when it cannot be printed.
  */
