@@ -174,7 +174,7 @@ static int
 node_role(uint16_t role)
 {
 	return role == WIRE_ROLE_PAGER_FAULT || role == WIRE_ROLE_PAGER_BULK ||
-	       role == WIRE_ROLE_RUN;
+	       role == WIRE_ROLE_RUN || role == WIRE_ROLE_FABRIC;
 }
 
 /* NULL when the peer is one we take, else why not. */

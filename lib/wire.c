@@ -69,6 +69,8 @@ wire_role_name(uint16_t role)
 		return "control";
 	case WIRE_ROLE_CLIENT:
 		return "client";
+	case WIRE_ROLE_FABRIC:
+		return "fabric";
 	}
 	return "unknown";
 }
@@ -260,7 +262,7 @@ hello_ok(const struct wire_hello *m)
 {
 	if (m->version_min == 0 || m->version_min > m->version_max)
 		return 0;
-	if (m->role < WIRE_ROLE_PAGER_FAULT || m->role > WIRE_ROLE_CLIENT)
+	if (m->role < WIRE_ROLE_PAGER_FAULT || m->role > WIRE_ROLE_FABRIC)
 		return 0;
 	if (m->nodes > WIRE_MAX_NODES)
 		return 0;

@@ -72,6 +72,17 @@
 #define WIRE_PG_READY_SIZE 32
 #define WIRE_PG_STREAM_SIZE 24
 
+/* Link measurement payload sizes; the layouts are in include/avm/fabmsg.h. */
+#define WIRE_FAB_ECHO_MIN 8
+#define WIRE_FAB_ECHO_MAX (8 + 4096)
+#define WIRE_FAB_SINK_HDR 16
+#define WIRE_FAB_SINK_PAGES 256
+#define WIRE_FAB_SINK_MIN (WIRE_FAB_SINK_HDR + WIRE_PG_PAGE_SIZE)
+#define WIRE_FAB_SINK_MAX \
+	(WIRE_FAB_SINK_HDR + WIRE_FAB_SINK_PAGES * WIRE_PG_PAGE_SIZE)
+#define WIRE_FAB_SINK_END_SIZE 16
+#define WIRE_FAB_SINK_DONE_SIZE 24
+
 /* Run-to-run payload sizes; the layouts are in include/avm/runmsg.h. */
 #define WIRE_RUN_IRQ_SIZE 24
 #define WIRE_RUN_ADDR_SIZE 8
@@ -118,6 +129,12 @@ enum wire_kind {
  * PING     heartbeat request, payload u64 token; answered by PONG.
  * PONG     answer to PING, echoing the token.
  * BYE      orderly close: no more frames follow from the sender.
+ * FAB_ECHO       links of role fabric (avm-fabric measuring a link): a
+ *                sequence number and filler; answered by FAB_ECHO_REPLY
+ *                with the same bytes.
+ * FAB_SINK       fabric links: 1..256 pages of a bandwidth stream.
+ * FAB_SINK_END   fabric links: the stream's end, what was sent;
+ *                answered by FAB_SINK_DONE (what came, over what time).
  * PG_AUTH      pager links, both sides, right after the handshake: an
  *              HMAC-SHA256 proof of the VM's secret (lib/auth.c).
  * PG_LINK      pager links, both sides, after PG_AUTH: memory size and
@@ -160,6 +177,14 @@ enum wire_kind {
 	X(PING, 4, WIRE_PING_SIZE, WIRE_PING_SIZE, WIRE_K_REQUEST)             \
 	X(PONG, 5, WIRE_PING_SIZE, WIRE_PING_SIZE, WIRE_K_REPLY)               \
 	X(BYE, 6, 0, 0, WIRE_K_ONEWAY)                                         \
+	X(FAB_ECHO, 7, WIRE_FAB_ECHO_MIN, WIRE_FAB_ECHO_MAX, WIRE_K_REQUEST)   \
+	X(FAB_ECHO_REPLY, 8, WIRE_FAB_ECHO_MIN, WIRE_FAB_ECHO_MAX,             \
+	  WIRE_K_REPLY)                                                        \
+	X(FAB_SINK, 9, WIRE_FAB_SINK_MIN, WIRE_FAB_SINK_MAX, WIRE_K_ONEWAY)    \
+	X(FAB_SINK_END, 10, WIRE_FAB_SINK_END_SIZE, WIRE_FAB_SINK_END_SIZE,    \
+	  WIRE_K_REQUEST)                                                      \
+	X(FAB_SINK_DONE, 11, WIRE_FAB_SINK_DONE_SIZE, WIRE_FAB_SINK_DONE_SIZE, \
+	  WIRE_K_REPLY)                                                        \
 	X(PG_AUTH, 16, WIRE_PG_AUTH_SIZE, WIRE_PG_AUTH_SIZE, WIRE_K_ONEWAY)    \
 	X(PG_LINK, 17, WIRE_PG_LINK_SIZE, WIRE_PG_LINK_SIZE, WIRE_K_ONEWAY)    \
 	X(PG_REQ, 18, WIRE_PG_MSG_SIZE, WIRE_PG_MSG_SIZE, WIRE_K_REQUEST)      \
@@ -269,6 +294,7 @@ enum wire_role {
 	WIRE_ROLE_RUN = 3,	   /* run-to-run */
 	WIRE_ROLE_CONTROL = 4,	   /* a tool on run.sock or pager.sock */
 	WIRE_ROLE_CLIENT = 5,	   /* a monitor or script (avm-top) */
+	WIRE_ROLE_FABRIC = 6,	   /* avm-fabric measuring a link */
 };
 
 /* The role's name ("pager-fault"), or "unknown". */

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "avm/fabmsg.h"
 #include "avm/link.h"
 #include "avm/util.h"
 #include "avm/wire.h"
@@ -121,6 +122,70 @@ try_error(const uint8_t *p, size_t len)
 	(void)wire_errcode_to_errno(a.code);
 }
 
+/* The link measurement payloads (fabmsg.h). */
+static uint8_t fe[WIRE_FAB_SINK_MAX];
+
+static void
+try_fab_echo(const uint8_t *p, size_t len)
+{
+	struct fabmsg_echo a, b;
+	int n, rc = fabmsg_echo_decode(p, len, &a);
+
+	if (len < WIRE_FAB_ECHO_MIN || len > WIRE_FAB_ECHO_MAX)
+		check(rc == -EMSGSIZE);
+	if (rc < 0) {
+		check(rc == -EMSGSIZE);
+		return;
+	}
+	check(a.fill == p + WIRE_FAB_ECHO_MIN);
+	n = fabmsg_echo_encode(&a, fe, sizeof(fe));
+	check(n >= 0 && (size_t)n == len && memcmp(fe, p, len) == 0);
+	check(fabmsg_echo_decode(fe, len, &b) == 0 && b.seq == a.seq &&
+	      b.fill_len == a.fill_len);
+}
+
+static void
+try_fab_sink(const uint8_t *p, size_t len)
+{
+	struct fabmsg_sink a, b;
+	int n, rc = fabmsg_sink_decode(p, len, &a);
+
+	if (len < WIRE_FAB_SINK_MIN || len > WIRE_FAB_SINK_MAX)
+		check(rc == -EMSGSIZE);
+	if (rc < 0) {
+		check(rc == -EMSGSIZE || rc == -EBADMSG);
+		return;
+	}
+	check(a.pages >= 1 && a.pages <= WIRE_FAB_SINK_PAGES);
+	check(len == WIRE_FAB_SINK_HDR + (size_t)a.pages * WIRE_PG_PAGE_SIZE);
+	n = fabmsg_sink_encode(&a, fe, sizeof(fe));
+	check(n == WIRE_FAB_SINK_HDR && memcmp(fe, p, WIRE_FAB_SINK_HDR) == 0);
+	memcpy(fe + n, a.data, len - WIRE_FAB_SINK_HDR);
+	check(fabmsg_sink_decode(fe, len, &b) == 0 && b.seq == a.seq &&
+	      b.pages == a.pages);
+}
+
+static void
+try_fab_count(const uint8_t *p, size_t len, int done)
+{
+	struct fabmsg_sink_count a, b;
+	int n, rc;
+
+	rc = done ? fabmsg_sink_done_decode(p, len, &a)
+		  : fabmsg_sink_end_decode(p, len, &a);
+	check(rc == 0 || rc == -EMSGSIZE);
+	check((rc == 0) == (len == (done ? WIRE_FAB_SINK_DONE_SIZE
+					 : WIRE_FAB_SINK_END_SIZE)));
+	if (rc < 0)
+		return;
+	n = done ? fabmsg_sink_done_encode(&a, fe, sizeof(fe))
+		 : fabmsg_sink_end_encode(&a, fe, sizeof(fe));
+	check(n >= 0 && (size_t)n == len && memcmp(fe, p, len) == 0);
+	rc = done ? fabmsg_sink_done_decode(fe, len, &b)
+		  : fabmsg_sink_end_decode(fe, len, &b);
+	check(rc == 0 && memcmp(&a, &b, sizeof(a)) == 0);
+}
+
 /* The payload of one frame, to the decoder its header names. */
 static void
 try_payload(const struct wire_hdr *h, const uint8_t *p)
@@ -159,6 +224,19 @@ try_payload(const struct wire_hdr *h, const uint8_t *p)
 	}
 	case WIRE_T_BYE:
 		check(h->len == 0);
+		break;
+	case WIRE_T_FAB_ECHO:
+	case WIRE_T_FAB_ECHO_REPLY:
+		try_fab_echo(p, h->len);
+		break;
+	case WIRE_T_FAB_SINK:
+		try_fab_sink(p, h->len);
+		break;
+	case WIRE_T_FAB_SINK_END:
+		try_fab_count(p, h->len, 0);
+		break;
+	case WIRE_T_FAB_SINK_DONE:
+		try_fab_count(p, h->len, 1);
 		break;
 	}
 }
@@ -257,6 +335,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	try_hello(data, size);
 	try_welcome(data, size);
+	try_fab_echo(data, size);
+	try_fab_sink(data, size);
+	try_fab_count(data, size, 0);
+	try_fab_count(data, size, 1);
 	{
 		uint64_t tok;
 

@@ -129,7 +129,7 @@ test_hdr(void)
 	       "hdr: reply type without REPLY rejected");
 	is_int(raw_decode(WIRE_T_BYE, WIRE_F_REPLY, 0), -EBADMSG,
 	       "hdr: REPLY on a one-way type rejected");
-	is_int(raw_decode(7, 0, 0), -ENOMSG, "hdr: unassigned type 7");
+	is_int(raw_decode(12, 0, 0), -ENOMSG, "hdr: unassigned type 12");
 	is_int(raw_decode(63, 0, 0), -ENOMSG, "hdr: pager type 63 unassigned");
 	is_int(raw_decode(127, 0, 0), -ENOMSG, "hdr: run type 127 not yet");
 	is_int(raw_decode(130, 0, 0), -ENOMSG, "hdr: control type 130 not yet");
@@ -264,7 +264,7 @@ test_hello(void)
 	MUT("version_min 0", 4, 0);
 	MUT("version_min > version_max", 4, 2);
 	MUT("role 0", 8, 0);
-	MUT("role 6", 8, 6);
+	MUT("role 7", 8, 7);
 	MUT("reserved bits", 10, 1);
 	MUT("node >= nodes", 12, 4);
 	MUT("nodes > WIRE_MAX_NODES", 18, 1);
@@ -321,6 +321,7 @@ test_hello(void)
 			       "a-name-of-thirty-two-characters!"),
 	       -EINVAL, "hello_init: name too long");
 	is_str(wire_role_name(WIRE_ROLE_PAGER_BULK), "pager-bulk", "role name");
+	is_str(wire_role_name(WIRE_ROLE_FABRIC), "fabric", "role name: fabric");
 	is_str(wire_role_name(9), "unknown", "unknown role name");
 	ok(wire_vm_name_ok("vm 1") && !wire_vm_name_ok("") &&
 		   !wire_vm_name_ok("a\nb"),
