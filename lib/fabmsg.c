@@ -72,8 +72,7 @@ fabmsg_sink_decode(const void *buf, size_t len, struct fabmsg_sink *m)
 }
 
 int
-fabmsg_sink_end_encode(const struct fabmsg_sink_count *m, void *buf,
-		       size_t cap)
+fabmsg_sink_end_encode(const struct fabmsg_sink_count *m, void *buf, size_t cap)
 {
 	uint8_t *p = buf;
 
@@ -87,8 +86,7 @@ fabmsg_sink_end_encode(const struct fabmsg_sink_count *m, void *buf,
 }
 
 int
-fabmsg_sink_end_decode(const void *buf, size_t len,
-		       struct fabmsg_sink_count *m)
+fabmsg_sink_end_decode(const void *buf, size_t len, struct fabmsg_sink_count *m)
 {
 	const uint8_t *p = buf;
 

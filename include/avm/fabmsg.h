@@ -26,8 +26,7 @@
 struct fabmsg_echo_le {
 	uint8_t seq[8];
 };
-_Static_assert(sizeof(struct fabmsg_echo_le) == WIRE_FAB_ECHO_MIN,
-	       "FAB_ECHO");
+_Static_assert(sizeof(struct fabmsg_echo_le) == WIRE_FAB_ECHO_MIN, "FAB_ECHO");
 
 struct fabmsg_echo {
 	uint64_t seq;
@@ -44,8 +43,7 @@ struct fabmsg_sink_le {
 	uint8_t pages[4]; /* 1..WIRE_FAB_SINK_PAGES, what follows */
 	uint8_t zero[4];
 };
-_Static_assert(sizeof(struct fabmsg_sink_le) == WIRE_FAB_SINK_HDR,
-	       "FAB_SINK");
+_Static_assert(sizeof(struct fabmsg_sink_le) == WIRE_FAB_SINK_HDR, "FAB_SINK");
 
 struct fabmsg_sink {
 	uint64_t seq;

@@ -53,11 +53,10 @@ test_sink(void)
 	memset(b, 0x5a, sizeof(b));
 	is_int(fabmsg_sink_encode(&m, b, sizeof(b)), WIRE_FAB_SINK_HDR,
 	       "FAB_SINK: the encoder writes the 16-byte header");
-	ok(b[0] == 9 && b[8] == 2 && b[12] == 0 && b[15] == 0 &&
-		   b[16] == 0x5a,
+	ok(b[0] == 9 && b[8] == 2 && b[12] == 0 && b[15] == 0 && b[16] == 0x5a,
 	   "FAB_SINK: seq at 0, pages at 8, zero at 12, pages from 16");
-	ok(fabmsg_sink_decode(b, len, &d) == 0 && d.seq == 9 &&
-		   d.pages == 2 && d.data == b + 16,
+	ok(fabmsg_sink_decode(b, len, &d) == 0 && d.seq == 9 && d.pages == 2 &&
+		   d.data == b + 16,
 	   "FAB_SINK round-trips");
 	is_int(fabmsg_sink_decode(b, len - 1, &d), -EBADMSG,
 	       "FAB_SINK: length must match the pages");
