@@ -40,9 +40,8 @@ first_line(const char *s, char *buf, size_t len)
 	snprintf(buf, len, "%.*s", (int)n, s);
 }
 
-/* A remote command's path: dir/name quoted, or name for the PATH. */
-static int
-remote_cmd(const struct fabric *f, const char *name, const char *args,
+int
+fabric_remote_cmd(const struct fabric *f, const char *name, const char *args,
 	   char *buf, size_t len)
 {
 	char path[PATH_MAX + 64], q[2 * PATH_MAX];
@@ -136,7 +135,7 @@ host_check_run(void *arg)
 	if (ssh_open(&c, &t, &o) < 0)
 		goto ssh_failed;
 
-	if (remote_cmd(f, "avm-probe", h->require, cmd, sizeof(cmd)) < 0) {
+	if (fabric_remote_cmd(f, "avm-probe", h->require, cmd, sizeof(cmd)) < 0) {
 		h->state = HOST_FAILED;
 		snprintf(h->error, sizeof(h->error), "--remote-bin: too long");
 		goto out;
@@ -160,7 +159,7 @@ host_check_run(void *arg)
 
 	/* Asked even of a host that misses something: all differences
 	 * come out in one run. */
-	remote_cmd(f, "avm-run", "--version", cmd, sizeof(cmd));
+	fabric_remote_cmd(f, "avm-run", "--version", cmd, sizeof(cmd));
 	if (f->verbose)
 		log_info("%s: running %s", h->node->host, cmd);
 	if (ssh_run(&c, cmd, &r) < 0) {

@@ -22,6 +22,12 @@ struct fabric {
 	const char *remote_bin;
 	const char *remote_rundir;
 	char known_hosts[PATH_MAX];
+	/* link measurement (up; link-serve and link-test on the hosts) */
+	int node, peer;	     /* -1: not given */
+	const char *secret;  /* NULL: where the cluster file says */
+	size_t pings;	     /* round trips per link */
+	uint64_t stream_bytes; /* bytes streamed per link */
+	int no_measure;	     /* up: push only */
 };
 
 /* One host as check sees it: who to log in as, what to ask, the answer. */
@@ -65,6 +71,23 @@ int host_prepare(struct host_check *h, const struct avm_config *cfg);
 int verb_check(struct fabric *f, int argc, char **argv);
 int verb_up(struct fabric *f, int argc, char **argv);
 int verb_down(struct fabric *f, int argc, char **argv);
+int verb_link_serve(struct fabric *f, int argc, char **argv);
+int verb_link_test(struct fabric *f, int argc, char **argv);
+
+/*
+ * Where avm-run looks for the VM's secret on this host (avm.yaml(5)
+ * fabric.secret, else <rundir>/<vm>/secret), into buf.  Returns 0, or an
+ * exit status after a message.
+ */
+int fabric_secret_path(const struct avm_config *cfg, char *buf, size_t len);
+
+/*
+ * A command line for a host: --remote-bin's name quoted, or name for the
+ * remote PATH, then args (already quoted).  Returns 0, or -1 when it does
+ * not fit in len.
+ */
+int fabric_remote_cmd(const struct fabric *f, const char *name,
+		      const char *args, char *buf, size_t len);
 
 /* The usage line on stderr, exit 64. */
 void usage_error(void) __attribute__((noreturn));

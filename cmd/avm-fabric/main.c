@@ -23,11 +23,16 @@
 #include "avm/log.h"
 #include "avm/opt.h"
 #include "avm/util.h"
+#include "avm/wire.h"
 #include "fabric.h"
 #include "ssh.h"
 
 #define TIMEOUT_DEFAULT_S 30
 #define REMOTE_RUNDIR_DEFAULT "/run/avm"
+#define PINGS_DEFAULT 2000
+#define PINGS_MAX 1000000
+#define STREAM_DEFAULT (64ull << 20)
+#define STREAM_MAX (64ull << 30)
 
 static const char usage_line[] =
 	"usage: " PROG " [-hjVv] [-k file] [-t secs] [-R dir] [-D dir]\n"
@@ -43,6 +48,12 @@ enum {
 	OPT_REMOTE_BIN = 'R',
 	OPT_REMOTE_RUNDIR = 'D',
 	OPT_ACCEPT_NEW = 256,
+	OPT_NODE,
+	OPT_PEER,
+	OPT_SECRET,
+	OPT_PINGS,
+	OPT_STREAM,
+	OPT_NO_MEASURE,
 };
 
 static const struct opt opts[] = {
@@ -66,6 +77,21 @@ static const struct opt opts[] = {
 	{ "insecure-accept-new-host-keys", OPT_ACCEPT_NEW, NULL,
 	  "take a host key that known_hosts does not\n"
 	  "know (never a changed one), with a warning" },
+	{ "pings", OPT_PINGS, "n",
+	  "round trips up times on each link\n"
+	  "(default 2000)" },
+	{ "stream", OPT_STREAM, "size",
+	  "bytes up streams over each link\n"
+	  "(default 64M)" },
+	{ "no-measure", OPT_NO_MEASURE, NULL,
+	  "up: push only; no link matrix and no\n"
+	  "fabric map (the guest gets the fixed\n"
+	  "distances)" },
+	{ "node", OPT_NODE, "i", "link-serve, link-test: this host's node" },
+	{ "peer", OPT_PEER, "j", "link-test: the node to measure the link to" },
+	{ "secret", OPT_SECRET, "file",
+	  "link-serve, link-test: the VM's secret\n"
+	  "(default: where the cluster file says)" },
 };
 
 struct verb {
@@ -90,6 +116,16 @@ static const struct verb verbs[] = {
 	  "remove from every host what up put there, and the\n"
 	  "local secret; nothing there is no error",
 	  verb_down },
+	{ "link-serve", "FILE",
+	  "(run on a host by up) answer link measurements\n"
+	  "where node --node's run links will listen, until\n"
+	  "stdin ends or nobody measured for --timeout",
+	  verb_link_serve },
+	{ "link-test", "FILE",
+	  "(run on a host by up) measure the link from node\n"
+	  "--node to node --peer's link-serve: round trips\n"
+	  "and a page stream",
+	  verb_link_test },
 };
 
 static void
@@ -148,6 +184,31 @@ fabric_load(int argc, char **argv, const char *verb, struct avm_config *cfg)
 }
 
 int
+fabric_secret_path(const struct avm_config *cfg, char *buf, size_t len)
+{
+	char rundir[PATH_MAX];
+
+	/* The same rule as avm-run's (cmd/avm-run/cluster.c). */
+	if (cfg->fabric_secret) {
+		if (config_path(cfg, cfg->fabric_secret, buf, len) < 0) {
+			log_err("'%s': secret path: %s", cfg->file,
+				strerror(errno));
+			return AVM_EX_CONFIG;
+		}
+		return 0;
+	}
+	if (avm_rundir(rundir, sizeof(rundir)) < 0) {
+		log_err("no run directory: set AVM_RUNDIR");
+		return AVM_EX_CONFIG;
+	}
+	if (snprintf(buf, len, "%s/%s/secret", rundir, cfg->name) >= (int)len) {
+		log_err("'%s': secret path too long", rundir);
+		return AVM_EX_CONFIG;
+	}
+	return 0;
+}
+
+int
 fabric_emit_finish(struct emit *e)
 {
 	if (emit_finish(e) == 0)
@@ -165,7 +226,11 @@ int
 main(int argc, char **argv)
 {
 	struct fabric f = { .timeout_s = TIMEOUT_DEFAULT_S,
-			    .remote_rundir = REMOTE_RUNDIR_DEFAULT };
+			    .remote_rundir = REMOTE_RUNDIR_DEFAULT,
+			    .node = -1,
+			    .peer = -1,
+			    .pings = PINGS_DEFAULT,
+			    .stream_bytes = STREAM_DEFAULT };
 	struct opt_parser p;
 	const char *home;
 	uint64_t v;
@@ -222,20 +287,55 @@ main(int argc, char **argv)
 		case OPT_ACCEPT_NEW:
 			f.accept_new = 1;
 			break;
+		case OPT_NODE:
+		case OPT_PEER:
+			if (uint_parse(optarg, 0, WIRE_MAX_NODES - 1, &v) < 0) {
+				log_err("--%s '%s': not a node number",
+					c == OPT_NODE ? "node" : "peer",
+					optarg);
+				usage_error();
+			}
+			*(c == OPT_NODE ? &f.node : &f.peer) = (int)v;
+			break;
+		case OPT_NO_MEASURE:
+			f.no_measure = 1;
+			break;
+		case OPT_SECRET:
+			f.secret = optarg;
+			break;
+		case OPT_PINGS:
+			if (uint_parse(optarg, 1, PINGS_MAX, &v) < 0) {
+				log_err("--pings '%s': not a number from 1 to "
+					"%d",
+					optarg, PINGS_MAX);
+				usage_error();
+			}
+			f.pings = (size_t)v;
+			break;
+		case OPT_STREAM:
+			if (size_parse(optarg, &v) < 0 ||
+			    v < WIRE_PG_PAGE_SIZE || v > STREAM_MAX) {
+				log_err("--stream '%s': not a size from 4K to "
+					"64G",
+					optarg);
+				usage_error();
+			}
+			f.stream_bytes = v;
+			break;
 		default:
 			log_err("%s", p.error);
 			usage_error();
 		}
 	}
 	if (optind >= argc) {
-		log_err("no verb (check, up, down)");
+		log_err("no verb (check, up, down, link-serve, link-test)");
 		usage_error();
 	}
 	for (i = 0; i < AVM_ARRAY_SIZE(verbs); i++)
 		if (strcmp(argv[optind], verbs[i].name) == 0)
 			break;
 	if (i == AVM_ARRAY_SIZE(verbs)) {
-		log_err("unknown verb '%s' (check, up, down)", argv[optind]);
+		log_err("unknown verb '%s' (check, up, down, link-serve, link-test)", argv[optind]);
 		usage_error();
 	}
 	if (!f.known_hosts[0]) {

@@ -21,6 +21,7 @@
 #include "ssh.h"
 
 #include "fabric.h"
+#include "matrix.h"
 
 /* ---- up and down ------------------------------------------------------ */
 
@@ -153,6 +154,29 @@ push_down(void *arg)
 	return NULL;
 }
 
+/*
+ * up's link matrix, over the connections push_up used.  Returns 1 when
+ * it was measured (mx filled, whatever came out).
+ */
+static int
+links_measure(const struct fabric *f, const struct push_plan *p,
+	      struct push_host *hs, struct matrix *mx)
+{
+	struct matrix_plan mp = { .cfg = p->cfg,
+				  .remote_cluster = p->remote_cluster,
+				  .remote_secret = p->remote_secret };
+	size_t i, n = p->cfg->nnodes;
+
+	mp.conns = calloc(n, sizeof(*mp.conns));
+	if (!mp.conns)
+		log_die(AVM_EX_OSERR, "calloc: %s", strerror(errno));
+	for (i = 0; i < n; i++)
+		mp.conns[i] = &hs[i].c;
+	matrix_measure(f, &mp, mx);
+	free(mp.conns);
+	return 1;
+}
+
 /* Runs fn on every host still good (or every host), one thread each. */
 static int
 push_each(struct push_host *hs, size_t n, void *(*fn)(void *), int all)
@@ -221,33 +245,15 @@ static int
 plan_init(struct push_plan *p, struct avm_config *cfg, const char *verb,
 	  int argc, char **argv)
 {
-	char rundir[PATH_MAX];
 	int rc;
 
 	rc = fabric_load(argc, argv, verb, cfg);
 	if (rc != AVM_EX_OK)
 		return rc;
 	p->cfg = cfg;
-	/* The local secret where avm-run looks for it (cluster.c). */
-	if (cfg->fabric_secret) {
-		if (config_path(cfg, cfg->fabric_secret, p->local_secret,
-				sizeof(p->local_secret)) < 0) {
-			log_err("'%s': secret path: %s", cfg->file,
-				strerror(errno));
-			return AVM_EX_CONFIG;
-		}
-	} else {
-		if (avm_rundir(rundir, sizeof(rundir)) < 0) {
-			log_err("no run directory: set AVM_RUNDIR");
-			return AVM_EX_CONFIG;
-		}
-		if (snprintf(p->local_secret, sizeof(p->local_secret),
-			     "%s/%s/secret", rundir,
-			     cfg->name) >= (int)sizeof(p->local_secret)) {
-			log_err("'%s': secret path too long", rundir);
-			return AVM_EX_CONFIG;
-		}
-	}
+	rc = fabric_secret_path(cfg, p->local_secret, sizeof(p->local_secret));
+	if (rc != 0)
+		return rc;
 	if (snprintf(p->remote_dir, sizeof(p->remote_dir), "%s/%s",
 		     p->f->remote_rundir, cfg->name) >= PATH_MAX - 16) {
 		log_err("--remote-rundir: path too long");
@@ -326,7 +332,7 @@ push_status(const struct push_host *hs, size_t n)
 /* One line per host, or one JSON document; returns the exit status. */
 static int
 push_report(const struct push_plan *p, const struct push_host *hs, int up,
-	    int local_removed, int status)
+	    int local_removed, int status, const struct matrix *mx)
 {
 	const struct push_host *h;
 	struct emit e;
@@ -355,6 +361,8 @@ push_report(const struct push_plan *p, const struct push_host *hs, int up,
 				break;
 			}
 		}
+		if (mx)
+			matrix_print(stdout, p->f, p->cfg, mx);
 		goto flush;
 	}
 	emit_init(&e, stdout, EMIT_JSON, EMIT_PRETTY);
@@ -383,6 +391,8 @@ push_report(const struct push_plan *p, const struct push_host *hs, int up,
 		emit_map_end(&e);
 	}
 	emit_list_end(&e);
+	if (mx)
+		matrix_emit(&e, p->cfg, mx);
 	emit_map_end(&e);
 	if (fabric_emit_finish(&e) < 0)
 		return AVM_EX_FAIL;
@@ -400,9 +410,10 @@ verb_up(struct fabric *f, int argc, char **argv)
 	struct push_plan p = { .f = f };
 	struct avm_config cfg = { 0 };
 	struct push_host *hs = NULL;
+	struct matrix mx = { 0 };
 	char *secret = NULL, *cluster = NULL, dir[PATH_MAX], why[512];
 	size_t i, n = 0, secret_len = 0, cluster_len = 0;
-	int status, rc, created = 0;
+	int status, rc, created = 0, measured = 0;
 
 	status = plan_init(&p, &cfg, "up", argc, argv);
 	if (status != 0)
@@ -455,11 +466,15 @@ verb_up(struct fabric *f, int argc, char **argv)
 			status = -1;
 	if (status == 0)
 		status = push_each(hs, n, push_up, 0);
+	if (status == 0 && push_status(hs, n) == AVM_EX_OK && !f->no_measure)
+		measured = links_measure(f, &p, hs, &mx);
 	hosts_close(hs, n);
 	ssh_global_release();
 	if (status > 0)
 		goto out;
 	status = push_status(hs, n);
+	if (status == AVM_EX_OK && measured)
+		status = matrix_status(&mx);
 	for (i = 0; i < n; i++) {
 		if (hs[i].state == PUSH_DONE && status != AVM_EX_OK) {
 			/* Kept to match what hosts already hold. */
@@ -470,8 +485,9 @@ verb_up(struct fabric *f, int argc, char **argv)
 			break;
 		}
 	}
-	status = push_report(&p, hs, 1, 0, status);
+	status = push_report(&p, hs, 1, 0, status, measured ? &mx : NULL);
 out:
+	matrix_release(&mx);
 	if (created && status != AVM_EX_OK && status != AVM_EX_FAIL &&
 	    unlink(p.local_secret) < 0)
 		log_warn("remove '%s': %s", p.local_secret, strerror(errno));
@@ -517,7 +533,7 @@ verb_down(struct fabric *f, int argc, char **argv)
 		if (status == AVM_EX_OK)
 			status = AVM_EX_CANTCREAT;
 	}
-	status = push_report(&p, hs, 0, removed, status);
+	status = push_report(&p, hs, 0, removed, status, NULL);
 out:
 	free(hs);
 	config_release(&cfg);

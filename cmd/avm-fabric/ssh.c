@@ -512,15 +512,13 @@ ssh_keep(struct ssh_result *r, char **buf, size_t *len, const char *data,
 }
 
 int
-ssh_run(struct ssh_conn *c, const char *cmd, struct ssh_result *r)
+ssh_cmd_start(struct ssh_conn *c, const char *cmd, struct ssh_cmd *x)
 {
-	LIBSSH2_CHANNEL *ch;
-	char buf[16384], *sig = NULL;
-	ssize_t n, m;
-	size_t siglen = 0;
+	struct ssh_result *r = &x->r;
 	int rc;
 
-	memset(r, 0, sizeof(*r));
+	memset(x, 0, sizeof(*x));
+	x->c = c;
 	r->exit_status = -1;
 	r->out = calloc(1, 1);
 	r->err = calloc(1, 1);
@@ -528,7 +526,7 @@ ssh_run(struct ssh_conn *c, const char *cmd, struct ssh_result *r)
 		ssh_fail(c, SSH_UNREACHABLE, "ssh: out of memory");
 		return -1;
 	}
-	while (!(ch = libssh2_channel_open_session(c->s))) {
+	while (!(x->ch = libssh2_channel_open_session(c->s))) {
 		if (libssh2_session_last_errno(c->s) != LIBSSH2_ERROR_EAGAIN) {
 			ssh_fail(c, SSH_UNREACHABLE, "ssh: open a channel: %s",
 				 ssh_last(c));
@@ -537,57 +535,146 @@ ssh_run(struct ssh_conn *c, const char *cmd, struct ssh_result *r)
 		if (ssh_wait(c, "channel open") < 0)
 			return -1;
 	}
-	SSH_RETRY(c, rc, "exec", libssh2_channel_exec(ch, cmd));
+	SSH_RETRY(c, rc, "exec", libssh2_channel_exec(x->ch, cmd));
 	if (rc != 0) {
 		if (c->fail == SSH_OK)
 			ssh_fail(c, SSH_UNREACHABLE, "ssh: exec: %s",
 				 ssh_last(c));
-		goto fail;
+		return -1;
 	}
+	return 0;
+}
+
+/*
+ * Reads what the command has for us now.  Returns 1 when something came,
+ * 0 when nothing did (wait and try again), 2 at its end of output, or -1
+ * with the error set.
+ */
+static int
+ssh_cmd_pump(struct ssh_cmd *x)
+{
+	struct ssh_result *r = &x->r;
+	char buf[16384];
+	ssize_t n, m;
+
+	n = libssh2_channel_read(x->ch, buf, sizeof(buf));
+	if (n > 0)
+		ssh_keep(r, &r->out, &r->out_len, buf, (size_t)n);
+	m = libssh2_channel_read_stderr(x->ch, buf, sizeof(buf));
+	if (m > 0)
+		ssh_keep(r, &r->err, &r->err_len, buf, (size_t)m);
+	if ((n < 0 && n != LIBSSH2_ERROR_EAGAIN) ||
+	    (m < 0 && m != LIBSSH2_ERROR_EAGAIN)) {
+		ssh_fail(x->c, SSH_UNREACHABLE, "ssh: read: %s",
+			 ssh_last(x->c));
+		return -1;
+	}
+	if (n > 0 || m > 0)
+		return 1;
+	return libssh2_channel_eof(x->ch) ? 2 : 0;
+}
+
+int
+ssh_cmd_line(struct ssh_cmd *x, char *buf, size_t len)
+{
+	struct ssh_result *r = &x->r;
+	const char *nl;
+	size_t n;
+	int rc;
+
 	for (;;) {
-		n = libssh2_channel_read(ch, buf, sizeof(buf));
-		if (n > 0)
-			ssh_keep(r, &r->out, &r->out_len, buf, (size_t)n);
-		m = libssh2_channel_read_stderr(ch, buf, sizeof(buf));
-		if (m > 0)
-			ssh_keep(r, &r->err, &r->err_len, buf, (size_t)m);
-		if ((n < 0 && n != LIBSSH2_ERROR_EAGAIN) ||
-		    (m < 0 && m != LIBSSH2_ERROR_EAGAIN)) {
-			ssh_fail(c, SSH_UNREACHABLE, "ssh: read: %s",
-				 ssh_last(c));
-			goto fail;
+		nl = memchr(r->out + x->out_seen, '\n',
+			    r->out_len - x->out_seen);
+		if (nl) {
+			n = (size_t)(nl - (r->out + x->out_seen));
+			snprintf(buf, len, "%.*s", (int)n,
+				 r->out + x->out_seen);
+			x->out_seen += n + 1;
+			return 0;
 		}
-		if (n > 0 || m > 0)
-			continue;
-		if (libssh2_channel_eof(ch))
-			break;
-		if (ssh_wait(c, "the command") < 0)
+		rc = ssh_cmd_pump(x);
+		if (rc < 0)
+			return -1;
+		if (rc == 2) {
+			x->ended = 1;
+			return -1;
+		}
+		if (rc == 0 && ssh_wait(x->c, "the command") < 0)
+			return -1;
+	}
+}
+
+int
+ssh_cmd_finish(struct ssh_cmd *x)
+{
+	struct ssh_conn *c = x->c;
+	struct ssh_result *r = &x->r;
+	char *sig = NULL;
+	size_t siglen = 0;
+	int rc;
+
+	if (!x->ch)
+		return -1;
+	/* Our end of its stdin: a command that reads it sees the end. */
+	SSH_RETRY(c, rc, "send eof", libssh2_channel_send_eof(x->ch));
+	if (rc != 0 && c->fail != SSH_OK)
+		goto fail; /* a command that closed first is no error */
+	while ((rc = ssh_cmd_pump(x)) != 2) {
+		if (rc < 0 || (rc == 0 && ssh_wait(c, "the command") < 0))
 			goto fail;
 	}
-	SSH_RETRY(c, rc, "channel close", libssh2_channel_close(ch));
+	x->ended = 1;
+	SSH_RETRY(c, rc, "channel close", libssh2_channel_close(x->ch));
 	if (rc == 0)
 		SSH_RETRY(c, rc, "channel close",
-			  libssh2_channel_wait_closed(ch));
-	if (rc != 0) {
-		if (c->fail == SSH_OK)
-			ssh_fail(c, SSH_UNREACHABLE, "ssh: close: %s",
-				 ssh_last(c));
+			  libssh2_channel_wait_closed(x->ch));
+	if (rc != 0)
 		goto fail;
-	}
-	libssh2_channel_get_exit_signal(ch, &sig, &siglen, NULL, NULL, NULL,
+	libssh2_channel_get_exit_signal(x->ch, &sig, &siglen, NULL, NULL, NULL,
 					NULL);
 	if (sig) {
 		snprintf(r->signal, sizeof(r->signal), "%.*s", (int)siglen,
 			 sig);
 		libssh2_free(c->s, sig);
 	} else {
-		r->exit_status = libssh2_channel_get_exit_status(ch);
+		r->exit_status = libssh2_channel_get_exit_status(x->ch);
 	}
-	SSH_RETRY(c, rc, "channel close", libssh2_channel_free(ch));
+	SSH_RETRY(c, rc, "channel close", libssh2_channel_free(x->ch));
+	x->ch = NULL;
 	return 0;
 fail:
-	SSH_RETRY(c, rc, "channel close", libssh2_channel_free(ch));
+	if (c->fail == SSH_OK)
+		ssh_fail(c, SSH_UNREACHABLE, "ssh: the command: %s",
+			 ssh_last(c));
+	ssh_cmd_drop(x);
 	return -1;
+}
+
+void
+ssh_cmd_drop(struct ssh_cmd *x)
+{
+	int rc;
+
+	if (!x->ch)
+		return;
+	SSH_RETRY(x->c, rc, "channel close", libssh2_channel_free(x->ch));
+	(void)rc;
+	x->ch = NULL;
+}
+
+int
+ssh_run(struct ssh_conn *c, const char *cmd, struct ssh_result *r)
+{
+	struct ssh_cmd x;
+	int rc;
+
+	rc = ssh_cmd_start(c, cmd, &x);
+	if (rc == 0)
+		rc = ssh_cmd_finish(&x);
+	else
+		ssh_cmd_drop(&x);
+	*r = x.r;
+	return rc;
 }
 
 void

@@ -86,6 +86,32 @@ int ssh_run(struct ssh_conn *c, const char *cmd, struct ssh_result *r);
 void ssh_result_release(struct ssh_result *r);
 
 /*
+ * A command that runs while we do other things (a server on the host):
+ * started, read a line at a time, then finished.  The connection's
+ * deadline (c->deadline, which the caller may move) bounds every step.
+ */
+struct ssh_cmd {
+	struct ssh_conn *c;
+	LIBSSH2_CHANNEL *ch;
+	struct ssh_result r; /* what came so far; the status once finished */
+	size_t out_seen;     /* bytes of r.out handed out as lines */
+	int ended;	     /* its output ended */
+};
+
+/* Starts cmd.  Returns 0, or -1 with c->fail and c->error set (x must
+ * still be dropped, and x->r released). */
+int ssh_cmd_start(struct ssh_conn *c, const char *cmd, struct ssh_cmd *x);
+/* The next line of its stdout, without the newline (cut to len - 1).
+ * Returns 0, or -1: x->ended when its output ended first, else with
+ * c->fail and c->error set. */
+int ssh_cmd_line(struct ssh_cmd *x, char *buf, size_t len);
+/* Closes its stdin, reads the rest of its output and its exit status
+ * into x->r, closes the channel.  Returns 0, or -1 with the error set. */
+int ssh_cmd_finish(struct ssh_cmd *x);
+/* Lets go of the channel without waiting (after a failure). */
+void ssh_cmd_drop(struct ssh_cmd *x);
+
+/*
  * SFTP on an open connection.  Paths are the server's: a relative one
  * starts in the remote user's home directory.  Each returns 0, or -1 with
  * c->fail and c->error set (SSH_CANTWRITE naming the path when the host

@@ -1,0 +1,55 @@
+/*
+ * up's link matrix (matrix.c): what to measure with, what came out, and
+ * how it is shown.
+ */
+#ifndef AVM_FABRIC_MATRIX_H
+#define AVM_FABRIC_MATRIX_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "avm/config.h"
+#include "avm/emit.h"
+#include "fabric.h"
+#include "ssh.h"
+
+/* The hosts, already reached (conns[i]: node i's), and where up put the
+ * cluster file and the secret on them. */
+struct matrix_plan {
+	const struct avm_config *cfg;
+	struct ssh_conn **conns;
+	const char *remote_cluster, *remote_secret;
+};
+
+/* One ordered pair's measurement, from node i to node j. */
+struct matrix_link {
+	int ok;
+	uint64_t rtt_min_ns, rtt_median_ns, rtt_max_ns;
+	uint64_t bw; /* bytes per second */
+	char error[512];
+};
+
+struct matrix {
+	size_t n;
+	struct matrix_link *links; /* n * n, [i * n + j] */
+	char (*errors)[512];	   /* per node: why its end did not listen */
+};
+
+/*
+ * Measures every ordered pair, one at a time.  Returns 0 when every link
+ * was measured, else 69 (mx says which and why).  mx is to be released
+ * either way.
+ */
+int matrix_measure(const struct fabric *f, const struct matrix_plan *p,
+		   struct matrix *mx);
+/* 0 when every link was measured, else 69. */
+int matrix_status(const struct matrix *mx);
+/* The failures, then the round trip and bandwidth tables. */
+void matrix_print(FILE *out, const struct fabric *f,
+		  const struct avm_config *cfg, const struct matrix *mx);
+/* "links": a list of one map per ordered pair, into a JSON document. */
+void matrix_emit(struct emit *e, const struct avm_config *cfg,
+		 const struct matrix *mx);
+void matrix_release(struct matrix *mx);
+
+#endif
