@@ -336,15 +336,21 @@ link_dial(const struct link_self *self, const struct link_transport *t,
 			break;
 		close(fd);
 		/* Nobody listens yet: the peer may still be starting. */
-		if ((r != -ECONNREFUSED && r != -ENOENT && r != -EINTR &&
-		     r != -ECONNRESET && r != -EAGAIN) ||
-		    deadline_ms(deadline) == 0)
+		if (deadline_ms(deadline) == 0)
 			return fail(why, whylen,
 				    r == -ECONNREFUSED || r == -ENOENT
 					    ? -ETIMEDOUT
 					    : r,
 				    "cannot reach %s within %d ms: %s", addr,
 				    timeout_ms, strerror(-r));
+		/* Not worth another try (a firewall's "prohibited" is
+		 * EACCES, which must not read as a failed proof). */
+		if (r != -ECONNREFUSED && r != -ENOENT && r != -EINTR &&
+		    r != -ECONNRESET && r != -EAGAIN)
+			return fail(why, whylen,
+				    r == -EACCES || r == -EPERM ? -EHOSTUNREACH
+								: r,
+				    "cannot reach %s: %s", addr, strerror(-r));
 		nanosleep(&pause, NULL);
 	}
 	t->tune(fd);

@@ -42,7 +42,7 @@ first_line(const char *s, char *buf, size_t len)
 
 int
 fabric_remote_cmd(const struct fabric *f, const char *name, const char *args,
-	   char *buf, size_t len)
+		  char *buf, size_t len)
 {
 	char path[PATH_MAX + 64], q[2 * PATH_MAX];
 
@@ -135,7 +135,8 @@ host_check_run(void *arg)
 	if (ssh_open(&c, &t, &o) < 0)
 		goto ssh_failed;
 
-	if (fabric_remote_cmd(f, "avm-probe", h->require, cmd, sizeof(cmd)) < 0) {
+	if (fabric_remote_cmd(f, "avm-probe", h->require, cmd, sizeof(cmd)) <
+	    0) {
 		h->state = HOST_FAILED;
 		snprintf(h->error, sizeof(h->error), "--remote-bin: too long");
 		goto out;

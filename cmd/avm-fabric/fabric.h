@@ -23,11 +23,11 @@ struct fabric {
 	const char *remote_rundir;
 	char known_hosts[PATH_MAX];
 	/* link measurement (up; link-serve and link-test on the hosts) */
-	int node, peer;	     /* -1: not given */
-	const char *secret;  /* NULL: where the cluster file says */
-	size_t pings;	     /* round trips per link */
+	int node, peer;	       /* -1: not given */
+	const char *secret;    /* NULL: where the cluster file says */
+	size_t pings;	       /* round trips per link */
 	uint64_t stream_bytes; /* bytes streamed per link */
-	int no_measure;	     /* up: push only */
+	int no_measure;	       /* up: push only */
 };
 
 /* One host as check sees it: who to log in as, what to ask, the answer. */

@@ -38,12 +38,12 @@ static int
 lt_node_addr(const struct avm_config *cfg, size_t node, int listen, char *buf,
 	     size_t len)
 {
-	const char *host = listen && cfg->fabric_listen ? cfg->fabric_listen
-							: cfg->nodes[node].address;
-	int n = strchr(host, ':') ? snprintf(buf, len, "[%s]:%u", host,
-					     cfg->fabric_port)
-				  : snprintf(buf, len, "%s:%u", host,
-					     cfg->fabric_port);
+	const char *host = listen && cfg->fabric_listen
+				   ? cfg->fabric_listen
+				   : cfg->nodes[node].address;
+	int n = strchr(host, ':')
+			? snprintf(buf, len, "[%s]:%u", host, cfg->fabric_port)
+			: snprintf(buf, len, "%s:%u", host, cfg->fabric_port);
 
 	return n > 0 && (size_t)n < len ? 0 : -1;
 }
@@ -128,8 +128,7 @@ serve_one(struct link *l)
 		rc = link_recv(l, &h, &p, LINK_DEAD_MS);
 		if (rc < 0) {
 			log_warn("link from '%s': %s", link_addr(l),
-				 link_why(l)[0] ? link_why(l)
-						: strerror(-rc));
+				 link_why(l)[0] ? link_why(l) : strerror(-rc));
 			return -1;
 		}
 		switch (h.type) {
@@ -339,8 +338,7 @@ measure_stream(struct link *l, uint64_t bytes, uint64_t *ns,
 		left -= chunk < left ? chunk : left;
 	}
 	fabmsg_sink_end_encode(&sent, end, sizeof(end));
-	rc = link_send(l, WIRE_T_FAB_SINK_END, 0, 1, end, sizeof(end), NULL,
-		       0);
+	rc = link_send(l, WIRE_T_FAB_SINK_END, 0, 1, end, sizeof(end), NULL, 0);
 	if (rc == 0)
 		rc = await_reply(l, WIRE_T_FAB_SINK_DONE, 1, &h, &p);
 	if (rc < 0)
@@ -385,8 +383,8 @@ verb_link_test(struct fabric *f, int argc, char **argv)
 		rc = measure_stream(l, f->stream_bytes, &ns, &got);
 	if (rc < 0) {
 		log_err("link to node %d ('%s'): %s", f->peer, t.addr,
-			rc == -EPROTO  ? "the peer's answers are not a "
-					 "measurement's"
+			rc == -EPROTO	 ? "the peer's answers are not a "
+					   "measurement's"
 			: link_why(l)[0] ? link_why(l)
 					 : strerror(-rc));
 		status = AVM_EX_UNAVAILABLE;

@@ -335,7 +335,9 @@ main(int argc, char **argv)
 		if (strcmp(argv[optind], verbs[i].name) == 0)
 			break;
 	if (i == AVM_ARRAY_SIZE(verbs)) {
-		log_err("unknown verb '%s' (check, up, down, link-serve, link-test)", argv[optind]);
+		log_err("unknown verb '%s' (check, up, down, link-serve, "
+			"link-test)",
+			argv[optind]);
 		usage_error();
 	}
 	if (!f.known_hosts[0]) {

@@ -31,14 +31,12 @@ step_deadline(const struct fabric *f, struct ssh_conn *c)
 static void
 line_of(const char *s, char *buf, size_t len)
 {
-	snprintf(buf, len, "%.*s", (int)strcspn(s ? s : "", "\n"),
-		 s ? s : "");
+	snprintf(buf, len, "%.*s", (int)strcspn(s ? s : "", "\n"), s ? s : "");
 }
 
 /* Why a remote command failed, in one line. */
 static void
-cmd_failed(char *buf, size_t len, const char *what,
-	   const struct ssh_result *r)
+cmd_failed(char *buf, size_t len, const char *what, const struct ssh_result *r)
 {
 	char first[400];
 
@@ -57,14 +55,22 @@ link_args(const struct fabric *f, const struct matrix_plan *p, size_t node,
 	  long peer, const char *verb, char *buf, size_t len)
 {
 	char qs[2 * PATH_MAX + 8], qc[2 * PATH_MAX + 8];
+	size_t nn = p->cfg->nnodes;
+	unsigned long long serve_s =
+		(unsigned long long)f->timeout_s * (nn * (nn - 1) + 2);
 	int n;
 
+	if (serve_s > 86400)
+		serve_s = 86400;
 	if (ssh_quote(p->remote_secret, qs, sizeof(qs)) < 0 ||
 	    ssh_quote(p->remote_cluster, qc, sizeof(qc)) < 0)
 		return -1;
+	/* link-serve ends when up closes its stdin; its own deadline is
+	 * for an up that vanished unseen, and must outlast every link. */
 	if (peer < 0)
-		n = snprintf(buf, len, "--timeout %u --secret %s --node %zu %s %s",
-			     f->timeout_s, qs, node, verb, qc);
+		n = snprintf(buf, len,
+			     "--timeout %llu --secret %s --node %zu %s %s",
+			     serve_s, qs, node, verb, qc);
 	else
 		n = snprintf(buf, len,
 			     "--timeout %u --secret %s --node %zu --peer %ld "
@@ -81,8 +87,8 @@ field(const char *out, const char *key, uint64_t *v)
 	size_t kl = strlen(key);
 	const char *s;
 
-	for (s = out; s && *s; s = strchr(s, '\n') ? strchr(s, '\n') + 1
-						   : NULL) {
+	for (s = out; s && *s;
+	     s = strchr(s, '\n') ? strchr(s, '\n') + 1 : NULL) {
 		if (strncmp(s, key, kl) == 0 && s[kl] == ':' &&
 		    sscanf(s + kl + 1, " %" SCNu64, v) == 1)
 			return 0;
@@ -105,7 +111,9 @@ measure_one(const struct fabric *f, const struct matrix_plan *p, size_t i,
 	}
 	if (f->verbose)
 		log_info("%s: running %s", p->cfg->nodes[i].host, cmd);
-	step_deadline(f, c);
+	/* link-test's own dial takes --timeout at most, its measuring
+	 * a few seconds on any link that works: ssh waits longer. */
+	c->deadline = now_ns() + (2ull * f->timeout_s + 60) * 1000000000ull;
 	if (ssh_run(c, cmd, &r) < 0) {
 		snprintf(m->error, sizeof(m->error), "%s", c->error);
 		ssh_result_release(&r);
@@ -150,8 +158,8 @@ matrix_measure(const struct fabric *f, const struct matrix_plan *p,
 
 		if (link_args(f, p, j, -1, "link-serve", args, sizeof(args)) <
 			    0 ||
-		    fabric_remote_cmd(f, "avm-fabric", args, cmd,
-				      sizeof(cmd)) < 0) {
+		    fabric_remote_cmd(f, "avm-fabric", args, cmd, sizeof(cmd)) <
+			    0) {
 			snprintf(mx->errors[j], sizeof(mx->errors[j]),
 				 "link-serve: command too long");
 			continue;
@@ -202,10 +210,14 @@ matrix_measure(const struct fabric *f, const struct matrix_plan *p,
 		if (!started[j])
 			continue;
 		step_deadline(f, p->conns[j]);
+		/* Every link to it is measured or not by now: how it ended
+		 * is only worth a warning. */
 		if (!serve[j].ended && ssh_cmd_finish(&serve[j]) == 0 &&
-		    serve[j].r.exit_status != 0 && !mx->errors[j][0])
-			cmd_failed(mx->errors[j], sizeof(mx->errors[j]),
-				   "link-serve", &serve[j].r);
+		    serve[j].r.exit_status != 0 && !mx->errors[j][0]) {
+			cmd_failed(line, sizeof(line), "link-serve",
+				   &serve[j].r);
+			log_warn("%s: %s", p->cfg->nodes[j].host, line);
+		}
 		ssh_cmd_drop(&serve[j]);
 		ssh_result_release(&serve[j].r);
 	}

@@ -227,10 +227,10 @@ while True:
 @test "avm-fabric: usage errors (64)" {
 	run avm-fabric
 	assert_equal "$status" 64
-	assert_line "avm-fabric: no verb (check, up, down)"
+	assert_line "avm-fabric: no verb (check, up, down, link-serve, link-test)"
 	run avm-fabric frob x.yaml
 	assert_equal "$status" 64
-	assert_line "avm-fabric: unknown verb 'frob' (check, up, down)"
+	assert_line "avm-fabric: unknown verb 'frob' (check, up, down, link-serve, link-test)"
 	run avm-fabric check --timeout 0 x.yaml
 	assert_equal "$status" 64
 	run avm-fabric check
@@ -246,7 +246,7 @@ remote_dir() {
 @test "up: the secret and the cluster file on every host, 0600, no temp file; down removes them, twice is fine" {
 	hosts 3
 	cluster 3
-	fab up "$D/c.yaml"
+	fab up --no-measure "$D/c.yaml"
 	echo "$output"
 	assert_equal "$status" 0
 	assert_output "h1: secret and cluster file pushed
@@ -289,6 +289,103 @@ h3: secret and cluster file removed"
 	fab down "$D/c.yaml"
 	assert_equal "$status" 0
 	assert_line "h2: nothing was there"
+}
+
+@test "up: every link between every pair measured with the link layer, as two N x N tables" {
+	hosts 3
+	cluster 3
+	fab up --pings 500 --stream 8M "$D/c.yaml"
+	echo "$output"
+	assert_equal "$status" 0
+	assert_line "h2: secret and cluster file pushed"
+	assert_line "link round trip, us (min/median/max of 500 pings of 64 bytes):"
+	assert_line "link bandwidth, MB/s (8388608 bytes in frames of up to 256 pages of 4 KiB):"
+	# a header and a row per node in each table, '-' on the diagonal
+	assert_line --regexp '^  from \\ to +h1 \[0\] +h2 \[1\] +h3 \[2\]$'
+	assert_line --regexp '^  h1 \[0\] +- +[0-9.]+/[0-9.]+/[0-9.]+ +[0-9.]+/[0-9.]+/[0-9.]+$'
+	assert_line --regexp '^  h2 \[1\] +[0-9.]+/[0-9.]+/[0-9.]+ +- +[0-9.]+/[0-9.]+/[0-9.]+$'
+	assert_line --regexp '^  h3 \[2\] +[0-9.]+/[0-9.]+/[0-9.]+ +[0-9.]+/[0-9.]+/[0-9.]+ +-$'
+	assert_line --regexp '^  h3 \[2\] +[0-9]+ +[0-9]+ +-$'
+	[ "$(grep -c '^  from' <<<"$output")" = 2 ]
+	# every link-serve ended when up was done: nothing listens
+	for i in 1 2 3; do
+		[ -z "$(ip netns exec "${TAG}h$i" ss -Hltn 'sport = :7400')" ]
+	done
+
+	fab down "$D/c.yaml"
+	assert_equal "$status" 0
+	fab up --json --pings 200 --stream 4M "$D/c.yaml"
+	echo "$output"
+	assert_equal "$status" 0
+	# six ordered pairs, each measured: min <= median <= max, bytes moved
+	jq -e '.ok and (.links | length) == 6 and
+		([.links[] | [.from, .to]] | sort) ==
+		    [[0,1],[0,2],[1,0],[1,2],[2,0],[2,1]] and
+		all(.links[]; .ok and .error == null and
+		    .rtt_min_ns > 0 and .rtt_min_ns <= .rtt_median_ns and
+		    .rtt_median_ns <= .rtt_max_ns and
+		    .bandwidth_bytes_per_s > 0 and .from_host == "h\(.from + 1)")' <<<"$output"
+}
+
+@test "up: a node whose fabric port is taken (69, naming the host and why), links to it not measured" {
+	hosts 3
+	cluster 3
+	ip netns exec "${TAG}h2" python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("10.89.2.2", 7400)); s.listen()
+print("ready", flush=True); time.sleep(60)' >"$D/taken" &
+	taker=$!
+	for t in $(seq 50); do grep -q ready "$D/taken" && break; sleep 0.1; done
+	fab up "$D/c.yaml"
+	kill "$taker"
+	echo "$output"
+	assert_equal "$status" 69
+	assert_line --regexp "^h2: link-serve exited 75: avm-fabric: listen on '10.89.2.2:7400': Address already in use"
+	assert_line --regexp "^avm-fabric: some hosts hold the new secret"
+	# the links to node 1 failed for that reason, the others were measured
+	fab down "$D/c.yaml"
+	fab up --json "$D/c.yaml"
+	assert_equal "$status" 0
+}
+
+@test "up: a link the network drops between two hosts (69, naming both), as a firewall would" {
+	hosts 3
+	cluster 3
+	# h1 and h3 cannot reach each other (h1's route to h3 prohibits,
+	# like a firewall's reject, and h3's packets get no answer, like a
+	# drop); ssh from here still reaches both
+	ip -n "${TAG}h1" route add prohibit 10.89.3.2/32
+	fab up --json --timeout 3 "$D/c.yaml"
+	echo "$output"
+	assert_equal "$status" 69
+	jq -e '(.ok | not) and .exit_status == 69 and
+		([.links[] | select(.ok | not) | [.from, .to]] == [[0, 2], [2, 0]]) and
+		(.links[] | select(.from == 0 and .to == 2) | .error ==
+		    "link-test exited 69: avm-fabric: link to node 2: cannot reach 10.89.3.2:7400: Permission denied") and
+		(.links[] | select(.from == 2 and .to == 0) | .error ==
+		    "link-test exited 69: avm-fabric: link to node 0: cannot reach 10.89.1.2:7400 within 3000 ms: Connection timed out")' \
+		<<<"$(grep -v '^avm-fabric: ' <<<"$output")"
+	assert_line "avm-fabric: some hosts hold the new secret: 'avm-fabric down' removes it"
+}
+
+@test "link-serve, link-test: usage and a missing secret, before any network" {
+	cluster 2
+	run avm-fabric link-test "$D/c.yaml"
+	assert_equal "$status" 64
+	assert_line "avm-fabric: link-test: needs --node and --peer"
+	run avm-fabric --node 1 --peer 1 link-test "$D/c.yaml"
+	assert_equal "$status" 64
+	assert_line "avm-fabric: link-test: --peer is --node: a link joins two nodes"
+	run avm-fabric --node 2 link-serve "$D/c.yaml"
+	assert_equal "$status" 64
+	assert_line "avm-fabric: link-serve: '$D/c.yaml' has nodes 0 to 1"
+	run avm-fabric --node 0 --secret "$D/nosecret" link-serve "$D/c.yaml"
+	assert_equal "$status" 66
+	assert_line --partial "secret '$D/nosecret'"
+	run avm-fabric --pings 0 up "$D/c.yaml"
+	assert_equal "$status" 64
+	run avm-fabric --stream 1K up "$D/c.yaml"
+	assert_equal "$status" 64
 }
 
 @test "up --json, a relative fabric.secret and --remote-rundir" {
