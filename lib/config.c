@@ -813,6 +813,7 @@ static const struct field fabric_fields[] = {
 	{ "port", F_UINT, false, CFG(fabric_port), 0, 1, 65535, NULL },
 	{ "listen", F_HOST, false, CFG(fabric_listen), 0, 0, 0, NULL },
 	{ "secret", F_STR, false, CFG(fabric_secret), 0, 0, 0, NULL },
+	{ "known_hosts", F_STR, false, CFG(fabric_known_hosts), 0, 0, 0, NULL },
 	{ "dead_ms", F_UINT, false, CFG(fabric_dead_ms), 0, 100, 3600000,
 	  NULL },
 };
@@ -1224,6 +1225,7 @@ config_release(struct avm_config *cfg)
 	free(cfg->nodes);
 	free(cfg->fabric_listen);
 	free(cfg->fabric_secret);
+	free(cfg->fabric_known_hosts);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -357,8 +357,12 @@ verb_check(struct fabric *f, int argc, char **argv)
 	int status, r;
 
 	r = fabric_load(argc, argv, "check", &cfg);
-	if (r != AVM_EX_OK)
+	if (r == AVM_EX_OK)
+		r = fabric_known_hosts(f, &cfg);
+	if (r != AVM_EX_OK) {
+		config_release(&cfg);
 		return r;
+	}
 	hs = calloc(cfg.nnodes, sizeof(*hs));
 	tids = calloc(cfg.nnodes, sizeof(*tids));
 	if (!hs || !tids)

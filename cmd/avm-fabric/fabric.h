@@ -98,6 +98,12 @@ void usage_error(void) __attribute__((noreturn));
  */
 int fabric_load(int argc, char **argv, const char *verb,
 		struct avm_config *cfg);
+/*
+ * The host keys ssh checks, into f->known_hosts: --known-hosts, else the
+ * cluster file's fabric.known_hosts, else ~/.ssh/known_hosts.  Returns
+ * AVM_EX_OK, or 78 after a message.
+ */
+int fabric_known_hosts(struct fabric *f, const struct avm_config *cfg);
 /* Ends a --json document; -1 after a message when it cannot be written. */
 int fabric_emit_finish(struct emit *e);
 

@@ -184,6 +184,38 @@ fabric_load(int argc, char **argv, const char *verb, struct avm_config *cfg)
 }
 
 int
+fabric_known_hosts(struct fabric *f, const struct avm_config *cfg)
+{
+	const char *home;
+
+	/* --known-hosts, else the file's, else ~/.ssh's. */
+	if (f->known_hosts[0])
+		return AVM_EX_OK;
+	if (cfg->fabric_known_hosts) {
+		if (config_path(cfg, cfg->fabric_known_hosts, f->known_hosts,
+				sizeof(f->known_hosts)) < 0) {
+			log_err("'%s': fabric.known_hosts: %s", cfg->file,
+				strerror(errno));
+			return AVM_EX_CONFIG;
+		}
+	} else {
+		home = getenv("HOME");
+		if (!home || !*home) {
+			log_err("no $HOME for ~/.ssh/known_hosts: give "
+				"--known-hosts");
+			return AVM_EX_CONFIG;
+		}
+		snprintf(f->known_hosts, sizeof(f->known_hosts),
+			 "%s/.ssh/known_hosts", home);
+	}
+	if (f->accept_new)
+		log_warn("--insecure-accept-new-host-keys: a host key that "
+			 "'%s' does not know is taken without checking",
+			 f->known_hosts);
+	return AVM_EX_OK;
+}
+
+int
 fabric_secret_path(const struct avm_config *cfg, char *buf, size_t len)
 {
 	char rundir[PATH_MAX];
@@ -232,7 +264,6 @@ main(int argc, char **argv)
 			    .pings = PINGS_DEFAULT,
 			    .stream_bytes = STREAM_DEFAULT };
 	struct opt_parser p;
-	const char *home;
 	uint64_t v;
 	size_t i;
 	int c;
@@ -340,17 +371,7 @@ main(int argc, char **argv)
 			argv[optind]);
 		usage_error();
 	}
-	if (!f.known_hosts[0]) {
-		home = getenv("HOME");
-		if (!home || !*home) {
-			log_err("no $HOME for ~/.ssh/known_hosts: give "
-				"--known-hosts");
-			return AVM_EX_CONFIG;
-		}
-		snprintf(f.known_hosts, sizeof(f.known_hosts),
-			 "%s/.ssh/known_hosts", home);
-	}
-	if (f.accept_new)
+	if (f.accept_new && f.known_hosts[0])
 		log_warn("--insecure-accept-new-host-keys: a host key that "
 			 "'%s' does not know is taken without checking",
 			 f.known_hosts);

@@ -416,6 +416,8 @@ verb_up(struct fabric *f, int argc, char **argv)
 	int status, rc, created = 0, measured = 0;
 
 	status = plan_init(&p, &cfg, "up", argc, argv);
+	if (status == 0)
+		status = fabric_known_hosts(f, &cfg);
 	if (status != 0)
 		goto out;
 	n = cfg.nnodes;
@@ -510,6 +512,8 @@ verb_down(struct fabric *f, int argc, char **argv)
 	int status, removed = 0;
 
 	status = plan_init(&p, &cfg, "down", argc, argv);
+	if (status == 0)
+		status = fabric_known_hosts(f, &cfg);
 	if (status != 0)
 		goto out;
 	n = cfg.nnodes;

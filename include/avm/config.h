@@ -110,7 +110,9 @@ struct avm_config {
 	unsigned fabric_port;			/* default 7400 */
 	char *fabric_listen;			/* NULL: each node's address */
 	char *fabric_secret;			/* NULL: <rundir>/<vm>/secret */
-	unsigned fabric_dead_ms; /* a silent node is dead; 0: the default */
+	char *fabric_known_hosts; /* avm-fabric's ssh host keys; NULL:
+				   * ~/.ssh/known_hosts */
+	unsigned fabric_dead_ms;  /* a silent node is dead; 0: the default */
 };
 
 /*

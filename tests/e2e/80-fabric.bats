@@ -173,6 +173,40 @@ while True:
 	assert_line --regexp "^h2: ssh: host key changed: "
 }
 
+@test "check: host keys from the cluster file's fabric.known_hosts (relative to it), else ~/.ssh/known_hosts; --known-hosts wins" {
+	hosts 2
+	cluster 2
+	mkdir "$D/keys" "$D/.ssh"
+	mv "$D/known_hosts" "$D/keys/kh"
+	printf 'fabric:\n  known_hosts: keys/kh\n' >>"$D/c.yaml"
+	# no ~/.ssh/known_hosts at all: the file's own list is what counts
+	run env -u SSH_AUTH_SOCK HOME="$D" timeout 60 avm-fabric check \
+		--remote-bin "$AVM_TOP/bin" --timeout 20 "$D/c.yaml"
+	echo "$output"
+	refute_line --partial "host key"
+	assert_line --regexp '^h1: (ok|missing kvm)'
+	assert_line --regexp '^h2: (ok|missing kvm)'
+	# a changed key in that list refuses the host
+	ssh-keygen -q -t ed25519 -N '' -f "$D/otherhost"
+	sed "s|^10.89.2.2 .*|10.89.2.2 $(cut -d' ' -f1,2 "$D/otherhost.pub")|" \
+		"$D/keys/kh" >"$D/keys/kh2"
+	sed -i 's|known_hosts: keys/kh$|known_hosts: keys/kh2|' "$D/c.yaml"
+	run env -u SSH_AUTH_SOCK HOME="$D" timeout 60 avm-fabric check \
+		--remote-bin "$AVM_TOP/bin" --timeout 20 "$D/c.yaml"
+	assert_equal "$status" 77
+	assert_line --regexp "^h2: ssh: host key changed: .* is not the one in '$D/keys/kh2'$"
+	# --known-hosts wins over the file
+	fabric --known-hosts "$D/keys/kh" "$D/c.yaml"
+	refute_line --partial "host key"
+	# without the key, ~/.ssh/known_hosts is used: empty, so unknown
+	sed -i 's|  known_hosts: keys/kh2|  dead_ms: 3000|' "$D/c.yaml"
+	: >"$D/.ssh/known_hosts"
+	run env -u SSH_AUTH_SOCK HOME="$D" timeout 60 avm-fabric check \
+		--remote-bin "$AVM_TOP/bin" --timeout 20 "$D/c.yaml"
+	assert_equal "$status" 77
+	assert_line --regexp "^h1: ssh: host key not in known_hosts: .* in '$D/.ssh/known_hosts' "
+}
+
 @test "check: a host key not in known_hosts refuses the host (77), unless accepted with a warning" {
 	hosts 3
 	cluster 3

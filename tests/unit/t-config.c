@@ -48,7 +48,8 @@ static const char full[] = "# a cluster of two\n"
 			   "  transport: rdma\n"
 			   "  port: 7401\n"
 			   "  listen: 0.0.0.0\n"
-			   "  secret: /etc/avm/secret\n";
+			   "  secret: /etc/avm/secret\n"
+			   "  known_hosts: keys/known_hosts\n";
 
 static void
 test_full(void)
@@ -102,6 +103,7 @@ test_full(void)
 	is_int(c.fabric_port, 7401, "fabric port");
 	is_str(c.fabric_listen, "0.0.0.0", "fabric listen");
 	is_str(c.fabric_secret, "/etc/avm/secret", "fabric secret");
+	is_str(c.fabric_known_hosts, "keys/known_hosts", "fabric known_hosts");
 	config_release(&c);
 	ok(c.name == NULL && c.nodes == NULL && c.nnodes == 0,
 	   "release zeroes the config");
@@ -133,8 +135,9 @@ test_defaults(void)
 	is_int(c.nodes[0].line, 0, "default node has no line");
 	is_int(c.fabric_transport, CONFIG_TRANSPORT_TCP, "transport tcp");
 	is_int(c.fabric_port, 7400, "fabric port 7400");
-	ok(c.fabric_listen == NULL && c.fabric_secret == NULL,
-	   "fabric listen and secret unset");
+	ok(c.fabric_listen == NULL && c.fabric_secret == NULL &&
+		   c.fabric_known_hosts == NULL,
+	   "fabric listen, secret and known_hosts unset");
 	is_str(config_transport_name(c.fabric_transport), "tcp",
 	       "transport name");
 	config_release(&c);
