@@ -4,9 +4,9 @@
 set -u
 cd "$(dirname "$0")/.."
 st=0
-for b in bench/vmm.sh bench/pager.sh bench/nodes.sh; do
+for b in bench/vmm.sh bench/pager.sh bench/nodes.sh bench/fabric.sh; do
 	[ -f "$b" ] || continue
 	echo
-	sh "$b" || st=1
+	case $b in *.sh) bash "$b" || st=1 ;; esac
 done
 exit $st

@@ -128,7 +128,7 @@ hosts() {
 # 1 vCPU and MEMORY (256M), logging in as root with $D/userkey.
 cluster() {
 	local n=$1 mem=${2:-256M} i total
-	total=$(numfmt --from=iec --to=iec "$(($(numfmt --from=iec "$mem") * n))")
+	total=$(($(numfmt --from=iec "$mem") * n / 1048576))M
 	{
 		echo "vm:"
 		echo "  name: fab"
