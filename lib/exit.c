@@ -55,21 +55,24 @@ static const struct exit_row rows[] = {
 
 	{ "avm-fabric", AVM_EX_OK,
 	  "check: every host holds what its node needs; up, down: done on "
-	  "every host" },
+	  "every host (up: every link measured)" },
 	{ "avm-fabric", AVM_EX_FAIL, "the output could not be written" },
 	{ "avm-fabric", AVM_EX_USAGE, "bad command line" },
 	{ "avm-fabric", AVM_EX_DATAERR, "the hosts' avm-run versions differ" },
 	{ "avm-fabric", AVM_EX_NOINPUT, "the cluster file is missing" },
 	{ "avm-fabric", AVM_EX_UNAVAILABLE,
 	  "a host misses a prerequisite, cannot be reached or cannot run "
-	  "avm-probe or avm-run; each is named" },
+	  "avm-probe or avm-run; up: a link cannot be measured; each is "
+	  "named" },
 	{ "avm-fabric", AVM_EX_SOFTWARE, "internal error" },
 	{ "avm-fabric", AVM_EX_CANTCREAT,
 	  "up, down: a file or folder cannot be written or removed, here or "
 	  "on a host (named with the path); up: the secret exists" },
+	{ "avm-fabric", AVM_EX_TEMPFAIL,
+	  "link-serve: the address is in use, or nobody measured in time" },
 	{ "avm-fabric", AVM_EX_NOPERM,
 	  "a host's key is unknown or changed, or it refused our key; up "
-	  "then pushes to no host" },
+	  "then pushes to no host; link-test: the proof was refused" },
 	{ "avm-fabric", AVM_EX_CONFIG,
 	  "bad configuration: the cluster file, no $HOME for known_hosts" },
 

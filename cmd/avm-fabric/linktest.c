@@ -209,7 +209,7 @@ verb_link_serve(struct fabric *f, int argc, char **argv)
 		rc = poll(pf, 2, deadline_ms(idle_until));
 		if (rc < 0 && errno != EINTR) {
 			log_err("poll: %s", strerror(errno));
-			status = AVM_EX_OSERR;
+			status = AVM_EX_SOFTWARE;
 			break;
 		}
 		if (rc == 0) {
@@ -377,7 +377,7 @@ verb_link_test(struct fabric *f, int argc, char **argv)
 	}
 	rtt = calloc(f->pings, sizeof(*rtt));
 	if (!rtt)
-		log_die(AVM_EX_OSERR, "calloc: %s", strerror(errno));
+		log_die(AVM_EX_SOFTWARE, "calloc: %s", strerror(errno));
 	rc = measure_rtt(l, rtt, f->pings);
 	if (rc == 0)
 		rc = measure_stream(l, f->stream_bytes, &ns, &got);

@@ -149,7 +149,7 @@ matrix_measure(const struct fabric *f, const struct matrix_plan *p,
 	serve = calloc(n, sizeof(*serve));
 	started = calloc(n, sizeof(*started));
 	if (!mx->links || !mx->errors || !serve || !started)
-		log_die(AVM_EX_OSERR, "calloc: %s", strerror(errno));
+		log_die(AVM_EX_SOFTWARE, "calloc: %s", strerror(errno));
 
 	/* Every node's end first: a link to a node that cannot listen
 	 * fails with the reason its host gave. */

@@ -169,7 +169,7 @@ links_measure(const struct fabric *f, const struct push_plan *p,
 
 	mp.conns = calloc(n, sizeof(*mp.conns));
 	if (!mp.conns)
-		log_die(AVM_EX_OSERR, "calloc: %s", strerror(errno));
+		log_die(AVM_EX_SOFTWARE, "calloc: %s", strerror(errno));
 	for (i = 0; i < n; i++)
 		mp.conns[i] = &hs[i].c;
 	matrix_measure(f, &mp, mx);
