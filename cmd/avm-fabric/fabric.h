@@ -28,6 +28,7 @@ struct fabric {
 	size_t pings;	       /* round trips per link */
 	uint64_t stream_bytes; /* bytes streamed per link */
 	int no_measure;	       /* up: push only */
+	int detach;	       /* launch: leave the VM running */
 };
 
 /* One host as check sees it: who to log in as, what to ask, the answer. */
@@ -71,6 +72,9 @@ int host_prepare(struct host_check *h, const struct avm_config *cfg);
 int verb_check(struct fabric *f, int argc, char **argv);
 int verb_up(struct fabric *f, int argc, char **argv);
 int verb_down(struct fabric *f, int argc, char **argv);
+int verb_launch(struct fabric *f, int argc, char **argv);
+int verb_status(struct fabric *f, int argc, char **argv);
+int verb_stop(struct fabric *f, int argc, char **argv);
 int verb_link_serve(struct fabric *f, int argc, char **argv);
 int verb_link_test(struct fabric *f, int argc, char **argv);
 

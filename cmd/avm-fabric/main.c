@@ -54,6 +54,7 @@ enum {
 	OPT_PINGS,
 	OPT_STREAM,
 	OPT_NO_MEASURE,
+	OPT_DETACH,
 };
 
 static const struct opt opts[] = {
@@ -83,6 +84,9 @@ static const struct opt opts[] = {
 	{ "stream", OPT_STREAM, "size",
 	  "bytes up streams over each link\n"
 	  "(default 64M)" },
+	{ "detach", OPT_DETACH, NULL,
+	  "launch: return once every node runs,\n"
+	  "leaving the VM running" },
 	{ "no-measure", OPT_NO_MEASURE, NULL,
 	  "up: push only; no link matrix and no\n"
 	  "fabric map (the guest gets the fixed\n"
@@ -116,6 +120,15 @@ static const struct verb verbs[] = {
 	  "remove from every host what up put there, and the\n"
 	  "local secret; nothing there is no error",
 	  verb_down },
+	{ "launch", "FILE [-- ARGS]",
+	  "start avm-run --cluster on every host (ARGS\n"
+	  "passed on), relay its output, wait for the VM's\n"
+	  "end: its status; a node that fails stops them all",
+	  verb_launch },
+	{ "status", "FILE", "which nodes of a launch --detach still run",
+	  verb_status },
+	{ "stop", "FILE", "end a VM launched with --detach on every host",
+	  verb_stop },
 	{ "link-serve", "FILE",
 	  "(run on a host by up) answer link measurements\n"
 	  "where node --node's run links will listen, until\n"
@@ -328,6 +341,9 @@ main(int argc, char **argv)
 			}
 			*(c == OPT_NODE ? &f.node : &f.peer) = (int)v;
 			break;
+		case OPT_DETACH:
+			f.detach = 1;
+			break;
 		case OPT_NO_MEASURE:
 			f.no_measure = 1;
 			break;
@@ -359,7 +375,8 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		log_err("no verb (check, up, down, link-serve, link-test)");
+		log_err("no verb (check, up, down, launch, status, stop, "
+			"link-serve, link-test)");
 		usage_error();
 	}
 	for (i = 0; i < AVM_ARRAY_SIZE(verbs); i++)

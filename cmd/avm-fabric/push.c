@@ -22,18 +22,9 @@
 
 #include "fabric.h"
 #include "matrix.h"
+#include "push.h"
 
 /* ---- up and down ------------------------------------------------------ */
-
-/* What up or down did on one host, from best to worst. */
-enum push_state {
-	PUSH_DONE,	  /* up: pushed; down: removed */
-	PUSH_NOTHING,	  /* down: nothing was there */
-	PUSH_HELD,	  /* up: not pushed, another host failed */
-	PUSH_CANTWRITE,	  /* the host refused a write or removal: 73 */
-	PUSH_UNREACHABLE, /* 69 */
-	PUSH_REFUSED,	  /* host key or authentication: 77 */
-};
 
 static const char *const push_names[] = {
 	[PUSH_DONE] = "done",
@@ -44,31 +35,7 @@ static const char *const push_names[] = {
 	[PUSH_REFUSED] = "refused",
 };
 
-/* What every host gets and where: the same paths on every host. */
-struct push_plan {
-	const struct fabric *f;
-	const struct avm_config *cfg;
-	char local_secret[PATH_MAX];
-	char remote_dir[PATH_MAX];     /* <remote rundir>/<vm> */
-	char remote_cluster[PATH_MAX]; /* <remote_dir>/cluster.yaml */
-	char remote_secret[PATH_MAX];
-	char secret_dir[PATH_MAX]; /* the remote secret's folder */
-	const void *secret, *cluster;
-	size_t secret_len, cluster_len;
-};
-
-struct push_host {
-	const struct push_plan *plan;
-	const struct avm_node_cfg *node;
-	size_t index;
-	struct host_check hc; /* user and key, as check takes them */
-	struct ssh_conn c;
-	int opened;
-	enum push_state state;
-	char error[640];
-};
-
-static void
+void
 push_fail(struct push_host *h)
 {
 	switch (h->c.fail) {
@@ -86,7 +53,7 @@ push_fail(struct push_host *h)
 }
 
 /* First step on every host: connect and authenticate, nothing more. */
-static void *
+void *
 push_open(void *arg)
 {
 	struct push_host *h = arg;
@@ -139,18 +106,31 @@ push_down(void *arg)
 {
 	struct push_host *h = arg;
 	const struct push_plan *p = h->plan;
-	int a, b, d;
+	char node[PATH_MAX + 32];
+	const char *ext[] = { "pid", "log" };
+	int a, b, d, e = 0, g;
+	size_t k;
 
 	if (p->f->verbose)
 		log_info("%s: removing '%s', '%s' and '%s'", h->node->host,
 			 p->remote_secret, p->remote_cluster, p->remote_dir);
 	if (ssh_sftp_unlink(&h->c, p->remote_secret, &a) < 0 ||
-	    ssh_sftp_unlink(&h->c, p->remote_cluster, &b) < 0 ||
-	    ssh_sftp_rmdir(&h->c, p->remote_dir, &d) < 0) {
-		push_fail(h);
-		return NULL;
+	    ssh_sftp_unlink(&h->c, p->remote_cluster, &b) < 0)
+		goto fail;
+	/* what launch --detach left */
+	for (k = 0; k < AVM_ARRAY_SIZE(ext); k++) {
+		snprintf(node, sizeof(node), "%s/node-%zu.%s", p->remote_dir,
+			 h->index, ext[k]);
+		if (ssh_sftp_unlink(&h->c, node, &g) < 0)
+			goto fail;
+		e |= g;
 	}
-	h->state = a || b || d ? PUSH_DONE : PUSH_NOTHING;
+	if (ssh_sftp_rmdir(&h->c, p->remote_dir, &d) < 0)
+		goto fail;
+	h->state = a || b || d || e ? PUSH_DONE : PUSH_NOTHING;
+	return NULL;
+fail:
+	push_fail(h);
 	return NULL;
 }
 
@@ -178,7 +158,7 @@ links_measure(const struct fabric *f, const struct push_plan *p,
 }
 
 /* Runs fn on every host still good (or every host), one thread each. */
-static int
+int
 push_each(struct push_host *hs, size_t n, void *(*fn)(void *), int all)
 {
 	pthread_t *tids = calloc(n, sizeof(*tids));
@@ -241,7 +221,7 @@ dir_of(const char *path, char *buf, size_t len)
 }
 
 /* Loads the cluster file and works out every path; 0 or an exit status. */
-static int
+int
 plan_init(struct push_plan *p, struct avm_config *cfg, const char *verb,
 	  int argc, char **argv)
 {
@@ -271,7 +251,7 @@ plan_init(struct push_plan *p, struct avm_config *cfg, const char *verb,
 }
 
 /* The hosts, each with its ssh user and key; 0 or an exit status. */
-static int
+int
 hosts_init(struct push_plan *p, struct push_host **out)
 {
 	struct push_host *hs = calloc(p->cfg->nnodes, sizeof(*hs));
@@ -294,7 +274,7 @@ hosts_init(struct push_plan *p, struct push_host **out)
 	return 0;
 }
 
-static void
+void
 hosts_close(struct push_host *hs, size_t n)
 {
 	size_t i;
@@ -508,7 +488,7 @@ verb_down(struct fabric *f, int argc, char **argv)
 	struct push_plan p = { .f = f };
 	struct avm_config cfg = { 0 };
 	struct push_host *hs = NULL;
-	size_t n = 0;
+	size_t n = 0, i, stopped = 0;
 	int status, removed = 0;
 
 	status = plan_init(&p, &cfg, "down", argc, argv);
@@ -523,6 +503,14 @@ verb_down(struct fabric *f, int argc, char **argv)
 	if (ssh_global_init() < 0)
 		log_die(AVM_EX_SOFTWARE, "libssh2_init failed");
 	status = push_each(hs, n, push_open, 1);
+	for (i = 0; i < n && status == 0; i++)
+		if (hs[i].c.fail != SSH_OK)
+			break;
+	/* A VM still running there is stopped first (every host reached:
+	 * otherwise its nodes are left, and the unreachable host named). */
+	if (status == 0 && i == n &&
+	    fabric_stop_nodes(f, &p, hs, n, &stopped) == 0 && stopped)
+		log_info("stopped the VM's %zu running node(s)", stopped);
 	if (status == 0)
 		status = push_each(hs, n, push_down, 0);
 	hosts_close(hs, n);

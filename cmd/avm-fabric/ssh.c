@@ -545,12 +545,7 @@ ssh_cmd_start(struct ssh_conn *c, const char *cmd, struct ssh_cmd *x)
 	return 0;
 }
 
-/*
- * Reads what the command has for us now.  Returns 1 when something came,
- * 0 when nothing did (wait and try again), 2 at its end of output, or -1
- * with the error set.
- */
-static int
+int
 ssh_cmd_pump(struct ssh_cmd *x)
 {
 	struct ssh_result *r = &x->r;

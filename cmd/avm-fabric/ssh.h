@@ -105,6 +105,13 @@ int ssh_cmd_start(struct ssh_conn *c, const char *cmd, struct ssh_cmd *x);
  * Returns 0, or -1: x->ended when its output ended first, else with
  * c->fail and c->error set. */
 int ssh_cmd_line(struct ssh_cmd *x, char *buf, size_t len);
+/*
+ * Reads what the command has for us now, without waiting, onto x->r.out
+ * and x->r.err (a caller that streams them may consume from the front
+ * and shorten them).  Returns 1 when something came, 0 when nothing did,
+ * 2 at the end of its output, or -1 with c->fail and c->error set.
+ */
+int ssh_cmd_pump(struct ssh_cmd *x);
 /* Closes its stdin, reads the rest of its output and its exit status
  * into x->r, closes the channel.  Returns 0, or -1 with the error set. */
 int ssh_cmd_finish(struct ssh_cmd *x);
