@@ -1,13 +1,13 @@
 /*
  * The cluster file parser; see include/avm/config.h and avm.yaml(5).
  *
- * A walk over libyaml's events, driven by tables: every mapping the file
- * may hold is a struct schema that lists its keys, their types and where
- * the values go, and one walker handles them all.  Events rather than
- * libyaml's document API, so that anchors and aliases are refused before
- * they expand, nesting is bounded while it grows, and a node's probe facts
- * are skipped without being stored.  A first pass over the same events
- * checks only the form of the stream (see check_form()).
+ * A walk over libyaml's events (avm/yreader.h, which refuses anchors,
+ * aliases and tags and bounds nesting and lengths), driven by tables:
+ * every mapping the file may hold is a struct schema that lists its keys,
+ * their types and where the values go, and one walker handles them all.
+ * A node's probe facts are skipped without being stored.  A first pass
+ * over the same events checks only the form of the stream
+ * (yreader_check_form()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +25,7 @@
 #include "avm/config.h"
 #include "avm/placement.h"
 #include "avm/util.h"
+#include "avm/yreader.h"
 
 #define MEM_ALIGN (2ULL << 20) /* guest memory is backed by 2 MiB pages */
 #define HOME_ALIGN PLACEMENT_PAGE_SIZE /* homes are whole 4 KiB pages */
@@ -84,14 +85,8 @@ struct schema {
 };
 
 struct cparser {
-	yaml_parser_t yp;
-	yaml_event_t ev; /* the event being looked at, when have_ev */
-	bool have_ev;
-	int depth;
-	const char *buf; /* the input, to place reader errors */
-	size_t len;
+	struct yreader y; /* avm/yreader.h: events and their checks */
 	struct avm_config *cfg;
-	struct avm_diag *d;
 };
 
 /* --- diagnostics ----------------------------------------------------- */
@@ -103,73 +98,6 @@ avm_diag_format(const struct avm_diag *d, char *buf, size_t len)
 		return snprintf(buf, len, "%s:%d:%d: %s", d->file, d->line,
 				d->col, d->msg);
 	return snprintf(buf, len, "%s: %s", d->file, d->msg);
-}
-
-static void
-diag_vset(struct avm_diag *d, int line, int col, const char *fmt, va_list ap)
-{
-	d->line = line;
-	d->col = col;
-	vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
-}
-
-static void __attribute__((format(printf, 4, 5)))
-diag_set(struct avm_diag *d, int line, int col, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	diag_vset(d, line, col, fmt, ap);
-	va_end(ap);
-}
-
-static int
-mark_int(size_t v)
-{
-	return v >= INT_MAX ? INT_MAX : (int)v + 1;
-}
-
-/* Fills the diagnostic at mark m; returns -1 with errno EINVAL. */
-static int __attribute__((format(printf, 3, 4)))
-perr(struct cparser *p, yaml_mark_t m, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	diag_vset(p->d, mark_int(m.line), mark_int(m.column), fmt, ap);
-	va_end(ap);
-	errno = EINVAL;
-	return -1;
-}
-
-static int
-nomem(struct cparser *p)
-{
-	diag_set(p->d, 0, 0, "out of memory");
-	errno = ENOMEM;
-	return -1;
-}
-
-/*
- * A string from the file, fit to quote in a message: cut at 40 bytes,
- * control bytes shown as '?', so a diagnostic stays one short line.
- */
-static const char *
-shown(const char *s, char *buf, size_t size)
-{
-	size_t i, n = strlen(s), max = size - 4;
-
-	if (n > 40)
-		n = 40;
-	if (n > max)
-		n = max;
-	for (i = 0; i < n; i++)
-		buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?'
-								      : s[i];
-	if (s[i] != '\0')
-		buf[i++] = '.', buf[i++] = '.', buf[i++] = '.';
-	buf[i] = '\0';
-	return buf;
 }
 
 /*
@@ -196,179 +124,7 @@ where(const char *path, char *buf, size_t size)
 	return buf;
 }
 
-/* Line and column of a byte offset; libyaml's reader errors give only it. */
-static yaml_mark_t
-offset_mark(const struct cparser *p, size_t off)
-{
-	yaml_mark_t m = { 0, 0, 0 };
-	size_t i;
-
-	for (i = 0; i < off && i < p->len; i++) {
-		unsigned char c = (unsigned char)p->buf[i];
-
-		if (c == '\n' ||
-		    (c == '\r' && (i + 1 == p->len || p->buf[i + 1] != '\n'))) {
-			m.line++;
-			m.column = 0;
-		} else if (c != '\r' && (c & 0xc0) != 0x80)
-			m.column++;
-	}
-	m.index = off;
-	return m;
-}
-
-static int
-syntax_error(struct cparser *p)
-{
-	yaml_parser_t *y = &p->yp;
-	const char *problem = y->problem ? y->problem : "unknown problem";
-	yaml_mark_t m = y->problem_mark;
-
-	if (y->error == YAML_MEMORY_ERROR)
-		return nomem(p);
-	if (y->error == YAML_READER_ERROR) {
-		m = offset_mark(p, y->problem_offset);
-		if (y->problem_value >= 0)
-			return perr(p, m, "syntax error: %s (#x%X)", problem,
-				    (unsigned)y->problem_value);
-		return perr(p, m, "syntax error: %s", problem);
-	}
-	if (y->context)
-		return perr(p, m, "syntax error: %s (%s at %d:%d)", problem,
-			    y->context, mark_int(y->context_mark.line),
-			    mark_int(y->context_mark.column));
-	return perr(p, m, "syntax error: %s", problem);
-}
-
-/* --- events ----------------------------------------------------------- */
-
-static bool
-scalar_is_null(const yaml_event_t *e)
-{
-	const char *s = (const char *)e->data.scalar.value;
-
-	if (e->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return false;
-	return *s == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
-	       strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
-}
-
-static const char *
-ev_kind(const yaml_event_t *e)
-{
-	switch (e->type) {
-	case YAML_MAPPING_START_EVENT:
-		return "a mapping";
-	case YAML_SEQUENCE_START_EVENT:
-		return "a sequence";
-	case YAML_SCALAR_EVENT:
-		return scalar_is_null(e) ? "an empty value" : "a scalar";
-	default:
-		return "nothing";
-	}
-}
-
-/*
- * Where a value is.  An empty plain scalar has no place of its own
- * (libyaml puts it at the next token, often on the next line), so it
- * borrows its key's.
- */
-static yaml_mark_t
-value_mark(const struct cparser *p, yaml_mark_t key_at)
-{
-	const yaml_event_t *e = &p->ev;
-
-	if (e->type == YAML_SCALAR_EVENT && e->data.scalar.length == 0 &&
-	    e->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
-		return key_at;
-	return e->start_mark;
-}
-
-/* Refuses what would make a node stand for another, or change its type. */
-static int
-check_props(struct cparser *p, const yaml_char_t *anchor,
-	    const yaml_char_t *tag)
-{
-	char q[64];
-
-	if (anchor)
-		return perr(p, p->ev.start_mark,
-			    "anchors are not allowed ('&%s')",
-			    shown((const char *)anchor, q, sizeof(q)));
-	if (tag)
-		return perr(p, p->ev.start_mark, "tags are not allowed ('%s')",
-			    shown((const char *)tag, q, sizeof(q)));
-	return 0;
-}
-
-/*
- * Moves to the next event and applies the checks that hold everywhere in
- * the file, keys and probe facts included.  Returns 0, or -1 with the
- * diagnostic filled.
- */
-static int
-advance(struct cparser *p)
-{
-	yaml_event_t *e = &p->ev;
-	char q[64];
-
-	if (p->have_ev) {
-		yaml_event_delete(e);
-		p->have_ev = false;
-	}
-	if (!yaml_parser_parse(&p->yp, e))
-		return syntax_error(p);
-	p->have_ev = true;
-	switch (e->type) {
-	case YAML_ALIAS_EVENT:
-		return perr(p, e->start_mark, "aliases are not allowed ('*%s')",
-			    shown((const char *)e->data.alias.anchor, q,
-				  sizeof(q)));
-	case YAML_SCALAR_EVENT:
-		if (check_props(p, e->data.scalar.anchor, e->data.scalar.tag))
-			return -1;
-		if (e->data.scalar.length > AVM_CONFIG_STR_MAX)
-			return perr(p, e->start_mark,
-				    "string too long (%zu bytes, at most %d)",
-				    e->data.scalar.length, AVM_CONFIG_STR_MAX);
-		if (memchr(e->data.scalar.value, '\0', e->data.scalar.length))
-			return perr(p, e->start_mark,
-				    "NUL character in a string");
-		return 0;
-	case YAML_SEQUENCE_START_EVENT:
-	case YAML_MAPPING_START_EVENT:
-		if (e->type == YAML_SEQUENCE_START_EVENT
-			    ? check_props(p, e->data.sequence_start.anchor,
-					  e->data.sequence_start.tag)
-			    : check_props(p, e->data.mapping_start.anchor,
-					  e->data.mapping_start.tag))
-			return -1;
-		if (++p->depth > AVM_CONFIG_DEPTH_MAX)
-			return perr(p, e->start_mark,
-				    "nesting deeper than %d levels",
-				    AVM_CONFIG_DEPTH_MAX);
-		return 0;
-	case YAML_SEQUENCE_END_EVENT:
-	case YAML_MAPPING_END_EVENT:
-		p->depth--;
-		return 0;
-	default:
-		return 0;
-	}
-}
-
 /* --- values ------------------------------------------------------------ */
-
-static int
-wrong_kind(struct cparser *p, yaml_mark_t at, const char *want,
-	   const char *path)
-{
-	if (*path == '\0')
-		return perr(p, at, "expected %s at top level, found %s", want,
-			    ev_kind(&p->ev));
-	return perr(p, at, "expected %s for '%s', found %s", want, path,
-		    ev_kind(&p->ev));
-}
 
 static bool
 has_ctrl(const char *s)
@@ -410,37 +166,41 @@ parse_string(struct cparser *p, const struct field *f, void *dst, const char *s,
 	char *copy;
 
 	if (has_ctrl(s))
-		return perr(p, at, "control character in '%s'", path);
+		return yreader_err(&p->y, at, "control character in '%s'",
+				   path);
 	switch (f->type) {
 	case F_NAME:
 		if (!config_vm_name_ok(s))
-			return perr(p, at,
-				    "bad name '%s' for '%s' (1 to %d of "
-				    "A-Z a-z 0-9 . _ -, not starting with "
-				    ". or -)",
-				    shown(s, q, sizeof(q)), path,
-				    AVM_VM_NAME_MAX);
+			return yreader_err(
+				&p->y, at,
+				"bad name '%s' for '%s' (1 to %d of "
+				"A-Z a-z 0-9 . _ -, not starting with "
+				". or -)",
+				yreader_quote(s, q, sizeof(q)), path,
+				AVM_VM_NAME_MAX);
 		break;
 	case F_HOST:
 		if (!word_ok(s, HOST_MAX, ":%"))
-			return perr(p, at,
-				    "bad host '%s' for '%s' (a name or "
-				    "address, not starting with -)",
-				    shown(s, q, sizeof(q)), path);
+			return yreader_err(&p->y, at,
+					   "bad host '%s' for '%s' (a name or "
+					   "address, not starting with -)",
+					   yreader_quote(s, q, sizeof(q)),
+					   path);
 		break;
 	case F_USER:
 		if (!word_ok(s, USER_MAX, ""))
-			return perr(p, at,
-				    "bad user '%s' for '%s' (1 to %d of "
-				    "A-Z a-z 0-9 . _ -, not starting with -)",
-				    shown(s, q, sizeof(q)), path, USER_MAX);
+			return yreader_err(
+				&p->y, at,
+				"bad user '%s' for '%s' (1 to %d of "
+				"A-Z a-z 0-9 . _ -, not starting with -)",
+				yreader_quote(s, q, sizeof(q)), path, USER_MAX);
 		break;
 	default:
 		break;
 	}
 	copy = strdup(s);
 	if (!copy)
-		return nomem(p);
+		return yreader_nomem(&p->y);
 	memcpy(dst, &copy, sizeof(copy));
 	return 0;
 }
@@ -455,19 +215,21 @@ parse_uint(struct cparser *p, const struct field *f, void *dst, const char *s,
 
 	errno = 0;
 	if (!plain)
-		return perr(p, at,
-			    "expected an integer for '%s', found a quoted "
-			    "string",
-			    path);
+		return yreader_err(
+			&p->y, at,
+			"expected an integer for '%s', found a quoted "
+			"string",
+			path);
 	/* No leading zeros: YAML 1.1 would read 010 as octal. */
 	if ((s[0] == '0' && s[1] != '\0') ||
 	    (uint_parse(s, 0, UINT64_MAX, &v) < 0 && errno == EINVAL))
-		return perr(p, at, "bad integer '%s' for '%s'",
-			    shown(s, q, sizeof(q)), path);
+		return yreader_err(&p->y, at, "bad integer '%s' for '%s'",
+				   yreader_quote(s, q, sizeof(q)), path);
 	if (errno == ERANGE || v < f->min || v > f->max)
-		return perr(p, at,
-			    "'%s' is %s, out of range %" PRIu64 "..%" PRIu64,
-			    path, shown(s, q, sizeof(q)), f->min, f->max);
+		return yreader_err(
+			&p->y, at,
+			"'%s' is %s, out of range %" PRIu64 "..%" PRIu64, path,
+			yreader_quote(s, q, sizeof(q)), f->min, f->max);
 	u = (unsigned)v;
 	memcpy(dst, &u, sizeof(u));
 	return 0;
@@ -483,22 +245,23 @@ parse_size(struct cparser *p, const struct field *f, void *dst, const char *s,
 
 	errno = 0;
 	if (size_parse(s, &v) < 0 && errno == EINVAL)
-		return perr(p, at,
-			    "bad size '%s' for '%s' (digits and a unit "
-			    "K, M, G or T)",
-			    shown(s, q, sizeof(q)), path);
+		return yreader_err(&p->y, at,
+				   "bad size '%s' for '%s' (digits and a unit "
+				   "K, M, G or T)",
+				   yreader_quote(s, q, sizeof(q)), path);
 	if (errno == ERANGE || v > f->max)
-		return perr(p, at, "'%s' is %s, more than %s", path,
-			    shown(s, q, sizeof(q)),
-			    size_format(f->max, lim, sizeof(lim)));
+		return yreader_err(&p->y, at, "'%s' is %s, more than %s", path,
+				   yreader_quote(s, q, sizeof(q)),
+				   size_format(f->max, lim, sizeof(lim)));
 	if (v < f->min)
-		return perr(p, at, "'%s' is %s, less than %s", path,
-			    shown(s, q, sizeof(q)),
-			    size_format(f->min, lim, sizeof(lim)));
+		return yreader_err(&p->y, at, "'%s' is %s, less than %s", path,
+				   yreader_quote(s, q, sizeof(q)),
+				   size_format(f->min, lim, sizeof(lim)));
 	if (v % align)
-		return perr(p, at, "'%s' is %s, not a multiple of %s", path,
-			    shown(s, q, sizeof(q)),
-			    size_format(align, lim, sizeof(lim)));
+		return yreader_err(&p->y, at,
+				   "'%s' is %s, not a multiple of %s", path,
+				   yreader_quote(s, q, sizeof(q)),
+				   size_format(align, lim, sizeof(lim)));
 	memcpy(dst, &v, sizeof(v));
 	return 0;
 }
@@ -507,8 +270,8 @@ static int
 parse_scalar(struct cparser *p, const struct field *f, void *obj,
 	     const char *path, yaml_mark_t at)
 {
-	const char *s = (const char *)p->ev.data.scalar.value;
-	bool plain = p->ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+	const char *s = (const char *)p->y.ev.data.scalar.value;
+	bool plain = p->y.ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 	void *dst = (char *)obj + f->off;
 	char q[64];
 	bool b;
@@ -527,10 +290,11 @@ parse_scalar(struct cparser *p, const struct field *f, void *obj,
 			 (!strcasecmp(s, "false") || !strcasecmp(s, "no")))
 			b = false;
 		else
-			return perr(p, at,
-				    "bad boolean '%s' for '%s' (true, false, "
-				    "yes or no)",
-				    shown(s, q, sizeof(q)), path);
+			return yreader_err(
+				&p->y, at,
+				"bad boolean '%s' for '%s' (true, false, "
+				"yes or no)",
+				yreader_quote(s, q, sizeof(q)), path);
 		memcpy(dst, &b, sizeof(b));
 		return 0;
 	case F_TRANSPORT:
@@ -539,9 +303,10 @@ parse_scalar(struct cparser *p, const struct field *f, void *obj,
 		else if (strcmp(s, "rdma") == 0)
 			t = CONFIG_TRANSPORT_RDMA;
 		else
-			return perr(p, at,
-				    "bad transport '%s' for '%s' (tcp or rdma)",
-				    shown(s, q, sizeof(q)), path);
+			return yreader_err(
+				&p->y, at,
+				"bad transport '%s' for '%s' (tcp or rdma)",
+				yreader_quote(s, q, sizeof(q)), path);
 		memcpy(dst, &t, sizeof(t));
 		return 0;
 	default:
@@ -553,31 +318,6 @@ parse_scalar(struct cparser *p, const struct field *f, void *obj,
 
 static int parse_map(struct cparser *p, const struct schema *s, void *obj,
 		     const char *path, yaml_mark_t at);
-
-/* Consumes the mapping or sequence that starts at the current event. */
-static int
-skip_node(struct cparser *p)
-{
-	int level = 1;
-
-	while (level > 0) {
-		if (advance(p) < 0)
-			return -1;
-		switch (p->ev.type) {
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT:
-			level++;
-			break;
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			level--;
-			break;
-		default:
-			break;
-		}
-	}
-	return 0;
-}
 
 static int
 parse_seq(struct cparser *p, const struct field *f, void *obj, const char *path,
@@ -592,26 +332,29 @@ parse_seq(struct cparser *p, const struct field *f, void *obj, const char *path,
 
 	memcpy(&arr, slot, sizeof(arr));
 	for (;;) {
-		if (advance(p) < 0)
+		if (yreader_next(&p->y) < 0)
 			return -1;
-		if (p->ev.type == YAML_SEQUENCE_END_EVENT)
+		if (p->y.ev.type == YAML_SEQUENCE_END_EVENT)
 			break;
 		ctx_name(sub, sizeof(sub), "%s[%zu]", path, *n);
-		if (p->ev.type != YAML_MAPPING_START_EVENT)
-			return wrong_kind(p, value_mark(p, p->ev.start_mark),
-					  "a mapping", sub);
+		if (p->y.ev.type != YAML_MAPPING_START_EVENT)
+			return yreader_wrong_kind(
+				&p->y,
+				yreader_value_mark(&p->y, p->y.ev.start_mark),
+				"a mapping", sub);
 		if (*n >= f->max)
-			return perr(p, p->ev.start_mark,
-				    "too many entries in '%s' (at most %" PRIu64
-				    ")",
-				    path, f->max);
+			return yreader_err(
+				&p->y, p->y.ev.start_mark,
+				"too many entries in '%s' (at most %" PRIu64
+				")",
+				path, f->max);
 		if (*n == cap) {
 			ncap = cap ? cap * 2 : 4;
 			if (ncap > f->max)
 				ncap = (size_t)f->max;
 			grown = realloc(arr, ncap * s->size);
 			if (!grown)
-				return nomem(p);
+				return yreader_nomem(&p->y);
 			arr = grown;
 			cap = ncap;
 			memcpy(slot, &arr, sizeof(arr));
@@ -621,11 +364,11 @@ parse_seq(struct cparser *p, const struct field *f, void *obj, const char *path,
 		if (s->init)
 			s->init(elem);
 		(*n)++;
-		if (parse_map(p, s, elem, sub, p->ev.start_mark) < 0)
+		if (parse_map(p, s, elem, sub, p->y.ev.start_mark) < 0)
 			return -1;
 	}
 	if (*n < f->min)
-		return perr(p, key_at, "no entries in '%s'", path);
+		return yreader_err(&p->y, key_at, "no entries in '%s'", path);
 	return 0;
 }
 
@@ -633,27 +376,29 @@ static int
 parse_value(struct cparser *p, const struct field *f, void *obj,
 	    const char *path, yaml_mark_t key_at)
 {
-	const yaml_event_t *e = &p->ev;
-	yaml_mark_t at = value_mark(p, key_at);
+	const yaml_event_t *e = &p->y.ev;
+	yaml_mark_t at = yreader_value_mark(&p->y, key_at);
 
 	switch (f->type) {
 	case F_MAP:
 		if (e->type != YAML_MAPPING_START_EVENT)
-			return wrong_kind(p, at, "a mapping", path);
+			return yreader_wrong_kind(&p->y, at, "a mapping", path);
 		return parse_map(p, f->sub, obj, path, key_at);
 	case F_SEQ:
 		if (e->type != YAML_SEQUENCE_START_EVENT)
-			return wrong_kind(p, at, "a sequence", path);
+			return yreader_wrong_kind(&p->y, at, "a sequence",
+						  path);
 		return parse_seq(p, f, obj, path, key_at);
 	case F_OPAQUE:
 		if (e->type != YAML_MAPPING_START_EVENT)
-			return wrong_kind(p, at, "a mapping", path);
-		return skip_node(p);
+			return yreader_wrong_kind(&p->y, at, "a mapping", path);
+		return yreader_skip(&p->y);
 	default:
 		if (e->type != YAML_SCALAR_EVENT)
-			return wrong_kind(p, at, "a scalar", path);
-		if (scalar_is_null(e) || e->data.scalar.length == 0)
-			return perr(p, key_at, "empty value for '%s'", path);
+			return yreader_wrong_kind(&p->y, at, "a scalar", path);
+		if (yreader_is_null(e) || e->data.scalar.length == 0)
+			return yreader_err(&p->y, key_at,
+					   "empty value for '%s'", path);
 		return parse_scalar(p, f, obj, path, at);
 	}
 }
@@ -673,7 +418,7 @@ parse_map(struct cparser *p, const struct schema *s, void *obj,
 	const char *key;
 	yaml_mark_t key_at;
 	size_t i;
-	int line = mark_int(at.line), col = mark_int(at.column);
+	int line = yreader_pos(at.line), col = yreader_pos(at.column);
 
 	memset(&ms, 0, sizeof(ms));
 	ms.at = at;
@@ -682,45 +427,47 @@ parse_map(struct cparser *p, const struct schema *s, void *obj,
 		memcpy((char *)obj + s->col_off, &col, sizeof(col));
 	}
 	for (;;) {
-		if (advance(p) < 0)
+		if (yreader_next(&p->y) < 0)
 			return -1;
-		if (p->ev.type == YAML_MAPPING_END_EVENT)
+		if (p->y.ev.type == YAML_MAPPING_END_EVENT)
 			break;
-		key_at = p->ev.start_mark;
-		if (p->ev.type != YAML_SCALAR_EVENT)
-			return perr(
-				p, key_at, "expected a scalar key %s, found %s",
-				where(path, in, sizeof(in)), ev_kind(&p->ev));
-		key = (const char *)p->ev.data.scalar.value;
+		key_at = p->y.ev.start_mark;
+		if (p->y.ev.type != YAML_SCALAR_EVENT)
+			return yreader_err(&p->y, key_at,
+					   "expected a scalar key %s, found %s",
+					   where(path, in, sizeof(in)),
+					   yreader_kind(&p->y.ev));
+		key = (const char *)p->y.ev.data.scalar.value;
 		for (i = 0; i < s->nfields; i++)
 			if (strcmp(s->fields[i].key, key) == 0)
 				break;
 		if (i == s->nfields)
-			return perr(p, key_at, "unknown key '%s' %s",
-				    shown(key, q, sizeof(q)),
-				    where(path, in, sizeof(in)));
+			return yreader_err(&p->y, key_at, "unknown key '%s' %s",
+					   yreader_quote(key, q, sizeof(q)),
+					   where(path, in, sizeof(in)));
 		f = &s->fields[i];
 		if (ms.seen & (1u << i))
-			return perr(p, key_at,
-				    "duplicate key '%s' %s (first at %d:%d)",
-				    f->key, where(path, in, sizeof(in)),
-				    mark_int(ms.key_at[i].line),
-				    mark_int(ms.key_at[i].column));
+			return yreader_err(
+				&p->y, key_at,
+				"duplicate key '%s' %s (first at %d:%d)",
+				f->key, where(path, in, sizeof(in)),
+				yreader_pos(ms.key_at[i].line),
+				yreader_pos(ms.key_at[i].column));
 		ms.seen |= 1u << i;
 		ms.key_at[i] = key_at;
 		ctx_name(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "",
 			 f->key);
-		if (advance(p) < 0)
+		if (yreader_next(&p->y) < 0)
 			return -1;
-		ms.val_at[i] = value_mark(p, key_at);
+		ms.val_at[i] = yreader_value_mark(&p->y, key_at);
 		if (parse_value(p, f, obj, sub, key_at) < 0)
 			return -1;
 	}
 	for (i = 0; i < s->nfields; i++)
 		if (s->fields[i].required && !(ms.seen & (1u << i)))
-			return perr(p, at, "missing key '%s' %s",
-				    s->fields[i].key,
-				    where(path, in, sizeof(in)));
+			return yreader_err(&p->y, at, "missing key '%s' %s",
+					   s->fields[i].key,
+					   where(path, in, sizeof(in)));
 	return s->done ? s->done(p, obj, &ms, path) : 0;
 }
 
@@ -886,23 +633,24 @@ node_done(struct cparser *p, void *obj, const struct mapstate *ms,
 	if (!n->address) {
 		n->address = strdup(n->host);
 		if (!n->address)
-			return nomem(p);
+			return yreader_nomem(&p->y);
 		addr_at = host_at;
 	}
 	for (i = 0; i < me; i++) {
 		o = &cfg->nodes[i];
 		if (strcasecmp(o->host, n->host) == 0)
-			return perr(p, *host_at,
-				    "duplicate host '%s' in '%s' (also "
-				    "'nodes[%zu]' at line %d)",
-				    shown(n->host, q, sizeof(q)), path, i,
-				    o->line);
+			return yreader_err(&p->y, *host_at,
+					   "duplicate host '%s' in '%s' (also "
+					   "'nodes[%zu]' at line %d)",
+					   yreader_quote(n->host, q, sizeof(q)),
+					   path, i, o->line);
 		if (strcasecmp(o->address, n->address) == 0)
-			return perr(p, *addr_at,
-				    "duplicate address '%s' in '%s' (also "
-				    "'nodes[%zu]' at line %d)",
-				    shown(n->address, q, sizeof(q)), path, i,
-				    o->line);
+			return yreader_err(
+				&p->y, *addr_at,
+				"duplicate address '%s' in '%s' (also "
+				"'nodes[%zu]' at line %d)",
+				yreader_quote(n->address, q, sizeof(q)), path,
+				i, o->line);
 	}
 	return 0;
 }
@@ -929,7 +677,7 @@ place_nodes(struct cparser *p, struct avm_config *cfg, bool has_vcpus,
 	int r = -1;
 
 	if (!pl || !v || !m) {
-		r = nomem(p);
+		r = yreader_nomem(&p->y);
 		goto out;
 	}
 	for (i = 0; i < cfg->nnodes; i++) {
@@ -941,8 +689,8 @@ place_nodes(struct cparser *p, struct avm_config *cfg, bool has_vcpus,
 	if (placement_compute(&in, pl, why, sizeof(why)) < 0) {
 		/* Without nodes in the file one node takes all: this
 		 * cannot fail, but say so if it does. */
-		diag_set(p->d, at ? mark_int(at->line) : 0,
-			 at ? mark_int(at->column) : 0, "%s", why);
+		yreader_diag(p->y.d, at ? yreader_pos(at->line) : 0,
+			     at ? yreader_pos(at->column) : 0, "%s", why);
 		errno = EINVAL;
 		goto out;
 	}
@@ -980,9 +728,10 @@ all_or_none(struct cparser *p, const struct avm_config *cfg, bool memory)
 	}
 	if (n == 0 || !miss)
 		return 0;
-	diag_set(p->d, miss->line, miss->col,
-		 "node '%s' has no '%s': give it on every node or on none",
-		 shown(miss->host, q, sizeof(q)), memory ? "memory" : "vcpus");
+	yreader_diag(p->y.d, miss->line, miss->col,
+		     "node '%s' has no '%s': give it on every node or on none",
+		     yreader_quote(miss->host, q, sizeof(q)),
+		     memory ? "memory" : "vcpus");
 	errno = EINVAL;
 	return -1;
 }
@@ -1006,14 +755,14 @@ top_done(struct cparser *p, void *obj, const struct mapstate *ms,
 	if (!nodes_at) {
 		cfg->nodes = calloc(1, sizeof(*cfg->nodes));
 		if (!cfg->nodes)
-			return nomem(p);
+			return yreader_nomem(&p->y);
 		cfg->nnodes = 1;
 		cfg->nodes_default = true;
 		node_init(cfg->nodes);
 		cfg->nodes[0].host = strdup("localhost");
 		cfg->nodes[0].address = strdup("localhost");
 		if (!cfg->nodes[0].host || !cfg->nodes[0].address)
-			return nomem(p);
+			return yreader_nomem(&p->y);
 		return place_nodes(p, cfg, false, false, NULL);
 	}
 	for (i = 0; i < cfg->nnodes; i++) {
@@ -1025,90 +774,43 @@ top_done(struct cparser *p, void *obj, const struct mapstate *ms,
 	if (all_or_none(p, cfg, false) < 0 || all_or_none(p, cfg, true) < 0)
 		return -1;
 	if (nv && vcpus != cfg->vcpus)
-		return perr(p, *nodes_at,
-			    "nodes' vcpus sum to %" PRIu64 ", 'vm.vcpus' is %u",
-			    vcpus, cfg->vcpus);
+		return yreader_err(&p->y, *nodes_at,
+				   "nodes' vcpus sum to %" PRIu64
+				   ", 'vm.vcpus' is %u",
+				   vcpus, cfg->vcpus);
 	if (nm && mem != cfg->memory_bytes)
-		return perr(p, *nodes_at,
-			    "nodes' memory sums to %s (%" PRIu64
-			    " bytes), 'vm.memory' is %s (%" PRIu64 " bytes)",
-			    size_format(mem, a, sizeof(a)), mem,
-			    size_format(cfg->memory_bytes, b, sizeof(b)),
-			    cfg->memory_bytes);
+		return yreader_err(&p->y, *nodes_at,
+				   "nodes' memory sums to %s (%" PRIu64
+				   " bytes), 'vm.memory' is %s (%" PRIu64
+				   " bytes)",
+				   size_format(mem, a, sizeof(a)), mem,
+				   size_format(cfg->memory_bytes, b, sizeof(b)),
+				   cfg->memory_bytes);
 	return place_nodes(p, cfg, nv != 0, nm != 0, nodes_at);
 }
 
 /* --- loading ----------------------------------------------------------- */
 
 /*
- * First pass: the form of the whole stream (syntax, anchors, aliases,
- * tags, nesting, lengths, documents), so that a syntax error anywhere is
- * reported before a complaint about content it may have caused, like a
- * key "missing" from a mapping that bad indentation ended early.
+ * The second pass (the first is yreader_check_form): the one document,
+ * walked by the schema.
  */
 static int
-check_form(struct cparser *p)
+walk(struct yreader *r, void *arg)
 {
-	bool doc = false;
-
-	if (advance(p) < 0) /* stream start */
-		return -1;
-	for (;;) {
-		if (advance(p) < 0)
-			return -1;
-		if (p->ev.type == YAML_STREAM_END_EVENT)
-			break;
-		if (p->ev.type != YAML_DOCUMENT_START_EVENT)
-			continue;
-		if (doc)
-			return perr(p, p->ev.start_mark,
-				    "multiple documents are not allowed");
-		doc = true;
-	}
-	if (!doc) {
-		diag_set(p->d, 0, 0, "empty file: no YAML document");
-		errno = EINVAL;
-		return -1;
-	}
-	return 0;
-}
-
-/* Second pass: the one document, walked by the schema. */
-static int
-walk(struct cparser *p)
-{
+	struct cparser *p = arg; /* r is &p->y */
 	yaml_mark_t at;
 
-	if (advance(p) < 0 || advance(p) < 0) /* stream, document start */
+	if (yreader_next(r) < 0 || yreader_next(r) < 0) /* stream, document */
 		return -1;
-	at = p->ev.start_mark;
-	if (advance(p) < 0)
+	at = r->ev.start_mark;
+	if (yreader_next(r) < 0)
 		return -1;
 	/* An empty document's null has no place; the document's has. */
-	at = value_mark(p, at);
-	if (p->ev.type != YAML_MAPPING_START_EVENT)
-		return wrong_kind(p, at, "a mapping", "");
+	at = yreader_value_mark(r, at);
+	if (r->ev.type != YAML_MAPPING_START_EVENT)
+		return yreader_wrong_kind(r, at, "a mapping", "");
 	return parse_map(p, &top_schema, p->cfg, "", at);
-}
-
-static int
-run_pass(struct cparser *p, int (*pass)(struct cparser *))
-{
-	int rc, e;
-
-	if (!yaml_parser_initialize(&p->yp))
-		return nomem(p);
-	yaml_parser_set_input_string(&p->yp, (const unsigned char *)p->buf,
-				     p->len);
-	p->depth = 0;
-	rc = pass(p);
-	e = errno;
-	if (p->have_ev)
-		yaml_event_delete(&p->ev);
-	p->have_ev = false;
-	yaml_parser_delete(&p->yp);
-	errno = e;
-	return rc;
 }
 
 static int
@@ -1119,19 +821,19 @@ load(const char *name, const char *dir, const char *buf, size_t len,
 	int e;
 
 	memset(&p, 0, sizeof(p));
-	p.buf = buf;
-	p.len = len;
+	yreader_init(&p.y, buf, len, AVM_CONFIG_STR_MAX, AVM_CONFIG_DEPTH_MAX,
+		     d);
 	p.cfg = cfg;
-	p.d = d;
 	cfg->fabric_transport = CONFIG_TRANSPORT_TCP;
 	cfg->fabric_port = AVM_FABRIC_PORT_DEFAULT;
 	cfg->file = strdup(name);
 	cfg->dir = dir ? strdup(dir) : NULL;
 	if (!cfg->file || (dir && !cfg->dir)) {
 		config_release(cfg);
-		return nomem(&p);
+		return yreader_nomem(&p.y);
 	}
-	if (run_pass(&p, check_form) < 0 || run_pass(&p, walk) < 0) {
+	if (yreader_run(&p.y, yreader_check_form, NULL) < 0 ||
+	    yreader_run(&p.y, walk, &p) < 0) {
 		e = errno;
 		config_release(cfg);
 		errno = e;
@@ -1173,11 +875,12 @@ config_load_file(const char *path, struct avm_config *cfg, struct avm_diag *d)
 	if (avm_read_file(path, AVM_CONFIG_FILE_MAX, 0, &buf, &len) < 0) {
 		e = errno;
 		if (e == EFBIG) {
-			diag_set(d, 0, 0, "file too large (more than %u bytes)",
-				 AVM_CONFIG_FILE_MAX);
+			yreader_diag(d, 0, 0,
+				     "file too large (more than %u bytes)",
+				     AVM_CONFIG_FILE_MAX);
 			e = EINVAL;
 		} else
-			diag_set(d, 0, 0, "%s", strerror(e));
+			yreader_diag(d, 0, 0, "%s", strerror(e));
 		errno = e;
 		return -1;
 	}
@@ -1190,7 +893,7 @@ config_load_file(const char *path, struct avm_config *cfg, struct avm_diag *d)
 		dir = strndup(path, (size_t)(slash - path));
 	if (!dir) {
 		free(buf);
-		diag_set(d, 0, 0, "out of memory");
+		yreader_diag(d, 0, 0, "out of memory");
 		errno = ENOMEM;
 		return -1;
 	}

@@ -27,8 +27,8 @@ static const struct exit_row rows[] = {
 	  "bad command line, a size or count out of "
 	  "range" },
 	{ "avm-run", AVM_EX_DATAERR,
-	  "the kernel or initrd is not a valid "
-	  "image" },
+	  "the kernel or initrd is not a valid image; the fabric map is "
+	  "malformed, of another VM or node count" },
 	{ "avm-run", AVM_EX_NOINPUT,
 	  "a kernel, initrd, cluster or secret "
 	  "file is missing" },
@@ -45,7 +45,8 @@ static const struct exit_row rows[] = {
 	{ "avm-run", AVM_EX_TEMPFAIL, "a control verb timed out" },
 	{ "avm-run", AVM_EX_NOPERM,
 	  "permission denied: /dev/kvm, the control socket, a secret file "
-	  "group or others may read" },
+	  "group or others may read, a fabric map that is not our own "
+	  "regular file" },
 	{ "avm-run", AVM_EX_CONFIG,
 	  "bad configuration: the cluster file, no run directory, a secret "
 	  "that is not 32 bytes" },

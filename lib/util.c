@@ -365,17 +365,13 @@ avm_trusted_dir(const char *path, char *why, size_t whylen)
 }
 
 int
-avm_read_file(const char *path, size_t max, int oflags, char **out,
-	      size_t *outlen)
+avm_read_fd(int fd, size_t max, char **out, size_t *outlen)
 {
 	size_t len = 0, cap = 0;
 	char *buf = NULL, *grown;
 	ssize_t n;
-	int fd, e;
+	int e;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | oflags);
-	if (fd < 0)
-		return -1;
 	for (;;) {
 		if (len == cap) {
 			if (cap > max) {
@@ -397,12 +393,9 @@ avm_read_file(const char *path, size_t max, int oflags, char **out,
 			break;
 		len += (size_t)n;
 	}
-	close(fd);
 	if (len > max) {
-		explicit_bzero(buf, cap);
-		free(buf);
 		errno = EFBIG;
-		return -1;
+		goto fail;
 	}
 	*out = buf;
 	*outlen = len;
@@ -412,9 +405,24 @@ fail:
 	if (buf)
 		explicit_bzero(buf, cap); /* it may be a secret */
 	free(buf);
-	close(fd);
 	errno = e;
 	return -1;
+}
+
+int
+avm_read_file(const char *path, size_t max, int oflags, char **out,
+	      size_t *outlen)
+{
+	int fd, r, e;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | oflags);
+	if (fd < 0)
+		return -1;
+	r = avm_read_fd(fd, max, out, outlen);
+	e = errno;
+	close(fd);
+	errno = e;
+	return r;
 }
 
 int

@@ -73,6 +73,7 @@ vm_boot(struct vm *vm)
 		log_err("SRAT: %u nodes: %s", vm->nnodes, strerror(errno));
 		return AVM_EX_SOFTWARE;
 	}
+	in.acpi.distance = vm->distance; /* the SLIT: vm_distances() */
 	r = boot_load(&gm, &in, &st, err, sizeof(err));
 	free(dom);
 	if (r < 0) {
@@ -356,6 +357,7 @@ struct vm_step {
 
 static const struct vm_step vm_steps[] = {
 	{ "inputs and run directory", vm_inputs, vm_rundir_release },
+	{ "fabric map", vm_distances, vm_distances_release },
 	{ "placement", vm_placement, vm_placement_release },
 	{ "kvm", kvm_open, kvm_release },
 	{ "msr filter", kvm_msr_setup, NULL },	   /* goes with the VM fd */

@@ -85,6 +85,7 @@ struct vm {
 	unsigned vcpu_first, vcpu_count; /* this node's block of vCPUs */
 	uint32_t *vcpu_node;		 /* [nvcpus]: the node that runs it */
 	struct placement_node *place;	 /* [nnodes]: vCPUs and home pages */
+	uint8_t *distance;		 /* [nnodes^2] SLIT; NULL: 10, 20 */
 	struct links *links;		 /* run-to-run links, NULL: one node */
 	const struct route *route;	 /* where I/O and EOIs go (route.h) */
 	pid_t *node_pids;		 /* launcher: avm-run of node i */
@@ -183,6 +184,12 @@ int vm_irqchips(struct vm *);
 void vm_irqchips_release(struct vm *);
 int vm_devices(struct vm *);
 void vm_devices_release(struct vm *);
+
+/* distance.c: node 0 reads the fabric map in the VM's folder, if any,
+ * into vm->distance (an exit status, after a message); the release frees
+ * it. */
+int vm_distances(struct vm *);
+void vm_distances_release(struct vm *);
 
 /* launch.c: the launcher of an N-node VM on this host makes the secret,
  * the run-link listeners and the ports, and starts the avm-run of nodes

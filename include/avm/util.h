@@ -80,6 +80,13 @@ int avm_read_file(const char *path, size_t max, int oflags, char **out,
 		  size_t *outlen);
 
 /*
+ * The same from an open fd, read to its end (the caller closes it): for
+ * a file whose fstat(2) the caller checked first.  Returns 0, or -1 with
+ * errno (EFBIG past max, or read's).
+ */
+int avm_read_fd(int fd, size_t max, char **out, size_t *outlen);
+
+/*
  * Takes an exclusive flock(2) on path (created 0600, never through a
  * symbolic link), held until the returned fd is closed: one process of
  * a kind per folder.  Returns the fd, or -1 with errno EWOULDBLOCK

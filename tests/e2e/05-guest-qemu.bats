@@ -114,6 +114,18 @@ EOF
 	assert_line 'kit: cpu 3 apic 3 node 1'
 }
 
+@test "hello: NUMA distances come from the SLIT, a row a line, as given" {
+	run qemu_guest hello \
+		-object memory-backend-ram,id=m0,size=128M \
+		-object memory-backend-ram,id=m1,size=128M \
+		-numa node,nodeid=0,cpus=0-1,memdev=m0 \
+		-numa node,nodeid=1,cpus=2-3,memdev=m1 \
+		-numa dist,src=0,dst=1,val=23 -numa dist,src=1,dst=0,val=31
+	expect_pass
+	assert_line 'kit: slit node 0: 10 23'
+	assert_line 'kit: slit node 1: 31 10'
+}
+
 @test "ipi: every kind of IPI arrives exactly once" {
 	run qemu_guest ipi
 	expect_pass

@@ -239,3 +239,127 @@ start_waiting() {
 	assert_output --partial "got: over the fabric"
 	assert_output --partial "PASS"
 }
+
+# fabric_map NAME NODES ROW...: the fabric map avm-fabric up would leave
+# in VM NAME's folder (0600): NODES nodes, a distance row per ROW ("10,
+# 20"); $MAPVM is the VM it names (NAME), $VERSION its version (1)
+fabric_map() {
+	local name=$1 nodes=$2 row
+	shift 2
+	mkdir -p -m 700 "$AVM_RUNDIR/$name"
+	{
+		echo "# a fabric map as avm-fabric up writes it (avm(7))"
+		echo "version: ${VERSION:-1}"
+		echo "vm: ${MAPVM:-$name}"
+		echo "nodes: $nodes"
+		echo "distance:"
+		for row in "$@"; do
+			echo "  - [$row]"
+		done
+	} >"$AVM_RUNDIR/$name/fabric.map"
+	chmod 600 "$AVM_RUNDIR/$name/fabric.map"
+}
+
+@test "a fabric map that is not this VM's, or malformed: 65 naming the file, before anything starts" {
+	local f="$AVM_RUNDIR/fm/fabric.map"
+	local fix="run 'avm-fabric up' again or remove it"
+	MAPVM=other fabric_map fm 2 "10, 20" "20, 10"
+	run timeout 10 avm-run -n fm --nodes 2 -c 2 --kernel "$G/hello.elf"
+	assert_equal "$status" 65
+	assert_output "avm-run[node 0]: fabric map '$f' names VM 'other', not 'fm': $fix"
+	fabric_map fm 3 "10, 20, 20" "20, 10, 20" "20, 20, 10"
+	run timeout 10 avm-run -n fm --nodes 2 -c 2 --kernel "$G/hello.elf"
+	assert_equal "$status" 65
+	assert_output "avm-run[node 0]: fabric map '$f' has 3 nodes, VM 'fm' has 2: $fix"
+	# one node: the map must say one node too
+	fabric_map fm 2 "10, 20" "20, 10"
+	run timeout 10 avm-run -n fm --kernel "$G/hello.elf"
+	assert_equal "$status" 65
+	assert_output "avm-run: fabric map '$f' has 2 nodes, VM 'fm' has 1: $fix"
+	VERSION=2 fabric_map fm 2 "10, 20" "20, 10"
+	run timeout 10 avm-run -n fm --nodes 2 -c 2 --kernel "$G/hello.elf"
+	assert_equal "$status" 65
+	assert_output "avm-run[node 0]: $f:2:10: version 2 of the fabric map, this avm reads version 1 ($fix)"
+	fabric_map fm 2 "10, 20" "9, 10"
+	run timeout 10 avm-run -n fm --nodes 2 -c 2 --kernel "$G/hello.elf"
+	assert_equal "$status" 65
+	assert_output "avm-run[node 0]: $f:7:6: 'distance[1][0]' is 9, out of range 11..254 ($fix)"
+	fabric_map fm 2 "10, 20" "20, 10, 20"
+	run timeout 10 avm-run -n fm --nodes 2 -c 2 --kernel "$G/hello.elf"
+	assert_equal "$status" 65
+	assert_output "avm-run[node 0]: $f:7:5: 'distance[1]' has 3 entries, 'nodes' is 2 ($fix)"
+	printf 'version: 1\nvm: fm\nnodes: 2\ndistance: [[10, 20], [20, 10]\n' >"$f"
+	run timeout 10 avm-run -n fm --nodes 2 -c 2 --kernel "$G/hello.elf"
+	assert_equal "$status" 65
+	assert_output "avm-run[node 0]: $f:5:1: syntax error: did not find expected ',' or ']' (while parsing a flow sequence at 4:11) ($fix)"
+	# nothing was started: no node folder, secret, socket or lock is left
+	run ls -A "$AVM_RUNDIR/fm"
+	assert_output "fabric.map"
+}
+
+@test "a fabric map that is a link, not a file, another user's or writable by others: 77 before anything starts" {
+	local d="$AVM_RUNDIR/fm" f="$AVM_RUNDIR/fm/fabric.map"
+	fabric_map fm 2 "10, 20" "20, 10"
+	mv "$f" "$d/real.map"
+	ln -s real.map "$f"
+	run timeout 10 avm-run -n fm --nodes 2 -c 2 --kernel "$G/hello.elf"
+	assert_equal "$status" 77
+	assert_output --partial "fabric map '$f' is a symbolic link"
+	rm "$f" "$d/real.map"
+	mkdir "$f"
+	run timeout 10 avm-run -n fm --nodes 2 -c 2 --kernel "$G/hello.elf"
+	assert_equal "$status" 77
+	assert_output --partial "fabric map '$f' is not a regular file"
+	rmdir "$f"
+	mkfifo -m 600 "$f"
+	run timeout 10 avm-run -n fm --nodes 2 -c 2 --kernel "$G/hello.elf"
+	assert_equal "$status" 77
+	assert_output --partial "fabric map '$f' is not a regular file"
+	rm "$f"
+	fabric_map fm 2 "10, 20" "20, 10"
+	chmod 620 "$f"
+	run timeout 10 avm-run -n fm --nodes 2 -c 2 --kernel "$G/hello.elf"
+	assert_equal "$status" 77
+	assert_output --partial "fabric map '$f' is writable by group or others (mode 0620): chmod go-w it"
+	chmod 600 "$f"
+	chown 65534 "$f"
+	run timeout 10 avm-run -n fm --nodes 2 -c 2 --kernel "$G/hello.elf"
+	assert_equal "$status" 77
+	assert_output --partial "fabric map '$f' belongs to uid 65534, not to us"
+	run ls -A "$d"
+	assert_output "fabric.map"
+}
+
+@test "-v says which distances node 0 gives the guest, before KVM is opened" {
+	# 69 where there is no KVM: the distances come first all the same
+	fabric_map fm 3 "10, 30, 40" "31, 10, 50" "41, 51, 10"
+	run timeout 100 avm-run -v -n fm --nodes 3 -c 3 --memory 192M \
+		--kernel "$G/hello.elf" </dev/null
+	[ "$status" = 0 ] || [ "$status" = 69 ] || fail "status $status"
+	assert_line "avm-run[node 0]: SLIT: from '$AVM_RUNDIR/fm/fabric.map'"
+	assert_line "avm-run[node 0]: SLIT: node 0: 10 30 40"
+	assert_line "avm-run[node 0]: SLIT: node 1: 31 10 50"
+	assert_line "avm-run[node 0]: SLIT: node 2: 41 51 10"
+	rm "$AVM_RUNDIR/fm/fabric.map"
+	run timeout 100 avm-run -v -n fm --nodes 3 -c 3 --memory 192M \
+		--kernel "$G/hello.elf" </dev/null
+	[ "$status" = 0 ] || [ "$status" = 69 ] || fail "status $status"
+	assert_line "avm-run[node 0]: SLIT: no fabric map: 10 local, 20 remote"
+	refute_line --partial "SLIT: node"
+}
+
+@test "the guest's SLIT is the fabric map's (asymmetric, 3 nodes), else 10 and 20" {
+	requires kvm
+	fabric_map "n$$" 3 "10, 30, 40" "31, 10, 50" "41, 51, 10"
+	run_nodes 3 hello --vcpus 3 --memory 192M
+	assert_success
+	assert_output --partial "kit: slit node 0: 10 30 40"
+	assert_output --partial "kit: slit node 1: 31 10 50"
+	assert_output --partial "kit: slit node 2: 41 51 10"
+	assert_output --partial "PASS"
+	rm "$AVM_RUNDIR/n$$/fabric.map"
+	run_nodes 2 hello --vcpus 2 --memory 128M
+	assert_success
+	assert_output --partial "kit: slit node 0: 10 20"
+	assert_output --partial "kit: slit node 1: 20 10"
+}

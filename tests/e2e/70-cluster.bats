@@ -280,3 +280,38 @@ kit_on_cluster() {
 	assert_equal "$status" 77
 	assert_output "avm-run[node 1]: $run_words"
 }
+
+# node0_map ROWS NODES: node 0's fabric map of VM cl, distance: ROWS
+node0_map() {
+	mkdir -p -m 700 "$D/r0/cl"
+	printf 'version: 1\nvm: cl\nnodes: %s\ndistance: %s\n' "$2" "$1" \
+		>"$D/r0/cl/fabric.map"
+	chmod 600 "$D/r0/cl/fabric.map"
+}
+
+@test "cluster: node 0 refuses a fabric map of another node count, or malformed, with 65 at once" {
+	local f="$D/r0/cl/fabric.map"
+	local fix="run 'avm-fabric up' again or remove it"
+	cluster_file 127.0.0.1 127.0.0.2 hello
+	node0_map "[[10, 20, 20], [20, 10, 20], [20, 20, 10]]" 3
+	AVM_RUNDIR="$D/r0" run timeout 10 avm-run --cluster "$D/c.yaml" --node 0
+	assert_equal "$status" 65
+	assert_output "avm-run[node 0]: fabric map '$f' has 3 nodes, VM 'cl' has 2: $fix"
+	node0_map "[[10, 20], [20, 10]" 2
+	AVM_RUNDIR="$D/r0" run timeout 10 avm-run --cluster "$D/c.yaml" --node 0
+	assert_equal "$status" 65
+	assert_output "avm-run[node 0]: $f:5:1: syntax error: did not find expected ',' or ']' (while parsing a flow sequence at 4:11) ($fix)"
+	run ls -A "$D/r0/cl"
+	assert_output "fabric.map"
+}
+
+@test "cluster: the guest's SLIT is node 0's fabric map" {
+	requires kvm
+	PORT=7790
+	cluster_file 127.0.0.1 127.0.0.2 hello
+	node0_map "[[10, 25], [26, 10]]" 2
+	run_cluster 2
+	assert_output --partial "kit: slit node 0: 10 25"
+	assert_output --partial "kit: slit node 1: 26 10"
+	assert_output --partial "PASS"
+}

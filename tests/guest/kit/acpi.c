@@ -1,8 +1,9 @@
 /*
  * ACPI, read at CPL3 (all memory below 4 GiB is mapped user-accessible):
  * the RSDP in the EBDA or 0xe0000-0xfffff, then RSDT/XSDT, MADT (CPUs,
- * IOAPICs, ISA overrides), SRAT (NUMA node of each CPU and memory range)
- * and FADT (PM timer port, for TSC calibration).
+ * IOAPICs, ISA overrides), SRAT (NUMA node of each CPU and memory range),
+ * SLIT (distances between the nodes, for the banner) and FADT (PM timer
+ * port, for TSC calibration).
  */
 #include "kit.h"
 
@@ -13,6 +14,8 @@ uint16_t kit_isa_flags[16];
 unsigned kit_numa_nodes;
 struct kit_range kit_numa_mem[KIT_MAX_RANGES];
 unsigned kit_numa_nmem;
+const uint8_t *kit_slit;
+uint64_t kit_slit_nodes;
 uint16_t kit_pm_timer_port;
 bool kit_pm_timer_32;
 char kit_acpi_notes[512];
@@ -238,6 +241,22 @@ parse_srat(const uint8_t *t)
 	}
 }
 
+/* The SLIT as it is in memory: localities, then the n x n matrix. */
+static void
+parse_slit(const uint8_t *t)
+{
+	uint32_t len = rd32(t + 4);
+	uint64_t n = len >= 44 ? rd64(t + 36) : 0;
+
+	if (n == 0 || n > 256 || 44 + n * n > len) {
+		note("kit: acpi: slit of %lu localities in %u bytes, ignored\n",
+		     n, len);
+		return;
+	}
+	kit_slit = t + 44;
+	kit_slit_nodes = n;
+}
+
 static void
 parse_fadt(const uint8_t *t)
 {
@@ -288,6 +307,9 @@ kit_acpi_scan(void)
 	t = find_table(rsdp, "SRAT");
 	if (t)
 		parse_srat(t);
+	t = find_table(rsdp, "SLIT");
+	if (t)
+		parse_slit(t);
 	t = find_table(rsdp, "FACP");
 	if (t)
 		parse_fadt(t);

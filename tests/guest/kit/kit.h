@@ -328,6 +328,10 @@ extern uint16_t kit_isa_flags[16]; /* MPS INTI flags of the override */
 extern unsigned kit_numa_nodes;	   /* proximity domains seen in SRAT */
 extern struct kit_range kit_numa_mem[KIT_MAX_RANGES];
 extern unsigned kit_numa_nmem;
+/* SLIT: kit_slit[i * kit_slit_nodes + j] is the distance from node i to
+ * node j; NULL when there is no SLIT. */
+extern const uint8_t *kit_slit;
+extern uint64_t kit_slit_nodes;
 extern uint16_t kit_pm_timer_port; /* FADT PM_TMR_BLK, 0 if none */
 extern bool kit_pm_timer_32;
 extern char kit_acpi_notes[]; /* "kit: ..." lines for the banner */

@@ -190,6 +190,28 @@ start_aps(void)
 	}
 }
 
+/*
+ * The SLIT, a row a line: "kit: slit node 1: 20 10 23", so that a test
+ * can check the distances the VMM gave against the ones it was told.
+ * Rows past 56 entries end in "..." (one kit_printf line is 255 bytes).
+ */
+static void
+slit_lines(void)
+{
+	char line[256];
+	size_t k;
+
+	for (uint64_t i = 0; kit_slit && i < kit_slit_nodes; i++) {
+		k = (size_t)kit_snprintf(line, sizeof(line),
+					 "kit: slit node %lu:", i);
+		for (uint64_t j = 0; j < kit_slit_nodes && j < 56; j++)
+			k += (size_t)kit_snprintf(
+				line + k, sizeof(line) - k, " %u",
+				kit_slit[i * kit_slit_nodes + j]);
+		kit_printf("%s%s\n", line, kit_slit_nodes > 56 ? " ..." : "");
+	}
+}
+
 static void
 banner(void)
 {
@@ -211,6 +233,7 @@ banner(void)
 	for (unsigned i = 0; i < kit_ncpus; i++)
 		kit_printf("kit: cpu %u apic %u node %u\n", i,
 			   kit_cpus[i].apic_id, kit_cpus[i].node);
+	slit_lines();
 }
 
 __attribute__((noreturn)) static void
