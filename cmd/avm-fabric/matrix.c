@@ -240,6 +240,23 @@ matrix_status(const struct matrix *mx)
 	return AVM_EX_OK;
 }
 
+int
+matrix_map(const struct avm_config *cfg, const struct matrix *mx,
+	   struct fabric_map *m)
+{
+	size_t n = mx->n, i;
+
+	if (fabric_map_init(m, cfg->name, (uint32_t)n) < 0)
+		return -1;
+	for (i = 0; i < n * n; i++) {
+		if (i / n == i % n || !mx->links[i].ok)
+			continue;
+		m->rtt_ns[i] = mx->links[i].rtt_median_ns;
+		m->bw[i] = mx->links[i].bw;
+	}
+	return fabric_map_distances(m);
+}
+
 void
 matrix_release(struct matrix *mx)
 {
@@ -353,6 +370,20 @@ matrix_print(FILE *out, const struct fabric *f, const struct avm_config *cfg,
 	table(out, cfg, mx, cell_bw);
 }
 
+static void
+cell_dist(const struct matrix *mx, size_t i, size_t j, char *b, size_t len)
+{
+	snprintf(b, len, "%u", mx->map ? mx->map->distance[i * mx->n + j] : 0u);
+}
+
+void
+matrix_print_map(FILE *out, const struct avm_config *cfg,
+		 const struct matrix *mx, const char *path)
+{
+	fprintf(out, "\nSLIT distances the guest will see (%s):\n", path);
+	table(out, cfg, mx, cell_dist);
+}
+
 void
 matrix_emit(struct emit *e, const struct avm_config *cfg,
 	    const struct matrix *mx)
@@ -386,6 +417,16 @@ matrix_emit(struct emit *e, const struct avm_config *cfg,
 			}
 			emit_map_end(e);
 		}
+	}
+	emit_list_end(e);
+	if (!mx->map)
+		return;
+	emit_kv_list_begin(e, "distance");
+	for (i = 0; i < mx->n; i++) {
+		emit_list_begin(e);
+		for (j = 0; j < mx->n; j++)
+			emit_uint(e, mx->map->distance[i * mx->n + j]);
+		emit_list_end(e);
 	}
 	emit_list_end(e);
 }

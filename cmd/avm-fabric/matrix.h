@@ -10,6 +10,7 @@
 
 #include "avm/config.h"
 #include "avm/emit.h"
+#include "avm/fabricmap.h"
 #include "fabric.h"
 #include "ssh.h"
 
@@ -31,8 +32,9 @@ struct matrix_link {
 
 struct matrix {
 	size_t n;
-	struct matrix_link *links; /* n * n, [i * n + j] */
-	char (*errors)[512];	   /* per node: why its end did not listen */
+	struct matrix_link *links;    /* n * n, [i * n + j] */
+	char (*errors)[512];	      /* per node: why its end did not listen */
+	const struct fabric_map *map; /* once made from it; NULL before */
 };
 
 /*
@@ -47,9 +49,20 @@ int matrix_status(const struct matrix *mx);
 /* The failures, then the round trip and bandwidth tables. */
 void matrix_print(FILE *out, const struct fabric *f,
 		  const struct avm_config *cfg, const struct matrix *mx);
-/* "links": a list of one map per ordered pair, into a JSON document. */
+/* "links": a list of one map per ordered pair, and "distance" (the map's
+ * rows) once there is a map, into a JSON document. */
 void matrix_emit(struct emit *e, const struct avm_config *cfg,
 		 const struct matrix *mx);
+/*
+ * The fabric map of a complete measurement: the median round trips,
+ * the bandwidths and the distances they give (fabricmap.h).  Returns 0,
+ * or -1 with errno (m to be released either way).
+ */
+int matrix_map(const struct avm_config *cfg, const struct matrix *mx,
+	       struct fabric_map *m);
+/* The map's distances as a table, saying where the map went. */
+void matrix_print_map(FILE *out, const struct avm_config *cfg,
+		      const struct matrix *mx, const char *path);
 void matrix_release(struct matrix *mx);
 
 #endif

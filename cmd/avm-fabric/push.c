@@ -15,6 +15,7 @@
 #include "avm/auth.h"
 #include "avm/config.h"
 #include "avm/emit.h"
+#include "avm/fabricmap.h"
 #include "avm/log.h"
 #include "avm/opt.h"
 #include "avm/util.h"
@@ -108,14 +109,16 @@ push_down(void *arg)
 	const struct push_plan *p = h->plan;
 	char node[PATH_MAX + 32];
 	const char *ext[] = { "pid", "log" };
-	int a, b, d, e = 0, g;
+	int a, b, d, e = 0, g, m;
 	size_t k;
 
 	if (p->f->verbose)
 		log_info("%s: removing '%s', '%s' and '%s'", h->node->host,
 			 p->remote_secret, p->remote_cluster, p->remote_dir);
+	snprintf(node, sizeof(node), "%s/" FABRIC_MAP_FILE, p->remote_dir);
 	if (ssh_sftp_unlink(&h->c, p->remote_secret, &a) < 0 ||
-	    ssh_sftp_unlink(&h->c, p->remote_cluster, &b) < 0)
+	    ssh_sftp_unlink(&h->c, p->remote_cluster, &b) < 0 ||
+	    ssh_sftp_unlink(&h->c, node, &m) < 0)
 		goto fail;
 	/* what launch --detach left */
 	for (k = 0; k < AVM_ARRAY_SIZE(ext); k++) {
@@ -127,11 +130,65 @@ push_down(void *arg)
 	}
 	if (ssh_sftp_rmdir(&h->c, p->remote_dir, &d) < 0)
 		goto fail;
-	h->state = a || b || d || e ? PUSH_DONE : PUSH_NOTHING;
+	h->state = a || b || d || e || m ? PUSH_DONE : PUSH_NOTHING;
 	return NULL;
 fail:
 	push_fail(h);
 	return NULL;
+}
+
+/* The folder of path ("." for a bare name). */
+static void
+dir_of(const char *path, char *buf, size_t len)
+{
+	const char *sl = strrchr(path, '/');
+
+	if (!sl)
+		snprintf(buf, len, ".");
+	else if (sl == path)
+		snprintf(buf, len, "/");
+	else
+		snprintf(buf, len, "%.*s", (int)(sl - path), path);
+}
+
+/*
+ * The fabric map from a complete measurement: written here beside the
+ * local secret's folder as <rundir>/<vm>/fabric.map, and on every host
+ * where its avm-run reads it, <remote rundir>/<vm>/fabric.map.  A host
+ * that cannot take it is named; p->map_status says 73 then.
+ */
+static void
+map_hand_out(const struct push_plan *p, struct push_host *hs, struct matrix *mx)
+{
+	static struct fabric_map m;
+	char *buf = NULL, remote[PATH_MAX + 16], dir[PATH_MAX], why[512];
+	struct push_plan *pp = (struct push_plan *)p;
+	size_t len = 0, i;
+
+	if (matrix_map(p->cfg, mx, &m) < 0 ||
+	    fabric_map_format(&m, &buf, &len) < 0) {
+		log_err("fabric map: %s", strerror(errno));
+		pp->map_status = AVM_EX_SOFTWARE;
+		return;
+	}
+	mx->map = &m;
+	dir_of(p->local_map, dir, sizeof(dir));
+	if (avm_trusted_dir(dir, why, sizeof(why)) < 0) {
+		log_err("%s", why);
+		pp->map_status = AVM_EX_CANTCREAT;
+	} else if (avm_write_file(p->local_map, buf, len, 0600) < 0) {
+		log_err("write '%s': %s", p->local_map, strerror(errno));
+		pp->map_status = AVM_EX_CANTCREAT;
+	}
+	snprintf(remote, sizeof(remote), "%s/" FABRIC_MAP_FILE, p->remote_dir);
+	for (i = 0; i < p->cfg->nnodes; i++) {
+		if (ssh_sftp_put(&hs[i].c, remote, buf, len, 0600) == 0)
+			continue;
+		push_fail(&hs[i]);
+		log_err("%s: fabric map: %s", hs[i].node->host, hs[i].error);
+		pp->map_status = AVM_EX_CANTCREAT;
+	}
+	free(buf);
 }
 
 /*
@@ -152,7 +209,8 @@ links_measure(const struct fabric *f, const struct push_plan *p,
 		log_die(AVM_EX_SOFTWARE, "calloc: %s", strerror(errno));
 	for (i = 0; i < n; i++)
 		mp.conns[i] = &hs[i].c;
-	matrix_measure(f, &mp, mx);
+	if (matrix_measure(f, &mp, mx) == AVM_EX_OK)
+		map_hand_out(p, hs, mx);
 	free(mp.conns);
 	return 1;
 }
@@ -206,25 +264,12 @@ remote_path(const struct push_plan *p, const char *path, char *buf, size_t len)
 	return n > 0 && (size_t)n < len ? 0 : -1;
 }
 
-/* The folder of path ("." for a bare name). */
-static void
-dir_of(const char *path, char *buf, size_t len)
-{
-	const char *sl = strrchr(path, '/');
-
-	if (!sl)
-		snprintf(buf, len, ".");
-	else if (sl == path)
-		snprintf(buf, len, "/");
-	else
-		snprintf(buf, len, "%.*s", (int)(sl - path), path);
-}
-
 /* Loads the cluster file and works out every path; 0 or an exit status. */
 int
 plan_init(struct push_plan *p, struct avm_config *cfg, const char *verb,
 	  int argc, char **argv)
 {
+	char rundir[PATH_MAX];
 	int rc;
 
 	rc = fabric_load(argc, argv, verb, cfg);
@@ -234,6 +279,13 @@ plan_init(struct push_plan *p, struct avm_config *cfg, const char *verb,
 	rc = fabric_secret_path(cfg, p->local_secret, sizeof(p->local_secret));
 	if (rc != 0)
 		return rc;
+	if (avm_rundir(rundir, sizeof(rundir)) < 0 ||
+	    snprintf(p->local_map, sizeof(p->local_map),
+		     "%s/%s/" FABRIC_MAP_FILE, rundir,
+		     cfg->name) >= (int)sizeof(p->local_map)) {
+		log_err("no run directory, or too long: set AVM_RUNDIR");
+		return AVM_EX_CONFIG;
+	}
 	if (snprintf(p->remote_dir, sizeof(p->remote_dir), "%s/%s",
 		     p->f->remote_rundir, cfg->name) >= PATH_MAX - 16) {
 		log_err("--remote-rundir: path too long");
@@ -343,6 +395,9 @@ push_report(const struct push_plan *p, const struct push_host *hs, int up,
 		}
 		if (mx)
 			matrix_print(stdout, p->f, p->cfg, mx);
+		if (mx && mx->map && !p->map_status)
+			matrix_print_map(stdout, p->cfg, mx,
+					 "fabric.map, here and on every host");
 		goto flush;
 	}
 	emit_init(&e, stdout, EMIT_JSON, EMIT_PRETTY);
@@ -373,6 +428,10 @@ push_report(const struct push_plan *p, const struct push_host *hs, int up,
 	emit_list_end(&e);
 	if (mx)
 		matrix_emit(&e, p->cfg, mx);
+	if (mx && mx->map && !p->map_status)
+		emit_kv_str(&e, "fabric_map", p->local_map);
+	else if (up)
+		emit_kv_null(&e, "fabric_map");
 	emit_map_end(&e);
 	if (fabric_emit_finish(&e) < 0)
 		return AVM_EX_FAIL;
@@ -457,6 +516,8 @@ verb_up(struct fabric *f, int argc, char **argv)
 	status = push_status(hs, n);
 	if (status == AVM_EX_OK && measured)
 		status = matrix_status(&mx);
+	if (status == AVM_EX_OK && p.map_status)
+		status = p.map_status;
 	for (i = 0; i < n; i++) {
 		if (hs[i].state == PUSH_DONE && status != AVM_EX_OK) {
 			/* Kept to match what hosts already hold. */
@@ -518,6 +579,8 @@ verb_down(struct fabric *f, int argc, char **argv)
 	if (status > 0)
 		goto out;
 	status = push_status(hs, n);
+	if (unlink(p.local_map) < 0 && errno != ENOENT)
+		log_warn("remove '%s': %s", p.local_map, strerror(errno));
 	if (unlink(p.local_secret) == 0) {
 		removed = 1;
 	} else if (errno != ENOENT) {

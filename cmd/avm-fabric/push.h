@@ -32,8 +32,10 @@ struct push_plan {
 	char remote_cluster[PATH_MAX]; /* <remote_dir>/cluster.yaml */
 	char remote_secret[PATH_MAX];
 	char secret_dir[PATH_MAX]; /* the remote secret's folder */
+	char local_map[PATH_MAX];  /* <rundir>/<vm>/fabric.map */
 	const void *secret, *cluster;
 	size_t secret_len, cluster_len;
+	int map_status; /* up: 0, or why the map was not handed out */
 };
 
 struct push_host {

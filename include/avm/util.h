@@ -71,6 +71,14 @@ int addr_parse(const char *s, size_t len, struct sockaddr_storage *sa,
 int avm_trusted_dir(const char *path, char *why, size_t whylen);
 
 /*
+ * Writes len bytes of data to path as a whole or not at all: a new file
+ * of the given mode beside it (O_EXCL, not following links), synced,
+ * then renamed over path.  Returns 0, or -1 with errno (the temporary
+ * file is gone then).
+ */
+int avm_write_file(const char *path, const void *data, size_t len, mode_t mode);
+
+/*
  * Reads the whole file at path, at most max bytes, into *out (malloc'd,
  * *outlen bytes); oflags are added to O_RDONLY|O_CLOEXEC (O_NOFOLLOW,
  * O_NONBLOCK...).  Returns 0, or -1 with errno (EFBIG past max, or

@@ -340,11 +340,21 @@ h3: secret and cluster file removed"
 	assert_line --regexp '^  h2 \[1\] +[0-9.]+/[0-9.]+/[0-9.]+ +- +[0-9.]+/[0-9.]+/[0-9.]+$'
 	assert_line --regexp '^  h3 \[2\] +[0-9.]+/[0-9.]+/[0-9.]+ +[0-9.]+/[0-9.]+/[0-9.]+ +-$'
 	assert_line --regexp '^  h3 \[2\] +[0-9]+ +[0-9]+ +-$'
-	[ "$(grep -c '^  from' <<<"$output")" = 2 ]
+	[ "$(grep -c '^  from' <<<"$output")" = 3 ]
 	# every link-serve ended when up was done: nothing listens
 	for i in 1 2 3; do
 		[ -z "$(ip netns exec "${TAG}h$i" ss -Hltn 'sport = :7400')" ]
 	done
+	# the distances the guest will see, in the same map here and on
+	# every host, where avm-run reads it
+	assert_line "SLIT distances the guest will see (fabric.map, here and on every host):"
+	assert_line --regexp '^  h1 \[0\] +10 +[0-9]+ +[0-9]+$'
+	for i in 1 2 3; do
+		cmp "$D/local/fab/fabric.map" "$(remote_dir $i)/fabric.map"
+		[ "$(stat -c %a "$(remote_dir $i)/fabric.map")" = 600 ]
+	done
+	grep -qx 'vm: fab' "$D/local/fab/fabric.map"
+	grep -qx 'nodes: 3' "$D/local/fab/fabric.map"
 
 	fab down "$D/c.yaml"
 	assert_equal "$status" 0
@@ -359,6 +369,27 @@ h3: secret and cluster file removed"
 		    .rtt_min_ns > 0 and .rtt_min_ns <= .rtt_median_ns and
 		    .rtt_median_ns <= .rtt_max_ns and
 		    .bandwidth_bytes_per_s > 0 and .from_host == "h\(.from + 1)")' <<<"$output"
+	# the SLIT follows the measured order: a pair with the smaller mean
+	# round trip never gets the larger distance; 10 on the diagonal,
+	# the same both ways
+	jq -e '.distance as $d |
+		.fabric_map == "'"$D/local/fab/fabric.map"'" and
+		($d | length) == 3 and
+		all(range(3); $d[.][.] == 10) and
+		all(range(3) as $i | range(3) as $j | [$i, $j];
+		    $d[.[0]][.[1]] == $d[.[1]][.[0]]) and
+		([.links[] | {k: ([.from, .to] | sort), r: .rtt_median_ns}] |
+		 group_by(.k) | map({k: .[0].k, r: (map(.r) | add / length)})) as $p |
+		all($p[] as $a | $p[] as $b | [$a, $b];
+		    (.[0].r < .[1].r | not) or
+		    ($d[.[0].k[0]][.[0].k[1]] <= $d[.[1].k[0]][.[1].k[1]]))' <<<"$output"
+	# down takes the map too
+	fab down "$D/c.yaml"
+	assert_equal "$status" 0
+	[ ! -e "$D/local/fab/fabric.map" ]
+	for i in 1 2 3; do
+		[ ! -e "$(remote_dir $i)" ]
+	done
 }
 
 @test "up: a node whose fabric port is taken (69, naming the host and why), links to it not measured" {
@@ -420,6 +451,112 @@ print("ready", flush=True); time.sleep(60)' >"$D/taken" &
 	assert_equal "$status" 64
 	run avm-fabric --stream 1K up "$D/c.yaml"
 	assert_equal "$status" 64
+}
+
+@test "launch before up: every node's avm-run misses its cluster file, relayed with its host and node; 69" {
+	hosts 2
+	cluster 2
+	fab launch "$D/c.yaml"
+	echo "$output"
+	assert_equal "$status" 69
+	assert_line "h1[node 0]: avm-run[node 0]: /run/avm/fab/cluster.yaml: No such file or directory"
+	assert_line --regexp "^avm-fabric: node [01] on 'h[12]' failed: avm-run exited 66; the VM was stopped on every node$"
+}
+
+@test "launch: node 0 cannot start (its kernel is missing): 69 naming a node and its host, no avm-run left on any host" {
+	hosts 3
+	cluster 3
+	fab up --no-measure "$D/c.yaml"
+	assert_equal "$status" 0
+	fab launch "$D/c.yaml" -- -v
+	echo "$output"
+	assert_equal "$status" 69
+	assert_line "h1[node 0]: avm-run[node 0]: kernel '$D/none': No such file or directory"
+	assert_line --regexp "^avm-fabric: node [0-2] on 'h[1-3]' failed: avm-run exited (66|69); the VM was stopped on every node$"
+	run pgrep -f "avm-run --cluster /run/avm/fab/cluster.yaml"
+	assert_equal "$status" 1
+}
+
+@test "status and stop with nothing launched; launch --detach of a node that cannot start (69, its log's last line)" {
+	hosts 2
+	cluster 2
+	fab up --no-measure "$D/c.yaml"
+	fab status "$D/c.yaml"
+	echo "$output"
+	assert_equal "$status" 69
+	assert_output "h1: node 0 not running: not launched
+h2: node 1 not running: not launched"
+	fab status --json "$D/c.yaml"
+	jq -e '(.running | not) and ([.nodes[].why] == ["not launched", "not launched"])' <<<"$output"
+	fab stop "$D/c.yaml"
+	assert_equal "$status" 0
+	assert_output "fab: nothing was running"
+	fab launch --detach "$D/c.yaml"
+	echo "$output"
+	assert_equal "$status" 69
+	assert_line --regexp "^avm-fabric: node [01] on 'h[12]' is not running: avm-run\[node [01]\]: "
+	[ -s "$(remote_dir 1)/node-0.log" ] && [ -s "$(remote_dir 1)/node-0.pid" ]
+	grep -q "kernel '$D/none': No such file or directory" "$(remote_dir 1)/node-0.log"
+	run pgrep -f "avm-run --cluster /run/avm/fab/cluster.yaml"
+	assert_equal "$status" 1
+	# down takes the nodes' pid and log files with the rest
+	fab down "$D/c.yaml"
+	assert_equal "$status" 0
+	[ ! -e "$(remote_dir 1)" ] && [ ! -e "$(remote_dir 2)" ]
+}
+
+@test "the whole flow over 3 hosts: check, up, launch of the guest kit's atomic and memtouch, down" {
+	requires kvm
+	hosts 3
+	KERNEL="$AVM_TOP/build/guest/atomic.elf" cluster 3
+	fab check "$D/c.yaml"
+	echo "$output"
+	assert_equal "$status" 0
+	fab up "$D/c.yaml"
+	assert_equal "$status" 0
+	fab launch "$D/c.yaml"
+	echo "$output"
+	assert_equal "$status" 0
+	assert_output --partial "PASS"
+	refute_output --partial "FAIL"
+	fab down "$D/c.yaml"
+	assert_equal "$status" 0
+	KERNEL="$AVM_TOP/build/guest/memtouch.elf" cluster 3
+	fab up --no-measure "$D/c.yaml"
+	fab launch "$D/c.yaml"
+	echo "$output"
+	assert_equal "$status" 0
+	assert_output --partial "PASS"
+	fab down "$D/c.yaml"
+	assert_equal "$status" 0
+	run pgrep -f "avm-run --cluster /run/avm/fab/cluster.yaml"
+	assert_equal "$status" 1
+}
+
+@test "launch: a node's avm-run killed mid-run stops the VM: 69 naming node and host, every node gone within 5 s" {
+	requires kvm
+	hosts 3
+	KERNEL="$AVM_TOP/build/guest/uart-irq.elf" cluster 3
+	fab up --no-measure "$D/c.yaml"
+	env -u SSH_AUTH_SOCK HOME="$D" AVM_RUNDIR="$D/local" timeout 60 \
+		avm-fabric launch --known-hosts "$D/known_hosts" --timeout 20 \
+		--remote-bin "$AVM_TOP/bin" "$D/c.yaml" >"$D/launch.out" 2>&1 &
+	local lp=$! pid t st=0
+	for t in $(seq 100); do
+		pid=$(ip netns exec "${TAG}h2" pgrep -f "avm-run --cluster /run/avm/fab/cluster.yaml --node 1") && break
+		sleep 0.1
+	done
+	[ -n "$pid" ]
+	sleep 1
+	kill -9 "$pid"
+	t=$(date +%s%N)
+	wait "$lp" || st=$?
+	cat "$D/launch.out"
+	assert_equal "$st" 69
+	grep -q "^avm-fabric: node 1 on 'h2' failed: avm-run killed by SIGKILL" "$D/launch.out"
+	[ $((($(date +%s%N) - t) / 1000000)) -lt 15000 ]
+	run pgrep -f "avm-run --cluster /run/avm/fab/cluster.yaml"
+	assert_equal "$status" 1
 }
 
 @test "up --json, a relative fabric.secret and --remote-rundir" {

@@ -125,7 +125,8 @@ hosts() {
 
 
 # cluster N [MEMORY]: $D/c.yaml, a VM of one node per host, each node
-# 1 vCPU and MEMORY (256M), logging in as root with $D/userkey.
+# 1 vCPU and MEMORY (256M), logging in as root with $D/userkey; its
+# kernel $KERNEL ($D/none when unset).
 cluster() {
 	local n=$1 mem=${2:-256M} i total
 	total=$(($(numfmt --from=iec "$mem") * n / 1048576))M
@@ -134,7 +135,7 @@ cluster() {
 		echo "  name: fab"
 		echo "  vcpus: $n"
 		echo "  memory: $total"
-		echo "  kernel: $D/none"
+		echo "  kernel: ${KERNEL:-$D/none}"
 		echo "nodes:"
 		for ((i = 1; i <= n; i++)); do
 			echo "  - host: h$i"
