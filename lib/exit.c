@@ -57,6 +57,8 @@ static const struct exit_row rows[] = {
 	{ "avm-fabric", AVM_EX_OK,
 	  "check: every host holds what its node needs; up, down: done on "
 	  "every host (up: every link measured)" },
+	{ "avm-fabric", AVM_EX_GUEST,
+	  "launch: the guest's status, node 0's (avm-run(1))" },
 	{ "avm-fabric", AVM_EX_FAIL, "the output could not be written" },
 	{ "avm-fabric", AVM_EX_USAGE, "bad command line" },
 	{ "avm-fabric", AVM_EX_DATAERR, "the hosts' avm-run versions differ" },
@@ -76,6 +78,12 @@ static const struct exit_row rows[] = {
 	  "then pushes to no host; link-test: the proof was refused" },
 	{ "avm-fabric", AVM_EX_CONFIG,
 	  "bad configuration: the cluster file, no $HOME for known_hosts" },
+	{ "avm-fabric", AVM_EX_SIGNAL(1),
+	  "launch: stopped by SIGHUP on every node" },
+	{ "avm-fabric", AVM_EX_SIGNAL(2),
+	  "launch: stopped by SIGINT on every node" },
+	{ "avm-fabric", AVM_EX_SIGNAL(15),
+	  "launch: stopped by SIGTERM on every node" },
 
 	{ "avm-pager", AVM_EX_OK, "every node's client detached" },
 	{ "avm-pager", AVM_EX_USAGE, "bad command line" },

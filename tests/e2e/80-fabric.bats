@@ -248,6 +248,31 @@ while True:
 	assert_line --regexp "^h3: missing memory=16T: "
 }
 
+@test "check: one host with another avm-run version is named (65 when all else holds)" {
+	hosts 3
+	cluster 3
+	local v
+	v=$(avm-run --version | cut -d' ' -f2)
+	for i in 1 2 3; do
+		cp "$AVM_TOP/bin/avm-probe" "$AVM_TOP/bin/avm-run" "$D/h$i/bin/"
+	done
+	# the same avm-run but for the version it says: another build's
+	perl -pi -e 's/\x00\Q'"$v"'\E\x00/\x00'"${v%.*}.9"'\x00/g' "$D/h2/bin/avm-run"
+	[ "$("$D/h2/bin/avm-run" --version)" = "avm-run ${v%.*}.9" ]
+	fabric --remote-bin /run/avm-bin "$D/c.yaml"
+	echo "$output"
+	# both sides of the difference are named, the host that agrees not
+	assert_line "h2: avm-run ${v%.*}.9 differs from avm-run $v on 'h1'"
+	assert_line "h1: avm-run $v differs from avm-run ${v%.*}.9 on 'h2'"
+	refute_line --regexp "^h3: avm-run .* differs"
+	if [ -e /dev/kvm ]; then
+		assert_equal "$status" 65
+	else
+		# a missing prerequisite is worse than a version
+		assert_equal "$status" 69
+	fi
+}
+
 @test "check: a bad cluster file (78) and a missing one (66), before any ssh" {
 	printf 'vm:\n  name: fab\n  vcpu: 2\n' >"$D/bad.yaml"
 	fabric "$D/bad.yaml"
@@ -555,6 +580,36 @@ h2: node 1 not running: not launched"
 	assert_equal "$st" 69
 	grep -q "^avm-fabric: node 1 on 'h2' failed: avm-run killed by SIGKILL" "$D/launch.out"
 	[ $((($(date +%s%N) - t) / 1000000)) -lt 15000 ]
+	run pgrep -f "avm-run --cluster /run/avm/fab/cluster.yaml"
+	assert_equal "$status" 1
+}
+
+@test "the bring-up script of avm-fabric(8) EXAMPLES, as printed there: check, up, launch, down" {
+	hosts 3
+	KERNEL="$AVM_TOP/build/guest/atomic.elf" cluster 3
+	sed -n '/^\.\\" bring-up.sh begin$/,/^\.\\" bring-up.sh end$/p' \
+		"$AVM_TOP/man/avm-fabric.8" | sed '1,2d;$d' | sed '$d' |
+		sed 's/\\e/\\/g' >"$D/bring-up.sh"
+	head -1 "$D/bring-up.sh" | grep -qx '#!/bin/sh'
+	grep -q 'avm-fabric "\$@" launch "\$file"' "$D/bring-up.sh"
+	run env -u SSH_AUTH_SOCK HOME="$D" AVM_RUNDIR="$D/local" timeout 120 \
+		sh "$D/bring-up.sh" "$D/c.yaml" --known-hosts "$D/known_hosts" \
+		--remote-bin "$AVM_TOP/bin" --timeout 20
+	echo "$output"
+	if [ -e /dev/kvm ]; then
+		assert_equal "$status" 0
+		assert_line "h2: secret and cluster file pushed"
+		assert_output --partial "PASS"
+		assert_line "h3: secret and cluster file removed"
+	else
+		# check stops the script: nothing pushed anywhere
+		assert_equal "$status" 69
+		assert_line --regexp "^h1: missing kvm: "
+		refute_line --partial "pushed"
+	fi
+	for i in 1 2 3; do
+		[ ! -e "$(remote_dir $i)" ]
+	done
 	run pgrep -f "avm-run --cluster /run/avm/fab/cluster.yaml"
 	assert_equal "$status" 1
 }

@@ -39,6 +39,8 @@ hosts_teardown() {
 # ${PORT[I]:-22}.
 # sshd wants its privilege separation folder /run/sshd: it gets one on
 # a tmpfs in a mount namespace of its own, so nothing is left in /run.
+# There /run/avm-bin is $D/hI/bin, for a test that gives one host other
+# tools than the rest.
 # The host's /run/avm (the default remote run directory of up and down)
 # is $D/hI/run-avm there, so that each host's files can be told apart
 # and checked from here.
@@ -57,13 +59,15 @@ start_sshd() {
 		PidFile $D/sshd$i.pid
 		Subsystem sftp internal-sftp
 	EOF
-	mkdir -p "$D/h$i/run-avm"
+	mkdir -p "$D/h$i/run-avm" "$D/h$i/bin"
 	ip netns exec "$ns" unshare -m sh -c \
 		'mount -t tmpfs -o mode=0755,size=1m avm-test /run &&
-		 mkdir /run/sshd /run/avm &&
+		 mkdir /run/sshd /run/avm /run/avm-bin &&
 		 mount --bind "$2" /run/avm &&
+		 mount --bind "$3" /run/avm-bin &&
 		 exec /usr/sbin/sshd -D -e -f "$1"' \
-		sh "$D/sshd$i.conf" "$D/h$i/run-avm" </dev/null >"$D/sshd$i.log" 2>&1 3>&- &
+		sh "$D/sshd$i.conf" "$D/h$i/run-avm" "$D/h$i/bin" \
+		</dev/null >"$D/sshd$i.log" 2>&1 3>&- &
 	SSHD[$i]=$!
 }
 
