@@ -46,7 +46,7 @@ static const struct exit_row rows[] = {
 	{ "avm-run", AVM_EX_NOPERM,
 	  "permission denied: /dev/kvm, the control socket, a secret file "
 	  "group or others may read, a fabric map that is not our own "
-	  "regular file" },
+	  "regular file, a --console link of another user" },
 	{ "avm-run", AVM_EX_CONFIG,
 	  "bad configuration: the cluster file, no run directory, a secret "
 	  "that is not 32 bytes" },

@@ -125,3 +125,47 @@ fabmsg_sink_done_decode(const void *buf, size_t len,
 	m->ns = wire_get64(p + OFF(fabmsg_sink_done_le, ns));
 	return 0;
 }
+
+int
+fabmsg_clock_encode(const struct fabmsg_clock *m, void *buf, size_t cap)
+{
+	if (cap < WIRE_FAB_CLOCK_SIZE)
+		return -ENOSPC;
+	wire_put64((uint8_t *)buf + OFF(fabmsg_clock_le, sent_ns), m->sent_ns);
+	return WIRE_FAB_CLOCK_SIZE;
+}
+
+int
+fabmsg_clock_decode(const void *buf, size_t len, struct fabmsg_clock *m)
+{
+	if (len != WIRE_FAB_CLOCK_SIZE)
+		return -EMSGSIZE;
+	m->sent_ns = wire_get64((const uint8_t *)buf +
+				OFF(fabmsg_clock_le, sent_ns));
+	m->peer_ns = 0;
+	return 0;
+}
+
+int
+fabmsg_clock_reply_encode(const struct fabmsg_clock *m, void *buf, size_t cap)
+{
+	uint8_t *p = buf;
+
+	if (cap < WIRE_FAB_CLOCK_REPLY_SIZE)
+		return -ENOSPC;
+	wire_put64(p + OFF(fabmsg_clock_reply_le, sent_ns), m->sent_ns);
+	wire_put64(p + OFF(fabmsg_clock_reply_le, peer_ns), m->peer_ns);
+	return WIRE_FAB_CLOCK_REPLY_SIZE;
+}
+
+int
+fabmsg_clock_reply_decode(const void *buf, size_t len, struct fabmsg_clock *m)
+{
+	const uint8_t *p = buf;
+
+	if (len != WIRE_FAB_CLOCK_REPLY_SIZE)
+		return -EMSGSIZE;
+	m->sent_ns = wire_get64(p + OFF(fabmsg_clock_reply_le, sent_ns));
+	m->peer_ns = wire_get64(p + OFF(fabmsg_clock_reply_le, peer_ns));
+	return 0;
+}

@@ -570,7 +570,8 @@ verb_launch(struct fabric *f, int argc, char **argv)
 			    quote(pidf, qp, sizeof(qp)) < 0 ||
 			    quote(logf, ql, sizeof(ql)) < 0 ||
 			    snprintf(cmd, sizeof(cmd),
-				     "cd / && { %s </dev/null >%s 2>&1 & } && "
+				     "cd / && { setsid %s </dev/null >%s 2>&1 "
+				     "& } && "
 				     "echo $! >%s && echo " PID_TAG "$!",
 				     q, ql, qp) >= (int)sizeof(cmd)) {
 				log_err("launch: path too long");

@@ -6,10 +6,12 @@
  * trips and a FAB_SINK page stream, and prints what it measured.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "avm/auth.h"
@@ -21,6 +23,10 @@
 #include "avm/log.h"
 #include "avm/util.h"
 #include "fabric.h"
+
+/* Round trips that estimate the offset between the two hosts' clocks:
+ * the one that took least says it best. */
+#define CLOCK_SAMPLES 32
 
 /* A greeting that takes longer than this is not a measuring peer. */
 #define GREET_MS 5000
@@ -106,6 +112,15 @@ lt_release(struct lt *t)
 	config_release(&t->cfg);
 }
 
+static uint64_t
+realtime_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
 /* ---- link-serve ------------------------------------------------------- */
 
 /*
@@ -149,6 +164,18 @@ serve_one(struct link *l)
 			c.bytes += h.len;
 			rc = 0;
 			break;
+		case WIRE_T_FAB_CLOCK: {
+			struct fabmsg_clock ck;
+			uint8_t cb[WIRE_FAB_CLOCK_REPLY_SIZE];
+
+			if (fabmsg_clock_decode(p, h.len, &ck) < 0)
+				goto bad;
+			ck.peer_ns = realtime_ns();
+			fabmsg_clock_reply_encode(&ck, cb, sizeof(cb));
+			rc = link_send(l, WIRE_T_FAB_CLOCK_REPLY, WIRE_F_REPLY,
+				       h.id, cb, sizeof(cb), NULL, 0);
+			break;
+		}
 		case WIRE_T_FAB_SINK_END:
 			if (fabmsg_sink_end_decode(p, h.len, &end) < 0)
 				goto bad;
@@ -306,6 +333,58 @@ measure_rtt(struct link *l, uint64_t *rtt, size_t n)
 	return 0;
 }
 
+/*
+ * How far the peer's wall clock is from ours, NTP's way: for each
+ * sample, the peer's time against the middle of our send and receive;
+ * the sample with the shortest round trip is kept, its error half that
+ * round trip.
+ */
+static int
+measure_clock(struct link *l, int64_t *offset, uint64_t *err)
+{
+	uint8_t buf[WIRE_FAB_CLOCK_SIZE];
+	struct fabmsg_clock m, r;
+	uint64_t t0, t1, best = UINT64_MAX;
+	struct wire_hdr h;
+	const void *p;
+	int i, rc;
+
+	for (i = 0; i < CLOCK_SAMPLES; i++) {
+		m.sent_ns = t0 = realtime_ns();
+		fabmsg_clock_encode(&m, buf, sizeof(buf));
+		rc = link_send(l, WIRE_T_FAB_CLOCK, 0, 1000 + (uint64_t)i, buf,
+			       sizeof(buf), NULL, 0);
+		if (rc == 0)
+			rc = await_reply(l, WIRE_T_FAB_CLOCK_REPLY,
+					 1000 + (uint64_t)i, &h, &p);
+		if (rc < 0)
+			return rc;
+		t1 = realtime_ns();
+		if (fabmsg_clock_reply_decode(p, h.len, &r) < 0 ||
+		    r.sent_ns != t0)
+			return -EPROTO;
+		if (t1 < t0 || t1 - t0 >= best)
+			continue;
+		best = t1 - t0;
+		*offset = (int64_t)(r.peer_ns - (t0 + best / 2));
+		*err = best / 2;
+	}
+	return 0;
+}
+
+/* The path MTU of the link's socket, 0 when the kernel does not say. */
+static unsigned
+path_mtu(struct link *l)
+{
+	int mtu = 0;
+	socklen_t len = sizeof(mtu);
+
+	if (getsockopt(link_fd(l), IPPROTO_IP, IP_MTU, &mtu, &len) < 0 &&
+	    getsockopt(link_fd(l), IPPROTO_IPV6, IPV6_MTU, &mtu, &len) < 0)
+		return 0;
+	return mtu > 0 ? (unsigned)mtu : 0;
+}
+
 /* bytes of pages in frames of 256; *ns from the first send to the
  * answer, *got what the peer counted. */
 static int
@@ -357,7 +436,8 @@ verb_link_test(struct fabric *f, int argc, char **argv)
 	struct fabmsg_sink_count got = { 0 };
 	struct lt t = { 0 };
 	struct link *l = NULL;
-	uint64_t *rtt = NULL, ns = 0;
+	uint64_t *rtt = NULL, ns = 0, clock_err = 0;
+	int64_t clock_off = 0;
 	struct emit e;
 	char why[512];
 	int rc, status;
@@ -379,6 +459,8 @@ verb_link_test(struct fabric *f, int argc, char **argv)
 	if (!rtt)
 		log_die(AVM_EX_SOFTWARE, "calloc: %s", strerror(errno));
 	rc = measure_rtt(l, rtt, f->pings);
+	if (rc == 0)
+		rc = measure_clock(l, &clock_off, &clock_err);
 	if (rc == 0)
 		rc = measure_stream(l, f->stream_bytes, &ns, &got);
 	if (rc < 0) {
@@ -404,6 +486,9 @@ verb_link_test(struct fabric *f, int argc, char **argv)
 	emit_kv_uint(&e, "stream_ns", ns);
 	emit_kv_uint(&e, "bandwidth_bytes_per_s",
 		     ns ? (uint64_t)((double)got.bytes * 1e9 / (double)ns) : 0);
+	emit_kv_int(&e, "clock_offset_ns", clock_off);
+	emit_kv_uint(&e, "clock_error_ns", clock_err);
+	emit_kv_uint(&e, "path_mtu", path_mtu(l));
 	emit_map_end(&e);
 	if (fabric_emit_finish(&e) < 0 || fflush(stdout) != 0)
 		status = AVM_EX_FAIL;

@@ -164,6 +164,19 @@ help(void)
 	exit_usage(stdout, PROG);
 }
 
+/* "check, up, ...": the verbs of the table, for messages. */
+static const char *
+verb_names(char *buf, size_t len)
+{
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < AVM_ARRAY_SIZE(verbs) && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "",
+				      verbs[i].name);
+	return buf;
+}
+
 void
 usage_error(void)
 {
@@ -277,6 +290,7 @@ main(int argc, char **argv)
 			    .pings = PINGS_DEFAULT,
 			    .stream_bytes = STREAM_DEFAULT };
 	struct opt_parser p;
+	char names[256];
 	uint64_t v;
 	size_t i;
 	int c;
@@ -375,17 +389,15 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		log_err("no verb (check, up, down, launch, status, stop, "
-			"link-serve, link-test)");
+		log_err("no verb (%s)", verb_names(names, sizeof(names)));
 		usage_error();
 	}
 	for (i = 0; i < AVM_ARRAY_SIZE(verbs); i++)
 		if (strcmp(argv[optind], verbs[i].name) == 0)
 			break;
 	if (i == AVM_ARRAY_SIZE(verbs)) {
-		log_err("unknown verb '%s' (check, up, down, link-serve, "
-			"link-test)",
-			argv[optind]);
+		log_err("unknown verb '%s' (%s)", argv[optind],
+			verb_names(names, sizeof(names)));
 		usage_error();
 	}
 	if (f.accept_new && f.known_hosts[0])

@@ -21,6 +21,9 @@
 #include "matrix.h"
 #include "ssh.h"
 
+/* Host clocks further apart than this get a warning. */
+#define MATRIX_CLOCK_WARN_NS 50000000ll
+
 static void
 step_deadline(const struct fabric *f, struct ssh_conn *c)
 {
@@ -96,6 +99,22 @@ field(const char *out, const char *key, uint64_t *v)
 	return -1;
 }
 
+/* The same for a signed value. */
+static int
+sfield(const char *out, const char *key, int64_t *v)
+{
+	size_t kl = strlen(key);
+	const char *s;
+
+	for (s = out; s && *s;
+	     s = strchr(s, '\n') ? strchr(s, '\n') + 1 : NULL) {
+		if (strncmp(s, key, kl) == 0 && s[kl] == ':' &&
+		    sscanf(s + kl + 1, " %" SCNd64, v) == 1)
+			return 0;
+	}
+	return -1;
+}
+
 static void
 measure_one(const struct fabric *f, const struct matrix_plan *p, size_t i,
 	    size_t j, struct matrix_link *m)
@@ -124,7 +143,10 @@ measure_one(const struct fabric *f, const struct matrix_plan *p, size_t i,
 	} else if (field(r.out, "rtt_min_ns", &m->rtt_min_ns) < 0 ||
 		   field(r.out, "rtt_median_ns", &m->rtt_median_ns) < 0 ||
 		   field(r.out, "rtt_max_ns", &m->rtt_max_ns) < 0 ||
-		   field(r.out, "bandwidth_bytes_per_s", &m->bw) < 0) {
+		   field(r.out, "bandwidth_bytes_per_s", &m->bw) < 0 ||
+		   sfield(r.out, "clock_offset_ns", &m->clock_offset_ns) < 0 ||
+		   field(r.out, "clock_error_ns", &m->clock_error_ns) < 0 ||
+		   field(r.out, "path_mtu", &m->mtu) < 0) {
 		snprintf(m->error, sizeof(m->error),
 			 "link-test printed no measurement (another "
 			 "avm-fabric version?)");
@@ -341,6 +363,72 @@ cell_bw(const struct matrix *mx, size_t i, size_t j, char *b, size_t len)
 		snprintf(b, len, "%.0f", m->bw / 1e6);
 }
 
+static void
+cell_clock(const struct matrix *mx, size_t i, size_t j, char *b, size_t len)
+{
+	const struct matrix_link *m = &mx->links[i * mx->n + j];
+
+	if (i == j)
+		snprintf(b, len, "-");
+	else if (!m->ok)
+		snprintf(b, len, "failed");
+	else
+		snprintf(b, len, "%+.3f", (double)m->clock_offset_ns / 1e6);
+}
+
+static void
+cell_mtu(const struct matrix *mx, size_t i, size_t j, char *b, size_t len)
+{
+	const struct matrix_link *m = &mx->links[i * mx->n + j];
+
+	if (i == j)
+		snprintf(b, len, "-");
+	else if (!m->ok)
+		snprintf(b, len, "failed");
+	else
+		snprintf(b, len, "%" PRIu64, m->mtu);
+}
+
+/*
+ * Warnings about what a VM over these hosts would suffer from: clocks
+ * so far apart that guest time would jump between nodes, and paths of
+ * different MTUs.
+ */
+static void
+matrix_warn(const struct avm_config *cfg, const struct matrix *mx)
+{
+	uint64_t mtu = 0;
+	size_t i, j;
+	int differ = 0;
+
+	for (i = 0; i < mx->n; i++) {
+		for (j = 0; j < mx->n; j++) {
+			const struct matrix_link *m = &mx->links[i * mx->n + j];
+			int64_t a = m->clock_offset_ns < 0 ? -m->clock_offset_ns
+							   : m->clock_offset_ns;
+
+			if (i == j || !m->ok)
+				continue;
+			if (mtu && m->mtu && m->mtu != mtu)
+				differ = 1;
+			if (m->mtu && !mtu)
+				mtu = m->mtu;
+			if (i < j && a > MATRIX_CLOCK_WARN_NS &&
+			    (uint64_t)a > m->clock_error_ns)
+				log_warn("the clocks of '%s' and '%s' are %.3f "
+					 "s apart: the guest's time would jump "
+					 "between their nodes; synchronize the "
+					 "hosts (NTP, PTP)",
+					 cfg->nodes[i].host, cfg->nodes[j].host,
+					 (double)a / 1e9);
+		}
+	}
+	if (differ)
+		log_warn("the links' path MTUs differ (see --json "
+			 "path_mtu): a network of mixed MTUs fragments or "
+			 "drops large frames");
+}
+
 void
 matrix_print(FILE *out, const struct fabric *f, const struct avm_config *cfg,
 	     const struct matrix *mx)
@@ -368,6 +456,11 @@ matrix_print(FILE *out, const struct fabric *f, const struct avm_config *cfg,
 		"256 pages of 4 KiB):\n",
 		f->stream_bytes);
 	table(out, cfg, mx, cell_bw);
+	fprintf(out, "\nclock of the column's host against the row's, ms:\n");
+	table(out, cfg, mx, cell_clock);
+	fprintf(out, "\npath MTU, bytes:\n");
+	table(out, cfg, mx, cell_mtu);
+	matrix_warn(cfg, mx);
 }
 
 static void
@@ -409,6 +502,11 @@ matrix_emit(struct emit *e, const struct avm_config *cfg,
 					     m->rtt_median_ns);
 				emit_kv_uint(e, "rtt_max_ns", m->rtt_max_ns);
 				emit_kv_uint(e, "bandwidth_bytes_per_s", m->bw);
+				emit_kv_int(e, "clock_offset_ns",
+					    m->clock_offset_ns);
+				emit_kv_uint(e, "clock_error_ns",
+					     m->clock_error_ns);
+				emit_kv_uint(e, "path_mtu", m->mtu);
 				emit_kv_null(e, "error");
 			} else {
 				emit_kv_str(e, "error",

@@ -26,7 +26,10 @@ struct matrix_plan {
 struct matrix_link {
 	int ok;
 	uint64_t rtt_min_ns, rtt_median_ns, rtt_max_ns;
-	uint64_t bw; /* bytes per second */
+	uint64_t bw;		 /* bytes per second */
+	int64_t clock_offset_ns; /* the peer's wall clock minus ours */
+	uint64_t clock_error_ns; /* give or take */
+	uint64_t mtu;		 /* path MTU; 0 unknown */
 	char error[512];
 };
 

@@ -153,14 +153,7 @@ vm_devices(struct vm *vm)
 	if (!vm->route->devices_here)
 		return AVM_EX_OK; /* devices live on node 0 */
 	if (vm->opts.console) {
-		out = open(vm->opts.console,
-			   O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (out < 0) {
-			log_err("open '%s': %s", vm->opts.console,
-				strerror(errno));
-			return AVM_EX_CANTCREAT;
-		}
-		vm->console_fd = out;
+		out = vm->console_fd; /* opened with the inputs (vm.c) */
 		in = -1;
 	}
 	vm->uart = uart_create(vm, out, in);

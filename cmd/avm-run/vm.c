@@ -118,6 +118,10 @@ vm_rundir_release(struct vm *vm)
 	}
 	if (vm->dir[0])
 		rmdir(vm->dir);
+	/* Closed with the devices, unless start-up ended before them. */
+	if (vm->console_fd >= 0)
+		close(vm->console_fd);
+	vm->console_fd = -1;
 }
 
 /* run.sock in the run directory, served by ctl.c's thread. */
@@ -248,10 +252,57 @@ vm_paths(struct vm *vm)
 }
 
 /*
+ * --console FILE, opened before anything starts.  A symbolic link is
+ * followed only when it is ours or root's (/dev/stdout, a link the
+ * operator made): one that another user owns is what they would plant
+ * in a shared folder to make us append to a file of their choosing, so
+ * it is refused (77).  Returns AVM_EX_OK with vm->console_fd, or an exit
+ * status after a message.
+ */
+static int
+vm_console_open(struct vm *vm)
+{
+	const char *path = vm->opts.console;
+	const int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY |
+			  O_NONBLOCK;
+	struct stat st;
+	int fd;
+
+	fd = open(path, flags | O_NOFOLLOW, 0644);
+	if (fd < 0 && errno == ELOOP) {
+		if (lstat(path, &st) == 0 && st.st_uid != geteuid() &&
+		    st.st_uid != 0) {
+			log_err("console '%s': a symbolic link of another "
+				"user (uid %u): give the file itself",
+				path, (unsigned)st.st_uid);
+			return AVM_EX_NOPERM;
+		}
+		fd = open(path, flags, 0644);
+	}
+	if (fd < 0) {
+		log_err("console '%s': %s", path, strerror(errno));
+		return errno == EACCES || errno == EPERM ? AVM_EX_NOPERM
+							 : AVM_EX_CANTCREAT;
+	}
+	if (fstat(fd, &st) < 0 ||
+	    (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode) &&
+	     !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))) {
+		log_err("console '%s': not a file, device, pipe or socket",
+			path);
+		close(fd);
+		return AVM_EX_CANTCREAT;
+	}
+	/* Writes wait for the reader of a pipe or terminal as before. */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	vm->console_fd = fd;
+	return AVM_EX_OK;
+}
+
+/*
  * Every file the guest needs, before anything starts (no other node,
  * pager, socket or KVM yet): missing or unreadable 66, not a regular
- * file (a directory, a FIFO, a device) 65, at once.  Only node 0 loads
- * the guest.
+ * file (a directory, a FIFO, a device) 65, at once; then the console
+ * file.  Only node 0 loads the guest and has the console.
  */
 static int
 vm_inputs(struct vm *vm)
@@ -279,6 +330,11 @@ vm_inputs(struct vm *vm)
 				e ? strerror(e) : "not a regular file");
 			return e ? AVM_EX_NOINPUT : AVM_EX_DATAERR;
 		}
+	}
+	if (vm->node == 0 && vm->opts.console) {
+		e = vm_console_open(vm);
+		if (e != AVM_EX_OK)
+			return e;
 	}
 	return vm_paths(vm);
 }

@@ -1,5 +1,5 @@
 /*
- * The payloads of avm-fabric's link measurement (types 7..11 of
+ * The payloads of avm-fabric's link measurement (types 7..13 of
  * man/avm-wire.7, on links of role fabric only): echoes for the round
  * trip, and a stream of pages for the bandwidth.  One fixed-width
  * little-endian layout each, and an encode/decode pair.
@@ -76,6 +76,30 @@ struct fabmsg_sink_count {
 	uint64_t ns; /* FAB_SINK_DONE only; 0 in FAB_SINK_END */
 };
 
+/*
+ * On the wire: FAB_CLOCK (request: the sender's CLOCK_REALTIME in ns
+ * when it sent it) and FAB_CLOCK_REPLY (the request's time echoed, then
+ * the answering side's CLOCK_REALTIME when it answered).
+ */
+struct fabmsg_clock_le {
+	uint8_t sent_ns[8];
+};
+_Static_assert(sizeof(struct fabmsg_clock_le) == WIRE_FAB_CLOCK_SIZE,
+	       "FAB_CLOCK");
+
+struct fabmsg_clock_reply_le {
+	uint8_t sent_ns[8];
+	uint8_t peer_ns[8];
+};
+_Static_assert(sizeof(struct fabmsg_clock_reply_le) ==
+		       WIRE_FAB_CLOCK_REPLY_SIZE,
+	       "FAB_CLOCK_REPLY");
+
+struct fabmsg_clock {
+	uint64_t sent_ns;
+	uint64_t peer_ns; /* FAB_CLOCK_REPLY only */
+};
+
 /* FAB_ECHO and FAB_ECHO_REPLY (the same layout). */
 int fabmsg_echo_encode(const struct fabmsg_echo *m, void *buf, size_t cap);
 int fabmsg_echo_decode(const void *buf, size_t len, struct fabmsg_echo *m);
@@ -94,5 +118,13 @@ int fabmsg_sink_done_encode(const struct fabmsg_sink_count *m, void *buf,
 			    size_t cap);
 int fabmsg_sink_done_decode(const void *buf, size_t len,
 			    struct fabmsg_sink_count *m);
+
+/* FAB_CLOCK (peer_ns ignored) and FAB_CLOCK_REPLY. */
+int fabmsg_clock_encode(const struct fabmsg_clock *m, void *buf, size_t cap);
+int fabmsg_clock_decode(const void *buf, size_t len, struct fabmsg_clock *m);
+int fabmsg_clock_reply_encode(const struct fabmsg_clock *m, void *buf,
+			      size_t cap);
+int fabmsg_clock_reply_decode(const void *buf, size_t len,
+			      struct fabmsg_clock *m);
 
 #endif

@@ -82,6 +82,8 @@
 	(WIRE_FAB_SINK_HDR + WIRE_FAB_SINK_PAGES * WIRE_PG_PAGE_SIZE)
 #define WIRE_FAB_SINK_END_SIZE 16
 #define WIRE_FAB_SINK_DONE_SIZE 24
+#define WIRE_FAB_CLOCK_SIZE 8
+#define WIRE_FAB_CLOCK_REPLY_SIZE 16
 
 /* Run-to-run payload sizes; the layouts are in include/avm/runmsg.h. */
 #define WIRE_RUN_IRQ_SIZE 24
@@ -135,6 +137,9 @@ enum wire_kind {
  * FAB_SINK       fabric links: 1..256 pages of a bandwidth stream.
  * FAB_SINK_END   fabric links: the stream's end, what was sent;
  *                answered by FAB_SINK_DONE (what came, over what time).
+ * FAB_CLOCK      fabric links: the sender's wall clock; answered by
+ *                FAB_CLOCK_REPLY with the other side's, for the offset
+ *                between the two hosts' clocks.
  * PG_AUTH      pager links, both sides, right after the handshake: an
  *              HMAC-SHA256 proof of the VM's secret (lib/auth.c).
  * PG_LINK      pager links, both sides, after PG_AUTH: memory size and
@@ -185,6 +190,10 @@ enum wire_kind {
 	  WIRE_K_REQUEST)                                                      \
 	X(FAB_SINK_DONE, 11, WIRE_FAB_SINK_DONE_SIZE, WIRE_FAB_SINK_DONE_SIZE, \
 	  WIRE_K_REPLY)                                                        \
+	X(FAB_CLOCK, 12, WIRE_FAB_CLOCK_SIZE, WIRE_FAB_CLOCK_SIZE,             \
+	  WIRE_K_REQUEST)                                                      \
+	X(FAB_CLOCK_REPLY, 13, WIRE_FAB_CLOCK_REPLY_SIZE,                      \
+	  WIRE_FAB_CLOCK_REPLY_SIZE, WIRE_K_REPLY)                             \
 	X(PG_AUTH, 16, WIRE_PG_AUTH_SIZE, WIRE_PG_AUTH_SIZE, WIRE_K_ONEWAY)    \
 	X(PG_LINK, 17, WIRE_PG_LINK_SIZE, WIRE_PG_LINK_SIZE, WIRE_K_ONEWAY)    \
 	X(PG_REQ, 18, WIRE_PG_MSG_SIZE, WIRE_PG_MSG_SIZE, WIRE_K_REQUEST)      \

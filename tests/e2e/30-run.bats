@@ -9,6 +9,11 @@ G="$AVM_TOP/build/guest"
 
 setup() {
 	setup_rundir
+	SHARED=
+}
+
+teardown() {
+	[ -z "$SHARED" ] || rm -rf "$SHARED"
 }
 
 # wait_for_running NAME: until VM NAME says it runs, at most 30 s.
@@ -170,6 +175,35 @@ run_guest() {
 	# nothing was started: no run directory for the VM
 	run find "$AVM_RUNDIR" -mindepth 1
 	assert_output ""
+}
+
+@test "--console: another user's link is refused with 77 before anything starts, our own and /dev/stdout are taken, a FIFO without reader is 73 at once" {
+	local d="$BATS_TEST_TMPDIR"
+	# a folder others may write to, where nobody plants a link to a
+	# file of ours
+	SHARED=$(mktemp -d /tmp/avm-test-shared.XXXXXX)
+	chmod 0777 "$SHARED" # not sticky: the kernel guards sticky ones itself
+	: >"$d/victim"
+	setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		ln -s "$d/victim" "$SHARED/console"
+	run timeout 10 avm-run --nodes 2 -c 2 --kernel "$G/hello.elf" \
+		--console "$SHARED/console"
+	assert_equal "$status" 77
+	assert_output "avm-run[node 0]: console '$SHARED/console': a symbolic link of another user (uid $(id -u nobody)): give the file itself"
+	[ ! -s "$d/victim" ]
+	run find "$AVM_RUNDIR" -mindepth 1
+	assert_output ""
+	mkfifo "$d/fifo"
+	run timeout 10 avm-run --kernel "$G/hello.elf" --console "$d/fifo"
+	assert_equal "$status" 73
+	assert_output "avm-run: console '$d/fifo': No such device or address"
+	# our own link and /dev/stdout (root's): what follows depends on KVM
+	ln -s "$d/victim" "$d/mine"
+	for c in "$d/mine" /dev/stdout; do
+		run timeout 60 avm-run --kernel "$G/hello.elf" --console "$c"
+		refute_output --partial "symbolic link"
+		[ "$status" != 77 ] && [ "$status" != 73 ]
+	done
 }
 
 @test "not a kernel: 65" {

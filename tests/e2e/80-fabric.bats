@@ -286,10 +286,10 @@ while True:
 @test "avm-fabric: usage errors (64)" {
 	run avm-fabric
 	assert_equal "$status" 64
-	assert_line "avm-fabric: no verb (check, up, down, link-serve, link-test)"
+	assert_line "avm-fabric: no verb (check, up, down, launch, status, stop, link-serve, link-test)"
 	run avm-fabric frob x.yaml
 	assert_equal "$status" 64
-	assert_line "avm-fabric: unknown verb 'frob' (check, up, down, link-serve, link-test)"
+	assert_line "avm-fabric: unknown verb 'frob' (check, up, down, launch, status, stop, link-serve, link-test)"
 	run avm-fabric check --timeout 0 x.yaml
 	assert_equal "$status" 64
 	run avm-fabric check
@@ -365,7 +365,11 @@ h3: secret and cluster file removed"
 	assert_line --regexp '^  h2 \[1\] +[0-9.]+/[0-9.]+/[0-9.]+ +- +[0-9.]+/[0-9.]+/[0-9.]+$'
 	assert_line --regexp '^  h3 \[2\] +[0-9.]+/[0-9.]+/[0-9.]+ +[0-9.]+/[0-9.]+/[0-9.]+ +-$'
 	assert_line --regexp '^  h3 \[2\] +[0-9]+ +[0-9]+ +-$'
-	[ "$(grep -c '^  from' <<<"$output")" = 3 ]
+	assert_line "clock of the column's host against the row's, ms:"
+	assert_line "path MTU, bytes:"
+	assert_line --regexp '^  h2 \[1\] +1500 +- +1500$'
+	# round trips, bandwidth, clocks, MTUs, distances
+	[ "$(grep -c '^  from' <<<"$output")" = 5 ]
 	# every link-serve ended when up was done: nothing listens
 	for i in 1 2 3; do
 		[ -z "$(ip netns exec "${TAG}h$i" ss -Hltn 'sport = :7400')" ]
@@ -393,7 +397,11 @@ h3: secret and cluster file removed"
 		all(.links[]; .ok and .error == null and
 		    .rtt_min_ns > 0 and .rtt_min_ns <= .rtt_median_ns and
 		    .rtt_median_ns <= .rtt_max_ns and
-		    .bandwidth_bytes_per_s > 0 and .from_host == "h\(.from + 1)")' <<<"$output"
+		    .bandwidth_bytes_per_s > 0 and .from_host == "h\(.from + 1)" and
+		    .path_mtu == 1500 and
+		    # one machine, one clock: within the error of the measure
+		    (if .clock_offset_ns < 0 then -.clock_offset_ns else .clock_offset_ns end) <=
+		        .clock_error_ns + 1000000)' <<<"$output"
 	# the SLIT follows the measured order: a pair with the smaller mean
 	# round trip never gets the larger distance; 10 on the diagonal,
 	# the same both ways
@@ -415,6 +423,19 @@ h3: secret and cluster file removed"
 	for i in 1 2 3; do
 		[ ! -e "$(remote_dir $i)" ]
 	done
+}
+
+@test "up: a host on a smaller MTU shows in the path MTU table, with a warning" {
+	hosts 3
+	cluster 3
+	ip -n "${TAG}h3" link set "${TAG}n3" mtu 1280
+	fab up --pings 100 --stream 1M "$D/c.yaml"
+	echo "$output"
+	assert_equal "$status" 0
+	assert_line --regexp '^  h3 \[2\] +1280 +1280 +-$'
+	assert_line --regexp '^  h1 \[0\] +- +1500 +1500$'
+	assert_line --regexp "^avm-fabric: warning: the links' path MTUs differ"
+	refute_line --partial "clocks of"
 }
 
 @test "up: a node whose fabric port is taken (69, naming the host and why), links to it not measured" {

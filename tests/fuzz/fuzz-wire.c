@@ -186,6 +186,27 @@ try_fab_count(const uint8_t *p, size_t len, int done)
 	check(rc == 0 && memcmp(&a, &b, sizeof(a)) == 0);
 }
 
+static void
+try_fab_clock(const uint8_t *p, size_t len, int reply)
+{
+	struct fabmsg_clock a, b;
+	int n, rc;
+
+	rc = reply ? fabmsg_clock_reply_decode(p, len, &a)
+		   : fabmsg_clock_decode(p, len, &a);
+	check((rc == 0) == (len == (reply ? WIRE_FAB_CLOCK_REPLY_SIZE
+					  : WIRE_FAB_CLOCK_SIZE)));
+	check(rc == 0 || rc == -EMSGSIZE);
+	if (rc < 0)
+		return;
+	n = reply ? fabmsg_clock_reply_encode(&a, fe, sizeof(fe))
+		  : fabmsg_clock_encode(&a, fe, sizeof(fe));
+	check(n >= 0 && (size_t)n == len && memcmp(fe, p, len) == 0);
+	rc = reply ? fabmsg_clock_reply_decode(fe, len, &b)
+		   : fabmsg_clock_decode(fe, len, &b);
+	check(rc == 0 && a.sent_ns == b.sent_ns && a.peer_ns == b.peer_ns);
+}
+
 /* The payload of one frame, to the decoder its header names. */
 static void
 try_payload(const struct wire_hdr *h, const uint8_t *p)
@@ -237,6 +258,12 @@ try_payload(const struct wire_hdr *h, const uint8_t *p)
 		break;
 	case WIRE_T_FAB_SINK_DONE:
 		try_fab_count(p, h->len, 1);
+		break;
+	case WIRE_T_FAB_CLOCK:
+		try_fab_clock(p, h->len, 0);
+		break;
+	case WIRE_T_FAB_CLOCK_REPLY:
+		try_fab_clock(p, h->len, 1);
 		break;
 	}
 }
@@ -339,6 +366,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	try_fab_sink(data, size);
 	try_fab_count(data, size, 0);
 	try_fab_count(data, size, 1);
+	try_fab_clock(data, size, 0);
+	try_fab_clock(data, size, 1);
 	{
 		uint64_t tok;
 

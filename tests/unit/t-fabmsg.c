@@ -113,6 +113,30 @@ test_counts(void)
 }
 
 static void
+test_clock(void)
+{
+	struct fabmsg_clock m = { .sent_ns = 0x1122334455667788ull,
+				  .peer_ns = 42 },
+			    d;
+
+	is_int(fabmsg_clock_encode(&m, b, sizeof(b)), 8,
+	       "FAB_CLOCK is 8 bytes");
+	ok(b[0] == 0x88 && b[7] == 0x11 && fabmsg_clock_decode(b, 8, &d) == 0 &&
+		   d.sent_ns == m.sent_ns && d.peer_ns == 0,
+	   "FAB_CLOCK round-trips, the sender's time at 0");
+	is_int(fabmsg_clock_decode(b, 9, &d), -EMSGSIZE, "FAB_CLOCK: 9 bytes");
+	is_int(fabmsg_clock_reply_encode(&m, b, sizeof(b)), 16,
+	       "FAB_CLOCK_REPLY is 16 bytes");
+	ok(b[8] == 42 && fabmsg_clock_reply_decode(b, 16, &d) == 0 &&
+		   d.sent_ns == m.sent_ns && d.peer_ns == 42,
+	   "FAB_CLOCK_REPLY round-trips, the peer's time at 8");
+	is_int(fabmsg_clock_reply_decode(b, 8, &d), -EMSGSIZE,
+	       "FAB_CLOCK_REPLY: 8 bytes");
+	is_int(fabmsg_clock_reply_encode(&m, b, 15), -ENOSPC,
+	       "FAB_CLOCK_REPLY: encoder needs room");
+}
+
+static void
 test_table(void)
 {
 	const struct wire_type_info *t = wire_type_info(WIRE_T_FAB_SINK);
@@ -132,6 +156,7 @@ main(void)
 	test_echo();
 	test_sink();
 	test_counts();
+	test_clock();
 	test_table();
 	return done_testing();
 }

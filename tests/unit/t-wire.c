@@ -129,7 +129,7 @@ test_hdr(void)
 	       "hdr: reply type without REPLY rejected");
 	is_int(raw_decode(WIRE_T_BYE, WIRE_F_REPLY, 0), -EBADMSG,
 	       "hdr: REPLY on a one-way type rejected");
-	is_int(raw_decode(12, 0, 0), -ENOMSG, "hdr: unassigned type 12");
+	is_int(raw_decode(14, 0, 0), -ENOMSG, "hdr: unassigned type 14");
 	is_int(raw_decode(63, 0, 0), -ENOMSG, "hdr: pager type 63 unassigned");
 	is_int(raw_decode(127, 0, 0), -ENOMSG, "hdr: run type 127 not yet");
 	is_int(raw_decode(130, 0, 0), -ENOMSG, "hdr: control type 130 not yet");
