@@ -83,36 +83,43 @@ link_args(const struct fabric *f, const struct matrix_plan *p, size_t node,
 	return n > 0 && (size_t)n < len ? 0 : -1;
 }
 
-/* A "key: value" line of link-test's output; 0 when found. */
-static int
-field(const char *out, const char *key, uint64_t *v)
+/* The value of a "key: value" line of link-test's output, or NULL. */
+static const char *
+field(const char *out, const char *key)
 {
 	size_t kl = strlen(key);
 	const char *s;
 
-	for (s = out; s && *s;
-	     s = strchr(s, '\n') ? strchr(s, '\n') + 1 : NULL) {
-		if (strncmp(s, key, kl) == 0 && s[kl] == ':' &&
-		    sscanf(s + kl + 1, " %" SCNu64, v) == 1)
-			return 0;
-	}
-	return -1;
+	for (s = out; s && *s; s = strchr(s, '\n') ? strchr(s, '\n') + 1 : NULL)
+		if (strncmp(s, key, kl) == 0 && s[kl] == ':')
+			return s + kl + 1;
+	return NULL;
 }
 
-/* The same for a signed value. */
+/* Every number link-test prints, into m; 0 when all were there. */
 static int
-sfield(const char *out, const char *key, int64_t *v)
+fields(const char *out, struct matrix_link *m)
 {
-	size_t kl = strlen(key);
-	const char *s;
+	const struct {
+		const char *key;
+		uint64_t *v;
+	} u[] = {
+		{ "rtt_min_ns", &m->rtt_min_ns },
+		{ "rtt_median_ns", &m->rtt_median_ns },
+		{ "rtt_max_ns", &m->rtt_max_ns },
+		{ "bandwidth_bytes_per_s", &m->bw },
+		{ "clock_error_ns", &m->clock_error_ns },
+		{ "path_mtu", &m->mtu },
+	};
+	const char *v;
+	size_t i;
 
-	for (s = out; s && *s;
-	     s = strchr(s, '\n') ? strchr(s, '\n') + 1 : NULL) {
-		if (strncmp(s, key, kl) == 0 && s[kl] == ':' &&
-		    sscanf(s + kl + 1, " %" SCNd64, v) == 1)
-			return 0;
-	}
-	return -1;
+	for (i = 0; i < AVM_ARRAY_SIZE(u); i++)
+		if (!(v = field(out, u[i].key)) ||
+		    sscanf(v, " %" SCNu64, u[i].v) != 1)
+			return -1;
+	v = field(out, "clock_offset_ns");
+	return v && sscanf(v, " %" SCNd64, &m->clock_offset_ns) == 1 ? 0 : -1;
 }
 
 static void
@@ -140,13 +147,7 @@ measure_one(const struct fabric *f, const struct matrix_plan *p, size_t i,
 	}
 	if (r.exit_status != 0) {
 		cmd_failed(m->error, sizeof(m->error), "link-test", &r);
-	} else if (field(r.out, "rtt_min_ns", &m->rtt_min_ns) < 0 ||
-		   field(r.out, "rtt_median_ns", &m->rtt_median_ns) < 0 ||
-		   field(r.out, "rtt_max_ns", &m->rtt_max_ns) < 0 ||
-		   field(r.out, "bandwidth_bytes_per_s", &m->bw) < 0 ||
-		   sfield(r.out, "clock_offset_ns", &m->clock_offset_ns) < 0 ||
-		   field(r.out, "clock_error_ns", &m->clock_error_ns) < 0 ||
-		   field(r.out, "path_mtu", &m->mtu) < 0) {
+	} else if (fields(r.out, m) < 0) {
 		snprintf(m->error, sizeof(m->error),
 			 "link-test printed no measurement (another "
 			 "avm-fabric version?)");
@@ -299,11 +300,30 @@ label(const struct avm_config *cfg, size_t i, char *buf, size_t len)
 
 /*
  * One table, perftest-like: a header row of the nodes, then a row per
- * node; cell(i, j) writes what goes at row i, column j.
+ * node, each cell what val makes of that link.
  */
+typedef void val_fn(const struct matrix_link *m, char *b, size_t len);
+
+/* Row i, column j of a table of val (NULL: the map's distances). */
+static void
+cell(const struct matrix *mx, size_t i, size_t j, val_fn *val, char *b,
+     size_t len)
+{
+	const struct matrix_link *m = &mx->links[i * mx->n + j];
+
+	if (!val)
+		snprintf(b, len, "%u", mx->map->distance[i * mx->n + j]);
+	else if (i == j)
+		snprintf(b, len, "-");
+	else if (!m->ok)
+		snprintf(b, len, "failed");
+	else
+		val(m, b, len);
+}
+
 static void
 table(FILE *out, const struct avm_config *cfg, const struct matrix *mx,
-      void (*cell)(const struct matrix *, size_t, size_t, char *, size_t))
+      val_fn *val)
 {
 	size_t n = mx->n, i, j, w = 0, lw = strlen("from \\ to"), l;
 	char b[64];
@@ -314,7 +334,7 @@ table(FILE *out, const struct avm_config *cfg, const struct matrix *mx,
 		lw = l > lw ? l : lw;
 		w = l > w ? l : w;
 		for (j = 0; j < n; j++) {
-			cell(mx, i, j, b, sizeof(b));
+			cell(mx, i, j, val, b, sizeof(b));
 			l = strlen(b);
 			w = l > w ? l : w;
 		}
@@ -329,64 +349,37 @@ table(FILE *out, const struct avm_config *cfg, const struct matrix *mx,
 		label(cfg, i, b, sizeof(b));
 		fprintf(out, "  %-*s", (int)lw, b);
 		for (j = 0; j < n; j++) {
-			cell(mx, i, j, b, sizeof(b));
+			cell(mx, i, j, val, b, sizeof(b));
 			fprintf(out, "  %*s", (int)w, b);
 		}
 		fputc('\n', out);
 	}
 }
 
+/* What a table shows of one measured link. */
 static void
-cell_rtt(const struct matrix *mx, size_t i, size_t j, char *b, size_t len)
+val_rtt(const struct matrix_link *m, char *b, size_t len)
 {
-	const struct matrix_link *m = &mx->links[i * mx->n + j];
-
-	if (i == j)
-		snprintf(b, len, "-");
-	else if (!m->ok)
-		snprintf(b, len, "failed");
-	else
-		snprintf(b, len, "%.1f/%.1f/%.1f", m->rtt_min_ns / 1e3,
-			 m->rtt_median_ns / 1e3, m->rtt_max_ns / 1e3);
+	snprintf(b, len, "%.1f/%.1f/%.1f", m->rtt_min_ns / 1e3,
+		 m->rtt_median_ns / 1e3, m->rtt_max_ns / 1e3);
 }
 
 static void
-cell_bw(const struct matrix *mx, size_t i, size_t j, char *b, size_t len)
+val_bw(const struct matrix_link *m, char *b, size_t len)
 {
-	const struct matrix_link *m = &mx->links[i * mx->n + j];
-
-	if (i == j)
-		snprintf(b, len, "-");
-	else if (!m->ok)
-		snprintf(b, len, "failed");
-	else
-		snprintf(b, len, "%.0f", m->bw / 1e6);
+	snprintf(b, len, "%.0f", m->bw / 1e6);
 }
 
 static void
-cell_clock(const struct matrix *mx, size_t i, size_t j, char *b, size_t len)
+val_clock(const struct matrix_link *m, char *b, size_t len)
 {
-	const struct matrix_link *m = &mx->links[i * mx->n + j];
-
-	if (i == j)
-		snprintf(b, len, "-");
-	else if (!m->ok)
-		snprintf(b, len, "failed");
-	else
-		snprintf(b, len, "%+.3f", (double)m->clock_offset_ns / 1e6);
+	snprintf(b, len, "%+.3f", (double)m->clock_offset_ns / 1e6);
 }
 
 static void
-cell_mtu(const struct matrix *mx, size_t i, size_t j, char *b, size_t len)
+val_mtu(const struct matrix_link *m, char *b, size_t len)
 {
-	const struct matrix_link *m = &mx->links[i * mx->n + j];
-
-	if (i == j)
-		snprintf(b, len, "-");
-	else if (!m->ok)
-		snprintf(b, len, "failed");
-	else
-		snprintf(b, len, "%" PRIu64, m->mtu);
+	snprintf(b, len, "%" PRIu64, m->mtu);
 }
 
 /*
@@ -450,23 +443,17 @@ matrix_print(FILE *out, const struct fabric *f, const struct avm_config *cfg,
 		"\nlink round trip, us (min/median/max of %zu pings of 64 "
 		"bytes):\n",
 		f->pings);
-	table(out, cfg, mx, cell_rtt);
+	table(out, cfg, mx, val_rtt);
 	fprintf(out,
 		"\nlink bandwidth, MB/s (%" PRIu64 " bytes in frames of up to "
 		"256 pages of 4 KiB):\n",
 		f->stream_bytes);
-	table(out, cfg, mx, cell_bw);
+	table(out, cfg, mx, val_bw);
 	fprintf(out, "\nclock of the column's host against the row's, ms:\n");
-	table(out, cfg, mx, cell_clock);
+	table(out, cfg, mx, val_clock);
 	fprintf(out, "\npath MTU, bytes:\n");
-	table(out, cfg, mx, cell_mtu);
+	table(out, cfg, mx, val_mtu);
 	matrix_warn(cfg, mx);
-}
-
-static void
-cell_dist(const struct matrix *mx, size_t i, size_t j, char *b, size_t len)
-{
-	snprintf(b, len, "%u", mx->map ? mx->map->distance[i * mx->n + j] : 0u);
 }
 
 void
@@ -474,7 +461,7 @@ matrix_print_map(FILE *out, const struct avm_config *cfg,
 		 const struct matrix *mx, const char *path)
 {
 	fprintf(out, "\nSLIT distances the guest will see (%s):\n", path);
-	table(out, cfg, mx, cell_dist);
+	table(out, cfg, mx, NULL);
 }
 
 void
