@@ -350,7 +350,7 @@ h3: secret and cluster file removed"
 	assert_line "h2: nothing was there"
 }
 
-@test "up: every link between every pair measured with the link layer, as two N x N tables" {
+@test "up: every link between every pair measured with the link layer, as N x N tables, and the fabric map from them" {
 	hosts 3
 	cluster 3
 	fab up --pings 500 --stream 8M "$D/c.yaml"
