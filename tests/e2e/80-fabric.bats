@@ -582,11 +582,13 @@ h2: node 1 not running: not launched"
 @test "launch: a node's avm-run killed mid-run stops the VM: 69 naming node and host, every node gone within 5 s" {
 	requires kvm
 	hosts 3
+	# uart-irq waits for console input that never comes (timeout=60)
 	KERNEL="$AVM_TOP/build/guest/uart-irq.elf" cluster 3
 	fab up --no-measure "$D/c.yaml"
 	env -u SSH_AUTH_SOCK HOME="$D" AVM_RUNDIR="$D/local" timeout 60 \
 		avm-fabric launch --known-hosts "$D/known_hosts" --timeout 20 \
-		--remote-bin "$AVM_TOP/bin" "$D/c.yaml" >"$D/launch.out" 2>&1 &
+		--remote-bin "$AVM_TOP/bin" "$D/c.yaml" -- -a timeout=60 \
+		>"$D/launch.out" 2>&1 &
 	local lp=$! pid t st=0
 	for t in $(seq 100); do
 		pid=$(ip netns exec "${TAG}h2" pgrep -f "avm-run --cluster /run/avm/fab/cluster.yaml --node 1") && break
