@@ -36,6 +36,8 @@
 #define PID_TAG "avm-fabric-pid "
 /* Once the VM ended on node 0, the others get this long to follow. */
 #define FOLLOW_MS (LINK_DEAD_MS + 5000)
+/* Ends this close together are judged together (launch_wait). */
+#define GRACE_MS 1000
 
 struct node_run {
 	struct push_host *h;
@@ -43,6 +45,7 @@ struct node_run {
 	int started, ended, failed;
 	long pid;
 	int got_pid;
+	int order;  /* 1 for the first to end, 2 for the next... */
 	int status; /* exit status; -1: by a signal (x.r.signal) */
 	char error[640];
 };
@@ -267,18 +270,64 @@ all_ended(const struct node_run *rs, size_t n)
 	return 1;
 }
 
+/* A node that ended: by a signal, or with one of avm-run's own
+ * failures (64 to 78, avm-run(1)), rather than with the guest's status. */
+static int
+ended_badly(const struct node_run *r)
+{
+	return r->status < 0 ||
+	       (r->status >= AVM_EX_USAGE && r->status <= AVM_EX_CONFIG);
+}
+
+/*
+ * Which node failed, of those that ended: one killed by a signal, else
+ * one with a failure of its own (not 69, which is what the nodes that
+ * noticed another's failure say), else the first to end.
+ */
+static struct node_run *
+culprit(struct node_run *rs, size_t n)
+{
+	struct node_run *best = NULL;
+	int rank, best_rank = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!rs[i].ended)
+			continue;
+		rank = rs[i].status < 0 ? 4
+		       : ended_badly(&rs[i]) &&
+				       rs[i].status != AVM_EX_UNAVAILABLE
+			       ? 3
+		       : ended_badly(&rs[i]) ? 2
+					     : 1;
+		if (rank > best_rank ||
+		    (rank == best_rank && rs[i].order < best->order)) {
+			best = &rs[i];
+			best_rank = rank;
+		}
+	}
+	return best;
+}
+
 /*
  * Runs the VM in the foreground until it ends.  Returns node 0's status
  * when the VM ended there, 69 after a node failed, 128 + N after
  * signal N.
+ *
+ * When the VM ends, every node ends with the guest's status, node 0 not
+ * necessarily first; when a node fails, the others end with 69 soon
+ * after.  So the first end is judged only after a short grace: node 0
+ * ended well, the VM is over; a node ended badly, the culprit is picked
+ * from all that ended by then (culprit()); another node ended well but
+ * node 0 does not follow, that node failed.
  */
 static int
 launch_wait(const struct fabric *f, const struct push_plan *p,
 	    struct node_run *rs, size_t n, int sfd)
 {
-	uint64_t follow_until = 0, kill_at = 0;
-	struct node_run *first_bad = NULL;
-	int signo = 0, stopping = 0, result = -1, killed = 0;
+	uint64_t first_end = 0, follow_until = 0, kill_at = 0, now;
+	struct node_run *bad = NULL;
+	int signo = 0, stopping = 0, result = -1, killed = 0, order = 0;
 	size_t i;
 
 	while (!all_ended(rs, n)) {
@@ -292,29 +341,30 @@ launch_wait(const struct fabric *f, const struct push_plan *p,
 			    !libssh2_channel_eof(r->x.ch))
 				continue;
 			reap(f, r);
-			if (result >= 0 || first_bad)
-				continue;
-			/* Node 0's status is the guest's, but for avm-run's
-			 * own failures (64 to 78, avm-run(1)). */
-			if (i == 0 && r->status >= 0 &&
-			    !(r->status >= AVM_EX_USAGE &&
-			      r->status <= AVM_EX_CONFIG)) {
+			r->order = ++order;
+			if (!first_end)
+				first_end = now_ns();
+		}
+		now = now_ns();
+		if (first_end && result < 0 && !bad && !signo) {
+			int any_bad = 0;
+
+			for (i = 0; i < n; i++)
+				any_bad |= rs[i].ended && ended_badly(&rs[i]);
+			if (rs[0].ended && !ended_badly(&rs[0])) {
 				/* The VM's end: the others follow. */
-				result = r->status;
-				follow_until =
-					now_ns() + FOLLOW_MS * 1000000ull;
-			} else {
-				first_bad = r;
+				result = rs[0].status;
+				follow_until = now + FOLLOW_MS * 1000000ull;
+			} else if ((any_bad &&
+				    now > first_end + GRACE_MS * 1000000ull) ||
+				   now > first_end + FOLLOW_MS * 1000000ull) {
+				bad = culprit(rs, n);
 			}
 		}
-		if (signo && !stopping) {
-			log_warn("stopping the VM on every node (%s)",
-				 sigabbrev_np(signo));
-			stopping = 1;
-			stop_all(f, p, rs, n, NULL);
-			follow_until = now_ns() + FOLLOW_MS * 1000000ull;
-		}
-		if (first_bad && !stopping) {
+		if ((signo || bad) && !stopping) {
+			if (signo)
+				log_warn("stopping the VM on every node (%s)",
+					 sigabbrev_np(signo));
 			stopping = 1;
 			stop_all(f, p, rs, n, NULL);
 			follow_until = now_ns() + FOLLOW_MS * 1000000ull;
@@ -342,15 +392,17 @@ launch_wait(const struct fabric *f, const struct push_plan *p,
 	}
 	if (signo)
 		return AVM_EX_SIGNAL(signo);
-	if (first_bad) {
+	if (!bad && result < 0)
+		bad = culprit(rs, n);
+	if (bad) {
 		log_err("node %zu on '%s' failed: %s; the VM was stopped on "
 			"every node",
-			first_bad->h->index, first_bad->h->node->host,
-			first_bad->error[0] ? first_bad->error
-					    : "avm-run ended first");
+			bad->h->index, bad->h->node->host,
+			bad->error[0] ? bad->error
+				      : "avm-run ended before node 0");
 		return AVM_EX_UNAVAILABLE;
 	}
-	return result >= 0 ? result : AVM_EX_UNAVAILABLE;
+	return result;
 }
 
 /* ---- detached nodes ---------------------------------------------------- */
