@@ -532,6 +532,7 @@ test_parts(void)
 	ok(snap_write_memory(w, 0, snap_mem_buffer, m.ram, why, sizeof(why)) <
 		   0,
 	   "memory into the main file refused: %s", why);
+	why[0] = '\0';
 	for (i = 0; i < 3; i++) {
 		snap_part_path(path_of("p.snap"), i, p, sizeof(p));
 		good &= snap_part_write(p, snap_writer_id(w), i,
