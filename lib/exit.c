@@ -85,6 +85,20 @@ static const struct exit_row rows[] = {
 	{ "avm-fabric", AVM_EX_SIGNAL(15),
 	  "launch: stopped by SIGTERM on every node" },
 
+	{ "avm-snap", AVM_EX_OK,
+	  "inspect: the file is a snapshot this build reads; with --verify, "
+	  "every CRC32 matches" },
+	{ "avm-snap", AVM_EX_FAIL, "the output could not be written" },
+	{ "avm-snap", AVM_EX_USAGE, "bad command line" },
+	{ "avm-snap", AVM_EX_DATAERR,
+	  "not a valid snapshot, and the message says why: bad magic, a "
+	  "format version this build does not read, truncated (what is "
+	  "cut), a bad CRC32 (which chunk, section or part), a device this "
+	  "build does not know, an offset or count out of range" },
+	{ "avm-snap", AVM_EX_NOINPUT,
+	  "the file or one of its part files is missing or unreadable" },
+	{ "avm-snap", AVM_EX_SOFTWARE, "internal error, out of memory" },
+
 	{ "avm-pager", AVM_EX_OK, "every node's client detached" },
 	{ "avm-pager", AVM_EX_USAGE, "bad command line" },
 	{ "avm-pager", AVM_EX_NOINPUT, "the secret file is missing" },

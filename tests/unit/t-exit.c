@@ -11,7 +11,7 @@
 #include "tap.h"
 
 static const char *const tools[] = { "avm-probe", "avm-run", "avm-pager",
-				     "avm-fabric" };
+				     "avm-fabric", "avm-snap" };
 
 static void
 test_rows(void)

@@ -1,0 +1,150 @@
+/*
+ * avm-snap: snapshots of a whole aggregated VM (DESIGN.md, "Snapshots").
+ * Verbs come from one table that is also the usage.  Today there is
+ * one, inspect: what a snapshot file holds, and with --verify whether
+ * every byte of it is sound.  Saving and restoring need the VM side
+ * (avm-run and the pagers) and are not built yet; the file format they
+ * will write and read is lib/snapfile.c, man/avm-snap.5.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "avm/exit.h"
+#include "avm/log.h"
+#include "avm/opt.h"
+#include "avm/util.h"
+#include "snap.h"
+
+static const char usage_line[] =
+	"usage: " PROG " [-hjVv] [--verify] verb FILE\n";
+
+enum {
+	OPT_HELP = 'h',
+	OPT_VERSION = 'V',
+	OPT_VERBOSE = 'v',
+	OPT_JSON = 'j',
+	OPT_VERIFY = 256,
+};
+
+static const struct opt opts[] = {
+	{ "help", OPT_HELP, NULL, "print this help and exit" },
+	{ "version", OPT_VERSION, NULL, "print the version and exit" },
+	{ "verbose", OPT_VERBOSE, NULL,
+	  "say on stderr how much of the file was\n"
+	  "read" },
+	{ "json", OPT_JSON, NULL, "print one JSON document" },
+	{ "verify", OPT_VERIFY, NULL,
+	  "inspect: read every byte and check every\n"
+	  "CRC32; the first bad chunk is named" },
+};
+
+struct verb {
+	const char *name;
+	const char *args;
+	const char *help;
+	int (*run)(struct snapcmd *c, int argc, char **argv);
+};
+
+static const struct verb verbs[] = {
+	{ "inspect", "FILE",
+	  "print what a snapshot holds: format version, VM,\n"
+	  "vCPUs, nodes, memory, each section's sizes",
+	  verb_inspect },
+};
+
+static void
+help(void)
+{
+	const char *h, *nl;
+	char word[64];
+	size_t i;
+
+	fputs(usage_line, stdout);
+	fputs("\nverbs:\n", stdout);
+	for (i = 0; i < AVM_ARRAY_SIZE(verbs); i++) {
+		snprintf(word, sizeof(word), "%s %s", verbs[i].name,
+			 verbs[i].args);
+		for (h = verbs[i].help; h; h = nl ? nl + 1 : NULL) {
+			nl = strchr(h, '\n');
+			printf("  %-19s%.*s\n", h == verbs[i].help ? word : "",
+			       nl ? (int)(nl - h) : (int)strlen(h), h);
+		}
+	}
+	fputs("\noptions:\n", stdout);
+	opt_help(stdout, opts, AVM_ARRAY_SIZE(opts));
+	exit_usage(stdout, PROG);
+}
+
+/* "inspect, ...": the verbs of the table, for messages. */
+static const char *
+verb_names(char *buf, size_t len)
+{
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < AVM_ARRAY_SIZE(verbs) && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "",
+				      verbs[i].name);
+	return buf;
+}
+
+void
+usage_error(void)
+{
+	fputs(usage_line, stderr);
+	exit(AVM_EX_USAGE);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct snapcmd c = { 0 };
+	struct opt_parser p;
+	char names[256];
+	size_t i;
+	int k;
+
+	log_init(PROG, -1, 1);
+	if (opt_parser_init(&p, opts, AVM_ARRAY_SIZE(opts)) < 0)
+		log_die(AVM_EX_SOFTWARE, "option table: %s", strerror(errno));
+	while ((k = opt_parser_next(&p, argc, argv)) != -1) {
+		switch (k) {
+		case OPT_HELP:
+			help();
+			if (fflush(stdout) != 0 || ferror(stdout))
+				log_die(AVM_EX_FAIL, "write output: %s",
+					strerror(errno));
+			return AVM_EX_OK;
+		case OPT_VERSION:
+			printf("%s %s\n", PROG, AVM_VERSION);
+			return AVM_EX_OK;
+		case OPT_VERBOSE:
+			c.verbose = 1;
+			break;
+		case OPT_JSON:
+			c.json = 1;
+			break;
+		case OPT_VERIFY:
+			c.verify = 1;
+			break;
+		default:
+			log_err("%s", p.error);
+			usage_error();
+		}
+	}
+	if (optind >= argc) {
+		log_err("no verb (%s)", verb_names(names, sizeof(names)));
+		usage_error();
+	}
+	for (i = 0; i < AVM_ARRAY_SIZE(verbs); i++)
+		if (strcmp(argv[optind], verbs[i].name) == 0)
+			break;
+	if (i == AVM_ARRAY_SIZE(verbs)) {
+		log_err("unknown verb '%s' (%s)", argv[optind],
+			verb_names(names, sizeof(names)));
+		usage_error();
+	}
+	return verbs[i].run(&c, argc - optind - 1, argv + optind + 1);
+}

@@ -1,0 +1,468 @@
+/*
+ * avm-snapgen: writes snapshot files with the library's writer
+ * (include/avm/snapfile.h), for the tests of avm-snap inspect, the unit
+ * tests and the fuzzer's seeds.  It is a fixture generator, not a fake
+ * of saving: `avm-snap save` (from a running VM, not built yet) will
+ * feed the same writer, with vCPU and device state from avm-run and
+ * guest RAM from the pagers, where this tool makes them up from a
+ * description on the command line.
+ *
+ *   avm-snapgen [options] FILE
+ *     --vm NAME            VM name (default snap)
+ *     --vcpus N            vCPUs (default 2)
+ *     --memory SIZE        guest RAM (default 16M)
+ *     --nodes N            nodes, equal blocks (default 1)
+ *     --devices LIST       device states, comma-separated (default
+ *                          uart,rtc,pm,ioapic,pic,debugexit; "" none);
+ *                          any well-formed name, known or not
+ *     --pattern P          guest RAM: zero, random (every page, from
+ *                          --seed), counter (each 8-byte word holds
+ *                          its RAM offset), mixed (page p: zero when
+ *                          p % 4 is 0 or 3, counter when 1, random 2)
+ *     --seed N             for random (default 1)
+ *     --level N            zlib level 0..9 (default zlib's)
+ *     --chunk-pages N      1..256 (default 256)
+ *     --state-bytes N      bytes of each vCPU's state (default 512)
+ *     --created S          the manifest's time (default now)
+ *     --parts              each node's memory in a part file of its
+ *                          own, the nodes writing at once (threads)
+ *     --check              write nothing: read FILE back and compare
+ *                          every page and state with what these
+ *                          options write
+ *
+ * Exit: 0 done (or the same), 1 --check found a difference, 64 usage,
+ * 65 --check: not a valid snapshot, 66 --check: cannot read FILE,
+ * 73 the file cannot be written.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "avm/exit.h"
+#include "avm/log.h"
+#include "avm/placement.h"
+#include "avm/snapfile.h"
+#include "avm/util.h"
+
+#define PG SNAP_PAGE_SIZE
+
+enum pattern { PAT_ZERO, PAT_RANDOM, PAT_COUNTER, PAT_MIXED };
+
+static const char *vm = "snap";
+static uint32_t vcpus = 2, nodes = 1;
+static uint64_t mem_bytes = 16u << 20;
+static const char *device_list = "uart,rtc,pm,ioapic,pic,debugexit";
+static enum pattern pattern = PAT_MIXED;
+static uint64_t seed = 1;
+static int level = -1;
+static uint32_t chunk_pages;
+static size_t state_bytes = 512;
+static uint64_t created;
+static int parts, check;
+
+static const char *devs[SNAP_DEVICES_MAX];
+static char dev_buf[SNAP_DEVICES_MAX * (SNAP_DEV_NAME_MAX + 2)];
+static uint32_t ndevs;
+static struct placement_node place[SNAP_NODES_MAX];
+
+static uint64_t
+mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* Page p of the pattern into buf. */
+static void
+page_fill(uint64_t p, uint8_t *buf)
+{
+	enum pattern k = pattern;
+	uint64_t w, i;
+
+	if (k == PAT_MIXED)
+		k = p % 4 == 1	 ? PAT_COUNTER
+		    : p % 4 == 2 ? PAT_RANDOM
+				 : PAT_ZERO;
+	for (i = 0; i < PG / 8; i++) {
+		switch (k) {
+		case PAT_RANDOM:
+			w = mix64(seed * 0x9e3779b97f4a7c15ull + p * 512 + i);
+			break;
+		case PAT_COUNTER:
+			w = p * PG + i * 8;
+			break;
+		default:
+			w = 0;
+		}
+		memcpy(buf + i * 8, &w, 8);
+	}
+}
+
+static int
+mem_fn(void *arg, uint64_t off, void *buf, size_t len)
+{
+	size_t i;
+
+	(void)arg;
+	for (i = 0; i < len; i += PG)
+		page_fill((off + i) / PG, (uint8_t *)buf + i);
+	return 0;
+}
+
+/* The state of vCPU v (dev NULL) or of device dev, len bytes. */
+static void
+state_fill(uint32_t v, const char *dev, uint8_t *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		buf[i] = dev ? (uint8_t)dev[i % strlen(dev)]
+			     : (uint8_t)(v * 31 + i / 16);
+}
+
+static size_t
+dev_state_len(const char *dev)
+{
+	return 16 + strlen(dev) * 8;
+}
+
+static void
+usage(int status)
+{
+	fprintf(status ? stderr : stdout,
+		"usage: avm-snapgen [--vm NAME] [--vcpus N] [--memory SIZE] "
+		"[--nodes N]\n"
+		"                   [--devices LIST] [--pattern "
+		"zero|random|counter|mixed]\n"
+		"                   [--seed N] [--level N] [--chunk-pages N] "
+		"[--state-bytes N]\n"
+		"                   [--created S] [--parts] [--check] FILE\n");
+	exit(status);
+}
+
+struct part_job {
+	const char *path;
+	const uint8_t *id;
+	uint32_t node;
+	struct snap_write_opts *o;
+	struct snap_part_info info;
+	int rc;
+	char why[512];
+};
+
+static void *
+part_thread(void *arg)
+{
+	struct part_job *j = arg;
+	char p[4096];
+
+	if (snap_part_path(j->path, j->node, p, sizeof(p)) < 0) {
+		snprintf(j->why, sizeof(j->why), "part path: %s",
+			 strerror(errno));
+		j->rc = -1;
+		return NULL;
+	}
+	j->rc = snap_part_write(p, j->id, j->node,
+				place[j->node].page_first * PG,
+				place[j->node].page_count * PG, j->o, mem_fn,
+				NULL, &j->info, j->why, sizeof(j->why));
+	return NULL;
+}
+
+static int
+generate(const char *path)
+{
+	struct snap_vm v = { vm, vcpus, mem_bytes, nodes, place, devs, ndevs };
+	struct snap_write_opts o = { level, chunk_pages, created, NULL, parts };
+	struct part_job *jobs = NULL;
+	pthread_t *th = NULL;
+	struct snap_writer *w;
+	uint8_t *buf;
+	char why[1024];
+	uint32_t i;
+	size_t len = state_bytes > 4096 ? state_bytes : 4096;
+
+	buf = malloc(len);
+	if (!buf)
+		log_die(AVM_EX_SOFTWARE, "out of memory");
+	w = snap_writer_open(path, &v, &o, why, sizeof(why));
+	if (!w)
+		log_die(errno == EINVAL ? AVM_EX_USAGE : AVM_EX_CANTCREAT,
+			"'%s': %s", path, why);
+	for (i = 0; i < vcpus; i++) {
+		state_fill(i, NULL, buf, state_bytes);
+		if (snap_write_vcpu(w, i, buf, state_bytes, why, sizeof(why)) <
+		    0)
+			goto fail;
+	}
+	for (i = 0; i < ndevs; i++) {
+		state_fill(0, devs[i], buf, dev_state_len(devs[i]));
+		if (snap_write_device(w, devs[i], buf, dev_state_len(devs[i]),
+				      why, sizeof(why)) < 0)
+			goto fail;
+	}
+	if (!parts) {
+		for (i = 0; i < nodes; i++)
+			if (snap_write_memory(w, i, mem_fn, NULL, why,
+					      sizeof(why)) < 0)
+				goto fail;
+	} else {
+		/* Every node writes its part at once, as save will. */
+		jobs = calloc(nodes, sizeof(*jobs));
+		th = calloc(nodes, sizeof(*th));
+		if (!jobs || !th)
+			log_die(AVM_EX_SOFTWARE, "out of memory");
+		for (i = 0; i < nodes; i++) {
+			jobs[i].path = path;
+			jobs[i].id = snap_writer_id(w);
+			jobs[i].node = i;
+			jobs[i].o = &o;
+			if (pthread_create(&th[i], NULL, part_thread,
+					   &jobs[i]) != 0)
+				log_die(AVM_EX_OSERR, "pthread_create");
+		}
+		for (i = 0; i < nodes; i++)
+			pthread_join(th[i], NULL);
+		for (i = 0; i < nodes; i++) {
+			if (jobs[i].rc < 0) {
+				snprintf(why, sizeof(why),
+					 "node %" PRIu32 ": %s", i,
+					 jobs[i].why);
+				goto fail;
+			}
+			if (snap_writer_add_part(w, &jobs[i].info, why,
+						 sizeof(why)) < 0)
+				goto fail;
+		}
+	}
+	if (snap_writer_finish(w, why, sizeof(why)) < 0) {
+		w = NULL;
+		goto fail;
+	}
+	free(jobs);
+	free(th);
+	free(buf);
+	return AVM_EX_OK;
+fail:
+	snap_writer_abort(w);
+	log_die(AVM_EX_CANTCREAT, "'%s': %s", path, why);
+}
+
+/* Reads path back and compares it with what generate() writes. */
+static int
+compare(const char *path)
+{
+	const struct snap_info *in;
+	struct snap *s;
+	uint8_t want[PG], got[PG], *a, *b;
+	char why[512];
+	uint64_t p;
+	uint32_t i, d;
+	size_t len;
+	int bad = 0;
+
+	s = snap_open(path, why, sizeof(why));
+	if (!s)
+		log_die(errno == EBADMSG ? AVM_EX_DATAERR : AVM_EX_NOINPUT,
+			"'%s': %s", path, why);
+	in = snap_info(s);
+	if (strcmp(in->vm, vm) != 0 || in->vcpus != vcpus ||
+	    in->nodes != nodes || in->mem_bytes != mem_bytes) {
+		log_err("'%s': VM %s, %" PRIu32 " vCPUs, %" PRIu32
+			" nodes, %" PRIu64 " bytes: not what was asked",
+			path, in->vm, in->vcpus, in->nodes, in->mem_bytes);
+		bad = 1;
+	}
+	for (p = 0; !bad && p < mem_bytes / PG; p++) {
+		page_fill(p, want);
+		if (snap_read_page(s, p * PG, got, why, sizeof(why)) < 0)
+			log_die(errno == EBADMSG ? AVM_EX_DATAERR
+						 : AVM_EX_NOINPUT,
+				"'%s': %s", path, why);
+		if (memcmp(want, got, PG) != 0) {
+			log_err("'%s': page %" PRIu64 " differs", path, p);
+			bad = 1;
+		}
+	}
+	len = state_bytes > 4096 ? state_bytes : 4096;
+	a = malloc(len);
+	b = malloc(len);
+	if (!a || !b)
+		log_die(AVM_EX_SOFTWARE, "out of memory");
+	for (i = 0, d = 0; !bad && i < in->nsec; i++) {
+		const struct snap_section *sec = &in->sec[i];
+
+		if (sec->type == SNAP_SEC_MEMORY)
+			continue;
+		if (sec->type == SNAP_SEC_VCPU) {
+			len = state_bytes;
+			state_fill(sec->id, NULL, a, len);
+		} else {
+			len = dev_state_len(sec->name);
+			state_fill(0, sec->name, a, len);
+			d++;
+		}
+		if (snap_read_state(s, i, b,
+				    state_bytes > 4096 ? state_bytes : 4096,
+				    why, sizeof(why)) < 0)
+			log_die(errno == EBADMSG ? AVM_EX_DATAERR
+						 : AVM_EX_NOINPUT,
+				"'%s': %s", path, why);
+		if (sec->raw_bytes != len || memcmp(a, b, len) != 0) {
+			log_err("'%s': the state of section %" PRIu32
+				" differs",
+				path, i);
+			bad = 1;
+		}
+	}
+	if (!bad && d != ndevs) {
+		log_err("'%s': %" PRIu32 " devices, not %" PRIu32, path, d,
+			ndevs);
+		bad = 1;
+	}
+	free(a);
+	free(b);
+	snap_close(s);
+	return bad ? AVM_EX_FAIL : AVM_EX_OK;
+}
+
+static void
+parse_devices(void)
+{
+	char *p, *save = NULL;
+
+	if (strlen(device_list) >= sizeof(dev_buf)) {
+		log_err("--devices: too long");
+		usage(AVM_EX_USAGE);
+	}
+	snprintf(dev_buf, sizeof(dev_buf), "%s", device_list);
+	for (p = strtok_r(dev_buf, ",", &save); p;
+	     p = strtok_r(NULL, ",", &save)) {
+		if (ndevs == SNAP_DEVICES_MAX) {
+			log_err("--devices: more than %u", SNAP_DEVICES_MAX);
+			usage(AVM_EX_USAGE);
+		}
+		devs[ndevs++] = p;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "vm", required_argument, NULL, 'n' },
+		{ "vcpus", required_argument, NULL, 'c' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "nodes", required_argument, NULL, 'N' },
+		{ "devices", required_argument, NULL, 'd' },
+		{ "pattern", required_argument, NULL, 'p' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "level", required_argument, NULL, 'l' },
+		{ "chunk-pages", required_argument, NULL, 'k' },
+		{ "state-bytes", required_argument, NULL, 'b' },
+		{ "created", required_argument, NULL, 't' },
+		{ "parts", no_argument, NULL, 'P' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct placement_in pin;
+	char why[256];
+	uint64_t v;
+	int c;
+
+	log_init("avm-snapgen", -1, 1);
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			vm = optarg;
+			break;
+		case 'c':
+		case 'N':
+		case 's':
+		case 'l':
+		case 'k':
+		case 'b':
+		case 't':
+			if (uint_parse(optarg, 0, UINT64_MAX, &v) < 0) {
+				log_err("'%s': not a number", optarg);
+				usage(AVM_EX_USAGE);
+			}
+			if (c == 'c')
+				vcpus = (uint32_t)v;
+			else if (c == 'N')
+				nodes = (uint32_t)v;
+			else if (c == 's')
+				seed = v;
+			else if (c == 'l')
+				level = (int)v;
+			else if (c == 'k')
+				chunk_pages = (uint32_t)v;
+			else if (c == 'b')
+				state_bytes = (size_t)v;
+			else
+				created = v;
+			break;
+		case 'm':
+			if (size_parse(optarg, &mem_bytes) < 0) {
+				log_err("--memory '%s': not a size", optarg);
+				usage(AVM_EX_USAGE);
+			}
+			break;
+		case 'd':
+			device_list = optarg;
+			break;
+		case 'p':
+			if (strcmp(optarg, "zero") == 0)
+				pattern = PAT_ZERO;
+			else if (strcmp(optarg, "random") == 0)
+				pattern = PAT_RANDOM;
+			else if (strcmp(optarg, "counter") == 0)
+				pattern = PAT_COUNTER;
+			else if (strcmp(optarg, "mixed") == 0)
+				pattern = PAT_MIXED;
+			else {
+				log_err("--pattern '%s': zero, random, "
+					"counter or mixed",
+					optarg);
+				usage(AVM_EX_USAGE);
+			}
+			break;
+		case 'P':
+			parts = 1;
+			break;
+		case 'C':
+			check = 1;
+			break;
+		case 'h':
+			usage(AVM_EX_OK);
+			break;
+		default:
+			usage(AVM_EX_USAGE);
+		}
+	}
+	if (optind != argc - 1)
+		usage(AVM_EX_USAGE);
+	if (state_bytes > SNAP_STATE_MAX) {
+		log_err("--state-bytes: at most %u", SNAP_STATE_MAX);
+		usage(AVM_EX_USAGE);
+	}
+	parse_devices();
+	if (nodes == 0 || nodes > SNAP_NODES_MAX || mem_bytes % PG) {
+		log_err("--nodes 1..%u, --memory whole pages", SNAP_NODES_MAX);
+		usage(AVM_EX_USAGE);
+	}
+	pin = (struct placement_in){ nodes, vcpus, mem_bytes, NULL, NULL };
+	if (placement_compute(&pin, place, why, sizeof(why)) < 0) {
+		log_err("placement: %s", why);
+		usage(AVM_EX_USAGE);
+	}
+	return check ? compare(argv[optind]) : generate(argv[optind]);
+}
