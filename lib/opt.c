@@ -112,3 +112,66 @@ opt_help(FILE *f, const struct opt *opts, size_t n)
 	}
 	return ferror(f) ? -1 : 0;
 }
+
+static const struct opt_verb *
+verb_at(const void *table, size_t i, size_t stride)
+{
+	return (const struct opt_verb *)((const char *)table + i * stride);
+}
+
+int
+opt_verb_help(FILE *f, const void *table, size_t n, size_t stride)
+{
+	const struct opt_verb *v;
+	const char *h, *nl;
+	char word[64];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		v = verb_at(table, i, stride);
+		snprintf(word, sizeof(word), "%s %s", v->name, v->args);
+		/* A long name and arguments get a line of their own. */
+		if (strlen(word) > 18 && fprintf(f, "  %s\n", word) < 0)
+			return -1;
+		if (strlen(word) > 18)
+			word[0] = '\0';
+		for (h = v->help; h; h = nl ? nl + 1 : NULL) {
+			nl = strchr(h, '\n');
+			if (fprintf(f, "  %-19s%.*s\n",
+				    h == v->help ? word : "",
+				    nl ? (int)(nl - h) : (int)strlen(h), h) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+long
+opt_verb_find(const void *table, size_t n, size_t stride, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(verb_at(table, i, stride)->name, name) == 0)
+			return (long)i;
+	return -1;
+}
+
+const char *
+opt_verb_names(const void *table, size_t n, size_t stride, char *buf,
+	       size_t len)
+{
+	size_t i, k = 0;
+	int w;
+
+	if (len)
+		buf[0] = '\0';
+	for (i = 0; i < n && k < len; i++) {
+		w = snprintf(buf + k, len - k, "%s%s", i ? ", " : "",
+			     verb_at(table, i, stride)->name);
+		if (w < 0)
+			break;
+		k += (size_t)w;
+	}
+	return buf;
+}

@@ -64,17 +64,19 @@ static const struct opt opts[] = {
 	  "say on stderr what runs on which host" },
 	{ "json", OPT_JSON, NULL, "print one JSON document" },
 	{ "known-hosts", OPT_KNOWN_HOSTS, "file",
-	  "host keys to accept (default\n"
+	  "host keys to accept (default: the cluster\n"
+	  "file's fabric.known_hosts, else\n"
 	  "~/.ssh/known_hosts)" },
 	{ "timeout", OPT_TIMEOUT, "secs",
 	  "give each host this long, ssh and\n"
 	  "commands together (default 30)" },
 	{ "remote-bin", OPT_REMOTE_BIN, "dir",
-	  "where avm-probe and avm-run are on the\n"
-	  "hosts (default: the remote PATH)" },
+	  "where avm-probe, avm-run and avm-fabric\n"
+	  "are on the hosts (default: the remote\n"
+	  "PATH)" },
 	{ "remote-rundir", OPT_REMOTE_RUNDIR, "dir",
-	  "the run directory on the hosts, for up\n"
-	  "and down (default /run/avm)" },
+	  "the run directory on the hosts (default\n"
+	  "/run/avm)" },
 	{ "insecure-accept-new-host-keys", OPT_ACCEPT_NEW, NULL,
 	  "take a host key that known_hosts does not\n"
 	  "know (never a changed one), with a warning" },
@@ -99,82 +101,65 @@ static const struct opt opts[] = {
 };
 
 struct verb {
-	const char *name;
-	const char *args;
-	const char *help;
+	struct opt_verb v;
 	int (*run)(struct fabric *f, int argc, char **argv);
 };
 
 static const struct verb verbs[] = {
-	{ "check", "FILE",
-	  "on every host of the cluster file, check over ssh\n"
-	  "what its node needs (avm-probe --require) and that\n"
-	  "avm-run is the same version everywhere",
+	{ { "check", "FILE",
+	    "on every host of the cluster file, check over ssh\n"
+	    "what its node needs (avm-probe --require) and that\n"
+	    "avm-run is the same version everywhere" },
 	  verb_check },
-	{ "up", "FILE",
-	  "create the VM's secret and push it and the cluster\n"
-	  "file to every host over SFTP (to none unless every\n"
-	  "host is reached and authenticated)",
+	{ { "up", "FILE",
+	    "create the VM's secret and push it and the cluster\n"
+	    "file to every host over SFTP (to none unless every\n"
+	    "host is reached and authenticated), measure every\n"
+	    "link and hand out the fabric map" },
 	  verb_up },
-	{ "down", "FILE",
-	  "remove from every host what up put there, and the\n"
-	  "local secret; nothing there is no error",
+	{ { "down", "FILE",
+	    "stop what still runs, remove from every host what\n"
+	    "up and launch put there, and the local secret and\n"
+	    "map; nothing there is no error" },
 	  verb_down },
-	{ "launch", "FILE [-- ARGS]",
-	  "start avm-run --cluster on every host (ARGS\n"
-	  "passed on), relay its output, wait for the VM's\n"
-	  "end: its status; a node that fails stops them all",
+	{ { "launch", "FILE [-- ARGS]",
+	    "start avm-run --cluster on every host (ARGS\n"
+	    "passed on), relay its output, wait for the VM's\n"
+	    "end: its status; a node that fails stops them all" },
 	  verb_launch },
-	{ "status", "FILE", "which nodes of a launch --detach still run",
+	{ { "status", "FILE", "which nodes of a launch --detach still run" },
 	  verb_status },
-	{ "stop", "FILE", "end a VM launched with --detach on every host",
+	{ { "stop", "FILE", "end a VM launched with --detach on every host" },
 	  verb_stop },
-	{ "link-serve", "FILE",
-	  "(run on a host by up) answer link measurements\n"
-	  "where node --node's run links will listen, until\n"
-	  "stdin ends or nobody measured for --timeout",
+	{ { "link-serve", "FILE",
+	    "(run on a host by up) answer link measurements\n"
+	    "where node --node's run links will listen, until\n"
+	    "stdin ends or nobody measured for --timeout" },
 	  verb_link_serve },
-	{ "link-test", "FILE",
-	  "(run on a host by up) measure the link from node\n"
-	  "--node to node --peer's link-serve: round trips\n"
-	  "and a page stream",
+	{ { "link-test", "FILE",
+	    "(run on a host by up) measure the link from node\n"
+	    "--node to node --peer's link-serve: round trips\n"
+	    "and a page stream" },
 	  verb_link_test },
 };
 
 static void
 help(void)
 {
-	const char *h, *nl;
-	char word[64];
-	size_t i;
-
 	fputs(usage_line, stdout);
 	fputs("\nverbs:\n", stdout);
-	for (i = 0; i < AVM_ARRAY_SIZE(verbs); i++) {
-		snprintf(word, sizeof(word), "%s %s", verbs[i].name,
-			 verbs[i].args);
-		for (h = verbs[i].help; h; h = nl ? nl + 1 : NULL) {
-			nl = strchr(h, '\n');
-			printf("  %-19s%.*s\n", h == verbs[i].help ? word : "",
-			       nl ? (int)(nl - h) : (int)strlen(h), h);
-		}
-	}
+	opt_verb_help(stdout, verbs, AVM_ARRAY_SIZE(verbs), sizeof(verbs[0]));
 	fputs("\noptions:\n", stdout);
 	opt_help(stdout, opts, AVM_ARRAY_SIZE(opts));
 	exit_usage(stdout, PROG);
 }
 
-/* "check, up, ...": the verbs of the table, for messages. */
+/* The verbs' names, for messages. */
 static const char *
 verb_names(char *buf, size_t len)
 {
-	size_t i, n = 0;
-
-	buf[0] = '\0';
-	for (i = 0; i < AVM_ARRAY_SIZE(verbs) && n < len; i++)
-		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "",
-				      verbs[i].name);
-	return buf;
+	return opt_verb_names(verbs, AVM_ARRAY_SIZE(verbs), sizeof(verbs[0]),
+			      buf, len);
 }
 
 void
@@ -292,7 +277,7 @@ main(int argc, char **argv)
 	struct opt_parser p;
 	char names[256];
 	uint64_t v;
-	size_t i;
+	long k;
 	int c;
 
 	log_init(PROG, -1, 1);
@@ -392,10 +377,9 @@ main(int argc, char **argv)
 		log_err("no verb (%s)", verb_names(names, sizeof(names)));
 		usage_error();
 	}
-	for (i = 0; i < AVM_ARRAY_SIZE(verbs); i++)
-		if (strcmp(argv[optind], verbs[i].name) == 0)
-			break;
-	if (i == AVM_ARRAY_SIZE(verbs)) {
+	k = opt_verb_find(verbs, AVM_ARRAY_SIZE(verbs), sizeof(verbs[0]),
+			  argv[optind]);
+	if (k < 0) {
 		log_err("unknown verb '%s' (%s)", argv[optind],
 			verb_names(names, sizeof(names)));
 		usage_error();
@@ -404,5 +388,5 @@ main(int argc, char **argv)
 		log_warn("--insecure-accept-new-host-keys: a host key that "
 			 "'%s' does not know is taken without checking",
 			 f.known_hosts);
-	return verbs[i].run(&f, argc - optind - 1, argv + optind + 1);
+	return verbs[k].run(&f, argc - optind - 1, argv + optind + 1);
 }

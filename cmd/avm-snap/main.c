@@ -41,53 +41,34 @@ static const struct opt opts[] = {
 };
 
 struct verb {
-	const char *name;
-	const char *args;
-	const char *help;
+	struct opt_verb v;
 	int (*run)(struct snapcmd *c, int argc, char **argv);
 };
 
 static const struct verb verbs[] = {
-	{ "inspect", "FILE",
-	  "print what a snapshot holds: format version, VM,\n"
-	  "vCPUs, nodes, memory, each section's sizes",
+	{ { "inspect", "FILE",
+	    "print what a snapshot holds: format version, VM,\n"
+	    "vCPUs, nodes, memory, each section's sizes" },
 	  verb_inspect },
 };
 
 static void
 help(void)
 {
-	const char *h, *nl;
-	char word[64];
-	size_t i;
-
 	fputs(usage_line, stdout);
 	fputs("\nverbs:\n", stdout);
-	for (i = 0; i < AVM_ARRAY_SIZE(verbs); i++) {
-		snprintf(word, sizeof(word), "%s %s", verbs[i].name,
-			 verbs[i].args);
-		for (h = verbs[i].help; h; h = nl ? nl + 1 : NULL) {
-			nl = strchr(h, '\n');
-			printf("  %-19s%.*s\n", h == verbs[i].help ? word : "",
-			       nl ? (int)(nl - h) : (int)strlen(h), h);
-		}
-	}
+	opt_verb_help(stdout, verbs, AVM_ARRAY_SIZE(verbs), sizeof(verbs[0]));
 	fputs("\noptions:\n", stdout);
 	opt_help(stdout, opts, AVM_ARRAY_SIZE(opts));
 	exit_usage(stdout, PROG);
 }
 
-/* "inspect, ...": the verbs of the table, for messages. */
+/* The verbs' names, for messages. */
 static const char *
 verb_names(char *buf, size_t len)
 {
-	size_t i, n = 0;
-
-	buf[0] = '\0';
-	for (i = 0; i < AVM_ARRAY_SIZE(verbs) && n < len; i++)
-		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "",
-				      verbs[i].name);
-	return buf;
+	return opt_verb_names(verbs, AVM_ARRAY_SIZE(verbs), sizeof(verbs[0]),
+			      buf, len);
 }
 
 void
@@ -103,7 +84,6 @@ main(int argc, char **argv)
 	struct snapcmd c = { 0 };
 	struct opt_parser p;
 	char names[256];
-	size_t i;
 	int k;
 
 	log_init(PROG, -1, 1);
@@ -138,13 +118,12 @@ main(int argc, char **argv)
 		log_err("no verb (%s)", verb_names(names, sizeof(names)));
 		usage_error();
 	}
-	for (i = 0; i < AVM_ARRAY_SIZE(verbs); i++)
-		if (strcmp(argv[optind], verbs[i].name) == 0)
-			break;
-	if (i == AVM_ARRAY_SIZE(verbs)) {
+	k = opt_verb_find(verbs, AVM_ARRAY_SIZE(verbs), sizeof(verbs[0]),
+			  argv[optind]);
+	if (k < 0) {
 		log_err("unknown verb '%s' (%s)", argv[optind],
 			verb_names(names, sizeof(names)));
 		usage_error();
 	}
-	return verbs[i].run(&c, argc - optind - 1, argv + optind + 1);
+	return verbs[k].run(&c, argc - optind - 1, argv + optind + 1);
 }

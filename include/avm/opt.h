@@ -52,4 +52,29 @@ int opt_parser_next(struct opt_parser *p, int argc, char **argv);
  */
 int opt_help(FILE *f, const struct opt *opts, size_t n);
 
+/*
+ * A tool with verbs ("avm-fabric up FILE") declares them in one table
+ * that is also its usage.  Each entry of the tool's table starts with a
+ * struct opt_verb (the tool adds what runs the verb after it); the
+ * functions below walk such a table of n entries, stride bytes apart.
+ */
+struct opt_verb {
+	const char *name; /* matched exactly */
+	const char *args; /* "FILE" */
+	const char *help; /* lines of help, '\n' between */
+};
+
+/* "  NAME ARGS          text", text lines aligned, for each verb.
+ * Returns 0, or -1 with the write's errno. */
+int opt_verb_help(FILE *f, const void *table, size_t n, size_t stride);
+
+/* The index of the verb called name, or -1. */
+long opt_verb_find(const void *table, size_t n, size_t stride,
+		   const char *name);
+
+/* "check, up, down": the verbs' names for a message, into buf (cut to
+ * len - 1); returns buf. */
+const char *opt_verb_names(const void *table, size_t n, size_t stride,
+			   char *buf, size_t len);
+
 #endif

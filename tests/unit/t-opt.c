@@ -77,6 +77,39 @@ main(void)
 	       "help: aligned, internal options left out");
 	free(buf);
 	{
+		/* A tool's verb table: struct opt_verb first, then its own. */
+		static const struct {
+			struct opt_verb v;
+			int tag;
+		} verbs[] = {
+			{ { "check", "FILE", "look\nand see" }, 1 },
+			{ { "launch", "FILE [-- ARGS]", "start it" }, 2 },
+		};
+		char names[64];
+
+		f = open_memstream(&buf, &len);
+		ok(opt_verb_help(f, verbs, 2, sizeof(verbs[0])) == 0,
+		   "verb help");
+		fclose(f);
+		is_str(buf,
+		       "  check FILE         look\n"
+		       "                     and see\n"
+		       "  launch FILE [-- ARGS]\n"
+		       "                     start it\n",
+		       "verb help: aligned, a long usage on its own line");
+		free(buf);
+		ok(opt_verb_find(verbs, 2, sizeof(verbs[0]), "launch") == 1 &&
+			   verbs[1].tag == 2,
+		   "verb found by name, past the tool's own fields");
+		ok(opt_verb_find(verbs, 2, sizeof(verbs[0]), "laun") == -1,
+		   "verb names match exactly");
+		is_str(opt_verb_names(verbs, 2, sizeof(verbs[0]), names,
+				      sizeof(names)),
+		       "check, launch", "verb names for a message");
+		is_str(opt_verb_names(verbs, 2, sizeof(verbs[0]), names, 8),
+		       "check, ", "verb names cut to the buffer");
+	}
+	{
 		struct opt many[OPT_MAX + 1];
 		struct opt_parser p;
 
