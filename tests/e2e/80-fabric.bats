@@ -479,6 +479,44 @@ print("ready", flush=True); time.sleep(60)' >"$D/taken" &
 	assert_line "avm-fabric: some hosts hold the new secret: 'avm-fabric down' removes it"
 }
 
+@test "link-serve ends when its stdin does (0) or when nobody measured in time (75); link-test with another secret is refused (77)" {
+	# two nodes on two loopback addresses, no ssh: the verbs themselves
+	{
+		echo "vm: {name: lt, vcpus: 2, memory: 512M, kernel: $D/none}"
+		echo "nodes:"
+		echo "  - {host: a, address: 127.0.0.1, vcpus: 1, memory: 256M}"
+		echo "  - {host: b, address: 127.0.0.2, vcpus: 1, memory: 256M}"
+		echo "fabric: {port: 17461, secret: s}"
+	} >"$D/l.yaml"
+	head -c 32 /dev/urandom >"$D/s"
+	head -c 32 /dev/urandom >"$D/other"
+	chmod 600 "$D/s" "$D/other"
+	mkfifo "$D/in"
+	timeout 30 avm-fabric --node 1 --timeout 20 link-serve "$D/l.yaml" <"$D/in" \
+		>"$D/serve.out" 2>"$D/serve.err" &
+	local sp=$! st=0
+	exec 7>"$D/in"
+	for t in $(seq 50); do grep -q listening "$D/serve.out" && break; sleep 0.1; done
+	assert_equal "$(cat "$D/serve.out")" "listening 127.0.0.2:17461"
+	run avm-fabric --node 0 --peer 1 --pings 50 --stream 1M --json \
+		link-test "$D/l.yaml"
+	assert_equal "$status" 0
+	jq -e '.node == 0 and .peer == 1 and .pings == 50 and
+		.rtt_min_ns > 0 and .stream_bytes == 1048592 and
+		.path_mtu > 0' <<<"$output"
+	run avm-fabric --node 0 --peer 1 --secret "$D/other" link-test "$D/l.yaml"
+	assert_equal "$status" 77
+	assert_output --partial "avm-fabric: link to node 1: "
+	# up is done: its end of the pipe closes
+	exec 7>&-
+	wait "$sp" || st=$?
+	assert_equal "$st" 0
+	run timeout 20 avm-fabric --node 1 --timeout 1 link-serve "$D/l.yaml" \
+		< <(sleep 10)
+	assert_equal "$status" 75
+	assert_line "avm-fabric: nobody measured for 1 s: giving up"
+}
+
 @test "link-serve, link-test: usage and a missing secret, before any network" {
 	cluster 2
 	run avm-fabric link-test "$D/c.yaml"
