@@ -287,6 +287,8 @@ matrix_release(struct matrix *mx)
 	free(mx->errors);
 	mx->links = NULL;
 	mx->errors = NULL;
+	mx->map = NULL;
+	fabric_map_release(&mx->own);
 }
 
 /* ---- output ----------------------------------------------------------- */

@@ -37,7 +37,8 @@ struct matrix {
 	size_t n;
 	struct matrix_link *links;    /* n * n, [i * n + j] */
 	char (*errors)[512];	      /* per node: why its end did not listen */
-	const struct fabric_map *map; /* once made from it; NULL before */
+	const struct fabric_map *map; /* &own once made from it; NULL before */
+	struct fabric_map own;
 };
 
 /*

@@ -160,18 +160,18 @@ dir_of(const char *path, char *buf, size_t len)
 static void
 map_hand_out(const struct push_plan *p, struct push_host *hs, struct matrix *mx)
 {
-	static struct fabric_map m;
+	struct fabric_map *m = &mx->own;
 	char *buf = NULL, remote[PATH_MAX + 16], dir[PATH_MAX], why[512];
 	struct push_plan *pp = (struct push_plan *)p;
 	size_t len = 0, i;
 
-	if (matrix_map(p->cfg, mx, &m) < 0 ||
-	    fabric_map_format(&m, &buf, &len) < 0) {
+	if (matrix_map(p->cfg, mx, m) < 0 ||
+	    fabric_map_format(m, &buf, &len) < 0) {
 		log_err("fabric map: %s", strerror(errno));
 		pp->map_status = AVM_EX_SOFTWARE;
 		return;
 	}
-	mx->map = &m;
+	mx->map = m;
 	dir_of(p->local_map, dir, sizeof(dir));
 	if (avm_trusted_dir(dir, why, sizeof(why)) < 0) {
 		log_err("%s", why);
