@@ -127,22 +127,84 @@ toolong:
 	return -1;
 }
 
+/*
+ * t's addresses, looked up under c's deadline: a resolver that does not
+ * answer must not hold the host past it.  Returns 0 with *res, or -1
+ * with the error set.  A lookup still running at the deadline is left
+ * to the resolver's thread, its request with it (not freed).
+ */
+static int
+ssh_resolve(struct ssh_conn *c, const struct ssh_target *t, const char *port,
+	    struct addrinfo **res)
+{
+	struct gaicb *g = calloc(1, sizeof(*g));
+	struct addrinfo *hints = calloc(1, sizeof(*hints));
+	char *name = strdup(t->address), *serv = strdup(port);
+	struct timespec ts;
+	const struct gaicb *list[1];
+	int r, ms;
+
+	if (!g || !hints || !name || !serv) {
+		ssh_fail(c, SSH_UNREACHABLE, "ssh: out of memory");
+		goto free;
+	}
+	hints->ai_socktype = SOCK_STREAM;
+	*g = (struct gaicb){ .ar_name = name,
+			     .ar_service = serv,
+			     .ar_request = hints };
+	list[0] = g;
+	r = getaddrinfo_a(GAI_NOWAIT, (struct gaicb **)list, 1, NULL);
+	if (r != 0) {
+		ssh_fail(c, SSH_UNREACHABLE, "ssh: resolve '%s': %s",
+			 t->address, gai_strerror(r));
+		goto free;
+	}
+	while ((r = gai_error(g)) == EAI_INPROGRESS) {
+		ms = deadline_ms(c->deadline);
+		if (ms == 0) {
+			if (gai_cancel(g) != EAI_CANCELED)
+				/* still in the resolver's hands: leave it */
+				g = NULL, hints = NULL, name = serv = NULL;
+			ssh_fail(c, SSH_UNREACHABLE,
+				 "ssh: resolve '%s': no answer in time",
+				 t->address);
+			goto free;
+		}
+		ts.tv_sec = ms / 1000;
+		ts.tv_nsec = (long)(ms % 1000) * 1000000;
+		gai_suspend(list, 1, &ts);
+	}
+	if (r != 0) {
+		ssh_fail(c, SSH_UNREACHABLE, "ssh: resolve '%s': %s",
+			 t->address, gai_strerror(r));
+		goto free;
+	}
+	*res = g->ar_result;
+	free(g);
+	free(hints);
+	free(name);
+	free(serv);
+	return 0;
+free:
+	free(g);
+	free(hints);
+	free(name);
+	free(serv);
+	return -1;
+}
+
 /* A TCP connection to t under c's deadline; c->fd on success. */
 static int
 ssh_connect(struct ssh_conn *c, const struct ssh_target *t)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	struct addrinfo *res, *ai;
 	char port[16], last[256] = "no address";
 	socklen_t sl;
-	int r, fd = -1, soerr;
+	int fd = -1, soerr;
 
 	snprintf(port, sizeof(port), "%u", t->port);
-	r = getaddrinfo(t->address, port, &hints, &res);
-	if (r != 0) {
-		ssh_fail(c, SSH_UNREACHABLE, "ssh: resolve '%s': %s",
-			 t->address, gai_strerror(r));
+	if (ssh_resolve(c, t, port, &res) < 0)
 		return -1;
-	}
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family,
 			    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,

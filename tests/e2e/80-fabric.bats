@@ -141,6 +141,35 @@ while True:
 	[ "$SECONDS" -lt 15 ]
 }
 
+@test "check: a host name the resolver never answers is unreachable (69) once --timeout passes" {
+	requires root unshare
+	# a name server on a loopback address that reads and never answers,
+	# made the resolver's in a mount namespace of avm-fabric's own
+	python3 -c '
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.2", 53))
+print("ready", flush=True)
+while True: s.recvfrom(512)' >"$D/dns.out" &
+	local dns=$! t st=0
+	for t in $(seq 50); do grep -q ready "$D/dns.out" && break; sleep 0.1; done
+	printf 'nameserver 127.0.0.2\noptions timeout:5 attempts:3\n' >"$D/resolv.conf"
+	printf 'vm: {name: fab, vcpus: 1, memory: 256M, kernel: %s}\nnodes:\n  - {host: h1, address: silent-host.example, vcpus: 1, memory: 256M}\n' \
+		"$D/none" >"$D/c.yaml"
+	t=$(date +%s%N)
+	run env -u SSH_AUTH_SOCK HOME="$D" timeout 60 unshare -m sh -c \
+		'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$D/resolv.conf" \
+		avm-fabric check --known-hosts "$D/known_hosts" --timeout 2 "$D/c.yaml"
+	t=$((($(date +%s%N) - t) / 1000000))
+	kill "$dns"
+	wait "$dns" || true
+	echo "$output ($t ms)"
+	assert_equal "$status" 69
+	assert_output "h1: ssh: resolve 'silent-host.example': no answer in time"
+	# the deadline, not the resolver's 15 s
+	[ "$t" -lt 6000 ]
+}
+
 @test "check: a node on another ssh port, its key known as [address]:port" {
 	PORT[2]=2222
 	hosts 3
