@@ -745,6 +745,61 @@ test_save(void)
 	teardown(&l2);
 }
 
+/* TSC-deadline and a one-shot that is already due when saved. */
+static void
+test_save_timers(void)
+{
+	uint8_t a[DEVSTATE_MAX], b[DEVSTATE_MAX];
+	struct lapic l, l2;
+	struct lapic_env env;
+	char why[256] = "";
+	ssize_t n;
+
+	setup(&l, 4, false);
+	env = l.env;
+	F.now = 5000000;
+	F.tsc = 7000000;
+	wr(&l, 0xf0, 0x1ff);
+	wr(&l, 0x320, 2u << 17 | 0xd0); /* TSC-deadline, vector 0xd0 */
+	lapic_msr_write(&l, MSR_IA32_TSC_DEADLINE, 7000000 + 40000);
+	is_int(lapic_timer_deadline(&l), 5000000 + 40000,
+	       "tsc save: armed 40 us ahead");
+	F.now += 10000;
+	n = lapic_save(&l, a, sizeof(a));
+	teardown(&l);
+	lapic_init(&l2, 4, false, &env);
+	F.now = 90000000000ull; /* another host's clock */
+	ok(lapic_restore(&l2, a, (size_t)n, why, sizeof(why)) == 0,
+	   "tsc restore (%s)", why);
+	is_int(lapic_timer_deadline(&l2), F.now + 30000,
+	       "tsc restore: 30 us left, by this clock");
+	is_int(rdmsr(&l2, MSR_IA32_TSC_DEADLINE), 7040000,
+	       "tsc restore: IA32_TSC_DEADLINE reads back");
+	ok(lapic_save(&l2, b, sizeof(b)) == n && memcmp(a, b, (size_t)n) == 0,
+	   "tsc: save, restore, save: same bytes");
+	F.now += 30000;
+	lapic_timer_expire(&l2, F.now);
+	ok(in(l2.s.irr, 0xd0), "tsc restore: the deadline fires");
+	is_int(rdmsr(&l2, MSR_IA32_TSC_DEADLINE), 0, "and disarms");
+
+	/* A one-shot whose expiry passed before the save fires at once. */
+	wr(&l2, 0x320, 0xd1); /* one-shot (leaving TSC mode disarms) */
+	wr(&l2, 0x3e0, 0xb);
+	wr(&l2, 0x380, 1000);
+	F.now += 5000; /* due, not yet expired */
+	n = lapic_save(&l2, a, sizeof(a));
+	teardown(&l2);
+	lapic_init(&l, 4, false, &env);
+	F.now += 777;
+	ok(lapic_restore(&l, a, (size_t)n, why, sizeof(why)) == 0,
+	   "due one-shot restore (%s)", why);
+	is_int(lapic_timer_deadline(&l), F.now, "due one-shot: expires now");
+	is_int(rd(&l, 0x390), 0, "due one-shot: count 0");
+	lapic_timer_expire(&l, F.now);
+	ok(in(l.s.irr, 0xd1), "due one-shot fires after restore");
+	teardown(&l);
+}
+
 int
 main(void)
 {
@@ -759,6 +814,7 @@ main(void)
 	test_events_lint();
 	test_timer();
 	test_save();
+	test_save_timers();
 	apicbus_release(&BUS);
 	return done_testing();
 }
