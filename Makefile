@@ -162,10 +162,19 @@ FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all $(AVM_CPPFLAGS) -std=gnu11 $(PKG_CFLAGS)
 
-$(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard include/avm/*.h)
+# A fuzzer of code that lives in one tool names its sources here:
+# FUZZ_EXTRA_fuzz-X := cmd/...c (built with the fuzzer's flags).
+FUZZ_X86 := cmd/avm-run/arch/x86
+FUZZ_EXTRA_fuzz-devstate := $(FUZZ_X86)/ioapic.c $(FUZZ_X86)/pic.c \
+	$(FUZZ_X86)/lapic.c $(FUZZ_X86)/apicbus.c cmd/avm-run/dev/uart.c \
+	cmd/avm-run/dev/rtc.c cmd/avm-run/dev/pm.c cmd/avm-run/dev/debugexit.c
+
+$(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard include/avm/*.h) \
+		$$(FUZZ_EXTRA_$$*)
 	$(call say,FUZZCC,$@)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(AVM_LIBS)
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_EXTRA_$*) $(LIB_SRC) \
+		$(AVM_LIBS)
 
 # `make fuzz` runs each target FUZZ_SECONDS (default 60); `make check`
 # runs each for a few seconds so a decoder crash fails CI.

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct vm;
 struct vcpu;
@@ -28,6 +29,17 @@ struct dev_ops {
 			  void *data, unsigned len);
 	void (*mmio_write)(struct device *, struct vcpu *, uint64_t addr,
 			   const void *data, unsigned len);
+	/* The device's state as bytes (devstate.h: a versioned header,
+	 * then the device's own little-endian layout, avm-snap(5)) into
+	 * buf, with the VM paused.  Returns the length, or -1 with errno
+	 * (ENOSPC: cap too small; DEVSTATE_MAX always fits).  NULL: the
+	 * device keeps no state of its own (a range sharing another's). */
+	ssize_t (*save)(struct device *, void *buf, size_t cap);
+	/* Reads save's bytes into a device created as usual, before any
+	 * vCPU runs.  Checks everything first: returns 0, or -1 with errno
+	 * EINVAL or EPROTO and why filled, the device unchanged. */
+	int (*restore)(struct device *, const void *buf, size_t len, char *why,
+		       size_t whylen);
 	/* Releases what init acquired; the device struct itself too. */
 	void (*free)(struct device *);
 };

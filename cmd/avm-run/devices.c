@@ -99,14 +99,53 @@ plain_dev_free(struct device *dev)
 	free(dev);
 }
 
+static ssize_t
+ioapic_dev_save(struct device *dev, void *buf, size_t cap)
+{
+	return ioapic_save(dev->vm->ioapic, buf, cap);
+}
+
+static int
+ioapic_dev_restore(struct device *dev, const void *buf, size_t len, char *why,
+		   size_t whylen)
+{
+	return ioapic_restore(dev->vm->ioapic, buf, len, why, whylen);
+}
+
+/* The pair has three ranges; the first (0x20) carries the state. */
+static ssize_t
+pic_dev_save(struct device *dev, void *buf, size_t cap)
+{
+	return pic_save(dev->vm->pic, buf, cap);
+}
+
+static int
+pic_dev_restore(struct device *dev, const void *buf, size_t len, char *why,
+		size_t whylen)
+{
+	return pic_restore(dev->vm->pic, buf, len, why, whylen);
+}
+
 static const struct dev_ops ioapic_dev_ops = {
 	.name = "ioapic",
 	.mmio_read = ioapic_dev_read,
 	.mmio_write = ioapic_dev_write,
+	.save = ioapic_dev_save,
+	.restore = ioapic_dev_restore,
 	.free = plain_dev_free,
 };
 
 static const struct dev_ops pic_dev_ops = {
+	.name = "pic",
+	.pio_read = pic_dev_read,
+	.pio_write = pic_dev_write,
+	.save = pic_dev_save,
+	.restore = pic_dev_restore,
+	.free = plain_dev_free,
+};
+
+/* The slave and ELCR ranges: same device, no state of their own. */
+static const struct dev_ops pic_more_ops = {
 	.name = "pic",
 	.pio_read = pic_dev_read,
 	.pio_write = pic_dev_write,
@@ -125,7 +164,7 @@ vm_add_pic(struct vm *vm)
 
 		if (!d)
 			return -1;
-		d->ops = &pic_dev_ops;
+		d->ops = i ? &pic_more_ops : &pic_dev_ops;
 		d->priv = (void *)(uintptr_t)base[i];
 		if (vm_add_device(vm, d, BUS_PIO, base[i], 2) < 0)
 			return -1;

@@ -7,12 +7,14 @@
 
 #include "../../cmd/avm-run/arch/x86/ioapic.h"
 #include "../../cmd/avm-run/arch/x86/lapic.h"
+#include "devsave.h"
 #include "tap.h"
 
 #define NCPU 2
 
 static struct apicbus bus;
 static struct ioapic io;
+static struct ioapic *cur = &io; /* where the lapics' EOIs go */
 static struct lapic L[NCPU];
 static int eois;
 
@@ -26,7 +28,7 @@ static void
 f_eoi(void *o, uint8_t vector)
 {
 	eois++;
-	ioapic_eoi(&io, vector);
+	ioapic_eoi(cur, vector);
 }
 
 static uint32_t
@@ -214,6 +216,112 @@ test_level(void)
 	handle(&L[1], 0x49);
 }
 
+static uint32_t
+rd(struct ioapic *x, uint32_t idx)
+{
+	uint32_t v = idx;
+
+	ioapic_mmio_write(x, IOAPIC_IOREGSEL, &v, 4);
+	ioapic_mmio_read(x, IOAPIC_IOWIN, &v, 4);
+	return v;
+}
+
+/* Restoring b into x must fail with err and a reason holding want. */
+static void
+bad(struct ioapic *x, const char *what, const uint8_t *b, size_t len, int err,
+    const char *want)
+{
+	uint8_t before[DEVSTATE_MAX], after[DEVSTATE_MAX];
+	ssize_t n1 = ioapic_save(x, before, sizeof(before)), n2;
+	char why[256] = "";
+	int rc, e;
+
+	rc = ioapic_restore(x, b, len, why, sizeof(why));
+	e = errno;
+	n2 = ioapic_save(x, after, sizeof(after));
+	refused(what, rc, e, err, why, want, before, n1, after, n2);
+}
+
+static void
+test_save(void)
+{
+	uint8_t a[DEVSTATE_MAX], b[DEVSTATE_MAX], t[DEVSTATE_MAX];
+	struct ioapic io2;
+	char why[256] = "";
+	ssize_t n, n2;
+	uint32_t sel;
+	int same = 1;
+
+	io_wr(IOAPIC_REG_ID, 0x0a000000);
+	route(5, 0xa045, 0);  /* fixed, level, unmasked, vector 0x45 */
+	route(9, 0x10049, 1); /* edge, masked */
+	ioapic_set_irq(&io, 5, 1);
+	ok(has(&L[0], 0x45), "save: level pin 5 delivered");
+	ok(ioapic_redir(&io, 5) & IOAPIC_RTE_REMOTE_IRR,
+	   "save: pin 5 remote IRR set");
+	sel = IOAPIC_REG_REDIR + 2 * 9;
+	ioapic_mmio_write(&io, IOAPIC_IOREGSEL, &sel, 4);
+
+	n = ioapic_save(&io, a, sizeof(a));
+	is_int(n, IOAPIC_STATE_SIZE, "save: %d bytes", IOAPIC_STATE_SIZE);
+	is_int(ioapic_save(&io, a, 10), -1, "save: small buffer refused");
+	ioapic_init(&io2, &bus);
+	ok(ioapic_restore(&io2, a, (size_t)n, why, sizeof(why)) == 0,
+	   "restore into a fresh ioapic (%s)", why);
+	n2 = ioapic_save(&io2, b, sizeof(b));
+	ok(n2 == n && memcmp(a, b, (size_t)n) == 0,
+	   "save, restore, save: same bytes");
+	ioapic_mmio_read(&io2, IOAPIC_IOREGSEL, &sel, 4);
+	is_int(sel, IOAPIC_REG_REDIR + 2 * 9, "restored IOREGSEL");
+	for (uint32_t i = 0; i < IOAPIC_REG_REDIR + 2 * IOAPIC_NR_PINS; i++)
+		same &= rd(&io, i) == rd(&io2, i);
+	ok(same, "every register reads the same after restore");
+
+	/* Behaviour goes on: the EOI reaches the restored model, which
+	 * delivers again while the pin stays asserted. */
+	cur = &io2;
+	lapic_ack_irq(&L[0], 0x45);
+	ok(!has(&L[0], 0x45), "vector 0x45 taken");
+	lapic_mmio_write(&L[0], 0xb0, &(uint32_t){ 0 }, 4);
+	ok(has(&L[0], 0x45), "EOI: restored pin 5 delivers again");
+	ioapic_set_irq(&io2, 5, 0);
+	handle(&L[0], 0x45);
+	ok(!(ioapic_redir(&io2, 5) & IOAPIC_RTE_REMOTE_IRR),
+	   "EOI after deassert clears remote IRR");
+	ok(!has(&L[0], 0x45), "and nothing more is delivered");
+	ioapic_set_irq(&io2, 9, 1);
+	ok(!has(&L[1], 0x49), "masked edge pin 9 stays quiet");
+
+	memcpy(t, a, (size_t)n);
+	bad(&io2, "truncated", t, (size_t)n - 1, EINVAL, "bytes");
+	bad(&io2, "empty", t, 0, EINVAL, "header");
+	t[0] = 2;
+	bad(&io2, "version 2", t, (size_t)n, EPROTO, "version 2");
+	memcpy(t, a, (size_t)n);
+	t[16 + 8 * 3 + 2] |= 0x02; /* pin 3 bit 17 */
+	bad(&io2, "reserved bit 17", t, (size_t)n, EINVAL, "pin 3");
+	memcpy(t, a, (size_t)n);
+	t[16 + 8 * 9 + 1] |= 0x40; /* remote IRR on edge pin 9 */
+	bad(&io2, "remote IRR on an edge pin", t, (size_t)n, EINVAL, "edge");
+	memcpy(t, a, (size_t)n);
+	t[9] = 1; /* IOREGSEL 0x100 + ... */
+	bad(&io2, "IOREGSEL out of range", t, (size_t)n, EINVAL, "ioregsel");
+	memcpy(t, a, (size_t)n);
+	t[15] = 0x01; /* level of pin 24 */
+	bad(&io2, "level of pin 24", t, (size_t)n, EINVAL, "levels");
+	memcpy(t, a, (size_t)n);
+	t[4] = 1; /* ID bit 0 */
+	bad(&io2, "ID reserved bit", t, (size_t)n, EINVAL, "id");
+	memcpy(t, a, (size_t)n);
+	t[2] = 0; /* length field */
+	bad(&io2, "length field", t, (size_t)n, EINVAL, "length");
+	cur = &io;
+	ioapic_release(&io2);
+	ioapic_set_irq(&io, 5, 0);
+	handle(&L[0], 0x45);
+	route(5, 0x10000, 0);
+}
+
 static void
 test_other_modes(void)
 {
@@ -245,6 +353,7 @@ main(void)
 	test_edge();
 	test_level();
 	test_other_modes();
+	test_save();
 	for (int i = 0; i < NCPU; i++)
 		lapic_release(&L[i]);
 	ioapic_release(&io);

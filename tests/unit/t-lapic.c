@@ -7,6 +7,7 @@
 
 #include "avm/util.h"
 #include "../../cmd/avm-run/arch/x86/lapic.h"
+#include "devsave.h"
 #include "tap.h"
 
 struct fake {
@@ -603,6 +604,202 @@ test_timer(void)
 	teardown(&l);
 }
 
+static void
+accept_fixed_vec(struct lapic *l, uint8_t vector, bool level)
+{
+	struct apic_msg m = { .vector = vector,
+			      .delivery = APIC_DM_FIXED,
+			      .level_trig = level,
+			      .assert = 1 };
+
+	lapic_accept(l, &m);
+}
+
+static void
+bad_state(struct lapic *x, const char *what, const uint8_t *b, size_t len,
+	  int err, const char *want)
+{
+	uint8_t before[DEVSTATE_MAX], after[DEVSTATE_MAX];
+	ssize_t n1 = lapic_save(x, before, sizeof(before)), n2;
+	char why[256] = "";
+	int rc, e;
+
+	rc = lapic_restore(x, b, len, why, sizeof(why));
+	e = errno;
+	n2 = lapic_save(x, after, sizeof(after));
+	refused(what, rc, e, err, why, want, before, n1, after, n2);
+}
+
+static void
+test_save(void)
+{
+	uint8_t a[DEVSTATE_MAX], b[DEVSTATE_MAX], t[DEVSTATE_MAX];
+	uint32_t ra[64], rb[64];
+	struct lapic l, l2;
+	char why[256] = "";
+	ssize_t n, n2;
+	int same = 1, changes;
+
+	setup(&l, 3, false);
+	F.now = 1000000000000ull;
+	wr(&l, 0xf0, 0x1ff);
+	wr(&l, 0x080, 0x20);
+	wr(&l, 0x0d0, 0x08000000);
+	wr(&l, 0x3e0, 0xb);		/* divide by 1 */
+	wr(&l, 0x320, 1u << 17 | 0xe0); /* periodic, vector 0xe0 */
+	wr(&l, 0x380, 1000000);		/* 1 ms */
+	accept_fixed_vec(&l, 0x62, false);
+	accept_fixed_vec(&l, 0x51, true);
+	accept_fixed_vec(&l, 0x05, false); /* illegal: ESR */
+	is_int(lapic_next_irq(&l), 0x62, "save: 0x62 first");
+	lapic_ack_irq(&l, 0x62);
+	is_int(lapic_next_irq(&l), -1, "save: 0x51 waits for 0x62's EOI");
+	F.now += 300000;
+	is_int(rd(&l, 0x390), 700000, "save: count 700000 after 0.3 ms");
+
+	n = lapic_save(&l, a, sizeof(a));
+	is_int(n, LAPIC_STATE_SIZE, "save: %d bytes", LAPIC_STATE_SIZE);
+	for (int i = 0; i < 64; i++)
+		ra[i] = rd(&l, 0x10 * (uint32_t)i);
+	teardown(&l);
+
+	/* Restored five seconds later by another host's clock. */
+	{
+		struct lapic_env env = l.env;
+
+		lapic_init(&l2, 3, false, &env);
+	}
+	F.now += 5000000000ull;
+	changes = F.timer_changes;
+	ok(lapic_restore(&l2, a, (size_t)n, why, sizeof(why)) == 0,
+	   "restore into a fresh lapic (%s)", why);
+	ok(F.timer_changes > changes, "restore calls timer_changed");
+	apicbus_attach(&BUS, 3, &l2);
+	n2 = lapic_save(&l2, b, sizeof(b));
+	ok(n2 == n && memcmp(a, b, (size_t)n) == 0,
+	   "save, restore, save: same bytes");
+	for (int i = 0; i < 64; i++)
+		rb[i] = rd(&l2, 0x10 * (uint32_t)i);
+	for (int i = 0; i < 64; i++)
+		if (ra[i] != rb[i]) {
+			same = 0;
+			printf("#   0x%03x: 0x%08x vs 0x%08x\n", i * 0x10,
+			       ra[i], rb[i]);
+		}
+	ok(same, "every xAPIC register reads the same (count included)");
+	is_int(rb[0x39], 700000, "restored: count goes on from 700000");
+	is_int(lapic_timer_deadline(&l2), F.now + 700000,
+	       "restored: expiry 0.7 ms after restore, by this clock");
+
+	/* Behaviour goes on. */
+	wr(&l2, 0x0b0, 0);
+	is_int(lapic_next_irq(&l2), 0x51, "EOI of 0x62: 0x51 next");
+	lapic_ack_irq(&l2, 0x51);
+	F.neoi = 0;
+	wr(&l2, 0x0b0, 0);
+	ok(F.neoi == 1 && F.eoi[0] == 0x51,
+	   "EOI of level 0x51 reaches env.eoi (TMR restored)");
+	lapic_timer_expire(&l2, F.now + 699999);
+	ok(!in(l2.s.irr, 0xe0), "timer: not early");
+	F.now += 700000;
+	lapic_timer_expire(&l2, F.now);
+	ok(in(l2.s.irr, 0xe0), "timer fires 0.7 ms after restore");
+	is_int(lapic_timer_deadline(&l2), F.now + 1000000,
+	       "periodic: next in 1 ms");
+	wr(&l2, 0x280, 0);
+	ok(rd(&l2, 0x280) & APIC_ESR_RECV_ILLEGAL_VECTOR,
+	   "restored pending ESR error shows after a write");
+
+	memcpy(t, a, (size_t)n);
+	bad_state(&l2, "truncated", t, (size_t)n - 1, EINVAL, "bytes");
+	t[0] = 2;
+	bad_state(&l2, "version 2", t, (size_t)n, EPROTO, "version 2");
+	memcpy(t, a, (size_t)n);
+	t[29] |= 0x10;
+	bad_state(&l2, "SVR reserved bit", t, (size_t)n, EINVAL, "SVR");
+	memcpy(t, a, (size_t)n);
+	t[145] |= 0x10;
+	bad_state(&l2, "LVT delivery status", t, (size_t)n, EINVAL, "LVT 0");
+	memcpy(t, a, (size_t)n);
+	t[17] = 1;
+	bad_state(&l2, "TPR 0x120", t, (size_t)n, EINVAL, "TPR");
+	memcpy(t, a, (size_t)n);
+	t[12] = 4;
+	bad_state(&l2, "other APIC id", t, (size_t)n, EINVAL, "APIC id 4");
+	memcpy(t, a, (size_t)n);
+	t[183] = 1;
+	bad_state(&l2, "time left past the period", t, (size_t)n, EINVAL,
+		  "period");
+	memcpy(t, a, (size_t)n);
+	t[193] = 2;
+	bad_state(&l2, "flag byte 2", t, (size_t)n, EINVAL, "flag");
+	memcpy(t, a, (size_t)n);
+	t[96] = 1;
+	bad_state(&l2, "IRR vector 0", t, (size_t)n, EINVAL, "illegal vector");
+	memcpy(t, a, (size_t)n);
+	t[202] = 1;
+	bad_state(&l2, "reserved byte", t, (size_t)n, EINVAL, "reserved");
+	memcpy(t, a, (size_t)n);
+	t[5] |= 0x01; /* BSP flag */
+	bad_state(&l2, "BSP flag", t, (size_t)n, EINVAL, "BSP");
+	teardown(&l2);
+}
+
+/* TSC-deadline and a one-shot that is already due when saved. */
+static void
+test_save_timers(void)
+{
+	uint8_t a[DEVSTATE_MAX], b[DEVSTATE_MAX];
+	struct lapic l, l2;
+	struct lapic_env env;
+	char why[256] = "";
+	ssize_t n;
+
+	setup(&l, 4, false);
+	env = l.env;
+	F.now = 5000000;
+	F.tsc = 7000000;
+	wr(&l, 0xf0, 0x1ff);
+	wr(&l, 0x320, 2u << 17 | 0xd0); /* TSC-deadline, vector 0xd0 */
+	lapic_msr_write(&l, MSR_IA32_TSC_DEADLINE, 7000000 + 40000);
+	is_int(lapic_timer_deadline(&l), 5000000 + 40000,
+	       "tsc save: armed 40 us ahead");
+	F.now += 10000;
+	n = lapic_save(&l, a, sizeof(a));
+	teardown(&l);
+	lapic_init(&l2, 4, false, &env);
+	F.now = 90000000000ull; /* another host's clock */
+	ok(lapic_restore(&l2, a, (size_t)n, why, sizeof(why)) == 0,
+	   "tsc restore (%s)", why);
+	is_int(lapic_timer_deadline(&l2), F.now + 30000,
+	       "tsc restore: 30 us left, by this clock");
+	is_int(rdmsr(&l2, MSR_IA32_TSC_DEADLINE), 7040000,
+	       "tsc restore: IA32_TSC_DEADLINE reads back");
+	ok(lapic_save(&l2, b, sizeof(b)) == n && memcmp(a, b, (size_t)n) == 0,
+	   "tsc: save, restore, save: same bytes");
+	F.now += 30000;
+	lapic_timer_expire(&l2, F.now);
+	ok(in(l2.s.irr, 0xd0), "tsc restore: the deadline fires");
+	is_int(rdmsr(&l2, MSR_IA32_TSC_DEADLINE), 0, "and disarms");
+
+	/* A one-shot whose expiry passed before the save fires at once. */
+	wr(&l2, 0x320, 0xd1); /* one-shot (leaving TSC mode disarms) */
+	wr(&l2, 0x3e0, 0xb);
+	wr(&l2, 0x380, 1000);
+	F.now += 5000; /* due, not yet expired */
+	n = lapic_save(&l2, a, sizeof(a));
+	teardown(&l2);
+	lapic_init(&l, 4, false, &env);
+	F.now += 777;
+	ok(lapic_restore(&l, a, (size_t)n, why, sizeof(why)) == 0,
+	   "due one-shot restore (%s)", why);
+	is_int(lapic_timer_deadline(&l), F.now, "due one-shot: expires now");
+	is_int(rd(&l, 0x390), 0, "due one-shot: count 0");
+	lapic_timer_expire(&l, F.now);
+	ok(in(l.s.irr, 0xd1), "due one-shot fires after restore");
+	teardown(&l);
+}
+
 int
 main(void)
 {
@@ -616,6 +813,8 @@ main(void)
 	test_apic_base();
 	test_events_lint();
 	test_timer();
+	test_save();
+	test_save_timers();
 	apicbus_release(&BUS);
 	return done_testing();
 }

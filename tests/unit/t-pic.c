@@ -7,9 +7,11 @@
 
 #include "../../cmd/avm-run/arch/x86/lapic.h"
 #include "../../cmd/avm-run/arch/x86/pic.h"
+#include "devsave.h"
 #include "tap.h"
 
 static struct pic pic;
+static struct pic *P = &pic; /* what outb/inb talk to */
 static struct lapic bsp;
 static struct apicbus bus;
 static int out, changes;
@@ -31,7 +33,7 @@ f_now(void *o)
 static void
 outb(uint16_t port, uint8_t v)
 {
-	pic_pio(&pic, port, 1, &v);
+	pic_pio(P, port, 1, &v);
 }
 
 static uint8_t
@@ -39,7 +41,7 @@ inb(uint16_t port)
 {
 	uint8_t v = 0x5a;
 
-	pic_pio(&pic, port, 0, &v);
+	pic_pio(P, port, 0, &v);
 	return v;
 }
 
@@ -212,6 +214,122 @@ test_aeoi(void)
 	is_int(inb(0x21), 0xff, "reset masks everything");
 }
 
+static int intr2;
+
+static void
+f_intr2(void *opaque, int level)
+{
+	(void)opaque;
+	(void)level;
+	intr2++;
+}
+
+static void
+bad(struct pic *x, const char *what, const uint8_t *b, size_t len, int err,
+    const char *want)
+{
+	uint8_t before[DEVSTATE_MAX], after[DEVSTATE_MAX];
+	ssize_t n1 = pic_save(x, before, sizeof(before)), n2;
+	char why[256] = "";
+	int rc, e;
+
+	rc = pic_restore(x, b, len, why, sizeof(why));
+	e = errno;
+	n2 = pic_save(x, after, sizeof(after));
+	refused(what, rc, e, err, why, want, before, n1, after, n2);
+}
+
+static void
+test_save(void)
+{
+	static const uint16_t ports[] = {
+		0x20, 0x21, 0xa0, 0xa1, 0x4d0, 0x4d1
+	};
+	uint8_t a[DEVSTATE_MAX], b[DEVSTATE_MAX], t[DEVSTATE_MAX];
+	uint8_t ra[6], rb[6];
+	struct pic pic2;
+	char why[256] = "";
+	ssize_t n, n2;
+
+	linux_init(0x01);
+	outb(0x21, 0xf8);  /* IRQ 0, 1, 2 */
+	outb(0xa1, 0xf7);  /* IRQ 11 */
+	outb(0x4d1, 0x08); /* IRQ 11 level */
+	pic_set_irq(&pic, 1, 1);
+	is_int(pic_intack(&pic), 0x31, "save: IRQ1 taken, in service");
+	pic_set_irq(&pic, 11, 1);
+	pic_set_irq(&pic, 0, 1);
+	is_int(pic_output(&pic), 1, "save: IRQ0 beats IRQ1 in service");
+	outb(0x20, 0x0b); /* OCW3: read ISR */
+
+	n = pic_save(&pic, a, sizeof(a));
+	is_int(n, PIC_STATE_SIZE, "save: %d bytes", PIC_STATE_SIZE);
+	pic_init(&pic2, f_intr2, NULL);
+	intr2 = 0;
+	ok(pic_restore(&pic2, a, (size_t)n, why, sizeof(why)) == 0,
+	   "restore into a fresh pic (%s)", why);
+	is_int(intr2, 0, "restore does not call intr");
+	n2 = pic_save(&pic2, b, sizeof(b));
+	ok(n2 == n && memcmp(a, b, (size_t)n) == 0,
+	   "save, restore, save: same bytes");
+	for (int i = 0; i < 6; i++) {
+		P = &pic;
+		ra[i] = inb(ports[i]);
+		P = &pic2;
+		rb[i] = inb(ports[i]);
+	}
+	ok(memcmp(ra, rb, sizeof(ra)) == 0,
+	   "ports 0x20/0x21/0xa0/0xa1/0x4d0/0x4d1 read the same");
+	is_int(rb[0], 0x02, "restored OCW3: 0x20 reads ISR (IRQ1)");
+	is_int(pic_output(&pic2), 1, "restored INT output");
+
+	/* Behaviour goes on on the restored pair. */
+	is_int(pic_intack(&pic2), 0x30, "restored: IRQ0 delivered");
+	outb(0x20, 0x20);
+	is_int(inb(0x20), 0x02, "EOI: IRQ0 done, IRQ1 still in service");
+	is_int(pic_output(&pic2), 0, "IRQ11 waits for IRQ1's EOI");
+	outb(0x20, 0x20);
+	is_int(pic_output(&pic2), 1, "EOI of IRQ1: cascade raises INT");
+	is_int(pic_intack(&pic2), 0x3b, "IRQ11 through the slave");
+	outb(0xa0, 0x20);
+	outb(0x20, 0x20);
+	pic_set_irq(&pic2, 11, 0);
+	is_int(pic_output(&pic2), 0, "all EOIs done: INT low");
+
+	P = &pic2;
+	memcpy(t, a, (size_t)n);
+	bad(&pic2, "truncated", t, (size_t)n - 1, EINVAL, "bytes");
+	t[0] = 7;
+	bad(&pic2, "version 7", t, (size_t)n, EPROTO, "version 7");
+	memcpy(t, a, (size_t)n);
+	t[9] = 0x31;
+	bad(&pic2, "ICW2 base", t, (size_t)n, EINVAL, "base 0x31");
+	memcpy(t, a, (size_t)n);
+	t[8] = 0x01;
+	bad(&pic2, "ELCR reserved bit", t, (size_t)n, EINVAL, "ELCR");
+	memcpy(t, a, (size_t)n);
+	t[4 + 15 + 7] = 5;
+	bad(&pic2, "ICW state 5", t, (size_t)n, EINVAL, "ICW5");
+	memcpy(t, a, (size_t)n);
+	t[4 + 7] = 4; /* ICW4 expected, but ICW1 announced it: ok... */
+	t[4 + 8] = 0; /* ...not now */
+	bad(&pic2, "ICW4 not announced", t, (size_t)n, EINVAL, "announce");
+	memcpy(t, a, (size_t)n);
+	t[10] = 8;
+	bad(&pic2, "priority 8", t, (size_t)n, EINVAL, "priority");
+	memcpy(t, a, (size_t)n);
+	t[4 + 15 + 11] = 2;
+	bad(&pic2, "flag 2", t, (size_t)n, EINVAL, "slave flag");
+	memcpy(t, a, (size_t)n);
+	t[34] = 0;
+	bad(&pic2, "INT output", t, (size_t)n, EINVAL, "INT output 0");
+	P = &pic;
+	pic_release(&pic2);
+	pic_set_irq(&pic, 0, 0);
+	pic_set_irq(&pic, 1, 0);
+	pic_set_irq(&pic, 11, 0);
+}
+
 int
 main(void)
 {
@@ -226,6 +344,7 @@ main(void)
 	test_slave();
 	test_level_elcr();
 	test_aeoi();
+	test_save();
 	pic_release(&pic);
 	lapic_release(&bsp);
 	apicbus_release(&bus);

@@ -9,3 +9,7 @@ UNIT_EXTRA_t-ioapic := $(UNIT_X86)/ioapic.o $(UNIT_X86)/lapic.o \
 UNIT_EXTRA_t-pic := $(UNIT_X86)/pic.o $(UNIT_X86)/lapic.o \
 	$(UNIT_X86)/apicbus.o
 UNIT_EXTRA_t-bus := build/cmd/avm-run/bus.o
+# The devices of dev/ with the VM's calls stubbed in the test.
+UNIT_DEV := build/cmd/avm-run/dev
+UNIT_EXTRA_t-devsave := $(UNIT_DEV)/uart.o $(UNIT_DEV)/rtc.o \
+	$(UNIT_DEV)/pm.o $(UNIT_DEV)/debugexit.o

@@ -22,6 +22,8 @@ int rtc_create(struct vm *);
 /* ACPI PM block (ports in arch/x86/acpi.h): S5 powers off, the reset
  * register and port 0xcf9 report a reset; the PM timer counts. */
 int pm_create(struct vm *);
+/* The PM timer's clock in ns (NULL: now_ns), for tests and fuzzing. */
+void pm_set_clock(uint64_t (*now)(void));
 
 /* Debug-exit port 0xf4 for test guests: the value written becomes
  * avm-run's exit status. */

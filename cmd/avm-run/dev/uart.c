@@ -18,6 +18,7 @@
 
 #include "avm/util.h"
 
+#include "../devstate.h"
 #include "../vm.h"
 #include "devices.h"
 
@@ -41,6 +42,26 @@
 #define LSR_OE 0x02
 #define LSR_THRE 0x20
 #define LSR_TEMT 0x40
+
+/*
+ * State bytes (devstate.h), layout version 1, written by save with the
+ * VM paused (after flushing pending output to the console, so nothing
+ * is lost or written twice):
+ *
+ *	0   4   header: version 1, length 76
+ *	4   9   IER, LCR, MCR, LSR, MSR, SCR, FCR, DLL, DLM
+ *	13  1   THR-empty interrupt pending (0/1)
+ *	14  1   interrupt line level (0/1), as the registers give it
+ *	15  1   bytes in the receive FIFO (0..64)
+ *	16  64  the receive FIFO, oldest first, zeros after the count
+ *
+ * Restore does not drive the line: its level is part of the interrupt
+ * controllers' state (their input levels).  The console's Ctrl-A
+ * escape state is the host terminal's, not saved.
+ */
+#define UART_STATE_VERSION 1
+#define UART_STATE_SIZE (4 + 12 + UART_FIFO)
+_Static_assert(UART_STATE_SIZE == 80, "uart state layout");
 
 struct uart {
 	struct device dev;
@@ -300,6 +321,119 @@ uart_reader(void *arg)
 
 static void uart_release(struct uart *u);
 
+static ssize_t
+uart_save(struct device *dev, void *buf, size_t cap)
+{
+	struct uart *u = dev->priv;
+	uint8_t *p = ds_begin(buf, cap, UART_STATE_VERSION,
+			      UART_STATE_SIZE - DEVSTATE_HDR_SIZE);
+	unsigned i;
+
+	if (!p)
+		return -1;
+	pthread_mutex_lock(&u->lock);
+	uart_flush_locked(u);
+	ds_put8(&p, u->ier);
+	ds_put8(&p, u->lcr);
+	ds_put8(&p, u->mcr);
+	ds_put8(&p, u->lsr);
+	ds_put8(&p, u->msr);
+	ds_put8(&p, u->scr);
+	ds_put8(&p, u->fcr);
+	ds_put8(&p, u->dll);
+	ds_put8(&p, u->dlm);
+	ds_put8(&p, (uint8_t)u->thri_pending);
+	ds_put8(&p, (uint8_t)u->irq_level);
+	ds_put8(&p, (uint8_t)u->rx_count);
+	for (i = 0; i < UART_FIFO; i++)
+		ds_put8(&p, i < u->rx_count
+				    ? u->rx[(u->rx_head + i) % UART_FIFO]
+				    : 0);
+	pthread_mutex_unlock(&u->lock);
+	return UART_STATE_SIZE;
+}
+
+#define BAD(...) ds_fail(why, whylen, EINVAL, "uart state: " __VA_ARGS__)
+
+static int
+uart_restore(struct device *dev, const void *buf, size_t len, char *why,
+	     size_t whylen)
+{
+	struct uart *u = dev->priv;
+	const uint8_t *p =
+		ds_open(buf, len, "uart", UART_STATE_VERSION,
+			UART_STATE_SIZE - DEVSTATE_HDR_SIZE, why, whylen);
+	struct uart t;
+	unsigned i;
+
+	if (!p)
+		return -1;
+	memset(&t, 0, sizeof(t));
+	t.ier = ds_get8(&p);
+	t.lcr = ds_get8(&p);
+	t.mcr = ds_get8(&p);
+	t.lsr = ds_get8(&p);
+	t.msr = ds_get8(&p);
+	t.scr = ds_get8(&p);
+	t.fcr = ds_get8(&p);
+	t.dll = ds_get8(&p);
+	t.dlm = ds_get8(&p);
+	t.thri_pending = ds_get8(&p);
+	t.irq_level = ds_get8(&p);
+	t.rx_count = ds_get8(&p);
+	for (i = 0; i < UART_FIFO; i++)
+		t.rx[i] = ds_get8(&p);
+	if (t.ier & ~0x0fu)
+		return BAD("IER 0x%02x has reserved bits set", t.ier);
+	if (t.mcr & ~0x1fu)
+		return BAD("MCR 0x%02x has reserved bits set", t.mcr);
+	if (t.fcr & ~0xc9u)
+		return BAD("FCR 0x%02x has bits that do not stay set", t.fcr);
+	if (t.lsr & ~(LSR_DR | LSR_OE | LSR_THRE | LSR_TEMT))
+		return BAD("LSR 0x%02x has bits this model never sets", t.lsr);
+	if ((t.lsr & (LSR_THRE | LSR_TEMT)) != (LSR_THRE | LSR_TEMT))
+		return BAD("LSR 0x%02x: the transmitter is always empty",
+			   t.lsr);
+	if (t.msr)
+		return BAD("MSR 0x%02x: this model keeps it 0", t.msr);
+	if (t.thri_pending > 1 || t.irq_level > 1)
+		return BAD("THR-empty pending %d, line %d: not 0 or 1",
+			   t.thri_pending, t.irq_level);
+	if (t.rx_count > UART_FIFO)
+		return BAD("%u bytes in a %d-byte receive FIFO", t.rx_count,
+			   UART_FIFO);
+	for (i = t.rx_count; i < UART_FIFO; i++)
+		if (t.rx[i])
+			return BAD("receive FIFO byte %u past the count %u "
+				   "not zero",
+				   i, t.rx_count);
+	if (!(t.lsr & LSR_DR) != !t.rx_count)
+		return BAD("LSR data ready %d with %u bytes received",
+			   !!(t.lsr & LSR_DR), t.rx_count);
+	if (t.irq_level != !(uart_iir(&t) & IIR_NONE))
+		return BAD("line level %d, the registers give %d", t.irq_level,
+			   !(uart_iir(&t) & IIR_NONE));
+	pthread_mutex_lock(&u->lock);
+	u->ier = t.ier;
+	u->lcr = t.lcr;
+	u->mcr = t.mcr;
+	u->lsr = t.lsr;
+	u->msr = t.msr;
+	u->scr = t.scr;
+	u->fcr = t.fcr;
+	u->dll = t.dll;
+	u->dlm = t.dlm;
+	u->thri_pending = t.thri_pending;
+	u->irq_level = t.irq_level;
+	memcpy(u->rx, t.rx, sizeof(u->rx));
+	u->rx_head = 0;
+	u->rx_count = t.rx_count;
+	pthread_mutex_unlock(&u->lock);
+	return 0;
+}
+
+#undef BAD
+
 static void
 uart_free(struct device *dev)
 {
@@ -310,6 +444,8 @@ static const struct dev_ops uart_ops = {
 	.name = "uart",
 	.pio_read = uart_pio_read,
 	.pio_write = uart_pio_write,
+	.save = uart_save,
+	.restore = uart_restore,
 	.free = uart_free,
 };
 

@@ -2,7 +2,10 @@
 #include <errno.h>
 #include <string.h>
 
+#include "../../devstate.h"
 #include "ioapic.h"
+
+_Static_assert(IOAPIC_STATE_SIZE == 208, "ioapic state layout");
 
 /* Bits the guest may write: vector, delivery mode, destination mode,
  * polarity, trigger, mask; destination.  Delivery status and remote IRR
@@ -229,4 +232,75 @@ ioapic_redir(struct ioapic *io, unsigned pin)
 	e = io->s.redir[pin];
 	pthread_mutex_unlock(&io->lock);
 	return e;
+}
+
+ssize_t
+ioapic_save(struct ioapic *io, void *buf, size_t cap)
+{
+	uint8_t *p = ds_begin(buf, cap, IOAPIC_STATE_VERSION,
+			      IOAPIC_STATE_SIZE - DEVSTATE_HDR_SIZE);
+
+	if (!p)
+		return -1;
+	pthread_mutex_lock(&io->lock);
+	ds_put32(&p, io->s.id);
+	ds_put32(&p, io->s.ioregsel);
+	ds_put32(&p, io->s.level);
+	for (unsigned i = 0; i < IOAPIC_NR_PINS; i++)
+		ds_put64(&p, io->s.redir[i]);
+	pthread_mutex_unlock(&io->lock);
+	return IOAPIC_STATE_SIZE;
+}
+
+int
+ioapic_restore(struct ioapic *io, const void *buf, size_t len, char *why,
+	       size_t whylen)
+{
+	const uint64_t ok_bits =
+		RTE_WRITABLE_LO | IOAPIC_RTE_REMOTE_IRR | RTE_WRITABLE_HI << 32;
+	const uint8_t *p =
+		ds_open(buf, len, "ioapic", IOAPIC_STATE_VERSION,
+			IOAPIC_STATE_SIZE - DEVSTATE_HDR_SIZE, why, whylen);
+	struct ioapic_state s;
+
+	if (!p)
+		return -1;
+	memset(&s, 0, sizeof(s));
+	s.id = ds_get32(&p);
+	s.ioregsel = ds_get32(&p);
+	s.level = ds_get32(&p);
+	if (s.id & ~0x0f000000u)
+		return ds_fail(why, whylen, EINVAL,
+			       "ioapic state: id register 0x%08x has reserved "
+			       "bits set",
+			       s.id);
+	if (s.ioregsel > 0xff)
+		return ds_fail(
+			why, whylen, EINVAL,
+			"ioapic state: ioregsel 0x%x out of range 0..0xff",
+			s.ioregsel);
+	if (s.level >> IOAPIC_NR_PINS)
+		return ds_fail(why, whylen, EINVAL,
+			       "ioapic state: input levels 0x%x name pins "
+			       "beyond %u",
+			       s.level, IOAPIC_NR_PINS - 1);
+	for (unsigned i = 0; i < IOAPIC_NR_PINS; i++) {
+		uint64_t e = ds_get64(&p);
+
+		if (e & ~ok_bits)
+			return ds_fail(why, whylen, EINVAL,
+				       "ioapic state: pin %u entry 0x%016llx "
+				       "has reserved bits set",
+				       i, (unsigned long long)e);
+		if ((e & IOAPIC_RTE_REMOTE_IRR) && !(e & IOAPIC_RTE_LEVEL))
+			return ds_fail(why, whylen, EINVAL,
+				       "ioapic state: pin %u has remote IRR "
+				       "set but is edge-triggered",
+				       i);
+		s.redir[i] = e;
+	}
+	pthread_mutex_lock(&io->lock);
+	io->s = s;
+	pthread_mutex_unlock(&io->lock);
+	return 0;
 }

@@ -25,6 +25,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "apicbus.h"
 
@@ -101,5 +102,26 @@ void ioapic_eoi(struct ioapic *io, uint8_t vector);
 
 /* The redirection entry of pin (tests, avm-top, save). */
 uint64_t ioapic_redir(struct ioapic *io, unsigned pin);
+
+/*
+ * State bytes (devstate.h), layout version 1, IOAPIC_STATE_SIZE bytes,
+ * written by the "ioapic" device's save with the VM paused:
+ *
+ *	0   4        header: version 1, length 204
+ *	4   4        ID register (only bits 27:24)
+ *	8   4        IOREGSEL (0..0xff)
+ *	12  4        input levels, bit n = pin n asserted (24 bits)
+ *	16  24 x 8   redirection entries, pin 0 first: writable bits and
+ *	             remote IRR (level pins only); delivery status 0
+ *
+ * Restore sends nothing: what was delivered already sits in the lapics'
+ * IRR (their own state), and a pin whose remote IRR is set waits for
+ * its EOI as before.  Return as dev_ops save/restore (bus.h).
+ */
+#define IOAPIC_STATE_VERSION 1
+#define IOAPIC_STATE_SIZE (4 + 12 + 8 * IOAPIC_NR_PINS)
+ssize_t ioapic_save(struct ioapic *io, void *buf, size_t cap);
+int ioapic_restore(struct ioapic *io, const void *buf, size_t len, char *why,
+		   size_t whylen);
 
 #endif

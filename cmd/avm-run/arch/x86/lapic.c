@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "../../devstate.h"
 #include "lapic.h"
 
 _Static_assert(1000000000ull % LAPIC_BUS_HZ == 0, "whole ns per bus tick");
@@ -1103,4 +1104,221 @@ lapic_ppr(struct lapic *l)
 	p = ppr_of(&l->s);
 	pthread_mutex_unlock(&l->lock);
 	return p;
+}
+
+/* --- save / restore ------------------------------------------------------ */
+
+ssize_t
+lapic_save(struct lapic *l, void *buf, size_t cap)
+{
+	const struct lapic_state *s = &l->s;
+	uint8_t *p = ds_begin(buf, cap, LAPIC_STATE_VERSION,
+			      LAPIC_STATE_SIZE - DEVSTATE_HDR_SIZE);
+	uint64_t now, left = 0;
+	int i;
+
+	if (!p)
+		return -1;
+	pthread_mutex_lock(&l->lock);
+	now = env_now(l);
+	if (s->timer_deadline_ns > now)
+		left = s->timer_deadline_ns - now;
+	ds_put64(&p, s->apic_base);
+	ds_put32(&p, s->id);
+	ds_put32(&p, s->tpr);
+	ds_put32(&p, s->ldr);
+	ds_put32(&p, s->dfr);
+	ds_put32(&p, s->svr);
+	for (i = 0; i < 8; i++)
+		ds_put32(&p, s->isr[i]);
+	for (i = 0; i < 8; i++)
+		ds_put32(&p, s->tmr[i]);
+	for (i = 0; i < 8; i++)
+		ds_put32(&p, s->irr[i]);
+	ds_put32(&p, s->esr);
+	ds_put32(&p, s->esr_pending);
+	ds_put32(&p, s->icr_lo);
+	ds_put32(&p, s->icr_hi);
+	for (i = 0; i < LAPIC_LVT_NR; i++)
+		ds_put32(&p, s->lvt[i]);
+	ds_put32(&p, s->timer_initial);
+	ds_put32(&p, s->timer_dcr);
+	ds_put64(&p, left);
+	ds_put64(&p, s->tsc_deadline);
+	ds_put8(&p, s->timer_deadline_ns != 0);
+	ds_put8(&p, s->lint[0]);
+	ds_put8(&p, s->lint[1]);
+	ds_put8(&p, s->extint);
+	ds_put8(&p, s->nmi);
+	ds_put8(&p, s->smi);
+	ds_put8(&p, s->init);
+	ds_put8(&p, s->sipi);
+	ds_put8(&p, s->sipi_vector);
+	for (i = 0; i < 3; i++)
+		ds_put8(&p, 0);
+	pthread_mutex_unlock(&l->lock);
+	_Static_assert(LAPIC_STATE_SIZE - DEVSTATE_HDR_SIZE ==
+			       8 + 4 * 5 + 4 * 24 + 4 * 4 + 4 * LAPIC_LVT_NR +
+				       4 * 2 + 8 + 8 + 12,
+		       "lapic state layout");
+	return LAPIC_STATE_SIZE;
+}
+
+#define BAD(...) ds_fail(why, whylen, EINVAL, "lapic state: " __VA_ARGS__)
+
+/* Checks s (read from bytes, the timer as armed/left) for lapic l. */
+static int
+state_check(const struct lapic *l, const struct lapic_state *s, bool armed,
+	    uint64_t left, const uint8_t *flags, char *why, size_t whylen)
+{
+	const uint64_t base_ok = APIC_BASE_ADDR_MASK | APIC_BASE_BSP |
+				 APIC_BASE_EXTD | APIC_BASE_EN;
+	const uint32_t esr_ok = APIC_ESR_SEND_ILLEGAL_VECTOR |
+				APIC_ESR_RECV_ILLEGAL_VECTOR |
+				APIC_ESR_ILLEGAL_REGISTER;
+	int i;
+
+	if (s->apic_base & ~base_ok)
+		return BAD("IA32_APIC_BASE 0x%llx has reserved bits set",
+			   (unsigned long long)s->apic_base);
+	if ((s->apic_base & APIC_BASE_EXTD) && !(s->apic_base & APIC_BASE_EN))
+		return BAD("IA32_APIC_BASE 0x%llx: x2APIC mode while disabled",
+			   (unsigned long long)s->apic_base);
+	if (!(s->apic_base & APIC_BASE_BSP) != !l->bsp)
+		return BAD("BSP flag %d, this lapic's is %d",
+			   !!(s->apic_base & APIC_BASE_BSP), l->bsp);
+	if (s->id != l->s.id)
+		return BAD("APIC id %u, this lapic's is %u", s->id, l->s.id);
+	if (s->tpr > 0xff)
+		return BAD("TPR 0x%x out of range 0..0xff", s->tpr);
+	if (s->ldr & 0x00ffffff)
+		return BAD("LDR 0x%08x has reserved bits set", s->ldr);
+	if ((s->dfr & 0x0fffffff) != 0x0fffffff)
+		return BAD("DFR 0x%08x: bits 27:0 must be ones", s->dfr);
+	if (s->svr & ~SVR_WRITABLE)
+		return BAD("SVR 0x%x has reserved bits set", s->svr);
+	if ((s->isr[0] | s->tmr[0] | s->irr[0]) & 0xffff)
+		return BAD("ISR, TMR or IRR holds an illegal vector 0..15");
+	if ((s->esr | s->esr_pending) & ~esr_ok)
+		return BAD("ESR 0x%x or 0x%x has reserved bits set", s->esr,
+			   s->esr_pending);
+	if (s->icr_lo & ~ICR_WRITABLE)
+		return BAD("ICR low 0x%08x has reserved bits set", s->icr_lo);
+	for (i = 0; i < LAPIC_LVT_NR; i++)
+		if (s->lvt[i] & ~(lvt_writable[i] & ~(1u << 12 | 1u << 14)))
+			return BAD("LVT %d entry 0x%08x has reserved or "
+				   "read-only bits set",
+				   i, s->lvt[i]);
+	if (s->timer_dcr & ~0xbu)
+		return BAD("timer divide configuration 0x%x has reserved bits "
+			   "set",
+			   s->timer_dcr);
+	for (i = 0; i < 8; i++)
+		if (flags[i] > 1)
+			return BAD("flag byte %d is %u, not 0 or 1", i,
+				   flags[i]);
+	if (!armed && left)
+		return BAD("timer not armed but %llu ns left",
+			   (unsigned long long)left);
+	if (timer_mode(s) == TIMER_TSC_DEADLINE) {
+		if (armed != (s->tsc_deadline != 0))
+			return BAD("TSC deadline 0x%llx but timer %sarmed",
+				   (unsigned long long)s->tsc_deadline,
+				   armed ? "" : "not ");
+	} else {
+		if (s->tsc_deadline)
+			return BAD("TSC deadline 0x%llx outside TSC-deadline "
+				   "mode",
+				   (unsigned long long)s->tsc_deadline);
+		if (armed && !s->timer_initial)
+			return BAD("timer armed with initial count 0");
+		if (armed && left > timer_period_ns(s))
+			return BAD("timer %llu ns left of a %llu ns period",
+				   (unsigned long long)left,
+				   (unsigned long long)timer_period_ns(s));
+	}
+	return 0;
+}
+
+#undef BAD
+
+int
+lapic_restore(struct lapic *l, const void *buf, size_t len, char *why,
+	      size_t whylen)
+{
+	const uint8_t *p =
+		ds_open(buf, len, "lapic", LAPIC_STATE_VERSION,
+			LAPIC_STATE_SIZE - DEVSTATE_HDR_SIZE, why, whylen);
+	struct act a = { .eoi = -1 };
+	struct lapic_state s;
+	uint8_t flags[12];
+	uint64_t left, now;
+	bool armed;
+	int i;
+
+	if (!p)
+		return -1;
+	memset(&s, 0, sizeof(s));
+	s.apic_base = ds_get64(&p);
+	s.id = ds_get32(&p);
+	s.tpr = ds_get32(&p);
+	s.ldr = ds_get32(&p);
+	s.dfr = ds_get32(&p);
+	s.svr = ds_get32(&p);
+	for (i = 0; i < 8; i++)
+		s.isr[i] = ds_get32(&p);
+	for (i = 0; i < 8; i++)
+		s.tmr[i] = ds_get32(&p);
+	for (i = 0; i < 8; i++)
+		s.irr[i] = ds_get32(&p);
+	s.esr = ds_get32(&p);
+	s.esr_pending = ds_get32(&p);
+	s.icr_lo = ds_get32(&p);
+	s.icr_hi = ds_get32(&p);
+	for (i = 0; i < LAPIC_LVT_NR; i++)
+		s.lvt[i] = ds_get32(&p);
+	s.timer_initial = ds_get32(&p);
+	s.timer_dcr = ds_get32(&p);
+	left = ds_get64(&p);
+	s.tsc_deadline = ds_get64(&p);
+	for (i = 0; i < 12; i++)
+		flags[i] = ds_get8(&p);
+	armed = flags[0];
+	s.lint[0] = flags[1];
+	s.lint[1] = flags[2];
+	s.extint = flags[3];
+	s.nmi = flags[4];
+	s.smi = flags[5];
+	s.init = flags[6];
+	s.sipi = flags[7];
+	s.sipi_vector = flags[8];
+	if (flags[9] | flags[10] | flags[11])
+		return ds_fail(why, whylen, EINVAL,
+			       "lapic state: reserved bytes 201..203 not zero");
+
+	pthread_mutex_lock(&l->lock);
+	if (state_check(l, &s, armed, left, flags, why, whylen) < 0) {
+		pthread_mutex_unlock(&l->lock);
+		return -1;
+	}
+	now = env_now(l);
+	if (left > UINT64_MAX - now - 1) {
+		pthread_mutex_unlock(&l->lock);
+		return ds_fail(why, whylen, EINVAL,
+			       "lapic state: timer %llu ns left runs past "
+			       "this host's clock",
+			       (unsigned long long)left);
+	}
+	if (armed) {
+		/* Deadline 0 means "not armed": a due timer at time 0
+		 * fires at 1 ns instead. */
+		s.timer_deadline_ns = now + left ? now + left : 1;
+		if (timer_mode(&s) != TIMER_TSC_DEADLINE)
+			s.timer_start_ns =
+				s.timer_deadline_ns - timer_period_ns(&s);
+	}
+	l->s = s;
+	a.publish = a.timer_changed = a.kick = true;
+	unlock_act(l, &a);
+	return 0;
 }

@@ -51,6 +51,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "apicbus.h"
 
@@ -250,6 +251,44 @@ unsigned lapic_arb_priority(struct lapic *l);
 
 /* The bus addressing of l right now. */
 void lapic_get_addr(struct lapic *l, struct apic_addr *addr);
+
+/*
+ * State bytes (devstate.h), layout version 1, LAPIC_STATE_SIZE bytes,
+ * for the vCPU's state in a snapshot (the vCPU side saves them with the
+ * vCPU stopped and restores them before it runs):
+ *
+ *	0    4       header: version 1, length 200
+ *	4    8       IA32_APIC_BASE (BSP bit as the lapic was created)
+ *	12   4 x 5   APIC id (must be this lapic's), TPR, LDR, DFR, SVR
+ *	32   4 x 24  ISR, TMR, IRR (8 words each, vector 0 first)
+ *	128  4 x 4   ESR, ESR errors since the last write, ICR low, high
+ *	144  4 x 6   LVT timer, thermal, perf, LINT0, LINT1, error
+ *	168  4 x 2   timer initial count, divide configuration
+ *	176  8       ns until the timer's next expiry (0 when not armed,
+ *	             or already due)
+ *	184  8       IA32_TSC_DEADLINE (guest TSC units)
+ *	192  1 x 9   timer armed, LINT0, LINT1 levels, ExtINT latched,
+ *	             NMI, SMI, INIT, SIPI pending, SIPI vector
+ *	201  3       zero
+ *
+ * Time: a running timer is saved as the time left to its next expiry
+ * (env.now_ns on both sides), never as a host time, since the restoring
+ * host's monotonic clock has nothing to do with the saving one's.  The
+ * timer stands still while the VM is saved: after restore it expires
+ * that much later by the new host's clock, the current count goes on
+ * from where it was, and a periodic timer keeps its phase.  A due timer
+ * (remaining 0) fires at once.  The TSC deadline is also kept as ns
+ * left, so it holds whatever the guest TSC is set to after restore.
+ *
+ * Restore checks every register's reserved bits and the timer's
+ * consistency, then calls env.timer_changed, publishes the bus address
+ * and kicks.  Return as dev_ops save/restore (bus.h).
+ */
+#define LAPIC_STATE_VERSION 1
+#define LAPIC_STATE_SIZE 204
+ssize_t lapic_save(struct lapic *l, void *buf, size_t cap);
+int lapic_restore(struct lapic *l, const void *buf, size_t len, char *why,
+		  size_t whylen);
 
 /* Convenience reads for the VMM and tests. */
 bool lapic_is_x2apic(struct lapic *l);

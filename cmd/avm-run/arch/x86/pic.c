@@ -3,7 +3,10 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "../../devstate.h"
 #include "pic.h"
+
+_Static_assert(PIC_STATE_SIZE == 35, "pic state layout");
 
 /* IRQ 0, 1, 2 (master) and 8, 13 (slave) are always edge (PIIX). */
 static const uint8_t elcr_writable[2] = { 0xf8, 0xde };
@@ -342,4 +345,116 @@ pic_output(struct pic *pic)
 	out = pending(&pic->s, 0) >= 0;
 	pthread_mutex_unlock(&pic->lock);
 	return out;
+}
+
+ssize_t
+pic_save(struct pic *pic, void *buf, size_t cap)
+{
+	uint8_t *p = ds_begin(buf, cap, PIC_STATE_VERSION,
+			      PIC_STATE_SIZE - DEVSTATE_HDR_SIZE);
+
+	if (!p)
+		return -1;
+	pthread_mutex_lock(&pic->lock);
+	for (int i = 0; i < 2; i++) {
+		const struct pic_chip *c = &pic->s.chip[i];
+		const uint8_t f[15] = {
+			c->irr,		c->isr,	     c->imr,	  c->lines,
+			c->elcr,	c->base,     c->prio_low, c->icw_next,
+			c->icw4,	c->single,   c->ltim,	  c->auto_eoi,
+			c->rotate_aeoi, c->read_isr, c->icw3
+		};
+
+		for (unsigned k = 0; k < sizeof(f); k++)
+			ds_put8(&p, f[k]);
+	}
+	ds_put8(&p, pic->s.out);
+	pthread_mutex_unlock(&pic->lock);
+	return PIC_STATE_SIZE;
+}
+
+static int
+chip_check(const struct pic_chip *c, int i, char *why, size_t whylen)
+{
+	static const char *const nm[2] = { "master", "slave" };
+	const uint8_t flags[] = { c->icw4,     c->single,      c->ltim,
+				  c->auto_eoi, c->rotate_aeoi, c->read_isr };
+
+	if (c->base & 7)
+		return ds_fail(why, whylen, EINVAL,
+			       "pic state: %s ICW2 base 0x%02x is not a "
+			       "multiple of 8",
+			       nm[i], c->base);
+	if (c->prio_low > 7)
+		return ds_fail(why, whylen, EINVAL,
+			       "pic state: %s lowest priority IR %u out of "
+			       "range 0..7",
+			       nm[i], c->prio_low);
+	if (c->icw_next != 0 && c->icw_next != 2 && c->icw_next != 3 &&
+	    c->icw_next != 4)
+		return ds_fail(why, whylen, EINVAL,
+			       "pic state: %s expects ICW%u next, not an ICW",
+			       nm[i], c->icw_next);
+	for (unsigned k = 0; k < sizeof(flags); k++)
+		if (flags[k] > 1)
+			return ds_fail(why, whylen, EINVAL,
+				       "pic state: %s flag byte %u is %u, not "
+				       "0 or 1",
+				       nm[i], 8 + k, flags[k]);
+	if ((c->icw_next == 3 && c->single) || (c->icw_next == 4 && !c->icw4))
+		return ds_fail(why, whylen, EINVAL,
+			       "pic state: %s expects ICW%u, which its ICW1 "
+			       "did not announce",
+			       nm[i], c->icw_next);
+	if (c->elcr & ~elcr_writable[i])
+		return ds_fail(why, whylen, EINVAL,
+			       "pic state: %s ELCR 0x%02x sets always-edge "
+			       "IRQs",
+			       nm[i], c->elcr);
+	return 0;
+}
+
+int
+pic_restore(struct pic *pic, const void *buf, size_t len, char *why,
+	    size_t whylen)
+{
+	const uint8_t *p =
+		ds_open(buf, len, "pic", PIC_STATE_VERSION,
+			PIC_STATE_SIZE - DEVSTATE_HDR_SIZE, why, whylen);
+	struct pic_state s;
+
+	if (!p)
+		return -1;
+	memset(&s, 0, sizeof(s));
+	for (int i = 0; i < 2; i++) {
+		struct pic_chip *c = &s.chip[i];
+
+		c->irr = ds_get8(&p);
+		c->isr = ds_get8(&p);
+		c->imr = ds_get8(&p);
+		c->lines = ds_get8(&p);
+		c->elcr = ds_get8(&p);
+		c->base = ds_get8(&p);
+		c->prio_low = ds_get8(&p);
+		c->icw_next = ds_get8(&p);
+		c->icw4 = ds_get8(&p);
+		c->single = ds_get8(&p);
+		c->ltim = ds_get8(&p);
+		c->auto_eoi = ds_get8(&p);
+		c->rotate_aeoi = ds_get8(&p);
+		c->read_isr = ds_get8(&p);
+		c->icw3 = ds_get8(&p);
+		if (chip_check(c, i, why, whylen) < 0)
+			return -1;
+	}
+	s.out = ds_get8(&p);
+	if (s.out != (pending(&s, 0) >= 0))
+		return ds_fail(why, whylen, EINVAL,
+			       "pic state: INT output %u, the registers give "
+			       "%d",
+			       s.out, pending(&s, 0) >= 0);
+	pthread_mutex_lock(&pic->lock);
+	pic->s = s;
+	pthread_mutex_unlock(&pic->lock);
+	return 0;
 }

@@ -20,6 +20,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define PIC_MASTER_CMD 0x20
 #define PIC_MASTER_DATA 0x21
@@ -91,5 +92,23 @@ int pic_intack(struct pic *pic);
 
 /* The master's INT output now (1: an unmasked IRQ beats in-service). */
 int pic_output(struct pic *pic);
+
+/*
+ * State bytes (devstate.h), layout version 1, PIC_STATE_SIZE bytes,
+ * written by the "pic" device's save with the VM paused: the master's
+ * 15 bytes, the slave's 15, then the INT output, one byte each field in
+ * struct pic_chip order (irr, isr, imr, lines, elcr, base, prio_low,
+ * icw_next, icw4, single, ltim, auto_eoi, rotate_aeoi, read_isr, icw3).
+ * Restore checks each against what the chip can reach (ICW2 base a
+ * multiple of 8, icw_next 0/2/3/4 as ICW1 allows, flags 0/1, ELCR's
+ * fixed-edge IRQs clear, the output the registers give) and does not
+ * call intr: the lapic's LINT0 level is part of the lapic's state.
+ * Return as dev_ops save/restore (bus.h).
+ */
+#define PIC_STATE_VERSION 1
+#define PIC_STATE_SIZE (4 + 2 * 15 + 1)
+ssize_t pic_save(struct pic *pic, void *buf, size_t cap);
+int pic_restore(struct pic *pic, const void *buf, size_t len, char *why,
+		size_t whylen);
 
 #endif
