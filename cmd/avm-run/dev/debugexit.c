@@ -58,7 +58,7 @@ debugexit_free(struct device *dev)
 }
 
 static const struct dev_ops debugexit_ops = {
-	.name = "debug-exit",
+	.name = "debugexit", /* also its name in a snapshot */
 	.pio_write = debugexit_pio_write,
 	.save = debugexit_save,
 	.restore = debugexit_restore,

@@ -198,7 +198,7 @@ pm_restore(struct device *dev, const void *buf, size_t len, char *why,
 }
 
 static const struct dev_ops pm_ops = {
-	.name = "acpi-pm",
+	.name = "pm", /* also its name in a snapshot (avm-snap(5)) */
 	.pio_read = pm_read,
 	.pio_write = pm_write,
 	.free = pm_free,
@@ -206,7 +206,7 @@ static const struct dev_ops pm_ops = {
 
 /* The reset range owns the struct, so it carries the state. */
 static const struct dev_ops pm_state_ops = {
-	.name = "acpi-pm",
+	.name = "pm", /* also its name in a snapshot (avm-snap(5)) */
 	.pio_read = pm_read,
 	.pio_write = pm_write,
 	.save = pm_save,
