@@ -26,6 +26,7 @@
 
 #include "avm/config.h"
 #include "avm/snapfile.h"
+#include "avm/util.h"
 #include "avm/wire.h"
 
 #define OFF(s, f) offsetof(struct s, f)
@@ -386,17 +387,9 @@ static int
 sync_dir(const char *path)
 {
 	char dir[PATH_MAX];
-	char *slash;
 	int fd, rc;
 
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
+	avm_dirname(path, dir, sizeof(dir));
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
@@ -2058,7 +2051,7 @@ fail:
 struct snap *
 snap_open(const char *path, char *why, size_t whylen)
 {
-	char dir[PATH_MAX], *slash;
+	char dir[PATH_MAX];
 	struct snap *s;
 	int fd, dirfd, e;
 
@@ -2067,14 +2060,7 @@ snap_open(const char *path, char *why, size_t whylen)
 		FAIL(errno, "%s", strerror(errno));
 		return NULL;
 	}
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
+	avm_dirname(path, dir, sizeof(dir));
 	/* Without the folder, only a snapshot with parts fails. */
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	s = snap_open_fd(fd, dirfd, why, whylen);

@@ -442,6 +442,19 @@ avm_lock_file(const char *path)
 	return fd;
 }
 
+void
+avm_dirname(const char *path, char *buf, size_t len)
+{
+	const char *sl = strrchr(path, '/');
+
+	if (!sl)
+		snprintf(buf, len, ".");
+	else if (sl == path)
+		snprintf(buf, len, "/");
+	else
+		snprintf(buf, len, "%.*s", (int)(sl - path), path);
+}
+
 int
 avm_write_file(const char *path, const void *data, size_t len, mode_t mode)
 {

@@ -137,20 +137,6 @@ fail:
 	return NULL;
 }
 
-/* The folder of path ("." for a bare name). */
-static void
-dir_of(const char *path, char *buf, size_t len)
-{
-	const char *sl = strrchr(path, '/');
-
-	if (!sl)
-		snprintf(buf, len, ".");
-	else if (sl == path)
-		snprintf(buf, len, "/");
-	else
-		snprintf(buf, len, "%.*s", (int)(sl - path), path);
-}
-
 /*
  * The fabric map from a complete measurement: written here beside the
  * local secret's folder as <rundir>/<vm>/fabric.map, and on every host
@@ -172,7 +158,7 @@ map_hand_out(const struct push_plan *p, struct push_host *hs, struct matrix *mx)
 		return;
 	}
 	mx->map = m;
-	dir_of(p->local_map, dir, sizeof(dir));
+	avm_dirname(p->local_map, dir, sizeof(dir));
 	if (avm_trusted_dir(dir, why, sizeof(why)) < 0) {
 		log_err("%s", why);
 		pp->map_status = AVM_EX_CANTCREAT;
@@ -298,7 +284,7 @@ plan_init(struct push_plan *p, struct avm_config *cfg, const char *verb,
 		log_err("'%s': remote secret path too long", cfg->file);
 		return AVM_EX_CONFIG;
 	}
-	dir_of(p->remote_secret, p->secret_dir, sizeof(p->secret_dir));
+	avm_dirname(p->remote_secret, p->secret_dir, sizeof(p->secret_dir));
 	return 0;
 }
 
@@ -468,7 +454,7 @@ verb_up(struct fabric *f, int argc, char **argv)
 		status = AVM_EX_NOINPUT;
 		goto out;
 	}
-	dir_of(p.local_secret, dir, sizeof(dir));
+	avm_dirname(p.local_secret, dir, sizeof(dir));
 	if (avm_trusted_dir(dir, why, sizeof(why)) < 0) {
 		log_err("%s", why);
 		status = errno == EPERM || errno == ENOTDIR ? AVM_EX_NOPERM

@@ -70,6 +70,10 @@ int addr_parse(const char *s, size_t len, struct sockaddr_storage *sa,
  */
 int avm_trusted_dir(const char *path, char *why, size_t whylen);
 
+/* The folder of path into buf: "." for a bare name, "/" for one at the
+ * root (cut to len - 1). */
+void avm_dirname(const char *path, char *buf, size_t len);
+
 /*
  * Writes len bytes of data to path as a whole or not at all: a new file
  * of the given mode beside it (O_EXCL, not following links), synced,

@@ -154,5 +154,17 @@ main(void)
 	test_files();
 	is_str(avm_exit_name(AVM_EX_CONFIG), "config", "exit name 78");
 	is_str(avm_exit_name(12345), "unknown", "exit name unknown");
+	{
+		char d[16];
+
+		avm_dirname("/run/avm/x/secret", d, sizeof(d));
+		is_str(d, "/run/avm/x", "dirname: a path's folder");
+		avm_dirname("secret", d, sizeof(d));
+		is_str(d, ".", "dirname: a bare name is in .");
+		avm_dirname("/secret", d, sizeof(d));
+		is_str(d, "/", "dirname: at the root");
+		avm_dirname("/a/very/long/folder/f", d, sizeof(d));
+		is_str(d, "/a/very/long/fo", "dirname: cut to the buffer");
+	}
 	return done_testing();
 }
