@@ -143,13 +143,21 @@ pair_rtt(const uint64_t *rtt, uint32_t n, uint32_t i, uint32_t j)
 	return a ? a : b;
 }
 
-/* round(20 * rtt / min), within 11..254; rtt >= min > 0. */
+/* 20 within a quarter of min, else round(20 * rtt / min), at most 254;
+ * rtt >= min > 0. */
 static uint8_t
 pair_distance(uint64_t rtt, uint64_t min)
 {
 	unsigned __int128 d =
 		((unsigned __int128)rtt * FABRIC_MAP_DIST_REMOTE + min / 2) /
 		min;
+
+	/* Links that measure within noise of each other (on one network,
+	 * from run to run) are one distance, so the SLIT does not change
+	 * with every measurement. */
+	if ((unsigned __int128)rtt * FABRIC_MAP_NEAR_DEN <
+	    (unsigned __int128)min * FABRIC_MAP_NEAR_NUM)
+		return FABRIC_MAP_DIST_REMOTE;
 
 	if (d > FABRIC_MAP_DIST_MAX)
 		return FABRIC_MAP_DIST_MAX;

@@ -47,8 +47,11 @@
 /* SLIT distances (ACPI 6.5, 5.2.17). */
 #define FABRIC_MAP_DIST_LOCAL 10  /* the diagonal */
 #define FABRIC_MAP_DIST_REMOTE 20 /* the nearest pair; also: no map */
-#define FABRIC_MAP_DIST_MIN 11	  /* off the diagonal */
-#define FABRIC_MAP_DIST_MAX 254	  /* 255 would say "unreachable" */
+/* Pairs within 5/4 of the nearest's latency are as near as it. */
+#define FABRIC_MAP_NEAR_NUM 5
+#define FABRIC_MAP_NEAR_DEN 4
+#define FABRIC_MAP_DIST_MIN 11	/* off the diagonal */
+#define FABRIC_MAP_DIST_MAX 254 /* 255 would say "unreachable" */
 
 /*
  * One map.  Matrices are nodes x nodes, row-major: entry [i * nodes + j]
@@ -87,8 +90,10 @@ void fabric_map_release(struct fabric_map *m);
  *   - a pair's latency is the mean of rtt[i][j] and rtt[j][i], or the
  *     one of them that is not 0; both 0 means not measured;
  *   - the pair with the smallest latency gets FABRIC_MAP_DIST_REMOTE
- *     (20), every other measured pair round(20 * rtt / smallest),
- *     at most FABRIC_MAP_DIST_MAX (a link 12.7 times slower or more);
+ *     (20), and so does every pair less than 5/4 of it (noise, on
+ *     links alike); every other measured pair round(20 * rtt /
+ *     smallest), so 25 and up, at most FABRIC_MAP_DIST_MAX (a link
+ *     12.7 times slower or more);
  *   - a pair not measured gets 20, what the guest sees without a map;
  *   - the diagonal is FABRIC_MAP_DIST_LOCAL (10); one node is just 10.
  *

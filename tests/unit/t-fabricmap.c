@@ -32,8 +32,8 @@ static const char example[] =
 	"  - [1600000000, 0, 1700000000]\n"
 	"  - [1500000000, 1700000000, 0]\n"
 	"distance:             # the SLIT\n"
-	"  - [10, 21, 26]\n"
-	"  - [21, 10, 20]\n"
+	"  - [10, 20, 26]\n"
+	"  - [20, 10, 20]\n"
 	"  - [26, 20, 10]\n";
 
 /* --- the distance rule ------------------------------------------------- */
@@ -67,7 +67,8 @@ test_distances_fixed(void)
 	set_rtt(&m, 2, 1, 47000);
 	ok(fabric_map_distances(&m) == 0, "example: distances");
 	is_int(dist(&m, 1, 2), 20, "example: nearest pair (1,2) is 20");
-	is_int(dist(&m, 0, 1), 21, "example: (0,1) is round(20*50617/47500)");
+	is_int(dist(&m, 0, 1), 20,
+	       "example: (0,1), under 5/4 of the nearest, is 20 too");
 	is_int(dist(&m, 0, 2), 26, "example: (0,2) is round(20*60660/47500)");
 	is_int(dist(&m, 2, 0), 26, "example: symmetric");
 	is_int(dist(&m, 1, 1), 10, "example: diagonal 10");
@@ -95,6 +96,7 @@ test_distances_fixed(void)
 	set_rtt(&m, 0, 3, 1249);  /* round(24.98) */
 	set_rtt(&m, 3, 0, 1251);  /* mean 1250: round(25.0) */
 	set_rtt(&m, 1, 2, 12675); /* round(253.5): 254 */
+	set_rtt(&m, 2, 3, 1249);  /* under 5/4 of the nearest: 20 */
 	set_rtt(&m, 1, 3, UINT64_MAX);
 	set_rtt(&m, 3, 1, UINT64_MAX); /* no overflow in the mean */
 	ok(fabric_map_distances(&m) == 0, "mix: distances");
@@ -103,8 +105,8 @@ test_distances_fixed(void)
 	is_int(dist(&m, 0, 3), 25, "mix: the mean of both directions");
 	is_int(dist(&m, 1, 2), 254, "mix: 12.675 times the nearest: 254");
 	is_int(dist(&m, 1, 3), 254, "mix: UINT64_MAX clamps to 254");
-	is_int(dist(&m, 2, 3), 20, "mix: a pair not measured gets 20");
-	is_int(dist(&m, 3, 2), 20, "mix: ... both ways");
+	is_int(dist(&m, 2, 3), 20, "mix: 1.249 times the nearest is 20");
+	is_int(dist(&m, 0, 3), 25, "mix: 1.25 times the nearest is 25");
 	fabric_map_release(&m);
 
 	fabric_map_init(&m, "x", 2);
@@ -636,7 +638,7 @@ test_files(void)
 	fputs(example, f);
 	fclose(f);
 	ok(fabric_map_load_file(path, &m, &d) == 0 && m.nodes == 3 &&
-		   m.distance[1] == 21,
+		   m.distance[1] == 20,
 	   "file parses");
 	fabric_map_release(&m);
 	fd = open(path, O_RDONLY);
