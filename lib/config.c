@@ -801,15 +801,8 @@ walk(struct yreader *r, void *arg)
 	struct cparser *p = arg; /* r is &p->y */
 	yaml_mark_t at;
 
-	if (yreader_next(r) < 0 || yreader_next(r) < 0) /* stream, document */
+	if (yreader_top_mapping(r, &at) < 0)
 		return -1;
-	at = r->ev.start_mark;
-	if (yreader_next(r) < 0)
-		return -1;
-	/* An empty document's null has no place; the document's has. */
-	at = yreader_value_mark(r, at);
-	if (r->ev.type != YAML_MAPPING_START_EVENT)
-		return yreader_wrong_kind(r, at, "a mapping", "");
 	return parse_map(p, &top_schema, p->cfg, "", at);
 }
 

@@ -620,14 +620,8 @@ walk(struct yreader *r, void *arg)
 	char q[64];
 	int k;
 
-	if (yreader_next(r) < 0 || yreader_next(r) < 0) /* stream, document */
+	if (yreader_top_mapping(r, &at) < 0)
 		return -1;
-	at = r->ev.start_mark;
-	if (yreader_next(r) < 0)
-		return -1;
-	at = yreader_value_mark(r, at);
-	if (r->ev.type != YAML_MAPPING_START_EVENT)
-		return yreader_wrong_kind(r, at, "a mapping", "");
 	for (;;) {
 		if (yreader_next(r) < 0)
 			return -1;

@@ -321,3 +321,18 @@ yreader_run(struct yreader *r, int (*pass)(struct yreader *, void *), void *arg)
 	errno = e;
 	return rc;
 }
+
+int
+yreader_top_mapping(struct yreader *r, yaml_mark_t *at)
+{
+	if (yreader_next(r) < 0 || yreader_next(r) < 0) /* stream, document */
+		return -1;
+	*at = r->ev.start_mark;
+	if (yreader_next(r) < 0)
+		return -1;
+	/* An empty document's null has no place; the document's has. */
+	*at = yreader_value_mark(r, *at);
+	if (r->ev.type != YAML_MAPPING_START_EVENT)
+		return yreader_wrong_kind(r, *at, "a mapping", "");
+	return 0;
+}

@@ -86,6 +86,14 @@ bool yreader_is_null(const yaml_event_t *e);
 const char *yreader_kind(const yaml_event_t *e);
 
 /*
+ * The start of a pass over the one document: reads up to the start of
+ * its top-level mapping (r->ev is MAPPING_START then) and sets *at to
+ * where it is.  Returns 0, or -1 with the error set ("expected a
+ * mapping" for a document that is something else).
+ */
+int yreader_top_mapping(struct yreader *r, yaml_mark_t *at);
+
+/*
  * Where the value at r->ev is.  An empty plain scalar has no place of
  * its own (libyaml puts it at the next token, often on the next line),
  * so it borrows its key's, key_at.
