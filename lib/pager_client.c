@@ -22,6 +22,8 @@
 #include "avm/config.h"
 #include "avm/link.h"
 #include "avm/pager.h"
+#include "avm/runstats.h"
+#include "avm/stats.h"
 #include "avm/util.h"
 
 #define OFF(s, f) offsetof(struct s, f)
@@ -395,6 +397,26 @@ pager_stats_path(const char *vm, uint32_t node, char *buf, size_t len)
 
 	snprintf(leaf, sizeof(leaf), "pager-%u.stats", node);
 	return vm_path(vm, leaf, buf, len);
+}
+
+int
+run_stats_path(const char *vm, uint32_t node, char *buf, size_t len)
+{
+	char leaf[32];
+
+	snprintf(leaf, sizeof(leaf), "run-%u.stats", node);
+	return vm_path(vm, leaf, buf, len);
+}
+
+int
+stats_gathered_path(const char *vm, const char *leaf, char *buf, size_t len)
+{
+	char sub[64];
+	int n = snprintf(sub, sizeof(sub), "gathered/%s", leaf);
+
+	if (n < 0 || (size_t)n >= sizeof(sub))
+		return -ENAMETOOLONG;
+	return vm_path(vm, sub, buf, len);
 }
 
 /* --- userfaultfd --------------------------------------------------------- */

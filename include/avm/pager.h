@@ -288,10 +288,16 @@ int pager_detach(struct link *l);
  * The pager is the only writer.  Counters are plain u64 (aligned, so a
  * reader never sees a torn value); the hot table and gauges are updated
  * under seq (odd while writing): a reader copies them and retries when
- * seq changed or was odd.  A reader checks magic, version and size first.
+ * seq changed or was odd.  A reader checks magic, version and size first
+ * (lib/stats.c does it all: include/avm/stats.h).
+ *
+ * Node 0's pager gathers the other nodes' files over the bulk links
+ * about once a second and keeps the copies, same layout with gathered_ns
+ * set, as <rundir>/<vm>/gathered/pager-<node>.stats (and run-<node>.stats
+ * when that node has one), so that avm-top on node 0 sees every node.
  */
 #define PAGER_STATS_MAGIC 0x5453504d56415f41ull /* "A_AVMPST" */
-#define PAGER_STATS_VERSION 1
+#define PAGER_STATS_VERSION 2
 #define PAGER_STATS_HIST 32 /* latency buckets: [2^i, 2^(i+1)) ns */
 #define PAGER_STATS_HOT 16
 
@@ -310,10 +316,19 @@ struct pager_hot {
 	uint64_t page;	    /* page number (memfd offset / 4096) */
 	uint64_t gpa;	    /* last faulting guest physical address */
 	uint64_t transfers; /* times exclusive ownership changed nodes */
+	uint64_t nodes;	    /* bit i: node i asked for the page */
 	uint32_t last_node; /* node that asked last */
-	uint32_t reserved;
+	uint32_t last_tid;  /* its faulting thread (PG_REQ's tid); 0 unknown */
 };
-_Static_assert(sizeof(struct pager_hot) == 32, "hot entry");
+_Static_assert(sizeof(struct pager_hot) == 40, "hot entry");
+
+/* Traffic with one other node: its fault and bulk links together. */
+struct pager_peer {
+	uint64_t bytes_sent, bytes_received; /* frames whole */
+	uint64_t frames_sent, frames_received;
+	uint64_t rtt_ns; /* last heartbeat round trip; 0 none yet */
+	uint64_t reserved;
+};
 
 struct pager_stats {
 	uint64_t magic;
@@ -341,6 +356,9 @@ struct pager_stats {
 	uint64_t lat_hist[PAGER_STATS_HIST]; /* fault to wake, ns */
 	uint64_t lat_sum_ns, lat_count;
 	struct pager_hot hot[PAGER_STATS_HOT]; /* under seq, by transfers */
+	uint64_t gathered_ns; /* 0 here; a gathered copy: when it came */
+	uint64_t reserved[3];
+	struct pager_peer peer[PAGER_MAX_NODES]; /* [own node] stays 0 */
 };
 
 /*
