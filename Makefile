@@ -64,6 +64,9 @@ $(B)/%.o: %.c
 
 # --- tools: every cmd/avm-X/ with a main.c becomes bin/avm-X --------------
 
+# A tool's own libraries: avm-top's screen.
+avm-top_LIBS := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)
+
 TOOLS := $(sort $(patsubst cmd/%/main.c,%,$(wildcard cmd/avm-*/main.c)))
 
 define tool_rules
@@ -72,7 +75,7 @@ $(1)_OBJ := $$($(1)_SRC:%.c=$(B)/%.o)
 bin/$(1): $$($(1)_OBJ) $(LIBAVM)
 	$$(call say,LD,$$@)
 	$$(Q)mkdir -p bin
-	$$(Q)$$(CC) $$(CFLAGS) $$(LDFLAGS) -o $$@ $$($(1)_OBJ) $(LIBAVM) $$(AVM_LIBS) $$(LDLIBS)
+	$$(Q)$$(CC) $$(CFLAGS) $$(LDFLAGS) -o $$@ $$($(1)_OBJ) $(LIBAVM) $$(AVM_LIBS) $$($(1)_LIBS) $$(LDLIBS)
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rules,$(t))))
 

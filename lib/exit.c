@@ -99,6 +99,19 @@ static const struct exit_row rows[] = {
 	  "the file or one of its part files is missing or unreadable" },
 	{ "avm-snap", AVM_EX_SOFTWARE, "internal error, out of memory" },
 
+	{ "avm-top", AVM_EX_OK,
+	  "the frames asked for were shown, q was pressed, or (batch) the "
+	  "VM ended while watched" },
+	{ "avm-top", AVM_EX_FAIL, "the output could not be written" },
+	{ "avm-top", AVM_EX_USAGE, "bad command line" },
+	{ "avm-top", AVM_EX_DATAERR,
+	  "a stats file is not one this build reads: truncated, another "
+	  "format version, not a stats file; the message names it" },
+	{ "avm-top", AVM_EX_NOINPUT,
+	  "no such VM runs on this host (the message names it)" },
+	{ "avm-top", AVM_EX_SOFTWARE, "internal error, out of memory" },
+	{ "avm-top", AVM_EX_OSERR, "the terminal could not be set up" },
+
 	{ "avm-pager", AVM_EX_OK, "every node's client detached" },
 	{ "avm-pager", AVM_EX_USAGE, "bad command line" },
 	{ "avm-pager", AVM_EX_NOINPUT, "the secret file is missing" },

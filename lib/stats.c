@@ -172,6 +172,8 @@ stats_read_pager(const char *path, struct pager_stats *out, char *why,
 		close(fd);
 		if (rc < 0)
 			return rc;
+		if (!out->magic)
+			return -EAGAIN;
 		rc = stats_check_pager(out, (size_t)size, why, whylen);
 		return rc < 0 ? rc
 			      : bad(why, whylen, "%lld bytes, expected %zu",
@@ -184,6 +186,8 @@ stats_read_pager(const char *path, struct pager_stats *out, char *why,
 		return bad(why, whylen, "truncated while read");
 	if (rc < 0)
 		return rc;
+	if (!out->magic)
+		return -EAGAIN;
 	return stats_check_pager(out, sizeof(*out), why, whylen);
 }
 
@@ -205,6 +209,10 @@ stats_read_run(const char *path, struct run_stats **out, char *why,
 	if (rc < 0) {
 		close(fd);
 		return rc;
+	}
+	if (!hdr.magic) {
+		close(fd);
+		return -EAGAIN;
 	}
 	/* Only the header is here yet: size and vcpus decide the rest. */
 	if (hdr.magic != RUN_STATS_MAGIC || hdr.version != RUN_STATS_VERSION ||

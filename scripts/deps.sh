@@ -6,8 +6,8 @@ set -eu
 
 pkgs="build-essential pkg-config clang libclang-rt-14-dev clang-format
 libyaml-dev libssh2-1-dev zlib1g-dev libibverbs-dev librdmacm-dev
-ibverbs-providers libssl-dev
-bats bats-assert bats-support jq python3 python3-yaml mandoc valgrind
+ibverbs-providers libssl-dev libncurses-dev
+bats bats-assert bats-support jq python3 python3-yaml mandoc valgrind tmux
 iproute2 openssh-server openssh-client procps
 qemu-system-x86 cpio xz-utils zstd"
 

@@ -17,8 +17,9 @@
  * A consistent copy of the pager stats file at path into *out.  Returns
  * 0; -ENOENT and the other errnos of open and read; -EPROTO when the file
  * is not a pager stats file of this version (short, bad magic, other
- * version or size: why says which); -EAGAIN when the writer kept it busy
- * through every retry.
+ * version or size: why says which); -EAGAIN when the file is being
+ * created (its magic, written last, is not there yet: empty or zero) or
+ * the writer kept it busy through every retry.
  */
 int stats_read_pager(const char *path, struct pager_stats *out, char *why,
 		     size_t whylen);

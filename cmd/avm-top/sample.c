@@ -1,0 +1,198 @@
+/*
+ * One VM's stats files, read: every node's pager file and run file, its
+ * own when that node runs on this host, else the copy node 0's pager
+ * gathered into <vm>/gathered/.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "avm/config.h"
+#include "avm/stats.h"
+#include "avm/util.h"
+#include "top.h"
+
+/* A gathered copy older than this is from a node that stopped answering. */
+#define GATHERED_FRESH_S 5.0
+
+static int
+pid_alive(uint32_t pid)
+{
+	return pid && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+static uint64_t
+wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* "pager-12.stats" -> kind 'p', node 12; 0 when name is one of ours. */
+static int
+parse_leaf(const char *name, char *kind, uint32_t *node)
+{
+	const char *p;
+	char *end;
+	unsigned long n;
+
+	if (!strncmp(name, "pager-", 6)) {
+		*kind = 'p';
+		p = name + 6;
+	} else if (!strncmp(name, "run-", 4)) {
+		*kind = 'r';
+		p = name + 4;
+	} else {
+		return -1;
+	}
+	if (*p < '0' || *p > '9')
+		return -1;
+	errno = 0;
+	n = strtoul(p, &end, 10);
+	if (errno || strcmp(end, ".stats") || n >= TOP_NODES_MAX)
+		return -1;
+	*node = (uint32_t)n;
+	return 0;
+}
+
+/* The highest node number + 1 among dir's stats files (0: none). */
+static uint32_t
+scan_nodes(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	uint32_t top = 0, node;
+	char kind;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		if (!parse_leaf(de->d_name, &kind, &node) && node + 1 > top)
+			top = node + 1;
+	closedir(d);
+	return top;
+}
+
+/*
+ * Reads one file: 0 read, 1 absent or being created, -EPROTO bad (why
+ * names the file).
+ */
+static int
+read_one(const char *path, char kind, struct node_sample *n, char *why,
+	 size_t whylen)
+{
+	char msg[200] = "";
+	int rc;
+
+	if (kind == 'p')
+		rc = stats_read_pager(path, &n->ps, msg, sizeof(msg));
+	else
+		rc = stats_read_run(path, &n->rs, msg, sizeof(msg));
+	if (rc == 0)
+		return 0;
+	if (rc == -ENOENT || rc == -EAGAIN)
+		return 1;
+	if (rc == -EPROTO)
+		snprintf(why, whylen, "%s: %s", path, msg);
+	else
+		snprintf(why, whylen, "%s: %s", path, strerror(-rc));
+	return -EPROTO;
+}
+
+/* Node i's file of kind: its own here, else the gathered copy. */
+static int
+read_node(const char *dir, uint32_t i, char kind, struct node_sample *n,
+	  char *why, size_t whylen)
+{
+	char path[PATH_MAX + 200];
+	enum src *src = kind == 'p' ? &n->pager_src : &n->run_src;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s-%u.stats", dir,
+		 kind == 'p' ? "pager" : "run", i);
+	rc = read_one(path, kind, n, why, whylen);
+	if (rc <= 0) {
+		*src = rc == 0 ? SRC_LOCAL : SRC_NONE;
+		return rc;
+	}
+	snprintf(path, sizeof(path), "%s/gathered/%s-%u.stats", dir,
+		 kind == 'p' ? "pager" : "run", i);
+	rc = read_one(path, kind, n, why, whylen);
+	*src = rc == 0 ? SRC_GATHERED : SRC_NONE;
+	return rc < 0 ? rc : 0;
+}
+
+int
+sample_read(const char *vm, struct sample *s, char *why, size_t whylen)
+{
+	char rundir[PATH_MAX], dir[PATH_MAX + 80], gdir[PATH_MAX + 96];
+	uint32_t nodes, i, local_alive = 0;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	if (!config_vm_name_ok(vm) || avm_rundir(rundir, sizeof(rundir)) < 0)
+		return -ENOENT;
+	snprintf(dir, sizeof(dir), "%s/%s", rundir, vm);
+	snprintf(gdir, sizeof(gdir), "%s/gathered", dir);
+	nodes = scan_nodes(dir);
+	if (scan_nodes(gdir) > nodes)
+		nodes = scan_nodes(gdir);
+	s->mono_ns = now_ns();
+	s->wall_ns = wall_ns();
+	for (i = 0; i < nodes; i++) {
+		struct node_sample *n = &s->node[i];
+
+		rc = read_node(dir, i, 'p', n, why, whylen);
+		if (rc == 0)
+			rc = read_node(dir, i, 'r', n, why, whylen);
+		if (rc < 0) {
+			sample_free(s);
+			return rc;
+		}
+		/* The VM's size, from whichever file says it. */
+		if (n->pager_src != SRC_NONE && n->ps.nodes > s->nodes)
+			s->nodes = n->ps.nodes;
+		if (n->rs && n->rs->nodes > s->nodes)
+			s->nodes = n->rs->nodes;
+		if (n->pager_src == SRC_LOCAL || n->run_src == SRC_LOCAL) {
+			n->alive = pid_alive(n->pager_src == SRC_LOCAL
+						     ? n->ps.pid
+						     : n->rs->pid);
+			local_alive += n->alive;
+		} else if (n->pager_src == SRC_GATHERED ||
+			   n->run_src == SRC_GATHERED) {
+			uint64_t g = n->pager_src == SRC_GATHERED
+					     ? n->ps.gathered_ns
+					     : n->rs->gathered_ns;
+
+			n->age = s->wall_ns > g ? (double)(s->wall_ns - g) / 1e9
+						: 0;
+			n->alive = n->age < GATHERED_FRESH_S;
+		}
+	}
+	if (!local_alive) {
+		sample_free(s);
+		return -ENOENT;
+	}
+	if (s->nodes > TOP_NODES_MAX)
+		s->nodes = TOP_NODES_MAX;
+	if (s->nodes < nodes)
+		s->nodes = nodes;
+	return 0;
+}
+
+void
+sample_free(struct sample *s)
+{
+	for (uint32_t i = 0; i < TOP_NODES_MAX; i++) {
+		free(s->node[i].rs);
+		s->node[i].rs = NULL;
+	}
+}
