@@ -43,8 +43,7 @@ stats_check_pager(const struct pager_stats *ps, size_t len, char *why,
 		return bad(why, whylen,
 			   "%zu bytes (header says %u), expected %zu", len,
 			   ps->size, sizeof(*ps));
-	if (!ps->nodes || ps->nodes > PAGER_MAX_NODES ||
-	    ps->node >= ps->nodes)
+	if (!ps->nodes || ps->nodes > PAGER_MAX_NODES || ps->node >= ps->nodes)
 		return bad(why, whylen, "node %u of %u is out of range",
 			   ps->node, ps->nodes);
 	return 0;
@@ -203,9 +202,8 @@ stats_read_run(const char *path, struct run_stats **out, char *why,
 	if (fd < 0)
 		return fd;
 	memset(&hdr, 0, sizeof(hdr));
-	rc = read_at(fd, &hdr, size < (off_t)sizeof(hdr) ? (size_t)size
-							 : sizeof(hdr),
-		     0);
+	rc = read_at(fd, &hdr,
+		     size < (off_t)sizeof(hdr) ? (size_t)size : sizeof(hdr), 0);
 	if (rc < 0) {
 		close(fd);
 		return rc;

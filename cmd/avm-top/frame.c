@@ -10,16 +10,16 @@
 #include "top.h"
 
 const struct col vcpu_cols[] = {
-	{ "VCPU", 5 },	 { "NODE", 5 },	 { "STATE", 8 },  { "EXITS/S", 9 },
-	{ "EXITS", 11 }, { "IO", 9 },	 { "MMIO", 9 },	  { "HLT", 9 },
-	{ "IRQ/S", 8 },	 { "IPI-L", 8 }, { "IPI-R", 8 },  { "TID", 8 },
+	{ "VCPU", 5 },	 { "NODE", 5 },	 { "STATE", 8 }, { "EXITS/S", 9 },
+	{ "EXITS", 11 }, { "IO", 9 },	 { "MMIO", 9 },	 { "HLT", 9 },
+	{ "IRQ/S", 8 },	 { "IPI-L", 8 }, { "IPI-R", 8 }, { "TID", 8 },
 };
 const size_t vcpu_ncols = sizeof(vcpu_cols) / sizeof(vcpu_cols[0]);
 
 const struct col node_cols[] = {
-	{ "NODE", 5 },	    { "SRC", 9 },     { "PID", 8 },    { "VCPUS", 6 },
-	{ "EXITS/S", 9 },   { "FAULTS/S", 9 }, { "LAT-US", 7 }, { "HOMED", 8 },
-	{ "OWNED", 8 },	    { "SHARED", 8 },  { "INVAL/S", 8 }, { "TX-B/S", 8 },
+	{ "NODE", 5 },	  { "SRC", 9 },	     { "PID", 8 },     { "VCPUS", 6 },
+	{ "EXITS/S", 9 }, { "FAULTS/S", 9 }, { "LAT-US", 7 },  { "HOMED", 8 },
+	{ "OWNED", 8 },	  { "SHARED", 8 },   { "INVAL/S", 8 }, { "TX-B/S", 8 },
 	{ "RX-B/S", 8 },
 };
 const size_t node_ncols = sizeof(node_cols) / sizeof(node_cols[0]);
@@ -173,18 +173,30 @@ static double
 vcpu_key(const struct vcpu_row *r, int col)
 {
 	switch (col) {
-	case 0: return r->index;
-	case 1: return r->node;
-	case 2: return r->state;
-	case 3: return r->exits_s;
-	case 4: return (double)r->exits;
-	case 5: return (double)r->exits_by[RUN_EXIT_IO];
-	case 6: return (double)r->exits_by[RUN_EXIT_MMIO];
-	case 7: return (double)r->exits_by[RUN_EXIT_HLT];
-	case 8: return r->irqs_s;
-	case 9: return (double)r->ipis_local;
-	case 10: return (double)r->ipis_remote;
-	default: return r->tid;
+	case 0:
+		return r->index;
+	case 1:
+		return r->node;
+	case 2:
+		return r->state;
+	case 3:
+		return r->exits_s;
+	case 4:
+		return (double)r->exits;
+	case 5:
+		return (double)r->exits_by[RUN_EXIT_IO];
+	case 6:
+		return (double)r->exits_by[RUN_EXIT_MMIO];
+	case 7:
+		return (double)r->exits_by[RUN_EXIT_HLT];
+	case 8:
+		return r->irqs_s;
+	case 9:
+		return (double)r->ipis_local;
+	case 10:
+		return (double)r->ipis_remote;
+	default:
+		return r->tid;
 	}
 }
 
@@ -192,19 +204,32 @@ static double
 node_key(const struct node_row *r, int col)
 {
 	switch (col) {
-	case 0: return r->node;
-	case 1: return r->src;
-	case 2: return r->pid;
-	case 3: return r->vcpus;
-	case 4: return r->exits_s;
-	case 5: return r->faults_s;
-	case 6: return r->lat_avg_ns;
-	case 7: return (double)r->home_pages;
-	case 8: return (double)r->pages_owned;
-	case 9: return (double)r->pages_shared;
-	case 10: return r->invals_s;
-	case 11: return r->tx_s;
-	default: return r->rx_s;
+	case 0:
+		return r->node;
+	case 1:
+		return r->src;
+	case 2:
+		return r->pid;
+	case 3:
+		return r->vcpus;
+	case 4:
+		return r->exits_s;
+	case 5:
+		return r->faults_s;
+	case 6:
+		return r->lat_avg_ns;
+	case 7:
+		return (double)r->home_pages;
+	case 8:
+		return (double)r->pages_owned;
+	case 9:
+		return (double)r->pages_shared;
+	case 10:
+		return r->invals_s;
+	case 11:
+		return r->tx_s;
+	default:
+		return r->rx_s;
 	}
 }
 
@@ -274,8 +299,8 @@ build_hot(struct frame *f, const struct sample *cur, const struct sample *prev,
 			r->home = i;
 			r->last_node = h->last_node;
 			r->last_tid = h->last_tid;
-			r->last_vcpu = vcpu_of_tid(cur, h->last_node,
-						   h->last_tid);
+			r->last_vcpu =
+				vcpu_of_tid(cur, h->last_node, h->last_tid);
 			/* The same page in the older sample's table. */
 			if (prev && prev->node[i].pager_src != SRC_NONE &&
 			    prev->node[i].ps.pid == n->ps.pid)
@@ -283,12 +308,12 @@ build_hot(struct frame *f, const struct sample *cur, const struct sample *prev,
 					if (prev->node[i].ps.hot[q].page ==
 						    h->page &&
 					    prev->node[i].ps.hot[q].transfers) {
-						r->transfers_s = rate(
-							h->transfers,
-							prev->node[i]
-								.ps.hot[q]
-								.transfers,
-							dt);
+						r->transfers_s =
+							rate(h->transfers,
+							     prev->node[i]
+								     .ps.hot[q]
+								     .transfers,
+							     dt);
 						break;
 					}
 		}
@@ -317,8 +342,8 @@ frame_build(struct frame *f, const char *vm, const struct sample *cur,
 		f->vcpus_total = head->vcpus_total;
 		f->mem_bytes = head->mem_bytes;
 		if (head->started_ns && cur->wall_ns > head->started_ns)
-			f->uptime = (double)(cur->wall_ns - head->started_ns) /
-				    1e9;
+			f->uptime =
+				(double)(cur->wall_ns - head->started_ns) / 1e9;
 	}
 	for (uint32_t i = 0; i < cur->nodes; i++) {
 		if (cur->node[i].rs)
@@ -375,14 +400,17 @@ frame_build(struct frame *f, const char *vm, const struct sample *cur,
 			    p->ps.pid == n->ps.pid) {
 				l->tx_s = rate(pe->bytes_sent,
 					       p->ps.peer[j].bytes_sent, dt);
-				l->rx_s = rate(pe->bytes_received,
-					       p->ps.peer[j].bytes_received,
-					       dt);
+				l->rx_s =
+					rate(pe->bytes_received,
+					     p->ps.peer[j].bytes_received, dt);
 			}
 		}
 	}
 	if (!f->vcpus_total)
 		f->vcpus_total = (uint32_t)nv;
+	/* No avm-run: how long the VM's processes here have run. */
+	if (f->uptime < 0)
+		f->uptime = cur->proc_uptime;
 	build_hot(f, cur, prev, dt);
 	g_asc = v->sort_asc;
 	if (v->show_vcpus) {

@@ -19,9 +19,9 @@ static const char *const exit_names[RUN_EXITS] = {
 };
 
 static const char *const kvm_names[RUN_KVM_STATS] = {
-	"exits",	  "io_exits",	    "mmio_exits",     "halt_exits",
-	"halt_wait_ns",	  "irq_injections", "nmi_injections", "signal_exits",
-	"irq_exits",	  "pf_taken",
+	"exits",	"io_exits",	  "mmio_exits",	    "halt_exits",
+	"halt_wait_ns", "irq_injections", "nmi_injections", "signal_exits",
+	"irq_exits",	"pf_taken",
 };
 
 static void

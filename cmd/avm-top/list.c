@@ -41,8 +41,7 @@ list_read(char *why, size_t whylen)
 
 	if (!l)
 		return NULL;
-	if (avm_rundir(rundir, sizeof(rundir)) < 0 ||
-	    !(d = opendir(rundir)))
+	if (avm_rundir(rundir, sizeof(rundir)) < 0 || !(d = opendir(rundir)))
 		return l; /* no run directory: no VM */
 	while ((de = readdir(d))) {
 		struct sample *s;
@@ -117,8 +116,8 @@ list_text(const struct vm_list *cur, const struct vm_list *prev, put_fn put,
 	char line[256];
 
 	snprintf(line, sizeof(line), "%-20s %-9s %7s %6s %9s %11s %9s %9s",
-		 "VM", "STATE", "NODES", "VCPUS", "MEMORY", "UPTIME",
-		 "EXITS/S", "FAULTS/S");
+		 "VM", "STATE", "NODES", "VCPUS", "MEMORY", "UPTIME", "EXITS/S",
+		 "FAULTS/S");
 	put(ctx, line);
 	for (size_t i = 0; i < cur->n; i++) {
 		struct frame f;

@@ -73,8 +73,7 @@ help(void)
 	exit_usage(stdout, PROG);
 }
 
-static void __attribute__((noreturn))
-usage_error(void)
+static void __attribute__((noreturn)) usage_error(void)
 {
 	fputs(usage_line, stderr);
 	exit(AVM_EX_USAGE);
@@ -91,8 +90,8 @@ static void
 sleep_s(double s)
 {
 	struct timespec ts = { .tv_sec = (time_t)s,
-			       .tv_nsec = (long)((s - (double)(time_t)s) *
-						 1e9) };
+			       .tv_nsec =
+				       (long)((s - (double)(time_t)s) * 1e9) };
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
@@ -216,7 +215,9 @@ main(int argc, char **argv)
 {
 	struct top_opts o = {
 		.delay = 1,
-		.view = { .show_vcpus = 1, .node_filter = -1, .sort_asc = 1,
+		.view = { .show_vcpus = 1,
+			  .node_filter = -1,
+			  .sort_asc = 1,
 			  .hot_max = 10 },
 	};
 	struct opt_parser p;

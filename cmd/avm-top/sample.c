@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "avm/config.h"
 #include "avm/stats.h"
@@ -33,6 +34,50 @@ wall_ns(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Seconds since process pid started (/proc/PID/stat's starttime against
+ * /proc/uptime), or -1.
+ */
+static double
+proc_age(uint32_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long long start = 0;
+	double up = -1;
+	const char *p;
+	FILE *f;
+	size_t n;
+	int field;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	/* After the name in parentheses (which may hold anything): field 3
+	 * on; starttime is field 22. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	for (field = 2; *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	if (sscanf(p, "%llu", &start) != 1)
+		return -1;
+	f = fopen("/proc/uptime", "re");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lf", &up) != 1)
+		up = -1;
+	fclose(f);
+	if (up < 0)
+		return -1;
+	up -= (double)start / (double)sysconf(_SC_CLK_TCK);
+	return up < 0 ? 0 : up;
 }
 
 /* "pager-12.stats" -> kind 'p', node 12; 0 when name is one of ours. */
@@ -146,6 +191,7 @@ sample_read(const char *vm, struct sample *s, char *why, size_t whylen)
 		nodes = scan_nodes(gdir);
 	s->mono_ns = now_ns();
 	s->wall_ns = wall_ns();
+	s->proc_uptime = -1;
 	for (i = 0; i < nodes; i++) {
 		struct node_sample *n = &s->node[i];
 
@@ -166,6 +212,10 @@ sample_read(const char *vm, struct sample *s, char *why, size_t whylen)
 						     ? n->ps.pid
 						     : n->rs->pid);
 			local_alive += n->alive;
+			if (n->alive && s->proc_uptime < 0)
+				s->proc_uptime = proc_age(
+					n->pager_src == SRC_LOCAL ? n->ps.pid
+								  : n->rs->pid);
 		} else if (n->pager_src == SRC_GATHERED ||
 			   n->run_src == SRC_GATHERED) {
 			uint64_t g = n->pager_src == SRC_GATHERED

@@ -187,6 +187,11 @@ vcpu_table(const struct frame *f, const struct view *v, struct line *l,
 		add(l, "%*u", c[11].width, r->tid);
 		emit_line(l, put, ctx);
 	}
+	if (!f->nvcpu) {
+		add(l, "(no vCPU counters: no run stats file, avm-run does not "
+		       "run these nodes)");
+		emit_line(l, put, ctx);
+	}
 }
 
 /* Sent bytes per second and round trip of every link, as a matrix. */
@@ -269,8 +274,8 @@ hot_table(const struct frame *f, const struct view *v, struct line *l,
 }
 
 void
-text_frame(const struct frame *f, const struct view *v, int paused,
-	   put_fn put, void *ctx)
+text_frame(const struct frame *f, const struct view *v, int paused, put_fn put,
+	   void *ctx)
 {
 	struct line l = { .len = 0 };
 	char up[32], mem[32], ex[16], fa[16], fb[16], when[32];
@@ -284,8 +289,9 @@ text_frame(const struct frame *f, const struct view *v, int paused,
 	num(ex, sizeof(ex), f->exits_s, 7);
 	num(fa, sizeof(fa), f->faults_s, 7);
 	num(fb, sizeof(fb), f->fabric_s, 7);
-	add(&l, "avm-top - %s  vm %s  %s%s  up %s  nodes %u/%u  vCPUs %u  "
-		"memory %s",
+	add(&l,
+	    "avm-top - %s  vm %s  %s%s  up %s  nodes %u/%u  vCPUs %u  "
+	    "memory %s",
 	    when, f->vm, f->state, paused ? " (screen paused)" : "", up,
 	    f->nodes_seen, f->nodes, f->vcpus_total, mem);
 	emit_line(&l, put, ctx);

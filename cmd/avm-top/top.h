@@ -38,6 +38,7 @@ struct node_sample {
 
 struct sample {
 	uint64_t mono_ns, wall_ns;
+	double proc_uptime; /* seconds a local process of the VM has run */
 	uint32_t nodes;
 	struct node_sample node[TOP_NODES_MAX];
 };
@@ -116,7 +117,7 @@ struct view {
 	int node_filter; /* -1: every node */
 	int sort_col;	 /* of the vCPU table when shown, else the nodes' */
 	int sort_asc;
-	int hot_max;	 /* rows of the hot table */
+	int hot_max; /* rows of the hot table */
 };
 
 /*
@@ -150,8 +151,7 @@ struct vm_list *list_read(char *why, size_t whylen);
 void list_free(struct vm_list *l);
 void list_text(const struct vm_list *cur, const struct vm_list *prev,
 	       put_fn put, void *ctx);
-int list_json(FILE *out, const struct vm_list *cur,
-	      const struct vm_list *prev);
+int list_json(FILE *out, const struct vm_list *cur, const struct vm_list *prev);
 
 /* The screen (tui.c).  Returns the exit status. */
 struct top_opts {

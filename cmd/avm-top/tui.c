@@ -104,8 +104,8 @@ static void
 show_help(void)
 {
 	erase();
-	for (size_t i = 0; i < sizeof(help_lines) / sizeof(help_lines[0]) &&
-			   (int)i < LINES;
+	for (size_t i = 0;
+	     i < sizeof(help_lines) / sizeof(help_lines[0]) && (int)i < LINES;
 	     i++)
 		mvaddnstr((int)i, 0, help_lines[i], COLS);
 	refresh();
@@ -249,8 +249,8 @@ tui_run(struct top_opts *o)
 			} else {
 				uint64_t v;
 
-				if (uint_parse(buf, 0, TOP_NODES_MAX - 1,
-					       &v) < 0)
+				if (uint_parse(buf, 0, TOP_NODES_MAX - 1, &v) <
+				    0)
 					snprintf(note, sizeof(note),
 						 "not a node number: '%s'",
 						 buf);
@@ -259,7 +259,8 @@ tui_run(struct top_opts *o)
 			}
 			break;
 		case 'd':
-			if (prompt("delay in seconds: ", buf, sizeof(buf)) < 0 ||
+			if (prompt("delay in seconds: ", buf, sizeof(buf)) <
+				    0 ||
 			    !buf[0])
 				break;
 			{

@@ -76,16 +76,16 @@ enum run_kvm_stat {
 };
 
 struct run_vcpu_stats {
-	uint32_t index;	  /* the vCPU's number in the VM */
+	uint32_t index; /* the vCPU's number in the VM */
 	uint32_t apic_id;
-	uint32_t tid;	  /* its thread (as the pager's fault messages name it) */
-	uint32_t state;	  /* enum run_vcpu_state, under seq */
+	uint32_t tid;	/* its thread (as the pager's fault messages name it) */
+	uint32_t state; /* enum run_vcpu_state, under seq */
 	uint64_t exits[RUN_EXITS];
-	uint64_t irqs_injected;	 /* interrupts delivered into this vCPU */
-	uint64_t ipis_local;	 /* IPIs it sent to vCPUs on this node */
-	uint64_t ipis_remote;	 /* ... and to vCPUs on other nodes */
-	uint64_t io_forwarded;	 /* accesses sent to node 0's devices */
-	uint64_t kvm_have;	 /* bit i: kvm[i] is the kernel's */
+	uint64_t irqs_injected;	     /* interrupts delivered into this vCPU */
+	uint64_t ipis_local;	     /* IPIs it sent to vCPUs on this node */
+	uint64_t ipis_remote;	     /* ... and to vCPUs on other nodes */
+	uint64_t io_forwarded;	     /* accesses sent to node 0's devices */
+	uint64_t kvm_have;	     /* bit i: kvm[i] is the kernel's */
 	uint64_t kvm[RUN_KVM_STATS]; /* under seq */
 };
 
@@ -103,9 +103,9 @@ struct run_stats {
 	uint64_t gathered_ns; /* 0 here; a gathered copy: when it came */
 	uint64_t seq;
 	/* devices (node 0; zero elsewhere) */
-	uint64_t uart_tx_bytes;	  /* bytes the guest wrote to the UART */
-	uint64_t ioapic_irqs;	  /* IOAPIC deliveries */
-	uint64_t io_served;	  /* forwarded accesses served for others */
+	uint64_t uart_tx_bytes; /* bytes the guest wrote to the UART */
+	uint64_t ioapic_irqs;	/* IOAPIC deliveries */
+	uint64_t io_served;	/* forwarded accesses served for others */
 	uint64_t reserved[5];
 	struct run_vcpu_stats vcpu[];
 };
