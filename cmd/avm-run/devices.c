@@ -202,6 +202,8 @@ vm_devices(struct vm *vm)
 		log_err("devices: %s", strerror(errno));
 		return AVM_EX_SOFTWARE;
 	}
+	if (vm->stats.rs)
+		uart_count_tx(vm->uart, &vm->stats.rs->uart_tx_bytes);
 	return AVM_EX_OK;
 }
 
@@ -257,6 +259,8 @@ vm_irqchips(struct vm *vm)
 		return AVM_EX_SOFTWARE;
 	}
 	vm->irqchips_ready = 2;
+	if (vm->stats.rs)
+		vm->ioapic->delivered = &vm->stats.rs->ioapic_irqs;
 	if (pic_init(vm->pic, vm_pic_output, vm) < 0) {
 		log_err("interrupt controllers: %s", strerror(errno));
 		return AVM_EX_SOFTWARE;

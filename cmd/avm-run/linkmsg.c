@@ -23,6 +23,7 @@
 #include "links.h"
 #include "rlink.h"
 #include "route.h"
+#include "runstats.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -102,9 +103,9 @@ links_eoi(struct vm *vm, uint8_t vector)
 			   sizeof(p));
 }
 
-int
-links_io(struct vcpu *v, int mmio, uint64_t addr, void *data, unsigned size,
-	 unsigned count, int is_write)
+static int
+links_io_wait(struct vcpu *v, int mmio, uint64_t addr, void *data,
+	      unsigned size, unsigned count, int is_write)
 {
 	struct vm *vm = v->vm;
 	struct links *L = vm->links;
@@ -143,6 +144,7 @@ links_io(struct vcpu *v, int mmio, uint64_t addr, void *data, unsigned size,
 			       strerror(-r));
 		return -1;
 	}
+	runstats_inc(&v->st->io_forwarded);
 	deadline = now_ns() + LINK_IO_TIMEOUT_MS * 1000000ull;
 	pthread_mutex_lock(&L->lock);
 	while (!w->done) {
@@ -183,6 +185,19 @@ links_io(struct vcpu *v, int mmio, uint64_t addr, void *data, unsigned size,
 		return -1;
 	}
 	return 0;
+}
+
+/* The vCPU shows as waiting for I/O in the stats file meanwhile. */
+int
+links_io(struct vcpu *v, int mmio, uint64_t addr, void *data, unsigned size,
+	 unsigned count, int is_write)
+{
+	int r;
+
+	vcpu_set_run_state(v, RUN_VCPU_IO);
+	r = links_io_wait(v, mmio, addr, data, size, count, is_write);
+	vcpu_set_run_state(v, RUN_VCPU_RUNNING);
+	return r;
 }
 
 int
@@ -334,6 +349,9 @@ handle_io(struct rlink *l, const struct wire_hdr *h, const uint8_t *p)
 		bus_access(mmio ? &vm->mmio : &vm->pio,
 			   mmio ? BUS_MMIO : BUS_PIO, NULL, q.addr,
 			   data + i * q.size, q.size, wr);
+	/* Every link's thread serves: several writers. */
+	if (vm->stats.rs)
+		runstats_add(&vm->stats.rs->io_served, 1);
 	rlink_send(l, WIRE_T_RUN_IO_DONE, WIRE_F_REPLY, h->id, data,
 		   wr ? 0 : n);
 }

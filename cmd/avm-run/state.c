@@ -1,7 +1,9 @@
 /*
  * The VM's life cycle (vm.h): its state (starting, running, paused,
  * stopping), why it ended, and the vCPUs parking while it is paused.
- * Pause and resume are VM-wide from node 0 (links_control).
+ * Pause and resume are VM-wide from node 0 (links_control).  Each change
+ * of state goes to the run stats file too (vm_set_state), and a vCPU
+ * parked shows there as paused.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,6 +13,29 @@
 #include "links.h"
 #include "vcpu.h"
 #include "vm.h"
+
+static enum run_vm_state
+run_state_of(enum vm_state s)
+{
+	switch (s) {
+	case VM_STARTING:
+		return RUN_VM_STARTING;
+	case VM_RUNNING:
+		return RUN_VM_RUNNING;
+	case VM_PAUSED:
+		return RUN_VM_PAUSED;
+	case VM_STOPPING:
+		return RUN_VM_STOPPING;
+	}
+	return RUN_VM_STOPPING;
+}
+
+void
+vm_set_state(struct vm *vm, enum vm_state s)
+{
+	atomic_store(&vm->state, s);
+	runstats_vm_state(&vm->stats, run_state_of(s));
+}
 
 static void
 vm_kick_all(struct vm *vm)
@@ -37,7 +62,7 @@ vm_endv(struct vm *vm, int remote, enum vm_end end, int status, const char *fmt,
 	vm->end_status = status;
 	vm->end_remote = remote;
 	vsnprintf(vm->end_why, sizeof(vm->end_why), fmt, ap);
-	atomic_store(&vm->state, VM_STOPPING);
+	vm_set_state(vm, VM_STOPPING);
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 	vm_kick_all(vm);
@@ -71,7 +96,6 @@ vm_park(struct vm *vm, struct vcpu *v)
 {
 	int stopping;
 
-	(void)v;
 	pthread_mutex_lock(&vm->lock);
 	if (vm_state(vm) == VM_STOPPING) {
 		pthread_mutex_unlock(&vm->lock);
@@ -79,6 +103,8 @@ vm_park(struct vm *vm, struct vcpu *v)
 	}
 	vm->nparked++;
 	pthread_cond_broadcast(&vm->cond);
+	/* Back to running (or halted) at the next turn of its loop. */
+	vcpu_set_run_state(v, RUN_VCPU_PAUSED);
 	while (vm_state(vm) == VM_PAUSED)
 		pthread_cond_wait(&vm->cond, &vm->lock);
 	vm->nparked--;
@@ -99,7 +125,7 @@ vm_pause_local(struct vm *vm, int timeout_ms)
 		pthread_mutex_unlock(&vm->lock);
 		return -1;
 	}
-	atomic_store(&vm->state, VM_PAUSED);
+	vm_set_state(vm, VM_PAUSED);
 	pthread_mutex_unlock(&vm->lock);
 	vm_kick_all(vm);
 
@@ -133,7 +159,7 @@ vm_resume_local(struct vm *vm)
 		pthread_mutex_unlock(&vm->lock);
 		return -1;
 	}
-	atomic_store(&vm->state, VM_RUNNING);
+	vm_set_state(vm, VM_RUNNING);
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 	vm_kick_all(vm);

@@ -1,6 +1,7 @@
 /*
  * vm_status (vm.h): what run.sock's "status" answers, as one mapping for
- * the emitter (text or JSON from the same code).
+ * the emitter (text or JSON from the same code).  The vCPUs' counters are
+ * those of the run stats file (runstats.h), read in place.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -10,6 +11,7 @@
 #include "avm/placement.h"
 #include "avm/util.h"
 
+#include "runstats.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -61,16 +63,18 @@ vm_status(struct vm *vm, struct emit *e)
 	emit_kv_list_begin(e, "vcpu");
 	for (i = 0; vm->vcpus && i < vm->nvcpus; i++) {
 		struct vcpu *v = vm->vcpus[i];
-		uint64_t x[5];
+		uint64_t x[5] = { 0 };
 		int k;
 
 		if (!v)
 			continue; /* still being created */
-		x[0] = atomic_load(&v->st.exits);
-		x[1] = atomic_load(&v->st.io);
-		x[2] = atomic_load(&v->st.mmio);
-		x[3] = atomic_load(&v->st.msr);
-		x[4] = atomic_load(&v->st.irqs);
+		/* Every exit by its reason: the sum is all of them. */
+		for (k = 0; k < RUN_EXITS; k++)
+			x[0] += runstats_get(&v->st->exits[k]);
+		x[1] = runstats_get(&v->st->exits[RUN_EXIT_IO]);
+		x[2] = runstats_get(&v->st->exits[RUN_EXIT_MMIO]);
+		x[3] = runstats_get(&v->st->exits[RUN_EXIT_MSR]);
+		x[4] = runstats_get(&v->st->irqs_injected);
 		for (k = 0; k < 5; k++)
 			tot[k] += x[k];
 		emit_map_begin(e);
@@ -81,7 +85,8 @@ vm_status(struct vm *vm, struct emit *e)
 		emit_kv_uint(e, "io_exits", x[1]);
 		emit_kv_uint(e, "mmio_exits", x[2]);
 		emit_kv_uint(e, "msr_exits", x[3]);
-		emit_kv_uint(e, "hlt_exits", atomic_load(&v->st.hlt));
+		emit_kv_uint(e, "hlt_exits",
+			     runstats_get(&v->st->exits[RUN_EXIT_HLT]));
 		emit_kv_uint(e, "irqs_injected", x[4]);
 		emit_map_end(e);
 	}

@@ -31,6 +31,7 @@
 #include "arch/x86/cpuid.h"
 #include "arch/x86/pic.h"
 #include "route.h"
+#include "runstats.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -141,6 +142,32 @@ env_kick(void *opaque)
 
 /* --- creation -----------------------------------------------------------*/
 
+/*
+ * KVM's statistics of the vCPU, when the kernel has a stats fd: none
+ * (ENOTTY, EINVAL: older than 5.14) is no failure, and neither is one
+ * that cannot be read, only worth a warning: the counters of avm-run
+ * itself are there either way.
+ */
+static void
+vcpu_kvmstats_open(struct vcpu *v)
+{
+	char why[200] = "";
+	int r = kvmstats_open(&v->kstats, v->fd, why, sizeof(why));
+
+	if (r == -ENOTTY || r == -EINVAL)
+		log_debug("vCPU %u: no KVM_GET_STATS_FD: %s", v->id,
+			  strerror(-r));
+	else if (r < 0) /* said once a node: every vCPU's is alike */
+		log_msg(v->id == v->vm->vcpu_first ? LOG_LVL_WARN
+						   : LOG_LVL_DEBUG,
+			"vCPU %u: KVM's statistics left out: %s", v->id,
+			r == -EPROTO ? why : strerror(-r));
+	else
+		log_debug("vCPU %u: KVM's statistics: have %#llx", v->id,
+			  (unsigned long long)v->kstats.map.have);
+	vcpu_stats_sample(v);
+}
+
 struct vcpu *
 vcpu_create(struct vm *vm, unsigned id)
 {
@@ -152,7 +179,16 @@ vcpu_create(struct vm *vm, unsigned id)
 		return NULL;
 	v->vm = vm;
 	v->id = id;
-	v->fd = v->timerfd = v->wake_fd = -1;
+	v->fd = v->timerfd = v->wake_fd = v->kstats.fd = -1;
+	v->run_state = RUN_VCPU_STOPPED;
+	/* The stats file's entry (made before the vCPUs, vm.c). */
+	v->st = id >= vm->vcpu_first
+			? runstats_vcpu(&vm->stats, id - vm->vcpu_first)
+			: NULL;
+	if (!v->st) {
+		errno = EINVAL;
+		goto fail;
+	}
 	v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
 	if (v->fd < 0)
 		goto fail;
@@ -162,6 +198,7 @@ vcpu_create(struct vm *vm, unsigned id)
 		v->run = NULL;
 		goto fail;
 	}
+	vcpu_kvmstats_open(v);
 	if (ioctl(v->fd, KVM_GET_SREGS, &v->reset_sregs) < 0)
 		goto fail;
 	if (id == vm->vcpu_first) {
@@ -187,6 +224,8 @@ vcpu_create(struct vm *vm, unsigned id)
 	env.timer_changed = env_timer_changed;
 	env.eoi = env_eoi;
 	env.bus = vm->apicbus;
+	env.ipis_local = &v->st->ipis_local;
+	env.ipis_remote = &v->st->ipis_remote;
 	if (lapic_init(&v->lapic, id, id == 0, &env) < 0)
 		goto fail;
 	v->lapic_ready = 1;
@@ -297,7 +336,6 @@ vcpu_io(struct vcpu *v)
 	struct kvm_run *run = v->run;
 	uint8_t *p = (uint8_t *)run + run->io.data_offset;
 
-	atomic_fetch_add_explicit(&v->st.io, 1, memory_order_relaxed);
 	route_io(v, BUS_PIO, run->io.port, p, run->io.size, run->io.count,
 		 run->io.direction == KVM_EXIT_IO_OUT);
 }
@@ -310,7 +348,6 @@ vcpu_mmio(struct vcpu *v)
 	uint64_t base = lapic_mmio_base(&v->lapic);
 	unsigned len = run->mmio.len > 8 ? 8 : run->mmio.len;
 
-	atomic_fetch_add_explicit(&v->st.mmio, 1, memory_order_relaxed);
 	if (a >= base && a - base < 0x1000) {
 		int r = run->mmio.is_write
 				? lapic_mmio_write(&v->lapic,
@@ -332,7 +369,6 @@ vcpu_msr(struct vcpu *v, int is_write)
 	uint32_t idx = run->msr.index;
 	int r = -1;
 
-	atomic_fetch_add_explicit(&v->st.msr, 1, memory_order_relaxed);
 	if (lapic_msr_owns(idx)) {
 		if (is_write) {
 			r = lapic_msr_write(&v->lapic, idx, run->msr.data);
@@ -378,7 +414,7 @@ vcpu_inject(struct vcpu *v)
 		vcpu_fail(v, AVM_EX_SOFTWARE, "KVM_INTERRUPT failed");
 		return;
 	}
-	atomic_fetch_add_explicit(&v->st.irqs, 1, memory_order_relaxed);
+	runstats_inc(&v->st->irqs_injected);
 	/* One injection per entry; ask to come back for the next. */
 	run->request_interrupt_window = lapic_next_irq(&v->lapic) >= 0;
 }
@@ -406,7 +442,6 @@ vcpu_events(struct vcpu *v)
 	if (ev.nmi && atomic_load(&v->mp) != VCPU_WAIT_SIPI) {
 		if (ioctl(v->fd, KVM_NMI) < 0)
 			vcpu_fail(v, AVM_EX_SOFTWARE, "KVM_NMI failed");
-		atomic_fetch_add_explicit(&v->st.nmis, 1, memory_order_relaxed);
 		if (atomic_load(&v->mp) == VCPU_HALTED)
 			atomic_store(&v->mp, VCPU_RUNNABLE);
 	}
@@ -437,7 +472,7 @@ vcpu_exit(struct vcpu *v)
 	struct kvm_run *run = v->run;
 	char what[96];
 
-	atomic_fetch_add_explicit(&v->st.exits, 1, memory_order_relaxed);
+	runstats_inc(&v->st->exits[runstats_exit_of(run->exit_reason)]);
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
 		vcpu_io(v);
@@ -452,16 +487,11 @@ vcpu_exit(struct vcpu *v)
 		vcpu_msr(v, 1);
 		break;
 	case KVM_EXIT_HLT:
-		atomic_fetch_add_explicit(&v->st.hlt, 1, memory_order_relaxed);
 		atomic_store(&v->mp, VCPU_HALTED);
 		break;
 	case KVM_EXIT_IRQ_WINDOW_OPEN:
-		atomic_fetch_add_explicit(&v->st.irq_window, 1,
-					  memory_order_relaxed);
-		break;
 	case KVM_EXIT_INTR:
-		atomic_fetch_add_explicit(&v->st.intr, 1, memory_order_relaxed);
-		break;
+		break; /* counted; the loop injects or looks at the kick */
 	case KVM_EXIT_SHUTDOWN:
 		/* The guest's doing, not ours: avm-run(1) says 1. */
 		vcpu_fail(v, AVM_EX_FAIL, "triple fault (shutdown)");
@@ -498,6 +528,7 @@ vcpu_thread(void *arg)
 	int mp;
 
 	tls_run = run;
+	__atomic_store_n(&v->st->tid, (uint32_t)gettid(), __ATOMIC_RELAXED);
 	for (;;) {
 		atomic_store(&v->in_run, 1);
 		if (vm_state(v->vm) != VM_RUNNING) {
@@ -514,18 +545,22 @@ vcpu_thread(void *arg)
 		}
 		if (mp != VCPU_RUNNABLE) {
 			atomic_store(&v->in_run, 0);
+			/* An AP waiting for its SIPI has not started. */
+			vcpu_set_run_state(v, mp == VCPU_HALTED
+						      ? RUN_VCPU_HALTED
+						      : RUN_VCPU_STOPPED);
 			if (!lapic_has_work(&v->lapic) ||
 			    (mp == VCPU_HALTED && !vcpu_halt_done(v)))
 				vcpu_wait(v);
 			continue;
 		}
+		vcpu_set_run_state(v, RUN_VCPU_RUNNING);
 		vcpu_inject(v);
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			atomic_store(&v->in_run, 0);
 			run->immediate_exit = 0;
 			if (errno == EINTR || errno == EAGAIN) {
-				atomic_fetch_add_explicit(&v->st.intr, 1,
-							  memory_order_relaxed);
+				runstats_inc(&v->st->exits[RUN_EXIT_INTR]);
 				continue;
 			}
 			vcpu_fail(v, AVM_EX_SOFTWARE, "KVM_RUN failed");
@@ -536,6 +571,7 @@ vcpu_thread(void *arg)
 		if (vcpu_exit(v) < 0)
 			break;
 	}
+	vcpu_set_run_state(v, RUN_VCPU_STOPPED);
 	tls_run = NULL;
 	return NULL;
 }
@@ -558,6 +594,36 @@ vcpu_start(struct vcpu *v)
 }
 
 void
+vcpu_set_run_state(struct vcpu *v, enum run_vcpu_state s)
+{
+	/* Only on a change: the loop asks before every KVM_RUN. */
+	if (v->run_state == (int)s)
+		return;
+	v->run_state = (int)s;
+	runstats_vcpu_state(&v->vm->stats, v->st, s);
+}
+
+void
+vcpu_stats_sample(struct vcpu *v)
+{
+	uint64_t val[RUN_KVM_STATS];
+	int r;
+
+	if (v->kstats.fd < 0)
+		return;
+	r = kvmstats_read(&v->kstats, val);
+	if (r < 0) {
+		/* The last values stay, with their have bits. */
+		log_warn("vCPU %u: read KVM's statistics: %s; no longer "
+			 "copied",
+			 v->id, strerror(-r));
+		kvmstats_close(&v->kstats);
+		return;
+	}
+	runstats_kvm(&v->vm->stats, v->st, v->kstats.map.have, val);
+}
+
+void
 vcpu_join(struct vcpu *v)
 {
 	if (v->started) {
@@ -573,6 +639,7 @@ vcpu_free(struct vcpu *v)
 		return;
 	if (v->lapic_ready)
 		lapic_release(&v->lapic);
+	kvmstats_close(&v->kstats);
 	if (v->run)
 		munmap(v->run, v->vm->run_size);
 	if (v->fd >= 0)

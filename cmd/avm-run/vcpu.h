@@ -11,6 +11,8 @@
 #include <stdint.h>
 
 #include "arch/x86/lapic.h"
+#include "avm/runstats.h"
+#include "kvmstats.h"
 
 struct vm;
 struct entry_state;
@@ -20,19 +22,6 @@ enum vcpu_mp {
 	VCPU_RUNNABLE,
 	VCPU_HALTED,	/* HLT: waits for an interrupt */
 	VCPU_WAIT_SIPI, /* after INIT, and APs from power-on */
-};
-
-/* Exit counters; written by the vCPU thread, read by status. */
-struct vcpu_stats {
-	_Atomic uint64_t exits;
-	_Atomic uint64_t io;
-	_Atomic uint64_t mmio;
-	_Atomic uint64_t msr;
-	_Atomic uint64_t hlt;
-	_Atomic uint64_t irq_window;
-	_Atomic uint64_t intr;
-	_Atomic uint64_t irqs;
-	_Atomic uint64_t nmis;
 };
 
 struct vcpu {
@@ -49,7 +38,11 @@ struct vcpu {
 	_Atomic int in_run; /* between the last checks and KVM_RUN's end */
 	_Atomic int mp;	    /* enum vcpu_mp */
 	struct kvm_sregs reset_sregs; /* the power-on state, for SIPI */
-	struct vcpu_stats st;
+	/* Its entry in the run stats file: the counters, bumped by this
+	 * vCPU's thread alone (runstats.h), read by status. */
+	struct run_vcpu_stats *st;
+	int run_state;		/* enum run_vcpu_state last written there */
+	struct kvmstats kstats; /* KVM's own, copied by vcpu_stats_sample */
 };
 
 /* Creates vCPU id of vm (KVM_CREATE_VCPU, run area, LAPIC, timerfd).
@@ -65,6 +58,15 @@ int vcpu_set_entry(struct vcpu *, const struct entry_state *);
 
 /* Starts the thread.  Returns 0, or -1 with errno. */
 int vcpu_start(struct vcpu *);
+
+/* The vCPU's state in the stats file, written when it changes.  Only
+ * its own thread calls it. */
+void vcpu_set_run_state(struct vcpu *, enum run_vcpu_state);
+
+/* Copies KVM's statistics of the vCPU (its stats fd) into the stats
+ * file, under seq.  Any one thread other than the vCPU's: vm_run's, about
+ * once a second.  Nothing when KVM has no stats fd. */
+void vcpu_stats_sample(struct vcpu *);
 
 /* Makes the vCPU look at its state soon: out of KVM_RUN or out of a wait.
  * Any thread. */

@@ -37,6 +37,9 @@
 
 /* Node 0 loads the kernel (through the pager) before it links. */
 #define LINKS_OPEN_TIMEOUT_MS 60000
+/* How often KVM's statistics are copied into the stats file. */
+#define STATS_TICK_MS 1000
+_Static_assert(LINK_HEARTBEAT_MS <= STATS_TICK_MS, "links tick often enough");
 
 /* --- start-up steps -----------------------------------------------------*/
 
@@ -383,6 +386,46 @@ vm_placement_release(struct vm *vm)
 	vm->place = NULL;
 }
 
+/*
+ * <dir>/run-<node>.stats (runstats.h), every node's: made once the
+ * folder is ours (run.lock held) and the placement says how many vCPUs
+ * run here, before anything that counts into it; ENDED and removed once
+ * all of that is gone (its row comes before theirs).
+ */
+static int
+vm_stats_open(struct vm *vm)
+{
+	const struct runstats_id id = {
+		.node = vm->node,
+		.nodes = vm->nnodes,
+		.vcpus = vm->vcpu_count,
+		.vcpus_total = vm->nvcpus,
+		.vcpu_first = vm->vcpu_first,
+		.mem_bytes = vm->opts.mem_bytes,
+	};
+	char path[sizeof(vm->dir) + 32];
+
+	snprintf(path, sizeof(path), "%s/run-%u.stats", vm->dir, vm->node);
+	return runstats_open(&vm->stats, path, &id);
+}
+
+static void
+vm_stats_close(struct vm *vm)
+{
+	runstats_close(&vm->stats);
+}
+
+/* KVM's statistics of every vCPU here into the stats file. */
+static void
+vm_stats_tick(struct vm *vm)
+{
+	unsigned i;
+
+	for (i = 0; vm->vcpus && i < vm->nvcpus; i++)
+		if (vm->vcpus[i])
+			vcpu_stats_sample(vm->vcpus[i]);
+}
+
 static int
 vm_links(struct vm *vm)
 {
@@ -415,6 +458,7 @@ static const struct vm_step vm_steps[] = {
 	{ "inputs and run directory", vm_inputs, vm_rundir_release },
 	{ "fabric map", vm_distances, vm_distances_release },
 	{ "placement", vm_placement, vm_placement_release },
+	{ "stats file", vm_stats_open, vm_stats_close },
 	{ "kvm", kvm_open, kvm_release },
 	{ "msr filter", kvm_msr_setup, NULL },	   /* goes with the VM fd */
 	{ "run.sock", vm_ctl_start, vm_ctl_stop }, /* stopped first */
@@ -547,7 +591,7 @@ int
 vm_run(struct vm *vm)
 {
 	struct signalfd_siginfo si;
-	uint64_t last_tick = now_ns();
+	uint64_t last_tick = now_ns(), last_stats = last_tick;
 	sigset_t set;
 	int sfd;
 	unsigned i;
@@ -570,7 +614,7 @@ vm_run(struct vm *vm)
 	}
 	pthread_mutex_lock(&vm->lock);
 	if (vm_state(vm) == VM_STARTING)
-		atomic_store(&vm->state, VM_RUNNING);
+		vm_set_state(vm, VM_RUNNING);
 	pthread_mutex_unlock(&vm->lock);
 	for (i = 0; i < vm->nvcpus && vm_state(vm) != VM_STOPPING; i++) {
 		if (vm->vcpus[i] && vcpu_start(vm->vcpus[i]) < 0) {
@@ -584,7 +628,8 @@ vm_run(struct vm *vm)
 				       { vm->end_fd, POLLIN, 0 },
 				       { vm->pager_fd, POLLIN, 0 } };
 
-		int n = poll(p, 3, vm->links ? LINK_HEARTBEAT_MS : -1);
+		int n = poll(p, 3,
+			     vm->links ? LINK_HEARTBEAT_MS : STATS_TICK_MS);
 
 		if (n < 0 && errno != EINTR)
 			break;
@@ -592,6 +637,11 @@ vm_run(struct vm *vm)
 		    now_ns() - last_tick >= LINK_HEARTBEAT_MS * 1000000ull) {
 			last_tick = now_ns();
 			links_tick(vm);
+		}
+		/* This thread, never a vCPU's, reads KVM's statistics. */
+		if (now_ns() - last_stats >= STATS_TICK_MS * 1000000ull) {
+			last_stats = now_ns();
+			vm_stats_tick(vm);
 		}
 		if (p[2].revents)
 			vm_pager_event(vm);
@@ -606,6 +656,7 @@ vm_run(struct vm *vm)
 	for (i = 0; i < vm->nvcpus; i++)
 		if (vm->vcpus[i])
 			vcpu_join(vm->vcpus[i]);
+	vm_stats_tick(vm); /* KVM's last values, the vCPUs done */
 	if (sfd >= 0)
 		close(sfd);
 	switch (vm->end) {

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "bus.h"
+#include "runstats.h"
 
 struct vcpu;
 struct apicbus;
@@ -122,8 +123,9 @@ struct vm {
 	int end_status;
 	char end_why[256];
 
-	char dir[256]; /* <rundir>/<name> */
-	int lock_fd;   /* <dir>/run.lock, held for our life; -1: none */
+	char dir[256];	       /* <rundir>/<name> */
+	int lock_fd;	       /* <dir>/run.lock, held for our life; -1: none */
+	struct runstats stats; /* <dir>/run-<node>.stats (runstats.h) */
 	uint64_t start_ns;
 	unsigned steps_started; /* rows of vm_create's table begun */
 };
@@ -145,6 +147,8 @@ vm_state(struct vm *vm)
 
 /* state.c: the state's name, as status says it. */
 const char *vm_state_name(enum vm_state);
+/* Sets the state and writes it to the stats file; with vm->lock held. */
+void vm_set_state(struct vm *, enum vm_state);
 
 /* Called by a vCPU thread that saw state != RUNNING: waits while paused.
  * Returns 1 when the VM is stopping (the thread ends), else 0. */

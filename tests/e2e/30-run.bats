@@ -10,10 +10,12 @@ G="$AVM_TOP/build/guest"
 setup() {
 	setup_rundir
 	SHARED=
+	MNT=
 }
 
 teardown() {
 	[ -z "$SHARED" ] || rm -rf "$SHARED"
+	[ -z "$MNT" ] || { umount "$MNT" && rmdir "$MNT"; }
 }
 
 # wait_for_running NAME: until VM NAME says it runs, at most 30 s.
@@ -391,4 +393,172 @@ run_guest() {
 	jq -e --arg cap "$cap" '.[0].probe.kvm.present and
 	    (.[0].probe.kvm.usable | not) and
 	    (.[0].probe.kvm.reason | contains($cap))' <<<"$output"
+}
+
+# --- run-<node>.stats: avm-run's counters (include/avm/runstats.h) ---------
+
+# runstats_until FILE TEST: reads FILE with avm-runstats into $output
+# until the shell TEST (on stat_val) holds, at most 5 s.
+runstats_until() {
+	local i
+	for i in $(seq 50); do
+		run avm-runstats "$1"
+		[ "$status" = 0 ] && eval "$2" && return 0
+		sleep 0.1
+	done
+	echo "'$2' did not come true in $1:" >&2
+	echo "$output" >&2
+	return 1
+}
+
+@test "run-0.stats: every counter and state while a guest runs, ENDED and removed after" {
+	requires kvm jq
+	local fifo="$BATS_TEST_TMPDIR/in" out="$BATS_TEST_TMPDIR/out"
+	local f="$AVM_RUNDIR/rs/run-0.stats" t0 vpid k
+	t0=$(date +%s%N)
+	mkfifo "$fifo"
+	timeout 60 avm-run --name rs --vcpus 2 --memory 64M \
+		--kernel "$G/uart-irq.elf" <"$fifo" >"$out" 2>&1 &
+	local pid=$!
+	exec 7>"$fifo"
+	wait_for_line "$out" "waiting"
+	[ -f "$f" ] || fail "no '$f' while the VM runs"
+	[ "$(stat -c %s "$f")" -gt 0 ]
+	vpid=$(avm-run status --name rs --json | jq -e .pid)
+
+	run -0 avm-runstats "$f"
+	assert_line "version=1"
+	assert_line "node=0"
+	assert_line "nodes=1"
+	assert_line "vcpus=2"
+	assert_line "vcpus_total=2"
+	assert_line "pid=$vpid"
+	assert_line "state=running"
+	assert_line "mem_bytes=$((64 << 20))"
+	assert_line "gathered_ns=0"
+	[ "$(stat_val started_ns)" -ge $((t0 - 1000000000)) ]
+	[ "$(stat_val started_ns)" -le "$(date +%s%N)" ]
+	# the banner and the prompt went out through the UART
+	[ "$(stat_val uart_tx_bytes)" -gt 100 ]
+	assert_line "io_served=0"
+	for k in 0 1; do
+		assert_line "vcpu.$k.index=$k"
+		assert_line "vcpu.$k.apic_id=$k"
+		[ "$(stat_val "vcpu.$k.exits")" -gt 0 ] ||
+			fail "vCPU $k: no exits"
+		[ -d "/proc/$vpid/task/$(stat_val "vcpu.$k.tid")" ] ||
+			fail "vCPU $k: tid is no thread of avm-run"
+		assert_line --regexp "^vcpu\.$k\.state=(running|halted)$"
+		assert_line "vcpu.$k.ipis_remote=0"
+		assert_line "vcpu.$k.io_forwarded=0"
+	done
+	# cpu 0 waits in a loop, cpu 1 idles in HLT once it has started
+	assert_line "vcpu.0.state=running"
+	[ "$(stat_val vcpu.0.exits.io)" -gt 0 ]
+	[ "$(stat_val vcpu.1.exits.mmio)" -gt 0 ] # its LAPIC set-up
+	# INIT and SIPI to vCPU 1 came from vCPU 0's APIC
+	[ "$(stat_val vcpu.0.ipis_local)" -ge 2 ]
+
+	# KVM's own counters, once a second, where the kernel has a stats
+	# fd (Linux 5.14 on): the total of exits at least.
+	if [ "$(printf '%s\n' 5.14 "$(uname -r)" | sort -V | head -1)" = 5.14 ]; then
+		runstats_until "$f" '[ "$(stat_val vcpu.0.kvm.exits)" -gt 0 ] &&
+			[ "$(stat_val vcpu.1.kvm.exits)" -gt 0 ]'
+	fi
+
+	run -0 avm-run pause --name rs
+	run -0 avm-runstats "$f"
+	assert_line "state=paused"
+	assert_line "vcpu.0.state=paused"
+	assert_line "vcpu.1.state=paused"
+	run -0 avm-run resume --name rs
+	runstats_until "$f" '[ "$(stat_val state)" = running ] &&
+		[ "$(stat_val vcpu.0.state)" = running ]'
+
+	# Input without its newline: the IOAPIC interrupts cpu 0, which
+	# reads it and waits for the rest.
+	printf 'ping' >&7
+	runstats_until "$f" '[ "$(stat_val ioapic_irqs)" -gt 0 ] &&
+		[ "$(stat_val vcpu.0.irqs_injected)" -gt 0 ]'
+
+	exec 8<"$f" # to see what is written last, after the name is gone
+	printf '\n' >&7
+	local st=0
+	wait "$pid" || st=$?
+	exec 7>&-
+	assert_equal "$st" 0
+	[ ! -e "$f" ] || fail "'$f' is still there"
+	# state, a u32 at offset 36: RUN_VM_ENDED (4)
+	assert_equal "$(od -An -tu4 -j36 -N4 /dev/fd/8 | tr -d ' ')" 4
+	exec 8<&-
+}
+
+@test "run-0.stats: gone after SIGTERM too" {
+	requires kvm
+	local fifo="$BATS_TEST_TMPDIR/in"
+	mkfifo "$fifo"
+	avm-run --name sig --vcpus 1 --memory 64M \
+		--kernel "$G/uart-irq.elf" <"$fifo" >/dev/null 2>&1 &
+	local pid=$!
+	exec 7>"$fifo"
+	wait_for_running sig
+	[ -f "$AVM_RUNDIR/sig/run-0.stats" ]
+	kill -TERM "$pid"
+	local st=0
+	wait "$pid" || st=$?
+	exec 7>&-
+	assert_equal "$st" 143
+	[ ! -e "$AVM_RUNDIR/sig/run-0.stats" ]
+}
+
+@test "run-0.stats is removed however avm-run ends (here: KVM or not)" {
+	run timeout 60 avm-run --name gone --vcpus 2 --memory 64M \
+		--kernel "$G/hello.elf" </dev/null
+	# 0 with KVM, 69 without: either way the folder is left empty
+	[ "$status" = 0 ] || [ "$status" = 69 ] || fail "status $status"
+	run find "$AVM_RUNDIR" -mindepth 1
+	assert_output ""
+}
+
+@test "run-0.stats: a link or a folder in its place is 73, never followed" {
+	mkdir -m 700 "$AVM_RUNDIR/v"
+	ln -s "$BATS_TEST_TMPDIR/victim" "$AVM_RUNDIR/v/run-0.stats"
+	run timeout 10 avm-run -n v --kernel "$G/hello.elf"
+	assert_equal "$status" 73
+	assert_output "avm-run: create '$AVM_RUNDIR/v/run-0.stats': Too many levels of symbolic links"
+	[ ! -e "$BATS_TEST_TMPDIR/victim" ] || fail "the link was followed"
+	rm "$AVM_RUNDIR/v/run-0.stats"
+	mkdir "$AVM_RUNDIR/v/run-0.stats"
+	run timeout 10 avm-run -n v --kernel "$G/hello.elf"
+	assert_equal "$status" 73
+	assert_output "avm-run: create '$AVM_RUNDIR/v/run-0.stats': Is a directory"
+	# nothing else was made or left
+	run ls -A "$AVM_RUNDIR/v"
+	assert_output "run-0.stats"
+}
+
+@test "run-0.stats on a full disk: 73 at start, nothing left" {
+	requires root
+	MNT=$(mktemp -d "$BATS_TEST_TMPDIR/full.XXXXXX")
+	mount -t tmpfs -o size=64k,mode=0700 tmpfs "$MNT" || {
+		rmdir "$MNT"
+		MNT=
+		skip_or_fail "cannot mount a tmpfs here"
+	}
+	dd if=/dev/zero of="$MNT/fill" bs=4k 2>/dev/null || true
+	AVM_RUNDIR=$MNT run timeout 10 avm-run -n v --vcpus 4 \
+		--kernel "$G/hello.elf"
+	assert_equal "$status" 73
+	assert_output "avm-run: size '$MNT/v/run-0.stats': No space left on device"
+	run ls -A "$MNT"
+	assert_output "fill"
+}
+
+@test "avm-runstats: no file is 66, another file 65 with the reason" {
+	run -66 avm-runstats "$BATS_TEST_TMPDIR/none"
+	assert_output --partial "No such file or directory"
+	head -c 4096 /dev/zero >"$BATS_TEST_TMPDIR/zero"
+	run -65 avm-runstats "$BATS_TEST_TMPDIR/zero"
+	assert_output "avm-runstats: '$BATS_TEST_TMPDIR/zero': not a run stats file (bad magic)"
+	run -64 avm-runstats
 }

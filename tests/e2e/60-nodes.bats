@@ -117,6 +117,60 @@ start_waiting() {
 	assert_equal "$st" 0
 }
 
+@test "run-N.stats on each node: node 1's vCPU forwards its UART I/O, node 0 serves it; INIT and SIPI cross nodes" {
+	requires kvm
+	local f0="$AVM_RUNDIR/rs/run-0.stats"
+	local f1="$AVM_RUNDIR/rs/node-1/rs/run-1.stats"
+	out="$BATS_TEST_TMPDIR/out"
+	# cpu 2 (node 1's first) does the console: prompt and interrupt
+	timeout 60 avm-run --name rs --nodes 2 --vcpus 4 --memory 256M \
+		--append "timeout=50 irq_cpu=2" \
+		--kernel "$G/uart-irq.elf" </dev/null >"$out" 2>&1 &
+	vm_pid=$!
+	wait_for_line "$out" "waiting"
+
+	run avm-runstats "$f0"
+	assert_success
+	assert_line "node=0"
+	assert_line "nodes=2"
+	assert_line "vcpus=2"
+	assert_line "vcpus_total=4"
+	assert_line "vcpu.0.index=0"
+	assert_line "vcpu.1.index=1"
+	[ "$(stat_val io_served)" -gt 0 ] || fail "node 0 served no I/O"
+	[ "$(stat_val uart_tx_bytes)" -gt 0 ]
+	# vCPU 0 starts the APs: 1 here, 2 and 3 on node 1
+	[ "$(stat_val vcpu.0.ipis_local)" -gt 0 ]
+	[ "$(stat_val vcpu.0.ipis_remote)" -gt 0 ]
+	[ "$(stat_val vcpu.0.exits)" -gt 0 ]
+	[ "$(stat_val vcpu.1.exits)" -gt 0 ]
+
+	run avm-runstats "$f1"
+	assert_success
+	assert_line "node=1"
+	assert_line "nodes=2"
+	assert_line "vcpus=2"
+	assert_line "vcpus_total=4"
+	assert_line "vcpu.0.index=2"
+	assert_line "vcpu.0.apic_id=2"
+	assert_line "vcpu.1.index=3"
+	assert_line "state=running"
+	# no devices on node 1: its vCPU 2 sends them to node 0
+	assert_line "uart_tx_bytes=0"
+	assert_line "io_served=0"
+	[ "$(stat_val vcpu.0.io_forwarded)" -gt 0 ] ||
+		fail "vCPU 2 forwarded no I/O"
+	[ "$(stat_val vcpu.0.exits)" -gt 0 ]
+	[ "$(stat_val vcpu.1.exits)" -gt 0 ]
+
+	run avm-run stop --name rs
+	assert_success
+	local st=0
+	wait "$vm_pid" || st=$?
+	assert_equal "$st" 0
+	[ ! -e "$f0" ] && [ ! -e "$f1" ] || fail "a stats file is left"
+}
+
 @test "kvmclock: node 1's agrees with node 0's (KVM_SET_CLOCK from RUN_CLOCK)" {
 	requires kvm
 	start_waiting kc 2

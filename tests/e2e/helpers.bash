@@ -85,3 +85,9 @@ wait_for_line() {
 	echo "'$2' did not appear in $1" >&2
 	return 1
 }
+
+# stat_val KEY: the value of the line KEY=VALUE in $output (what
+# avm-runstats and avm-cfgdump print).
+stat_val() {
+	sed -n "s/^${1//./\\.}=//p" <<<"$output"
+}

@@ -351,6 +351,49 @@ test_threads(void)
 	ok(atomic_load(&bus.nr_local) > 4000, "concurrent IPIs delivered");
 }
 
+/*
+ * The IPIs a lapic sends are counted into its env's ipis_local and
+ * ipis_remote (its vCPU's stats): once per target, local or forwarded.
+ */
+static void
+test_tally(void)
+{
+	uint64_t loc = 0, rem = 0;
+
+	L[1].env.ipis_local = &loc;
+	L[1].env.ipis_remote = &rem;
+	/* The lapics are in x2APIC mode since test_x2apic: ICR by MSR. */
+	lapic_msr_write(&L[1], 0x830, (2ull << 32) | 0x4060);
+	ok(loc == 1 && rem == 0, "physical to local 2: one local");
+	lapic_msr_write(&L[1], 0x830, (5ull << 32) | 0x4061);
+	ok(loc == 1 && rem == 1, "physical to remote 5: one remote");
+	lapic_msr_write(&L[1], 0x83f, 0x62); /* SELF IPI */
+	ok(loc == 2 && rem == 1, "self: local");
+	lapic_msr_write(&L[1], 0x830, 0x84063); /* all including self */
+	ok(loc == 6 && rem == 3, "all: 4 local, 2 remote");
+	lapic_msr_write(&L[1], 0x830, (9ull << 32) | 0x4064);
+	ok(loc == 6 && rem == 3, "no such APIC: nothing counted");
+	lapic_msr_write(&L[0], 0x830, (2ull << 32) | 0x4065);
+	ok(loc == 6 && rem == 3, "another lapic's IPI: not ours");
+	fwd.n = 0;
+	for (unsigned v = 0x60; v <= 0x65; v++)
+		got(v);
+	L[1].env.ipis_local = L[1].env.ipis_remote = NULL;
+
+	/* The bus call itself, for a sender that is no lapic. */
+	{
+		struct apic_msg m = { .dest = 3, .vector = 0x66 };
+
+		loc = rem = 0;
+		is_int(apicbus_send_counted(&bus, &m, &loc, NULL), 1,
+		       "apicbus_send_counted: delivered");
+		ok(loc == 1 && got(0x66) == 1u << 3, "counted, to 3");
+		m.dest = 4;
+		apicbus_send_counted(&bus, &m, NULL, &rem);
+		ok(rem == 1 && fwds() == 1u << 4, "forward counted");
+	}
+}
+
 int
 main(void)
 {
@@ -362,6 +405,7 @@ main(void)
 	test_modes();
 	test_x2apic();
 	test_deliver();
+	test_tally();
 	test_threads();
 	for (int i = 0; i < NLOCAL; i++)
 		lapic_release(&L[i]);

@@ -121,11 +121,14 @@ test_uart(int devnull)
 {
 	uint8_t a[DEVSTATE_MAX], t[DEVSTATE_MAX];
 	struct device *d, *d2;
+	struct uart *u;
+	uint64_t tx = 0;
 	int same = 1;
 	ssize_t n;
 
-	uart_create(VM, devnull, -1);
+	u = uart_create(VM, devnull, -1);
 	d = devs[ndevs - 1];
+	uart_count_tx(u, &tx);
 	out(d, 3, 0x80, 1); /* DLAB */
 	out(d, 0, 0x01, 1); /* 115200 */
 	out(d, 1, 0x00, 1);
@@ -137,6 +140,7 @@ test_uart(int devnull)
 	out(d, 0, 'h', 1);
 	out(d, 0, 'i', 1);
 	out(d, 0, '!', 1);
+	is_int(tx, 3, "uart: 3 bytes written counted");
 	is_int(in(d, 0, 1), 'h', "uart: first looped byte read");
 	is_int(irq_level[4], 1, "uart: IRQ 4 up, 2 bytes pending");
 

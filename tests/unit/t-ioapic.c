@@ -119,15 +119,22 @@ test_registers(void)
 static void
 test_edge(void)
 {
-	route(3, 0x33, 1); /* fixed, physical, edge, high, unmasked */
+	uint64_t sent = 0;
+
+	io.delivered = &sent; /* the run stats file's ioapic_irqs */
+	route(3, 0x33, 1);    /* fixed, physical, edge, high, unmasked */
 	ioapic_set_irq(&io, 3, 1);
 	ok(has(&L[1], 0x33) && !has(&L[0], 0x33), "edge delivered to 1");
+	is_int(sent, 1, "one delivery counted");
 	handle(&L[1], 0x33);
 	ioapic_set_irq(&io, 3, 1);
 	ok(!has(&L[1], 0x33), "held level: no new edge");
+	is_int(sent, 1, "nothing sent, nothing counted");
 	ioapic_set_irq(&io, 3, 0);
 	ioapic_set_irq(&io, 3, 1);
 	ok(has(&L[1], 0x33), "new rising edge delivered");
+	is_int(sent, 2, "counted");
+	io.delivered = NULL;
 	handle(&L[1], 0x33);
 	is_int(eois, 0, "edge EOI not sent to the IOAPIC");
 	ok(!(ioapic_redir(&io, 3) & IOAPIC_RTE_REMOTE_IRR), "no remote IRR");

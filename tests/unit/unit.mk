@@ -13,3 +13,6 @@ UNIT_EXTRA_t-bus := build/cmd/avm-run/bus.o
 UNIT_DEV := build/cmd/avm-run/dev
 UNIT_EXTRA_t-devsave := $(UNIT_DEV)/uart.o $(UNIT_DEV)/rtc.o \
 	$(UNIT_DEV)/pm.o $(UNIT_DEV)/debugexit.o
+# avm-run's stats file and KVM's binary stats parser.
+UNIT_EXTRA_t-runstats := build/cmd/avm-run/runstats.o
+UNIT_EXTRA_t-kvmstats := build/cmd/avm-run/kvmstats.o

@@ -15,6 +15,9 @@ struct uart;
 struct uart *uart_create(struct vm *, int out_fd, int in_fd);
 int uart_start(struct uart *);
 void uart_flush(struct uart *);
+/* Counts each byte the guest writes to the transmitter (THR, loopback
+ * included) into *bytes, under the UART's lock; NULL stops counting. */
+void uart_count_tx(struct uart *, uint64_t *bytes);
 
 /* CMOS RTC at 0x70/0x71: the host's UTC time, BCD 24-hour. */
 int rtc_create(struct vm *);

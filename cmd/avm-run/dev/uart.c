@@ -82,6 +82,7 @@ struct uart {
 	uint8_t out[256];
 	unsigned out_len;
 	int ctrl_a;
+	uint64_t *tx_bytes; /* NULL: not counted (uart_count_tx) */
 };
 
 static void
@@ -138,6 +139,11 @@ uart_rx_push(struct uart *u, uint8_t c)
 static void
 uart_tx(struct uart *u, uint8_t c)
 {
+	if (u->tx_bytes) /* one writer: the lock is held */
+		__atomic_store_n(
+			u->tx_bytes,
+			__atomic_load_n(u->tx_bytes, __ATOMIC_RELAXED) + 1,
+			__ATOMIC_RELAXED);
 	if (u->mcr & MCR_LOOP) {
 		uart_rx_push(u, c);
 		return;
@@ -493,6 +499,14 @@ uart_start(struct uart *u)
 	}
 	u->reader_started = 1;
 	return 0;
+}
+
+void
+uart_count_tx(struct uart *u, uint64_t *bytes)
+{
+	pthread_mutex_lock(&u->lock);
+	u->tx_bytes = bytes;
+	pthread_mutex_unlock(&u->lock);
 }
 
 void

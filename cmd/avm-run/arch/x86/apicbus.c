@@ -158,16 +158,30 @@ apic_addr_match(const struct apic_addr *a, const struct apic_msg *m)
 	return (d & a->ldr) != 0;
 }
 
+/* Where apicbus_send_counted counts; either may be NULL. */
+struct tally {
+	uint64_t *local, *remote;
+};
+
+static void
+tally_add(uint64_t *c)
+{
+	if (c)
+		__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
+}
+
 /* Hands msg to APIC i.  Returns 1 delivered, 0 dropped, -1 forward
  * failed (errno). */
 static int
-deliver_one(struct apicbus *bus, uint32_t i, const struct apic_msg *m)
+deliver_one(struct apicbus *bus, uint32_t i, const struct apic_msg *m,
+	    const struct tally *t)
 {
 	struct lapic *l = bus->slot[i].local;
 
 	if (l) {
 		lapic_accept(l, m);
 		atomic_fetch_add(&bus->nr_local, 1);
+		tally_add(t->local);
 		return 1;
 	}
 	if (!bus->ops.forward) {
@@ -179,6 +193,7 @@ deliver_one(struct apicbus *bus, uint32_t i, const struct apic_msg *m)
 		return -1;
 	}
 	atomic_fetch_add(&bus->nr_forwarded, 1);
+	tally_add(t->remote);
 	return 1;
 }
 
@@ -206,7 +221,8 @@ targets(struct apicbus *bus, uint32_t i, const struct apic_msg *m,
  * a local delivery costs no network trip).
  */
 static int
-send_lowest(struct apicbus *bus, const struct apic_msg *m)
+send_lowest(struct apicbus *bus, const struct apic_msg *m,
+	    const struct tally *t)
 {
 	uint32_t start = atomic_load(&bus->rr) % bus->nr;
 	int64_t best = -1, remote = -1;
@@ -236,13 +252,21 @@ send_lowest(struct apicbus *bus, const struct apic_msg *m)
 		return 0;
 	}
 	atomic_store(&bus->rr, (uint32_t)best + 1);
-	r = deliver_one(bus, (uint32_t)best, m);
+	r = deliver_one(bus, (uint32_t)best, m, t);
 	return r;
 }
 
 int
 apicbus_send(struct apicbus *bus, const struct apic_msg *m)
 {
+	return apicbus_send_counted(bus, m, NULL, NULL);
+}
+
+int
+apicbus_send_counted(struct apicbus *bus, const struct apic_msg *m,
+		     uint64_t *local, uint64_t *remote)
+{
+	const struct tally t = { local, remote };
 	struct apic_addr a;
 	int n = 0, r, err = 0;
 
@@ -252,7 +276,7 @@ apicbus_send(struct apicbus *bus, const struct apic_msg *m)
 		return 0;
 	}
 	if (m->delivery == APIC_DM_LOWEST)
-		return send_lowest(bus, m);
+		return send_lowest(bus, m, &t);
 
 	/* Physical unicast: the id is the index, check that one first
 	 * (not for 0xff, which some target may read as a broadcast). */
@@ -260,12 +284,12 @@ apicbus_send(struct apicbus *bus, const struct apic_msg *m)
 	    m->dest < bus->nr && (m->dest & 0xff) != APIC_BCAST_XAPIC) {
 		addr_load(bus, m->dest, &a);
 		if (a.id == m->dest && apic_addr_match(&a, m))
-			return deliver_one(bus, m->dest, m);
+			return deliver_one(bus, m->dest, m, &t);
 	}
 	for (uint32_t i = 0; i < bus->nr; i++) {
 		if (!targets(bus, i, m, &a))
 			continue;
-		r = deliver_one(bus, i, m);
+		r = deliver_one(bus, i, m, &t);
 		if (r < 0)
 			err = errno;
 		else

@@ -166,6 +166,15 @@ void apicbus_get_addr(struct apicbus *bus, uint32_t id, struct apic_addr *addr);
 int apicbus_send(struct apicbus *bus, const struct apic_msg *msg);
 
 /*
+ * apicbus_send, counting where the message went: *local once for each
+ * APIC of this node it was handed to, *remote once for each forward that
+ * succeeded (relaxed atomic adds; either pointer may be NULL).  A local
+ * APIC's IPIs are counted so, into its vCPU's stats.
+ */
+int apicbus_send_counted(struct apicbus *bus, const struct apic_msg *msg,
+			 uint64_t *local, uint64_t *remote);
+
+/*
  * Delivers msg, already resolved by the sender, to local APIC apic_id
  * (the receiving end of forward()).  Returns 0, or -1 with errno EINVAL
  * (no such APIC) or ENXIO (not local).

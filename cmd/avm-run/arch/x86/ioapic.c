@@ -38,7 +38,11 @@ service(struct ioapic *io, unsigned pin)
 	m.level_trig = level;
 	m.assert = 1;
 	n = apicbus_send(io->bus, &m);
-	io->nr_delivered++;
+	if (io->delivered) /* one writer: the lock is held */
+		__atomic_store_n(
+			io->delivered,
+			__atomic_load_n(io->delivered, __ATOMIC_RELAXED) + 1,
+			__ATOMIC_RELAXED);
 	/* Remote IRR waits for an EOI, so set it only when some APIC
 	 * got the message; otherwise the pin would stay stuck. */
 	if (level && n > 0 && (dm == APIC_DM_FIXED || dm == APIC_DM_LOWEST))

@@ -68,7 +68,10 @@ struct ioapic {
 	pthread_mutex_t lock;
 	struct ioapic_state s;
 	struct apicbus *bus;
-	uint64_t nr_delivered; /* messages sent, for avm-top */
+	/* Where each message sent is counted (node 0's run stats file,
+	 * ioapic_irqs), under the lock; NULL after ioapic_init: not
+	 * counted. */
+	uint64_t *delivered;
 };
 
 /*

@@ -188,7 +188,8 @@ unlock_act(struct lapic *l, struct act *a)
 	if (a->eoi >= 0 && e->eoi)
 		e->eoi(e->opaque, (uint8_t)a->eoi);
 	if (a->send && e->bus)
-		apicbus_send(e->bus, &a->msg);
+		apicbus_send_counted(e->bus, &a->msg, e->ipis_local,
+				     e->ipis_remote);
 	if (a->timer_changed && e->timer_changed)
 		e->timer_changed(e->opaque);
 	if (a->kick && e->kick)

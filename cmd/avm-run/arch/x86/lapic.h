@@ -113,6 +113,10 @@ struct lapic_env {
 	void (*eoi)(void *opaque, uint8_t vector);
 	/* Where ICR and SELF IPI writes go; NULL drops them. */
 	struct apicbus *bus;
+	/* Where the IPIs this APIC sends are counted, by target: on this
+	 * node, forwarded to another (apicbus_send_counted).  NULL: not
+	 * counted. */
+	uint64_t *ipis_local, *ipis_remote;
 };
 
 /* Non-maskable events for the vCPU's state machine. */
