@@ -1,0 +1,56 @@
+# Pagers on loopback with the test client (tests/helpers/avm-pager-client.c)
+# as each node's guest: a real multi-node memory system without KVM.
+# Node i gets its own run directory ($AVM_RUNDIR/nI), as on its own host.
+# The caller's setup() makes $AVM_RUNDIR and $SECRET and sets PIDS=().
+
+# N free TCP ports on loopback, comma-joined as 127.0.0.1:PORT.
+free_peers() {
+	python3 - "$1" <<'PY'
+import socket, sys
+socks, out = [], []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+    out.append("127.0.0.1:%d" % s.getsockname()[1])
+print(",".join(out))
+PY
+}
+
+# start_pagers N [extra pager options]; VM name: $VM (default v).
+start_pagers() {
+	local n=$1 i
+	shift
+	PEERS=$(free_peers "$n")
+	PPIDS=()
+	for ((i = 0; i < n; i++)); do
+		mkdir -p "$AVM_RUNDIR/n$i"
+		AVM_RUNDIR=$AVM_RUNDIR/n$i avm-pager --vm "${VM:-v}" \
+			--memory 32M --node $i --nodes $n --peers "$PEERS" \
+			--secret "$SECRET" "$@" \
+			>"$AVM_RUNDIR/p${VM:-v}$i.log" 2>&1 &
+		PPIDS[$i]=$!
+		PIDS+=($!)
+	done
+}
+
+# start_clients N [client options]
+start_clients() {
+	local n=$1 i
+	shift
+	CPIDS=()
+	for ((i = 0; i < n; i++)); do
+		AVM_RUNDIR=$AVM_RUNDIR/n$i avm-pager-client --timeout-ms 240000 \
+			--vm "${VM:-v}" --memory 32M --node $i --nodes $n "$@" \
+			>"$AVM_RUNDIR/c${VM:-v}$i.log" 2>&1 &
+		CPIDS[$i]=$!
+		PIDS+=($!)
+	done
+}
+
+kill_started() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -9 "$p" 2>/dev/null || true
+	done
+}
