@@ -6,8 +6,6 @@
 # (make all build/tests/helpers/avm-pager-client).
 set -eu
 TOP=${AVM_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
-PAGER=$TOP/bin/avm-pager
-CLIENT=$TOP/build/tests/helpers/avm-pager-client
 HELPER=$TOP/build/bench/uffd-rtt
 MEM=64M
 COUNT=${COUNT:-200}
@@ -27,41 +25,7 @@ trap cleanup EXIT INT TERM
 head -c 32 /dev/urandom >"$WORK/secret"
 chmod 600 "$WORK/secret"
 
-free_peers() {
-	python3 -c '
-import socket, sys
-s = [socket.socket() for _ in range(int(sys.argv[1]))]
-for x in s: x.bind(("127.0.0.1", 0))
-print(",".join("127.0.0.1:%d" % x.getsockname()[1] for x in s))' "$1"
-}
-
-# run N MODE: N pagers and N clients in bench MODE; the clients' output
-# (key=value) on stdout.
-run() {
-	n=$1 mode=$2 i=0
-	peers=$(free_peers "$n")
-	rm -rf "$WORK"/n*
-	while [ $i -lt "$n" ]; do
-		mkdir -p "$WORK/n$i"
-		AVM_RUNDIR=$WORK/n$i "$PAGER" --vm b --memory $MEM --node $i \
-			--nodes "$n" --peers "$peers" --secret "$WORK/secret" \
-			>"$WORK/p$i.log" 2>&1 &
-		PIDS="$PIDS $!"
-		i=$((i + 1))
-	done
-	i=0 cp=
-	while [ $i -lt "$n" ]; do
-		AVM_RUNDIR=$WORK/n$i "$CLIENT" --vm b --memory $MEM --node $i \
-			--nodes "$n" --bench "$mode" --count "$COUNT" \
-			>"$WORK/c$i.log" 2>&1 &
-		cp="$cp $!"
-		i=$((i + 1))
-	done
-	for p in $cp; do wait "$p" || true; done
-	cat "$WORK"/c*.log
-}
-
-val() { sed -n "s/^$1=//p" | head -1; }
+. "$TOP/bench/lib-pagers.sh"
 
 base=$("$HELPER")
 uffd=$(echo "$base" | val uffd_fault_ns)

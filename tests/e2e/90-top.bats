@@ -164,6 +164,13 @@ wait_screen() {
 	wait_screen "\(node 1 only\)"
 	! screen | grep -Eq "^ +0 +local" || fail "node 0 still shown: $(screen)"
 	screen | grep -Eq "^ +1 +gathered" || fail "$(screen)"
+	# a smaller window: drawn again at its size, the header first
+	tmux -L "$TMUX_SOCK" resize-window -t top -x 70 -y 12
+	wait_screen "^avm-top - .*vm v  running"
+	[ "$(screen | awk '{ if (length($0) > m) m = length($0) } END { print m }')" -le 70 ] ||
+		fail "lines wider than the window: $(screen)"
+	tmux -L "$TMUX_SOCK" resize-window -t top -x 150 -y 50
+	wait_screen "^HOT PAGES"
 	# q: quits with 0
 	tmux -L "$TMUX_SOCK" send-keys -t top q
 	for i in $(seq 50); do
