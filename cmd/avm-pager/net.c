@@ -476,6 +476,29 @@ net_setup_ready(struct net *n)
 
 /* --- heartbeats and deadlines ------------------------------------------- */
 
+/*
+ * The peer's round trip into the stats: the fault link's last heartbeat,
+ * or the bulk link's while the fault link has none.  A link only sends
+ * PING when it sent nothing for a heartbeat interval, so a fault link
+ * busy from the start has no round trip of its own yet.
+ */
+static void
+peer_rtt(struct net *n, uint32_t node)
+{
+	struct link_stats ls;
+	uint64_t rtt = 0;
+
+	if (n->peer[node].fault) {
+		link_stats(n->peer[node].fault->l, &ls);
+		rtt = ls.rtt_ns;
+	}
+	if (!rtt && n->peer[node].bulk) {
+		link_stats(n->peer[node].bulk->l, &ls);
+		rtt = ls.rtt_ns;
+	}
+	n->st->peer[node].rtt_ns = rtt;
+}
+
 void
 net_tick(struct net *n, uint64_t now)
 {
@@ -484,6 +507,8 @@ net_tick(struct net *n, uint64_t now)
 	int k;
 
 	for (i = 0; i < cfg->nodes; i++) {
+		if (i != cfg->node)
+			peer_rtt(n, i);
 		for (k = 0; k < 2; k++) {
 			struct conn *c = k ? n->peer[i].bulk : n->peer[i].fault;
 

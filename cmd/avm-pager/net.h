@@ -39,8 +39,9 @@ struct conn {
 	char addr[80]; /* for messages */
 	int pollout;   /* EPOLLOUT is on */
 	int stalled;   /* EPOLLIN is off: our queue to it is too long */
-	uint64_t bytes_in, bytes_out; /* counted into the stats so far */
-	int bye;		      /* the peer said BYE, or we are done */
+	/* counted into the stats so far */
+	uint64_t bytes_in, bytes_out, frames_in, frames_out;
+	int bye; /* the peer said BYE, or we are done */
 };
 
 struct peer {

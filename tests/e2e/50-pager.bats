@@ -188,27 +188,41 @@ litmus() {
 	assert_output --partial "--home-sizes: 1 sizes for 2 nodes"
 }
 
-@test "pager: the stats file has its header and counts faults and bytes while it runs" {
+@test "pager: the stats file has its header and counts faults, bytes, each peer's traffic and the hot pages while it runs" {
 	start_pagers 2
 	start_clients 2 --threads 1 --tests soak --soak-ms 4000
 	timeout 60 sh -c "until grep -q ready '$AVM_RUNDIR/p1.log'; do sleep 0.1; done" ||
 		fail "pager 1 never got ready"
 	sleep 1
-	run python3 - "$AVM_RUNDIR/n1/v/pager-1.stats" "${PPIDS[1]}" <<'EOF'
-import struct, sys
+	run python3 - "$AVM_RUNDIR/n1/v/pager-1.stats" "${PPIDS[1]}" "${CPIDS[0]}" "${CPIDS[1]}" <<'EOF'
+import os, struct, sys
 b = open(sys.argv[1], "rb").read()
 magic, version, size, node, nodes, page, dirb, lsb, pid = struct.unpack_from("<QIIIIIIII", b)
-assert magic == 0x5453504d56415f41 and version == 1 and size == len(b), (magic, version, size)
+assert magic == 0x5453504d56415f41 and version == 2 and size == len(b) == 4232, (magic, version, size)
 assert node == 1 and nodes == 2 and page == 4096 and dirb == 16, (node, nodes, dirb)
 assert pid == int(sys.argv[2]), (pid, sys.argv[2])
 faults = struct.unpack_from("<6Q", b, 96)
 assert sum(faults) > 0 and faults[2] + faults[3] + faults[4] > 0, faults
 sent, received = struct.unpack_from("<QQ", b, 96 + 6 * 8 + 7 * 8)
 assert sent > 0 and received > 0, (sent, received)
-print("ok", sum(faults), sent, received)
+gathered = struct.unpack_from("<Q", b, 1128)[0]
+assert gathered == 0, gathered
+# node 0 is the only peer: its traffic and round trip; our own entry 0
+peer = [struct.unpack_from("<6Q", b, 1160 + 48 * i) for i in range(64)]
+assert all(peer[0][:5]) and peer[0][5] == 0, peer[0]
+assert not any(peer[1]) and not any(map(any, peer[2:])), peer[1]
+# every peer byte is in the total too
+assert peer[0][0] <= sent and peer[0][1] <= received, (peer[0], sent, received)
+# the soak's counter page (homed here) went back and forth: both nodes
+# took it, and the last one's thread is one of its client's threads
+hot = [struct.unpack_from("<QQQQII", b, 488 + 40 * i) for i in range(16)]
+pg, gpa, transfers, nodebits, last, tid = hot[0]
+assert transfers > 1 and nodebits == 3 and last in (0, 1), hot[0]
+assert tid != 0 and os.path.exists("/proc/%s/task/%d" % (sys.argv[3 + last], tid)), (hot[0], sys.argv[3 + last])
+print("ok", sum(faults), sent, received, peer[0][4])
 EOF
 	assert_success
-	assert_output --regexp "^ok [1-9][0-9]* [1-9][0-9]* [1-9][0-9]*$"
+	assert_output --regexp "^ok [1-9][0-9]* [1-9][0-9]* [1-9][0-9]* [1-9][0-9]*$"
 	wait_all_pass 2
 }
 
