@@ -226,6 +226,65 @@ EOF
 	wait_all_pass 2
 }
 
+@test "pager: a ping-pong on one page: its home's hot table names the page, its guest address, both nodes, and each one's ping-pong thread as the last taker" {
+	start_pagers 2
+	start_clients 2 --threads 2 --tests pingpong --rounds 500 --soak-ms 3000
+	wait_for_line "$AVM_RUNDIR/c0.log" "pingpong page gpa=" ||
+		fail "client 0 never named its page"
+	wait_for_line "$AVM_RUNDIR/c1.log" "pingpong: tid" ||
+		fail "client 1 never started"
+	sleep 1
+	# 32M over two slots of 16M, the second at 4G: the middle page is
+	# memfd page 4096, node 1's first, at guest address 0x100000000
+	run grep -x "pingpong page gpa=0x100000000" "$AVM_RUNDIR/c0.log"
+	assert_success
+	local tids
+	tids=$(sed -n 's/^node [01]: pingpong: tid \([0-9]*\)$/\1/p' \
+		"$AVM_RUNDIR/c0.log" "$AVM_RUNDIR/c1.log" | paste -sd,)
+	run python3 - "$AVM_RUNDIR/n1/v/pager-1.stats" "$tids" <<'EOF'
+import struct, sys, time
+def read(path):
+    # a copy consistent under seq (offset 64): even and unchanged
+    with open(path, "rb") as f:
+        while True:
+            b = f.read()
+            f.seek(64)
+            seq = f.read(8)
+            f.seek(0)
+            if struct.unpack_from("<Q", b, 64)[0] % 2 == 0 and seq == b[64:72]:
+                return b
+tids = [int(t) for t in sys.argv[2].split(",")]
+assert len(tids) == 2, tids
+seen = set()
+for _ in range(200):
+    b = read(sys.argv[1])
+    assert struct.unpack_from("<QI", b) == (0x5453504d56415f41, 2)
+    hot = [struct.unpack_from("<QQQQII", b, 488 + 40 * i) for i in range(16)]
+    pg, gpa, transfers, nodebits, last, tid = hot[0]
+    assert pg == 4096 and gpa & ~0xfff == 0x100000000, hot[0]
+    assert transfers >= 100 and nodebits == 3 and last in (0, 1), hot[0]
+    # the last taker's own ping-pong thread, whichever node it was
+    assert tid == tids[last], (hot[0], tids)
+    seen.add(last)
+    if len(seen) == 2:
+        break
+    time.sleep(0.01)
+assert seen == {0, 1}, seen
+print("ok", transfers)
+EOF
+	assert_success
+	assert_output --regexp "^ok [0-9]+$"
+	wait_all_pass 2
+	# strict turns: both sides counted the same rounds, at least 500
+	local r0 r1
+	r0=$(sed -n 's/^node 0: pingpong: \([0-9]*\) rounds, turn .*/\1/p' "$AVM_RUNDIR/c0.log")
+	r1=$(sed -n 's/^node 1: pingpong: \([0-9]*\) rounds, turn .*/\1/p' "$AVM_RUNDIR/c1.log")
+	[ -n "$r0" ] && [ "$r0" = "$r1" ] && [ "$r0" -ge 500 ] ||
+		fail "rounds: node 0 '$r0', node 1 '$r1'"
+	run cat "$AVM_RUNDIR/c0.log"
+	assert_output --partial "pingpong: $r0 rounds, turn $((2 * r0 + 1))"
+}
+
 # kill_mid_run N pager|client I: the others report node I and exit 69
 # within the deadline.
 kill_mid_run() {
