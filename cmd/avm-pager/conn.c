@@ -265,6 +265,8 @@ peer_frame(struct conn *c, const struct wire_hdr *h, const uint8_t *p)
 		break;
 	case WIRE_T_PG_BULK_REQ:
 	case WIRE_T_PG_BULK_DATA:
+	case WIRE_T_PG_STATS_REQ:
+	case WIRE_T_PG_STATS:
 		if (c->kind == CONN_BULK) {
 			n->ops->bulk_frame(n->ctx, c, h, p);
 			return;

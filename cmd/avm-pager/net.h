@@ -53,7 +53,8 @@ struct net_ops {
 	/* A coherence frame (PG_REQ .. PG_INVAL_ACK) on a fault link. */
 	void (*fault_frame)(void *ctx, struct conn *c, const struct wire_hdr *h,
 			    const uint8_t *p);
-	/* PG_BULK_REQ or PG_BULK_DATA on a bulk link. */
+	/* PG_BULK_REQ, PG_BULK_DATA, PG_STATS_REQ or PG_STATS (also an
+	 * error reply) on a bulk link. */
 	void (*bulk_frame)(void *ctx, struct conn *c, const struct wire_hdr *h,
 			   const uint8_t *p);
 	/* A client wants to attach; 0, or a negative errno with why. */

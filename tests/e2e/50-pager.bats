@@ -285,6 +285,81 @@ EOF
 	assert_output --partial "pingpong: $r0 rounds, turn $((2 * r0 + 1))"
 }
 
+@test "pager: node 0 gathers the other nodes' stats into gathered/ while they run, and removes them at the end" {
+	local i
+	start_pagers 3
+	start_clients 3 --threads 1 --tests soak --soak-ms 8000
+	for i in 0 1 2; do
+		wait_for_line "$AVM_RUNDIR/p$i.log" ready || fail "pager $i never got ready"
+	done
+	# node 1 has an avm-run (a run stats file of 2 vCPUs), node 2 none
+	run python3 - "$AVM_RUNDIR" <<'EOF'
+import os, struct, sys, time
+d = sys.argv[1]
+G = d + "/n0/v/gathered/"
+MAGIC = 0x5453504d56415f41
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+# run-1.stats: header of 136 bytes, then 2 vCPUs of 200
+hdr = struct.pack("<QIIIIIIIIQQQQQQQ5Q", 0x5453524d56415f41, 1, 136 + 400,
+                  1, 3, 2, 6, os.getpid(), 1, 32 << 20, 12345, 0, 4, 7, 8, 9,
+                  0, 0, 0, 0, 0)
+assert len(hdr) == 136
+vcpus = b"".join(struct.pack("<IIII", 2 + i, 2 + i, 1000 + i, 1) +
+                 struct.pack("<23Q", *range(1, 24)) for i in range(2))
+run1 = hdr + vcpus
+assert len(run1) == 136 + 400
+tmp = d + "/n1/v/run-1.stats.tmp"
+open(tmp, "wb").write(run1)
+os.rename(tmp, d + "/n1/v/run-1.stats")
+want = [G + "pager-1.stats", G + "pager-2.stats", G + "run-1.stats"]
+t0 = time.time()
+while not all(map(os.path.exists, want)):
+    assert time.time() - t0 < 10, [os.path.exists(w) for w in want]
+    time.sleep(0.1)
+def pager(i):
+    b = read(G + "pager-%d.stats" % i)
+    magic, version, size, node, nodes = struct.unpack_from("<QIIII", b)
+    assert (magic, version, size, len(b)) == (MAGIC, 2, 4232, 4232), (i, magic, version, size)
+    assert (node, nodes) == (i, 3), (i, node, nodes)
+    seq, gathered = struct.unpack_from("<Q", b, 64)[0], struct.unpack_from("<Q", b, 1128)[0]
+    assert seq % 2 == 0 and gathered > 1.7e18, (i, seq, gathered)
+    return gathered, struct.unpack_from("<6Q", b, 96)
+first = [pager(i) for i in (1, 2)]
+time.sleep(1.5)
+second = [pager(i) for i in (1, 2)]
+for (g0, f0), (g1, f1) in zip(first, second):
+    assert g1 > g0, (g0, g1)
+    assert all(b >= a for a, b in zip(f0, f1)), (f0, f1)
+assert sum(second[0][1]) > 0 and sum(second[1][1]) > 0, second
+# the run stats came as they were, with the time they came
+r = read(G + "run-1.stats")
+assert len(r) == len(run1) and r[:56] == run1[:56] and r[64:] == run1[64:], len(r)
+assert struct.unpack_from("<Q", r, 56)[0] > 1.7e18
+assert not os.path.exists(G + "run-2.stats")
+# node 1's avm-run is gone: so goes its copy
+os.unlink(d + "/n1/v/run-1.stats")
+t0 = time.time()
+while os.path.exists(G + "run-1.stats"):
+    assert time.time() - t0 < 10, "gathered/run-1.stats stays"
+    time.sleep(0.1)
+assert os.path.exists(G + "pager-1.stats")
+print("gathered", second[0][1][2] + second[0][1][3], second[1][1][2] + second[1][1][3])
+EOF
+	[ "$status" = 0 ] || cat "$AVM_RUNDIR"/p*.log >&2
+	assert_success
+	assert_output --regexp "^gathered [0-9]+ [0-9]+$"
+	[ -d "$AVM_RUNDIR/n0/v/gathered" ] || fail "no gathered folder while running"
+	run stat -c %a "$AVM_RUNDIR/n0/v/gathered"
+	assert_output 755
+	# the others keep none
+	[ ! -e "$AVM_RUNDIR/n1/v/gathered" ] && [ ! -e "$AVM_RUNDIR/n2/v/gathered" ] ||
+		fail "a node other than 0 made a gathered folder"
+	wait_all_pass 3
+	[ ! -e "$AVM_RUNDIR/n0/v/gathered" ] || fail "the gathered folder outlived the pager"
+}
+
 # kill_mid_run N pager|client I: the others report node I and exit 69
 # within the deadline.
 kill_mid_run() {
@@ -476,6 +551,39 @@ EOF
 	run avm-pager --vm v --memory 32M
 	assert_failure 77
 	assert_output --partial "is not a directory"
+}
+
+@test "pager: node 0's gathered folder is trusted as the VM's: a link or a folder others may write is refused with 77" {
+	local peers
+	peers=$(free_peers 2)
+	mkdir -m 700 "$AVM_RUNDIR/v" "$AVM_RUNDIR/elsewhere"
+	echo precious >"$AVM_RUNDIR/elsewhere/pager-1.stats"
+	ln -s "$AVM_RUNDIR/elsewhere" "$AVM_RUNDIR/v/gathered"
+	run avm-pager --vm v --memory 32M --node 0 --nodes 2 --peers "$peers" \
+		--secret "$SECRET"
+	assert_failure 77
+	assert_output --partial "'$AVM_RUNDIR/v/gathered' is not a directory"
+	run cat "$AVM_RUNDIR/elsewhere/pager-1.stats"
+	assert_output "precious"
+	rm "$AVM_RUNDIR/v/gathered"
+	mkdir -m 777 "$AVM_RUNDIR/v/gathered"
+	chmod 777 "$AVM_RUNDIR/v/gathered"
+	run avm-pager --vm v --memory 32M --node 0 --nodes 2 --peers "$peers" \
+		--secret "$SECRET"
+	assert_failure 77
+	assert_output --partial "is writable by group or others (mode 0777)"
+	# nothing of the pager's is left
+	run find "$AVM_RUNDIR/v" -mindepth 1 ! -type d
+	assert_output ""
+	# --stats-ms 0: node 0 keeps no copies and makes no folder
+	rmdir "$AVM_RUNDIR/v/gathered"
+	run avm-pager --vm v --memory 32M --node 0 --nodes 2 --peers "$peers" \
+		--secret "$SECRET" --stats-ms 0 --connect-timeout-ms 300
+	assert_failure 69
+	[ ! -e "$AVM_RUNDIR/v/gathered" ] || fail "a gathered folder with --stats-ms 0"
+	run avm-pager --vm v --memory 32M --stats-ms 50
+	assert_failure 64
+	assert_output --partial "--stats-ms: 50 is below 100"
 }
 
 @test "pager: a stats file planted as a symbolic link is not followed" {
