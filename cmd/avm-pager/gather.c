@@ -113,7 +113,9 @@ gather_tick(struct gather *g, uint64_t now)
 		 * stream) gets no more until it drained: skip a round. */
 		if (!c || c->bye || g->peer[i].busy || link_backlog(c->l))
 			continue;
-		g->peer[i].id = ++g->ids;
+		/* Ids unique on the link: streams' PG_BULK_REQs use page
+		 * numbers, which never have the top bit. */
+		g->peer[i].id = 1ull << 63 | ++g->ids;
 		g->peer[i].busy = 1;
 		conn_send(c, WIRE_T_PG_STATS_REQ, 0, g->peer[i].id, buf,
 			  sizeof(buf), NULL, 0);

@@ -476,27 +476,29 @@ net_setup_ready(struct net *n)
 
 /* --- heartbeats and deadlines ------------------------------------------- */
 
+/* A busy fault link never idles into a heartbeat: ping it this often. */
+#define RTT_PING_NS 1000000000ull
+
 /*
- * The peer's round trip into the stats: the fault link's last heartbeat,
- * or the bulk link's while the fault link has none.  A link only sends
- * PING when it sent nothing for a heartbeat interval, so a fault link
- * busy from the start has no round trip of its own yet.
+ * The peer's round trip into the stats: the fault link's, measured by a
+ * PING of ours at least every RTT_PING_NS, busy or not (the link layer
+ * pings only links idle for a heartbeat interval), so that it includes
+ * the queue of page traffic in front of it.
  */
 static void
-peer_rtt(struct net *n, uint32_t node)
+peer_rtt(struct net *n, uint32_t node, uint64_t now)
 {
+	struct conn *c = n->peer[node].fault;
 	struct link_stats ls;
-	uint64_t rtt = 0;
 
-	if (n->peer[node].fault) {
-		link_stats(n->peer[node].fault->l, &ls);
-		rtt = ls.rtt_ns;
+	if (!c || c->bye)
+		return;
+	if (now - c->last_ping >= RTT_PING_NS) {
+		c->last_ping = now;
+		(void)link_ping(c->l, now);
 	}
-	if (!rtt && n->peer[node].bulk) {
-		link_stats(n->peer[node].bulk->l, &ls);
-		rtt = ls.rtt_ns;
-	}
-	n->st->peer[node].rtt_ns = rtt;
+	link_stats(c->l, &ls);
+	n->st->peer[node].rtt_ns = ls.rtt_ns;
 }
 
 void
@@ -508,7 +510,7 @@ net_tick(struct net *n, uint64_t now)
 
 	for (i = 0; i < cfg->nodes; i++) {
 		if (i != cfg->node)
-			peer_rtt(n, i);
+			peer_rtt(n, i, now);
 		for (k = 0; k < 2; k++) {
 			struct conn *c = k ? n->peer[i].bulk : n->peer[i].fault;
 

@@ -41,7 +41,8 @@ struct conn {
 	int stalled;   /* EPOLLIN is off: our queue to it is too long */
 	/* counted into the stats so far */
 	uint64_t bytes_in, bytes_out, frames_in, frames_out;
-	int bye; /* the peer said BYE, or we are done */
+	int bye;	    /* the peer said BYE, or we are done */
+	uint64_t last_ping; /* our last round-trip PING (fault links) */
 };
 
 struct peer {

@@ -330,9 +330,9 @@ _Static_assert(sizeof(struct pager_hot) == 40, "hot entry");
 struct pager_peer {
 	uint64_t bytes_sent, bytes_received; /* frames whole */
 	uint64_t frames_sent, frames_received;
-	/* Last heartbeat round trip on the fault link, or on the bulk link
-	 * while the fault link has none (a link busy from the start sends
-	 * no PING); 0 none yet. */
+	/* Last round trip of a PING on the fault link (one a second at
+	 * least, busy or idle, so it includes the queue of page traffic);
+	 * 0 none yet. */
 	uint64_t rtt_ns;
 	uint64_t reserved;
 };
