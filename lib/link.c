@@ -814,19 +814,25 @@ int
 link_tick(struct link *l, uint64_t now)
 {
 	uint64_t rx = atomic_load(&l->last_rx), tx = atomic_load(&l->last_tx);
-	uint8_t tok[WIRE_PING_SIZE];
 
 	if (now > rx && now - rx > (uint64_t)l->dead_ms * 1000000u)
 		return fail(l->why, sizeof(l->why), -ETIMEDOUT,
 			    "silent for %llu ms (deadline %d ms)",
 			    (unsigned long long)((now - rx) / 1000000),
 			    l->dead_ms);
-	if (now > tx && now - tx >= (uint64_t)l->heartbeat_ms * 1000000u) {
-		link_ping_encode(now, tok, sizeof(tok));
-		(void)link_send(l, WIRE_T_PING, 0, now, tok, sizeof(tok), NULL,
-				0);
-	}
+	if (now > tx && now - tx >= (uint64_t)l->heartbeat_ms * 1000000u)
+		(void)link_ping(l, now);
 	return 0;
+}
+
+int
+link_ping(struct link *l, uint64_t now)
+{
+	uint8_t tok[WIRE_PING_SIZE];
+
+	/* The token is our clock: the PONG's arrival gives the rtt. */
+	link_ping_encode(now, tok, sizeof(tok));
+	return link_send(l, WIRE_T_PING, 0, now, tok, sizeof(tok), NULL, 0);
 }
 
 void

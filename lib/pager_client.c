@@ -75,7 +75,7 @@ msg_ok(uint16_t type, const struct pager_msg *m, size_t len)
 		return len == WIRE_PG_MSG_SIZE &&
 		       (m->a == PAGER_ACC_READ || m->a == PAGER_ACC_WRITE) &&
 		       m->b <= PAGER_HOLD_EXCLUSIVE &&
-		       m->off < PAGER_PAGE_SIZE && m->ver == 0;
+		       m->off < PAGER_PAGE_SIZE; /* ver: any thread id */
 	case WIRE_T_PG_GRANT:
 		if (m->a != PAGER_HOLD_SHARED && m->a != PAGER_HOLD_EXCLUSIVE)
 			return 0;
@@ -426,8 +426,12 @@ stats_gathered_path(const char *vm, const char *leaf, char *buf, size_t len)
 	 UFFD_FEATURE_WP_HUGETLBFS_SHMEM | UFFD_FEATURE_EVENT_REMOVE | \
 	 UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_EXACT_ADDRESS)
 
-int
-pager_uffd_open(void)
+/* Wanted, not needed: without it faults name no thread (tid 0). */
+#define PAGER_UFFD_OPTIONAL UFFD_FEATURE_THREAD_ID
+
+/* A new uffd with UFFDIO_API done for features; fd or negative errno. */
+static int
+uffd_api(uint64_t features, uint64_t *got)
 {
 	struct uffdio_api api;
 	int fd, e;
@@ -437,13 +441,31 @@ pager_uffd_open(void)
 		return -errno;
 	memset(&api, 0, sizeof(api));
 	api.api = UFFD_API;
-	api.features = PAGER_UFFD_FEATURES;
+	api.features = features;
 	if (ioctl(fd, UFFDIO_API, &api) < 0) {
 		e = errno;
 		close(fd);
 		return e == EINVAL ? -EOPNOTSUPP : -e;
 	}
-	if ((api.features & PAGER_UFFD_FEATURES) != PAGER_UFFD_FEATURES) {
+	*got = api.features;
+	return fd;
+}
+
+int
+pager_uffd_open(void)
+{
+	uint64_t got = 0;
+	int fd;
+
+	/* UFFDIO_API takes only features the kernel has (EINVAL for any
+	 * other) and only once per fd: try with the optional ones, then
+	 * on a new fd without. */
+	fd = uffd_api(PAGER_UFFD_FEATURES | PAGER_UFFD_OPTIONAL, &got);
+	if (fd == -EOPNOTSUPP)
+		fd = uffd_api(PAGER_UFFD_FEATURES, &got);
+	if (fd < 0)
+		return fd;
+	if ((got & PAGER_UFFD_FEATURES) != PAGER_UFFD_FEATURES) {
 		close(fd);
 		return -EOPNOTSUPP;
 	}

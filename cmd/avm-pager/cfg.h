@@ -8,6 +8,7 @@
  *	main.c    options, wiring, the event loop
  *	  fault.c   the coherence protocol: faults, grants, invalidations
  *	  stream.c  bulk page streams (the bulk links)
+ *	  gather.c  the other nodes' stats to node 0 (the bulk links)
  *	    net.c     the links to the other pagers and pager.sock
  *	              (conn.c: the connections in the loop)
  *	    mem.c     the client's guest RAM: uffd and memfd operations
@@ -38,6 +39,7 @@ struct pager_cfg {
 	uint8_t key[AUTH_KEY_LEN];
 	int have_key;
 	int heartbeat_ms, dead_ms, connect_ms, attach_ms;
+	int stats_ms; /* node 0 gathers every stats_ms; 0: never */
 	int json;
 	char rundir[4096], sock_path[4200], stats_path[4200];
 };

@@ -50,17 +50,34 @@ conn_sync(struct conn *c)
 		conn_epoll(c, EPOLL_CTL_MOD);
 }
 
-/* Counts the link's traffic since we last looked into the stats file. */
+/*
+ * Counts the link's traffic since we last looked into the stats file:
+ * all links together, and a pager link's into its peer's entry too.
+ */
 void
 conn_account(struct conn *c)
 {
+	struct pager_stats *ps = c->net->st;
 	struct link_stats st;
+	uint64_t out, in;
 
 	link_stats(c->l, &st);
-	c->net->st->bytes_sent += st.bytes_out - c->bytes_out;
-	c->net->st->bytes_received += st.bytes_in - c->bytes_in;
+	out = st.bytes_out - c->bytes_out;
+	in = st.bytes_in - c->bytes_in;
+	ps->bytes_sent += out;
+	ps->bytes_received += in;
+	if (c->kind == CONN_FAULT || c->kind == CONN_BULK) {
+		struct pager_peer *p = &ps->peer[c->node];
+
+		p->bytes_sent += out;
+		p->bytes_received += in;
+		p->frames_sent += st.frames_out - c->frames_out;
+		p->frames_received += st.frames_in - c->frames_in;
+	}
 	c->bytes_out = st.bytes_out;
 	c->bytes_in = st.bytes_in;
+	c->frames_out = st.frames_out;
+	c->frames_in = st.frames_in;
 }
 
 struct conn *
@@ -248,6 +265,8 @@ peer_frame(struct conn *c, const struct wire_hdr *h, const uint8_t *p)
 		break;
 	case WIRE_T_PG_BULK_REQ:
 	case WIRE_T_PG_BULK_DATA:
+	case WIRE_T_PG_STATS_REQ:
+	case WIRE_T_PG_STATS:
 		if (c->kind == CONN_BULK) {
 			n->ops->bulk_frame(n->ctx, c, h, p);
 			return;

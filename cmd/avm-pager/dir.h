@@ -45,6 +45,7 @@ struct dir_req {
 	uint8_t access; /* enum pager_access */
 	uint8_t have;	/* enum pager_hold: what the requester says it has */
 	uint16_t off;
+	uint32_t tid; /* the faulting thread (stats only); 0 unknown */
 };
 
 struct dir_ops {

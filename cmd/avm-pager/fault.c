@@ -220,10 +220,13 @@ dir_transfer_cb(void *ctx, const struct dir_req *r, uint64_t count)
 			return;
 		}
 		h[i].page = r->page;
+		h[i].nodes = 0;
 	}
 	h[i].transfers = count;
 	h[i].gpa = gpa + r->off;
+	h[i].nodes |= 1ull << r->node;
 	h[i].last_node = r->node;
+	h[i].last_tid = r->tid;
 	for (; i > 0 && h[i].transfers > h[i - 1].transfers; i--) {
 		tmp = h[i];
 		h[i] = h[i - 1];
@@ -263,7 +266,7 @@ fault_init(struct fault *f, const struct pager_cfg *cfg, struct pager_stats *st,
 /* --- faults ---------------------------------------------------------------- */
 
 static void
-on_fault(void *ctx, uint64_t addr, uint64_t flags)
+on_fault(void *ctx, uint64_t addr, uint64_t flags, uint32_t tid)
 {
 	struct fault *f = ctx;
 	uint64_t page, gpa;
@@ -310,7 +313,8 @@ on_fault(void *ctx, uint64_t addr, uint64_t flags)
 			      .node = f->cfg->node,
 			      .access = pd->access,
 			      .have = (uint8_t)hold,
-			      .off = (uint16_t)(gpa & (PAGER_PAGE_SIZE - 1)) };
+			      .off = (uint16_t)(gpa & (PAGER_PAGE_SIZE - 1)),
+			      .tid = tid };
 	if (dir_homes(&f->dir, page)) {
 		f->sync_page = page;
 		rc = dir_request(&f->dir, &r);
@@ -320,9 +324,11 @@ on_fault(void *ctx, uint64_t addr, uint64_t flags)
 				   strerror(-rc));
 		return;
 	} else {
-		struct pager_msg q = {
-			.page = page, .a = r.access, .b = r.have, .off = r.off
-		};
+		struct pager_msg q = { .page = page,
+				       .a = r.access,
+				       .b = r.have,
+				       .off = r.off,
+				       .ver = tid };
 		uint8_t buf[WIRE_PG_MSG_SIZE];
 		uint32_t home = cfg_home_of(f->cfg, page);
 		struct conn *c = net_fault_link(f->net, home);
@@ -382,7 +388,8 @@ fault_on_frame(struct fault *f, struct conn *c, const struct wire_hdr *h,
 				      .node = c->node,
 				      .access = m.a,
 				      .have = m.b,
-				      .off = m.off };
+				      .off = m.off,
+				      .tid = m.ver };
 		rc = dir_request(&f->dir, &r);
 		if (rc < 0)
 			pager_fail(AVM_EX_SOFTWARE, "directory: %s",

@@ -28,6 +28,7 @@
 #include "avm/util.h"
 #include "fail.h"
 #include "fault.h"
+#include "gather.h"
 #include "mem.h"
 #include "net.h"
 #include "stats.h"
@@ -41,6 +42,7 @@ struct pager {
 	struct net net;
 	struct fault fault;
 	struct stream stream;
+	struct gather gather;
 	int epfd, timer_fd;
 };
 
@@ -62,6 +64,7 @@ on_exit_hook(void *ctx, const char *msg)
 		return;
 	if (p->st)
 		unlink(C->stats_path);
+	gather_remove(&p->gather);
 	if (p->net.cfg) {
 		net_notify_all(&p->net, msg);
 		if (p->net.ctl_fd >= 0)
@@ -145,7 +148,12 @@ static void
 on_bulk_frame(void *ctx, struct conn *c, const struct wire_hdr *h,
 	      const uint8_t *p)
 {
-	stream_on_frame(&((struct pager *)ctx)->stream, c, h, p);
+	struct pager *pg = ctx;
+
+	if (h->type == WIRE_T_PG_STATS_REQ || h->type == WIRE_T_PG_STATS)
+		gather_on_frame(&pg->gather, c, h, p);
+	else
+		stream_on_frame(&pg->stream, c, h, p);
 }
 
 static int
@@ -212,6 +220,7 @@ enum {
 	OPT_DEAD_MS,
 	OPT_CONNECT_MS,
 	OPT_ATTACH_MS,
+	OPT_STATS_MS,
 };
 
 /* The options, in help order. */
@@ -237,6 +246,8 @@ static const struct opt opts[] = {
 	  "links up within (30000)" },
 	{ "attach-timeout-ms", OPT_ATTACH_MS, "MS",
 	  "client attached within\n(60000; 0: none)" },
+	{ "stats-ms", OPT_STATS_MS, "MS",
+	  "node 0: gather every node's stats this often\n(1000; 0: never)" },
 	{ "quiet", 'q', NULL, "log only warnings and errors" },
 	{ "json", 'j', NULL, "the ready line as JSON" },
 	{ "verbose", 'v', NULL, "log debug lines" },
@@ -423,6 +434,7 @@ loop(void)
 					pager_fail(AVM_EX_OSERR, "timerfd: %s",
 						   strerror(errno));
 				net_tick(&P.net, now_ns());
+				gather_tick(&P.gather, now_ns());
 			} else if (t == &tag_sig) {
 				struct signalfd_siginfo si;
 
@@ -457,6 +469,7 @@ main(int argc, char **argv)
 	P.cfg.dead_ms = LINK_DEAD_MS;
 	P.cfg.connect_ms = 30000;
 	P.cfg.attach_ms = 60000;
+	P.cfg.stats_ms = 1000;
 	log_init("avm-pager", -1, 1);
 	if (opt_parser_init(&op, opts, AVM_ARRAY_SIZE(opts)) < 0)
 		pager_fail(AVM_EX_SOFTWARE, "option table: %s",
@@ -507,6 +520,14 @@ main(int argc, char **argv)
 		case OPT_ATTACH_MS:
 			P.cfg.attach_ms =
 				parse_ms("--attach-timeout-ms", optarg, 0);
+			break;
+		case OPT_STATS_MS:
+			/* The loop ticks every 100 ms: no finer. */
+			P.cfg.stats_ms = parse_ms("--stats-ms", optarg, 0);
+			if (P.cfg.stats_ms && P.cfg.stats_ms < 100)
+				usage_fail("--stats-ms: %d is below 100 (and "
+					   "not 0)",
+					   P.cfg.stats_ms);
 			break;
 		case 'j':
 			P.cfg.json = 1;
@@ -614,6 +635,7 @@ main(int argc, char **argv)
 	if (rc < 0)
 		pager_fail(AVM_EX_OSERR, "directory: %s", strerror(-rc));
 	stream_init(&P.stream, C, &P.mem, &P.net);
+	gather_init(&P.gather, C, P.st, &P.net);
 	epoll_add(P.net.ctl_fd, &tag_ctl);
 	epoll_add(P.timer_fd, &tag_timer);
 	epoll_add(P.net.setup_fd, &tag_setup);

@@ -119,7 +119,8 @@ process_msg(struct mem *m, const struct uffd_msg *u)
 	switch (u->event) {
 	case UFFD_EVENT_PAGEFAULT:
 		m->ops->fault(m->ctx, u->arg.pagefault.address,
-			      u->arg.pagefault.flags);
+			      u->arg.pagefault.flags,
+			      u->arg.pagefault.feat.ptid);
 		break;
 	case UFFD_EVENT_REMOVE:
 		on_remove(m, u->arg.remove.start, u->arg.remove.end);

@@ -31,8 +31,10 @@ struct slotmap {
 };
 
 struct mem_ops {
-	/* A fault of the client at addr (UFFD_PAGEFAULT_FLAG_*). */
-	void (*fault)(void *ctx, uint64_t addr, uint64_t flags);
+	/* A fault of the client at addr (UFFD_PAGEFAULT_FLAG_*) by its
+	 * thread tid (0 when the uffd does not say: no
+	 * UFFD_FEATURE_THREAD_ID). */
+	void (*fault)(void *ctx, uint64_t addr, uint64_t flags, uint32_t tid);
 	/* The client dropped page itself (MADV_REMOVE). */
 	void (*removed)(void *ctx, uint64_t page);
 };

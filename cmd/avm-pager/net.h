@@ -39,8 +39,10 @@ struct conn {
 	char addr[80]; /* for messages */
 	int pollout;   /* EPOLLOUT is on */
 	int stalled;   /* EPOLLIN is off: our queue to it is too long */
-	uint64_t bytes_in, bytes_out; /* counted into the stats so far */
-	int bye;		      /* the peer said BYE, or we are done */
+	/* counted into the stats so far */
+	uint64_t bytes_in, bytes_out, frames_in, frames_out;
+	int bye;	    /* the peer said BYE, or we are done */
+	uint64_t last_ping; /* our last round-trip PING (fault links) */
 };
 
 struct peer {
@@ -52,7 +54,8 @@ struct net_ops {
 	/* A coherence frame (PG_REQ .. PG_INVAL_ACK) on a fault link. */
 	void (*fault_frame)(void *ctx, struct conn *c, const struct wire_hdr *h,
 			    const uint8_t *p);
-	/* PG_BULK_REQ or PG_BULK_DATA on a bulk link. */
+	/* PG_BULK_REQ, PG_BULK_DATA, PG_STATS_REQ or PG_STATS (also an
+	 * error reply) on a bulk link. */
 	void (*bulk_frame)(void *ctx, struct conn *c, const struct wire_hdr *h,
 			   const uint8_t *p);
 	/* A client wants to attach; 0, or a negative errno with why. */

@@ -195,6 +195,14 @@ int link_take_fds(struct link *, int *fds, int max);
  */
 int link_tick(struct link *, uint64_t now_ns);
 
+/*
+ * Sends a PING now, idle or not: a round trip measurement (link_stats()
+ * rtt_ns once the PONG is in) for a link that is never idle, which
+ * link_tick() does not ping.  The PING waits behind what is queued, so
+ * the round trip includes the queue.  Returns as link_send().
+ */
+int link_ping(struct link *, uint64_t now_ns);
+
 /* Heartbeats count from now (after a long set-up, before the first
  * link_tick()). */
 void link_touch(struct link *);

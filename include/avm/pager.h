@@ -97,7 +97,9 @@ struct pager_msg_le {
 	uint8_t b;	 /* REQ: what the sender holds; GRANT, INVAL_ACK: data;
 			    INVAL: want data (0/1) */
 	uint8_t off[2];	 /* REQ: offset of the faulting byte in the page */
-	uint8_t ver[4];	 /* GRANT: the page's version; else zero */
+	uint8_t ver[4];	 /* GRANT: the page's version; REQ: the faulting
+			    thread's id, 0 unknown (for the stats); else
+			    zero */
 };
 _Static_assert(sizeof(struct pager_msg_le) == WIRE_PG_MSG_SIZE, "PG msg");
 
@@ -105,7 +107,7 @@ struct pager_msg {
 	uint64_t page;
 	uint8_t a, b;
 	uint16_t off;
-	uint32_t ver;
+	uint32_t ver; /* GRANT: version; REQ: thread id */
 };
 
 /*
@@ -224,7 +226,9 @@ int pager_sock_path(const char *vm, char *buf, size_t len);
 /*
  * A userfaultfd for guest RAM: UFFDIO_API with the features the pager
  * needs (shmem MISSING and WP, REMOVE and UNMAP events, exact
- * addresses), O_CLOEXEC|O_NONBLOCK.  Returns the fd, or -EPERM (not
+ * addresses), and the faulting thread's id in each fault
+ * (UFFD_FEATURE_THREAD_ID, for the stats) where the kernel has it,
+ * O_CLOEXEC|O_NONBLOCK.  Returns the fd, or -EPERM (not
  * allowed, see vm.unprivileged_userfaultfd), -EOPNOTSUPP (a feature is
  * missing), or the syscall's negative errno.
  */
@@ -316,7 +320,7 @@ struct pager_hot {
 	uint64_t page;	    /* page number (memfd offset / 4096) */
 	uint64_t gpa;	    /* last faulting guest physical address */
 	uint64_t transfers; /* times exclusive ownership changed nodes */
-	uint64_t nodes;	    /* bit i: node i asked for the page */
+	uint64_t nodes;	    /* bit i: ownership moved to node i */
 	uint32_t last_node; /* node that asked last */
 	uint32_t last_tid;  /* its faulting thread (PG_REQ's tid); 0 unknown */
 };
@@ -326,7 +330,10 @@ _Static_assert(sizeof(struct pager_hot) == 40, "hot entry");
 struct pager_peer {
 	uint64_t bytes_sent, bytes_received; /* frames whole */
 	uint64_t frames_sent, frames_received;
-	uint64_t rtt_ns; /* last heartbeat round trip; 0 none yet */
+	/* Last round trip of a PING on the fault link (one a second at
+	 * least, busy or idle, so it includes the queue of page traffic);
+	 * 0 none yet. */
+	uint64_t rtt_ns;
 	uint64_t reserved;
 };
 

@@ -71,6 +71,14 @@
 #define WIRE_PG_ATTACH_MAX (24 + WIRE_PG_SLOTS_MAX * WIRE_PG_SLOT_SIZE)
 #define WIRE_PG_READY_SIZE 32
 #define WIRE_PG_STREAM_SIZE 24
+/* Stats gathering; the layouts are in include/avm/statsmsg.h. */
+#define WIRE_PG_STATS_REQ_SIZE 8
+#define WIRE_PG_STATS_HDR 16
+#define WIRE_PG_STATS_PAGER 4232 /* struct pager_stats, its version 2 */
+/* struct run_stats (version 1) with RUN_STATS_VCPUS_MAX (1024) vCPUs */
+#define WIRE_PG_STATS_RUN_MAX (136 + 1024 * 200)
+#define WIRE_PG_STATS_MIN (WIRE_PG_STATS_HDR + WIRE_PG_STATS_PAGER)
+#define WIRE_PG_STATS_MAX (WIRE_PG_STATS_MIN + WIRE_PG_STATS_RUN_MAX)
 
 /* Link measurement payload sizes; the layouts are in include/avm/fabmsg.h. */
 #define WIRE_FAB_ECHO_MIN 8
@@ -152,6 +160,9 @@ enum wire_kind {
  * PG_DONE      one-way: the sender's local client detached.
  * PG_BULK_REQ  bulk link: up to 256 pages, not coherent (paused VM);
  *              answered by PG_BULK_DATA.
+ * PG_STATS_REQ bulk link, node 0 to each other node about once a
+ *              second: send your stats; answered by PG_STATS (the
+ *              node's pager stats, and its run stats when it has them).
  * PG_ATTACH    pager.sock: guest RAM layout, memfd and uffd (SCM_RIGHTS);
  *              answered by PG_READY once the fabric is up.
  * PG_STREAM    pager.sock: stream pages from a node over the bulk link;
@@ -204,6 +215,9 @@ enum wire_kind {
 	X(PG_BULK_REQ, 23, WIRE_PG_MSG_SIZE, WIRE_PG_MSG_SIZE, WIRE_K_REQUEST) \
 	X(PG_BULK_DATA, 24, WIRE_PG_MSG_SIZE + 4096, WIRE_PG_BULK_MAX,         \
 	  WIRE_K_REPLY)                                                        \
+	X(PG_STATS_REQ, 25, WIRE_PG_STATS_REQ_SIZE, WIRE_PG_STATS_REQ_SIZE,    \
+	  WIRE_K_REQUEST)                                                      \
+	X(PG_STATS, 26, WIRE_PG_STATS_MIN, WIRE_PG_STATS_MAX, WIRE_K_REPLY)    \
 	X(PG_ATTACH, 32, WIRE_PG_ATTACH_MIN, WIRE_PG_ATTACH_MAX,               \
 	  WIRE_K_REQUEST)                                                      \
 	X(PG_READY, 33, WIRE_PG_READY_SIZE, WIRE_PG_READY_SIZE, WIRE_K_REPLY)  \

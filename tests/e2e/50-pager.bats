@@ -188,28 +188,176 @@ litmus() {
 	assert_output --partial "--home-sizes: 1 sizes for 2 nodes"
 }
 
-@test "pager: the stats file has its header and counts faults and bytes while it runs" {
+@test "pager: the stats file has its header and counts faults, bytes, each peer's traffic and the hot pages while it runs" {
 	start_pagers 2
 	start_clients 2 --threads 1 --tests soak --soak-ms 4000
 	timeout 60 sh -c "until grep -q ready '$AVM_RUNDIR/p1.log'; do sleep 0.1; done" ||
 		fail "pager 1 never got ready"
 	sleep 1
-	run python3 - "$AVM_RUNDIR/n1/v/pager-1.stats" "${PPIDS[1]}" <<'EOF'
-import struct, sys
+	run python3 - "$AVM_RUNDIR/n1/v/pager-1.stats" "${PPIDS[1]}" "${CPIDS[0]}" "${CPIDS[1]}" <<'EOF'
+import os, struct, sys
 b = open(sys.argv[1], "rb").read()
 magic, version, size, node, nodes, page, dirb, lsb, pid = struct.unpack_from("<QIIIIIIII", b)
-assert magic == 0x5453504d56415f41 and version == 1 and size == len(b), (magic, version, size)
+assert magic == 0x5453504d56415f41 and version == 2 and size == len(b) == 4232, (magic, version, size)
 assert node == 1 and nodes == 2 and page == 4096 and dirb == 16, (node, nodes, dirb)
 assert pid == int(sys.argv[2]), (pid, sys.argv[2])
 faults = struct.unpack_from("<6Q", b, 96)
 assert sum(faults) > 0 and faults[2] + faults[3] + faults[4] > 0, faults
 sent, received = struct.unpack_from("<QQ", b, 96 + 6 * 8 + 7 * 8)
 assert sent > 0 and received > 0, (sent, received)
-print("ok", sum(faults), sent, received)
+gathered = struct.unpack_from("<Q", b, 1128)[0]
+assert gathered == 0, gathered
+# node 0 is the only peer: its traffic and round trip; our own entry 0
+peer = [struct.unpack_from("<6Q", b, 1160 + 48 * i) for i in range(64)]
+assert all(peer[0][:5]) and peer[0][5] == 0, peer[0]
+assert not any(peer[1]) and not any(map(any, peer[2:])), peer[1]
+# every peer byte is in the total too
+assert peer[0][0] <= sent and peer[0][1] <= received, (peer[0], sent, received)
+# the soak's counter page (homed here) went back and forth: both nodes
+# took it, and the last one's thread is one of its client's threads
+hot = [struct.unpack_from("<QQQQII", b, 488 + 40 * i) for i in range(16)]
+pg, gpa, transfers, nodebits, last, tid = hot[0]
+assert transfers > 1 and nodebits == 3 and last in (0, 1), hot[0]
+assert tid != 0 and os.path.exists("/proc/%s/task/%d" % (sys.argv[3 + last], tid)), (hot[0], sys.argv[3 + last])
+print("ok", sum(faults), sent, received, peer[0][4])
 EOF
 	assert_success
-	assert_output --regexp "^ok [1-9][0-9]* [1-9][0-9]* [1-9][0-9]*$"
+	assert_output --regexp "^ok [1-9][0-9]* [1-9][0-9]* [1-9][0-9]* [1-9][0-9]*$"
 	wait_all_pass 2
+}
+
+@test "pager: a ping-pong on one page: its home's hot table names the page, its guest address, both nodes, and each one's ping-pong thread as the last taker" {
+	start_pagers 2
+	start_clients 2 --threads 2 --tests pingpong --rounds 500 --soak-ms 3000
+	wait_for_line "$AVM_RUNDIR/c0.log" "pingpong page gpa=" ||
+		fail "client 0 never named its page"
+	wait_for_line "$AVM_RUNDIR/c1.log" "pingpong: tid" ||
+		fail "client 1 never started"
+	sleep 1
+	# 32M over two slots of 16M, the second at 4G: the middle page is
+	# memfd page 4096, node 1's first, at guest address 0x100000000
+	run grep -x "pingpong page gpa=0x100000000" "$AVM_RUNDIR/c0.log"
+	assert_success
+	local tids
+	tids=$(sed -n 's/^node [01]: pingpong: tid \([0-9]*\)$/\1/p' \
+		"$AVM_RUNDIR/c0.log" "$AVM_RUNDIR/c1.log" | paste -sd,)
+	run python3 - "$AVM_RUNDIR/n1/v/pager-1.stats" "$tids" <<'EOF'
+import struct, sys, time
+def read(path):
+    # a copy consistent under seq (offset 64): even and unchanged
+    with open(path, "rb") as f:
+        while True:
+            b = f.read()
+            f.seek(64)
+            seq = f.read(8)
+            f.seek(0)
+            if struct.unpack_from("<Q", b, 64)[0] % 2 == 0 and seq == b[64:72]:
+                return b
+tids = [int(t) for t in sys.argv[2].split(",")]
+assert len(tids) == 2, tids
+seen = set()
+for _ in range(200):
+    b = read(sys.argv[1])
+    assert struct.unpack_from("<QI", b) == (0x5453504d56415f41, 2)
+    hot = [struct.unpack_from("<QQQQII", b, 488 + 40 * i) for i in range(16)]
+    pg, gpa, transfers, nodebits, last, tid = hot[0]
+    assert pg == 4096 and gpa & ~0xfff == 0x100000000, hot[0]
+    assert transfers >= 100 and nodebits == 3 and last in (0, 1), hot[0]
+    # the last taker's own ping-pong thread, whichever node it was
+    assert tid == tids[last], (hot[0], tids)
+    seen.add(last)
+    if len(seen) == 2:
+        break
+    time.sleep(0.01)
+assert seen == {0, 1}, seen
+print("ok", transfers)
+EOF
+	assert_success
+	assert_output --regexp "^ok [0-9]+$"
+	wait_all_pass 2
+	# strict turns: both sides counted the same rounds, at least 500
+	local r0 r1
+	r0=$(sed -n 's/^node 0: pingpong: \([0-9]*\) rounds, turn .*/\1/p' "$AVM_RUNDIR/c0.log")
+	r1=$(sed -n 's/^node 1: pingpong: \([0-9]*\) rounds, turn .*/\1/p' "$AVM_RUNDIR/c1.log")
+	[ -n "$r0" ] && [ "$r0" = "$r1" ] && [ "$r0" -ge 500 ] ||
+		fail "rounds: node 0 '$r0', node 1 '$r1'"
+	run cat "$AVM_RUNDIR/c0.log"
+	assert_output --partial "pingpong: $r0 rounds, turn $((2 * r0 + 1))"
+}
+
+@test "pager: node 0 gathers the other nodes' stats into gathered/ while they run, and removes them at the end" {
+	local i
+	start_pagers 3
+	start_clients 3 --threads 1 --tests soak --soak-ms 8000
+	for i in 0 1 2; do
+		wait_for_line "$AVM_RUNDIR/p$i.log" ready || fail "pager $i never got ready"
+	done
+	# node 1 has an avm-run (a run stats file of 2 vCPUs), node 2 none
+	run python3 - "$AVM_RUNDIR" <<'EOF'
+import os, struct, sys, time
+d = sys.argv[1]
+G = d + "/n0/v/gathered/"
+MAGIC = 0x5453504d56415f41
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+# run-1.stats: header of 136 bytes, then 2 vCPUs of 200
+hdr = struct.pack("<QIIIIIIIIQQQQQQQ5Q", 0x5453524d56415f41, 1, 136 + 400,
+                  1, 3, 2, 6, os.getpid(), 1, 32 << 20, 12345, 0, 4, 7, 8, 9,
+                  0, 0, 0, 0, 0)
+assert len(hdr) == 136
+vcpus = b"".join(struct.pack("<IIII", 2 + i, 2 + i, 1000 + i, 1) +
+                 struct.pack("<23Q", *range(1, 24)) for i in range(2))
+run1 = hdr + vcpus
+assert len(run1) == 136 + 400
+tmp = d + "/n1/v/run-1.stats.tmp"
+open(tmp, "wb").write(run1)
+os.rename(tmp, d + "/n1/v/run-1.stats")
+want = [G + "pager-1.stats", G + "pager-2.stats", G + "run-1.stats"]
+t0 = time.time()
+while not all(map(os.path.exists, want)):
+    assert time.time() - t0 < 10, [os.path.exists(w) for w in want]
+    time.sleep(0.1)
+def pager(i):
+    b = read(G + "pager-%d.stats" % i)
+    magic, version, size, node, nodes = struct.unpack_from("<QIIII", b)
+    assert (magic, version, size, len(b)) == (MAGIC, 2, 4232, 4232), (i, magic, version, size)
+    assert (node, nodes) == (i, 3), (i, node, nodes)
+    seq, gathered = struct.unpack_from("<Q", b, 64)[0], struct.unpack_from("<Q", b, 1128)[0]
+    assert seq % 2 == 0 and gathered > 1.7e18, (i, seq, gathered)
+    return gathered, struct.unpack_from("<6Q", b, 96)
+first = [pager(i) for i in (1, 2)]
+time.sleep(1.5)
+second = [pager(i) for i in (1, 2)]
+for (g0, f0), (g1, f1) in zip(first, second):
+    assert g1 > g0, (g0, g1)
+    assert all(b >= a for a, b in zip(f0, f1)), (f0, f1)
+assert sum(second[0][1]) > 0 and sum(second[1][1]) > 0, second
+# the run stats came as they were, with the time they came
+r = read(G + "run-1.stats")
+assert len(r) == len(run1) and r[:56] == run1[:56] and r[64:] == run1[64:], len(r)
+assert struct.unpack_from("<Q", r, 56)[0] > 1.7e18
+assert not os.path.exists(G + "run-2.stats")
+# node 1's avm-run is gone: so goes its copy
+os.unlink(d + "/n1/v/run-1.stats")
+t0 = time.time()
+while os.path.exists(G + "run-1.stats"):
+    assert time.time() - t0 < 10, "gathered/run-1.stats stays"
+    time.sleep(0.1)
+assert os.path.exists(G + "pager-1.stats")
+print("gathered", second[0][1][2] + second[0][1][3], second[1][1][2] + second[1][1][3])
+EOF
+	[ "$status" = 0 ] || cat "$AVM_RUNDIR"/p*.log >&2
+	assert_success
+	assert_output --regexp "^gathered [0-9]+ [0-9]+$"
+	[ -d "$AVM_RUNDIR/n0/v/gathered" ] || fail "no gathered folder while running"
+	run stat -c %a "$AVM_RUNDIR/n0/v/gathered"
+	assert_output 755
+	# the others keep none
+	[ ! -e "$AVM_RUNDIR/n1/v/gathered" ] && [ ! -e "$AVM_RUNDIR/n2/v/gathered" ] ||
+		fail "a node other than 0 made a gathered folder"
+	wait_all_pass 3
+	[ ! -e "$AVM_RUNDIR/n0/v/gathered" ] || fail "the gathered folder outlived the pager"
 }
 
 # kill_mid_run N pager|client I: the others report node I and exit 69
@@ -403,6 +551,39 @@ EOF
 	run avm-pager --vm v --memory 32M
 	assert_failure 77
 	assert_output --partial "is not a directory"
+}
+
+@test "pager: node 0's gathered folder is trusted as the VM's: a link or a folder others may write is refused with 77" {
+	local peers
+	peers=$(free_peers 2)
+	mkdir -m 700 "$AVM_RUNDIR/v" "$AVM_RUNDIR/elsewhere"
+	echo precious >"$AVM_RUNDIR/elsewhere/pager-1.stats"
+	ln -s "$AVM_RUNDIR/elsewhere" "$AVM_RUNDIR/v/gathered"
+	run avm-pager --vm v --memory 32M --node 0 --nodes 2 --peers "$peers" \
+		--secret "$SECRET"
+	assert_failure 77
+	assert_output --partial "'$AVM_RUNDIR/v/gathered' is not a directory"
+	run cat "$AVM_RUNDIR/elsewhere/pager-1.stats"
+	assert_output "precious"
+	rm "$AVM_RUNDIR/v/gathered"
+	mkdir -m 777 "$AVM_RUNDIR/v/gathered"
+	chmod 777 "$AVM_RUNDIR/v/gathered"
+	run avm-pager --vm v --memory 32M --node 0 --nodes 2 --peers "$peers" \
+		--secret "$SECRET"
+	assert_failure 77
+	assert_output --partial "is writable by group or others (mode 0777)"
+	# nothing of the pager's is left
+	run find "$AVM_RUNDIR/v" -mindepth 1 ! -type d
+	assert_output ""
+	# --stats-ms 0: node 0 keeps no copies and makes no folder
+	rmdir "$AVM_RUNDIR/v/gathered"
+	run avm-pager --vm v --memory 32M --node 0 --nodes 2 --peers "$peers" \
+		--secret "$SECRET" --stats-ms 0 --connect-timeout-ms 300
+	assert_failure 69
+	[ ! -e "$AVM_RUNDIR/v/gathered" ] || fail "a gathered folder with --stats-ms 0"
+	run avm-pager --vm v --memory 32M --stats-ms 50
+	assert_failure 64
+	assert_output --partial "--stats-ms: 50 is below 100"
 }
 
 @test "pager: a stats file planted as a symbolic link is not followed" {

@@ -2,10 +2,11 @@
  * libFuzzer target for lib/wire.c.  The input is a byte stream from a
  * peer: it is split with wire_frame_next(), every frame's payload goes to
  * its decoder, and whatever decodes is encoded again and must come back
- * byte for byte (the encodings are canonical) and value for value.  The
- * whole input also goes to every payload decoder, and the same stream is
- * read back through wire_recv() over a socketpair, which must see exactly
- * the frames wire_frame_next() saw.  Any disagreement aborts.
+ * byte for byte (the encodings are canonical) and value for value: link
+ * management, link measurement, stats gathering.  The whole input also
+ * goes to every payload decoder, and the same stream is read back
+ * through wire_recv() over a socketpair, which must see exactly the
+ * frames wire_frame_next() saw.  Any disagreement aborts.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -17,6 +18,7 @@
 
 #include "avm/fabmsg.h"
 #include "avm/link.h"
+#include "avm/statsmsg.h"
 #include "avm/util.h"
 #include "avm/wire.h"
 
@@ -207,6 +209,53 @@ try_fab_clock(const uint8_t *p, size_t len, int reply)
 	check(rc == 0 && a.sent_ns == b.sent_ns && a.peer_ns == b.peer_ns);
 }
 
+/* Stats gathering (statsmsg.h): what decodes encodes back the same. */
+static void
+try_stats_req(const uint8_t *p, size_t len)
+{
+	struct statsmsg_req a, b;
+	int n, rc = statsmsg_req_decode(p, len, &a);
+
+	check(rc == 0 || rc == -EMSGSIZE || rc == -EBADMSG);
+	if (len != WIRE_PG_STATS_REQ_SIZE)
+		check(rc == -EMSGSIZE);
+	if (rc < 0)
+		return;
+	check((a.flags & ~STATSMSG_WANT_RUN) == 0);
+	n = statsmsg_req_encode(&a, fe, sizeof(fe));
+	check(n == (int)len && memcmp(fe, p, len) == 0);
+	check(statsmsg_req_decode(fe, len, &b) == 0 && b.flags == a.flags);
+}
+
+static struct pager_stats sp, sp2;
+static uint8_t srun[WIRE_PG_STATS_RUN_MAX], srun2[WIRE_PG_STATS_RUN_MAX];
+
+static void
+try_stats(const uint8_t *p, size_t len)
+{
+	struct run_stats *rs = (struct run_stats *)srun;
+	size_t rlen = 1, rlen2;
+	char why[256];
+	int n, rc;
+
+	rc = statsmsg_decode(p, len, &sp, rs, sizeof(srun), &rlen, why,
+			     sizeof(why));
+	check(rc == 0 || rc == -EMSGSIZE || rc == -EBADMSG);
+	if (len < WIRE_PG_STATS_MIN || len > WIRE_PG_STATS_MAX)
+		check(rc == -EMSGSIZE);
+	if (rc < 0)
+		return;
+	check(len == WIRE_PG_STATS_MIN + rlen);
+	check(sp.seq % 2 == 0 && (!rlen || rs->node == sp.node));
+	n = statsmsg_encode(&sp, rlen ? rs : NULL, fe, sizeof(fe));
+	check(n == (int)len && memcmp(fe, p, len) == 0);
+	rc = statsmsg_decode(fe, len, &sp2, (struct run_stats *)srun2,
+			     sizeof(srun2), &rlen2, NULL, 0);
+	check(rc == 0 && rlen2 == rlen);
+	check(memcmp(&sp, &sp2, sizeof(sp)) == 0);
+	check(memcmp(srun, srun2, rlen) == 0);
+}
+
 /* The payload of one frame, to the decoder its header names. */
 static void
 try_payload(const struct wire_hdr *h, const uint8_t *p)
@@ -264,6 +313,12 @@ try_payload(const struct wire_hdr *h, const uint8_t *p)
 		break;
 	case WIRE_T_FAB_CLOCK_REPLY:
 		try_fab_clock(p, h->len, 1);
+		break;
+	case WIRE_T_PG_STATS_REQ:
+		try_stats_req(p, h->len);
+		break;
+	case WIRE_T_PG_STATS:
+		try_stats(p, h->len);
 		break;
 	}
 }
@@ -368,6 +423,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	try_fab_count(data, size, 1);
 	try_fab_clock(data, size, 0);
 	try_fab_clock(data, size, 1);
+	try_stats_req(data, size);
+	try_stats(data, size);
 	{
 		uint64_t tok;
 

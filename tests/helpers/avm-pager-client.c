@@ -16,6 +16,13 @@
  *   false  false sharing: every thread writes its own word of one page;
  *          every word reads back right, before and after
  *   soak   a lock and a counter, --soak-ms long (for killing nodes)
+ *   pingpong  thread 0 of node 0 and thread 0 of node 1 (threads 0 and
+ *          1 of a lone node) take turns writing one word of one page
+ *          (the middle of guest RAM, or --page-offset), --rounds rounds
+ *          and, with --soak-ms, until that much time has passed too;
+ *          node 0 first prints "pingpong page gpa=0x..." (the page's
+ *          guest physical address as the pager sees it), each of the
+ *          two "pingpong: tid N" (the thread the pager's stats name)
  *
  * Bench modes (--bench) print key=value lines for bench/pager.sh.
  *
@@ -55,6 +62,8 @@ static int timeout_ms = 120000;
 static const char *tests = "mp,sb,xadd,lock,false";
 static const char *bench;
 static unsigned bench_n = 200;
+static uint64_t pp_offset = UINT64_MAX; /* --page-offset; else the middle */
+static struct pager_slot slots[2];
 
 static uint8_t *ram;
 static struct link *ctl;
@@ -330,6 +339,7 @@ test_false(struct worker *w)
 
 /* Lock, count and read each other's pages until soak_ms have passed. */
 static unsigned soak_ms = 10000;
+static int soak_given; /* --soak-ms was on the command line */
 
 static void
 test_soak(struct worker *w)
@@ -351,6 +361,86 @@ test_soak(struct worker *w)
 	if (w->tid == 0)
 		say("soak: %" PRIu64 " rounds", k);
 	barrier("soak end");
+}
+
+/* The guest physical address of a memfd offset: the slot's mapping. */
+static uint64_t
+offset_gpa(uint64_t off)
+{
+	unsigned i;
+
+	for (i = 0; i < AVM_ARRAY_SIZE(slots); i++)
+		if (off >= slots[i].memfd_off &&
+		    off - slots[i].memfd_off < slots[i].size)
+			return slots[i].gpa + (off - slots[i].memfd_off);
+	return UINT64_MAX;
+}
+
+/*
+ * Waits until the turn word reaches want; past it means the two sides
+ * did not alternate.  Returns 0, or -1 with failed set.
+ */
+static int
+pp_wait(volatile uint64_t *turn, uint64_t want)
+{
+	unsigned n = 0;
+	uint64_t v;
+
+	while ((v = ld(turn)) < want)
+		spin_check(&n, "pingpong");
+	if (v == want)
+		return 0;
+	say("pingpong: turn %" PRIu64 " where %" PRIu64 " was due FAIL", v,
+	    want);
+	failed = 1;
+	return -1;
+}
+
+/*
+ * Strict alternation on one page: word 0 counts the turns (side a
+ * writes odd values, side b even ones), word 1 is side a's stop.  Side a
+ * alone decides when to end, at its turn: stop first, then the turn, so
+ * that b sees the stop when it wakes.
+ */
+static void
+test_pingpong(struct worker *w)
+{
+	uint32_t ga = 0, gb = nodes > 1 ? threads : 1;
+	uint64_t off = pp_offset != UINT64_MAX ? pp_offset
+					       : (npages / 2) * (uint64_t)PG;
+	volatile uint64_t *turn = (volatile uint64_t *)(ram + off);
+	volatile uint64_t *stop = turn + 1;
+	uint64_t end = now_ns() + (uint64_t)soak_ms * 1000000u, i;
+	int a = w->g == ga;
+
+	if (nodes == 1 && threads == 1) {
+		say("pingpong: needs two nodes or two threads FAIL");
+		failed = 1;
+	} else if (w->g == ga || w->g == gb) {
+		if (a) {
+			pthread_mutex_lock(&out_lock);
+			printf("pingpong page gpa=0x%llx\n",
+			       (unsigned long long)offset_gpa(off));
+			fflush(stdout);
+			pthread_mutex_unlock(&out_lock);
+		}
+		say("pingpong: tid %d", (int)gettid());
+		for (i = 0;; i++) {
+			if (pp_wait(turn, a ? 2 * i : 2 * i + 1) < 0)
+				break;
+			if (a && i >= rounds &&
+			    (!soak_given || now_ns() >= end))
+				st(stop, 1);
+			else if (!a && ld(stop))
+				break;
+			st(turn, a ? 2 * i + 1 : 2 * i + 2);
+			if (a && ld(stop))
+				break;
+		}
+		say("pingpong: %" PRIu64 " rounds, turn %" PRIu64 "%s", i,
+		    ld(turn), failed ? " FAIL" : "");
+	}
+	barrier("pingpong end");
 }
 
 static int
@@ -385,6 +475,8 @@ worker_main(void *arg)
 		test_lock(w);
 	if (want("false"))
 		test_false(w);
+	if (want("pingpong"))
+		test_pingpong(w);
 	if (want("soak"))
 		test_soak(w);
 	barrier("done");
@@ -561,8 +653,9 @@ usage(FILE *f)
 		   "--memory SIZE\n"
 		   "       [--home-sizes LIST] [--threads T] [--rounds R] "
 		   "[--iters K] "
-		   "[--tests mp,sb,xadd,lock,false,soak]\n"
-		   "       [--soak-ms MS] [--timeout-ms MS] [--bench "
+		   "[--tests mp,sb,xadd,lock,false,soak,pingpong]\n"
+		   "       [--soak-ms MS] [--page-offset BYTES] [--timeout-ms "
+		   "MS] [--bench "
 		   "zero|read|write|"
 		   "pingpong|bulk [--count N]]\n");
 }
@@ -584,10 +677,10 @@ main(int argc, char **argv)
 		{ "bench", required_argument, NULL, 'b' },
 		{ "count", required_argument, NULL, 'c' },
 		{ "soak-ms", required_argument, NULL, 's' },
+		{ "page-offset", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct pager_slot slots[2];
 	struct pager_attach a;
 	struct pager_ready ready;
 	struct worker *w;
@@ -614,6 +707,8 @@ main(int argc, char **argv)
 				usage(stderr);
 				return 64;
 			}
+			if (c == 's')
+				soak_given = 1;
 			if (c == 'i')
 				node = (uint32_t)v;
 			else if (c == 'N')
@@ -634,6 +729,13 @@ main(int argc, char **argv)
 		case 'm':
 			if (size_parse(optarg, &mem_bytes) < 0 ||
 			    mem_bytes % (2 * PG)) {
+				usage(stderr);
+				return 64;
+			}
+			break;
+		case 'P':
+			if (size_parse(optarg, &pp_offset) < 0 ||
+			    pp_offset % PG) {
 				usage(stderr);
 				return 64;
 			}
@@ -663,6 +765,11 @@ main(int argc, char **argv)
 			"%u nodes, at least 416 pages a node, at most "
 			"512 threads\n",
 			PAGER_MAX_NODES);
+		return 64;
+	}
+	if (pp_offset != UINT64_MAX && pp_offset >= mem_bytes) {
+		fprintf(stderr, "avm-pager-client: --page-offset is past "
+				"--memory\n");
 		return 64;
 	}
 	if (rounds == 0)

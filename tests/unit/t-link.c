@@ -129,6 +129,16 @@ test_frames_and_close(void)
 	link_stats(l, &st);
 	ok(st.rtt_ns > 0 && st.frames_out >= 2 && st.frames_in >= 1,
 	   "the PONG measured a round trip");
+	/* link_ping: a round trip of a link that is never idle. */
+	link_stats(acc.l, &st);
+	is_int(st.rtt_ns, 0, "the acceptor never pinged: no round trip");
+	is_int(link_ping(acc.l, now_ns()), 0, "link_ping sends a PING now");
+	is_int(link_recv(l, &h, &p, 200), -ETIMEDOUT,
+	       "the PING is answered inside the layer");
+	is_int(link_recv(acc.l, &h, &p, 200), -ETIMEDOUT,
+	       "the PONG is not handed to the caller");
+	link_stats(acc.l, &st);
+	ok(st.rtt_ns > 0, "the PONG measured the acceptor's round trip");
 	link_bye(l, 1000);
 	rc = link_recv(acc.l, &h, &p, 2000);
 	ok(rc == 0 && h.type == WIRE_T_BYE && link_bye_seen(acc.l),
