@@ -78,25 +78,47 @@ vcpu_exits(const struct run_vcpu_stats *v)
 	return sum(v->exits, RUN_EXITS);
 }
 
-static void
-fill_node(struct node_row *r, uint32_t i, const struct node_sample *n,
-	  const struct node_sample *p, double dt)
+/* Seconds between n's numbers and its base; 0: no base. */
+static double
+node_dt(const struct node_sample *n)
 {
-	const struct pager_stats *ps = &n->ps;
-	int hp = n->pager_src != SRC_NONE,
-	    pp = p && p->pager_src != SRC_NONE && p->ps.pid == ps->pid;
+	return n->has_base && n->t_ns > n->base_t_ns
+		       ? (double)(n->t_ns - n->base_t_ns) / 1e9
+		       : 0;
+}
+
+/* n's base pager numbers, when they are of the same pager process. */
+static const struct pager_stats *
+base_pager(const struct node_sample *n)
+{
+	return n->has_base && n->pager_src != SRC_NONE &&
+			       n->base_src != SRC_NONE &&
+			       n->base_ps.pid == n->ps.pid
+		       ? &n->base_ps
+		       : NULL;
+}
+
+static void
+fill_node(struct node_row *r, uint32_t i, const struct node_sample *n)
+{
+	const struct pager_stats *ps = &n->ps, *bp = base_pager(n);
+	int hp = n->pager_src != SRC_NONE;
+	double dt = node_dt(n);
 
 	r->node = i;
 	r->src = hp ? n->pager_src : n->run_src;
 	r->alive = n->alive;
 	r->age = n->age;
+	r->t_ns = n->t_ns;
+	r->interval = dt;
 	r->pid = hp ? ps->pid : n->rs ? n->rs->pid : 0;
 	if (n->rs) {
 		r->vcpus = n->rs->vcpus;
 		for (uint32_t k = 0; k < n->rs->vcpus; k++) {
 			const struct run_vcpu_stats *o =
-				p ? find_vcpu(p->rs, n->rs->vcpu[k].index)
-				  : NULL;
+				dt > 0 ? find_vcpu(n->base_rs,
+						   n->rs->vcpu[k].index)
+				       : NULL;
 			uint64_t e = vcpu_exits(&n->rs->vcpu[k]);
 
 			r->exits += e;
@@ -121,15 +143,15 @@ fill_node(struct node_row *r, uint32_t i, const struct node_sample *n,
 	r->bytes_received = ps->bytes_received;
 	r->pages_sent = ps->pages_sent;
 	r->pages_received = ps->pages_received;
-	if (!pp)
+	if (!bp || dt <= 0)
 		return;
-	r->faults_s = rate(r->faults_total, faults_real(&p->ps), dt);
-	r->invals_s = rate(ps->invals_sent, p->ps.invals_sent, dt);
-	r->tx_s = rate(ps->bytes_sent, p->ps.bytes_sent, dt);
-	r->rx_s = rate(ps->bytes_received, p->ps.bytes_received, dt);
-	if (ps->lat_count > p->ps.lat_count)
-		r->lat_avg_ns = (double)(ps->lat_sum_ns - p->ps.lat_sum_ns) /
-				(double)(ps->lat_count - p->ps.lat_count);
+	r->faults_s = rate(r->faults_total, faults_real(bp), dt);
+	r->invals_s = rate(ps->invals_sent, bp->invals_sent, dt);
+	r->tx_s = rate(ps->bytes_sent, bp->bytes_sent, dt);
+	r->rx_s = rate(ps->bytes_received, bp->bytes_received, dt);
+	if (ps->lat_count > bp->lat_count)
+		r->lat_avg_ns = (double)(ps->lat_sum_ns - bp->lat_sum_ns) /
+				(double)(ps->lat_count - bp->lat_count);
 }
 
 static void
@@ -277,11 +299,12 @@ cmp_hot(const void *a, const void *b)
 }
 
 static void
-build_hot(struct frame *f, const struct sample *cur, const struct sample *prev,
-	  double dt)
+build_hot(struct frame *f, const struct sample *cur)
 {
 	for (uint32_t i = 0; i < cur->nodes; i++) {
 		const struct node_sample *n = &cur->node[i];
+		const struct pager_stats *bp = base_pager(n);
+		double dt = node_dt(n);
 
 		if (n->pager_src == SRC_NONE)
 			continue;
@@ -301,21 +324,16 @@ build_hot(struct frame *f, const struct sample *cur, const struct sample *prev,
 			r->last_tid = h->last_tid;
 			r->last_vcpu =
 				vcpu_of_tid(cur, h->last_node, h->last_tid);
-			/* The same page in the older sample's table. */
-			if (prev && prev->node[i].pager_src != SRC_NONE &&
-			    prev->node[i].ps.pid == n->ps.pid)
-				for (int q = 0; q < PAGER_STATS_HOT; q++)
-					if (prev->node[i].ps.hot[q].page ==
-						    h->page &&
-					    prev->node[i].ps.hot[q].transfers) {
-						r->transfers_s =
-							rate(h->transfers,
-							     prev->node[i]
-								     .ps.hot[q]
-								     .transfers,
-							     dt);
-						break;
-					}
+			/* The same page in the base's table. */
+			for (int q = 0; bp && dt > 0 && q < PAGER_STATS_HOT;
+			     q++)
+				if (bp->hot[q].page == h->page &&
+				    bp->hot[q].transfers) {
+					r->transfers_s = rate(
+						h->transfers,
+						bp->hot[q].transfers, dt);
+					break;
+				}
 		}
 	}
 	qsort(f->hot, f->nhot, sizeof(f->hot[0]), cmp_hot);
@@ -323,15 +341,13 @@ build_hot(struct frame *f, const struct sample *cur, const struct sample *prev,
 
 int
 frame_build(struct frame *f, const char *vm, const struct sample *cur,
-	    const struct sample *prev, const struct view *v)
+	    const struct view *v)
 {
-	double dt = prev ? (double)(cur->mono_ns - prev->mono_ns) / 1e9 : 0;
 	const struct run_stats *head = cur->node[0].rs;
 	size_t nv = 0;
 
 	memset(f, 0, sizeof(*f));
 	f->vm = vm;
-	f->interval = dt;
 	f->wall_ns = cur->wall_ns;
 	f->nodes = cur->nodes;
 	f->uptime = -1;
@@ -362,14 +378,18 @@ frame_build(struct frame *f, const char *vm, const struct sample *cur,
 	}
 	for (uint32_t i = 0; i < cur->nodes; i++) {
 		const struct node_sample *n = &cur->node[i];
-		const struct node_sample *p = prev ? &prev->node[i] : NULL;
+		const struct pager_stats *bp = base_pager(n);
+		double dt = node_dt(n);
 		struct node_row *r;
 
 		if (n->pager_src == SRC_NONE && n->run_src == SRC_NONE)
 			continue;
 		f->nodes_seen++;
 		r = &f->node[f->nnode++];
-		fill_node(r, i, n, p, dt);
+		fill_node(r, i, n);
+		/* The header's interval: the first local node's. */
+		if (!f->interval && r->src == SRC_LOCAL)
+			f->interval = dt;
 		f->exits += r->exits;
 		f->exits_s += r->exits_s;
 		f->faults += r->faults_total;
@@ -377,8 +397,9 @@ frame_build(struct frame *f, const char *vm, const struct sample *cur,
 		f->fabric_s += r->tx_s;
 		for (uint32_t k = 0; n->rs && k < n->rs->vcpus; k++)
 			fill_vcpu(&f->vcpu[f->nvcpu++], i, &n->rs->vcpu[k],
-				  p ? find_vcpu(p->rs, n->rs->vcpu[k].index)
-				    : NULL,
+				  dt > 0 ? find_vcpu(n->base_rs,
+						     n->rs->vcpu[k].index)
+					 : NULL,
 				  dt);
 		for (uint32_t j = 0; n->pager_src != SRC_NONE &&
 				     j < cur->nodes && j < PAGER_MAX_NODES;
@@ -396,13 +417,11 @@ frame_build(struct frame *f, const char *vm, const struct sample *cur,
 			l->frames_sent = pe->frames_sent;
 			l->frames_received = pe->frames_received;
 			l->rtt_ns = pe->rtt_ns;
-			if (p && p->pager_src != SRC_NONE &&
-			    p->ps.pid == n->ps.pid) {
+			if (bp && dt > 0) {
 				l->tx_s = rate(pe->bytes_sent,
-					       p->ps.peer[j].bytes_sent, dt);
-				l->rx_s =
-					rate(pe->bytes_received,
-					     p->ps.peer[j].bytes_received, dt);
+					       bp->peer[j].bytes_sent, dt);
+				l->rx_s = rate(pe->bytes_received,
+					       bp->peer[j].bytes_received, dt);
 			}
 		}
 	}
@@ -411,7 +430,7 @@ frame_build(struct frame *f, const char *vm, const struct sample *cur,
 	/* No avm-run: how long the VM's processes here have run. */
 	if (f->uptime < 0)
 		f->uptime = cur->proc_uptime;
-	build_hot(f, cur, prev, dt);
+	build_hot(f, cur);
 	g_asc = v->sort_asc;
 	if (v->show_vcpus) {
 		g_col = v->sort_col < (int)vcpu_ncols ? v->sort_col : 0;

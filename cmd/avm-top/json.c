@@ -54,6 +54,10 @@ node_json(struct emit *e, const struct node_row *r)
 	emit_key(e, "alive");
 	emit_bool(e, r->alive);
 	kv_d(e, "age_s", r->age);
+	/* This node's rates are over interval_s up to sampled_ns (a
+	 * gathered node's: between the two copies node 0 got last). */
+	kv_u(e, "sampled_ns", r->t_ns);
+	kv_d(e, "interval_s", r->interval);
 	kv_u(e, "pid", r->pid);
 	kv_u(e, "vcpus", r->vcpus);
 	kv_u(e, "exits", r->exits);

@@ -104,9 +104,12 @@ summary(const struct vm_list *cur, const struct vm_list *prev, size_t i,
 	struct frame *f)
 {
 	static const struct view v = { .hot_max = 0 };
+	const struct sample *p = find_prev(prev, cur->vm[i].name);
 
-	return frame_build(f, cur->vm[i].name, cur->vm[i].s,
-			   find_prev(prev, cur->vm[i].name), &v);
+	if (p && !cur->vm[i].s->node[0].has_base &&
+	    sample_carry(cur->vm[i].s, p) < 0)
+		return -ENOMEM;
+	return frame_build(f, cur->vm[i].name, cur->vm[i].s, &v);
 }
 
 void

@@ -151,7 +151,8 @@ batch_vm(const struct top_opts *o, int json)
 			fprintf(stderr, "%s: VM '%s' ended\n", PROG, o->vm);
 			break;
 		}
-		if (frame_build(&f, o->vm, b, a, &o->view) < 0)
+		if (sample_carry(b, a) < 0 ||
+		    frame_build(&f, o->vm, b, &o->view) < 0)
 			log_die(AVM_EX_SOFTWARE, "out of memory");
 		if (json) {
 			if (json_frame(stdout, &f) < 0)

@@ -207,6 +207,7 @@ sample_read(const char *vm, struct sample *s, char *why, size_t whylen)
 			s->nodes = n->ps.nodes;
 		if (n->rs && n->rs->nodes > s->nodes)
 			s->nodes = n->rs->nodes;
+		n->t_ns = s->wall_ns;
 		if (n->pager_src == SRC_LOCAL || n->run_src == SRC_LOCAL) {
 			n->alive = pid_alive(n->pager_src == SRC_LOCAL
 						     ? n->ps.pid
@@ -224,6 +225,7 @@ sample_read(const char *vm, struct sample *s, char *why, size_t whylen)
 
 			n->age = s->wall_ns > g ? (double)(s->wall_ns - g) / 1e9
 						: 0;
+			n->t_ns = g;
 			n->alive = n->age < GATHERED_FRESH_S;
 		}
 	}
@@ -238,11 +240,59 @@ sample_read(const char *vm, struct sample *s, char *why, size_t whylen)
 	return 0;
 }
 
+static int
+take_base(struct node_sample *n, enum src src, uint64_t t,
+	  const struct pager_stats *ps, const struct run_stats *rs)
+{
+	n->has_base = 1;
+	n->base_src = src;
+	n->base_t_ns = t;
+	n->base_ps = *ps;
+	n->base_rs = NULL;
+	if (rs) {
+		n->base_rs = malloc(rs->size);
+		if (!n->base_rs)
+			return -ENOMEM;
+		memcpy(n->base_rs, rs, rs->size);
+	}
+	return 0;
+}
+
+int
+sample_carry(struct sample *cur, const struct sample *prev)
+{
+	for (uint32_t i = 0; i < TOP_NODES_MAX; i++) {
+		struct node_sample *n = &cur->node[i];
+		const struct node_sample *p = &prev->node[i];
+		int rc = 0;
+
+		if (n->pager_src == SRC_NONE && n->run_src == SRC_NONE)
+			continue;
+		if (p->pager_src == SRC_NONE && p->run_src == SRC_NONE)
+			continue;
+		/* A copy that has not changed: the same base as before. */
+		if (n->pager_src == SRC_GATHERED && p->t_ns == n->t_ns) {
+			if (p->has_base)
+				rc = take_base(n, p->base_src, p->base_t_ns,
+					       &p->base_ps, p->base_rs);
+		} else if (p->t_ns < n->t_ns) {
+			rc = take_base(n, p->pager_src, p->t_ns, &p->ps,
+				       p->rs);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 void
 sample_free(struct sample *s)
 {
 	for (uint32_t i = 0; i < TOP_NODES_MAX; i++) {
 		free(s->node[i].rs);
+		free(s->node[i].base_rs);
 		s->node[i].rs = NULL;
+		s->node[i].base_rs = NULL;
+		s->node[i].has_base = 0;
 	}
 }

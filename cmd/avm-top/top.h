@@ -32,8 +32,18 @@ struct node_sample {
 	enum src pager_src, run_src;
 	int alive;  /* local: its process lives; gathered: copy fresh */
 	double age; /* gathered: seconds since the copy came */
+	uint64_t t_ns; /* when the numbers were taken (wall clock): read
+			  here, or the gathered copy's arrival at node 0 */
 	struct pager_stats ps;
 	struct run_stats *rs; /* NULL: no run stats for this node */
+	/* The older numbers rates are taken against (sample_carry): the
+	 * previous sample's, or for a gathered copy that has not changed
+	 * since, the copy before it. */
+	int has_base;
+	uint64_t base_t_ns;
+	enum src base_src;
+	struct pager_stats base_ps;
+	struct run_stats *base_rs;
 };
 
 struct sample {
@@ -50,6 +60,11 @@ struct sample {
  * is bad (why names it: status 65).
  */
 int sample_read(const char *vm, struct sample *s, char *why, size_t whylen);
+/*
+ * Gives cur its rate bases from prev, the sample before it of the same
+ * VM.  Returns 0 or -ENOMEM.
+ */
+int sample_carry(struct sample *cur, const struct sample *prev);
 void sample_free(struct sample *s);
 
 /* One vCPU row. */
@@ -67,6 +82,8 @@ struct node_row {
 	enum src src;
 	int alive;
 	double age;
+	uint64_t t_ns;	 /* when its numbers were taken */
+	double interval; /* seconds its rates are over; 0: no rates yet */
 	uint32_t pid, vcpus;
 	uint64_t exits, faults[PAGER_F_KINDS], faults_total;
 	double exits_s, faults_s, lat_avg_ns; /* over the interval */
@@ -121,11 +138,12 @@ struct view {
 };
 
 /*
- * Builds f from the newer sample cur and the older prev (NULL: rates 0).
- * Returns 0 or -ENOMEM.  f owns its arrays (frame_free).
+ * Builds f from the sample cur, its rates against each node's base
+ * (sample_carry; none: rates 0).  Returns 0 or -ENOMEM.  f owns its
+ * arrays (frame_free).
  */
 int frame_build(struct frame *f, const char *vm, const struct sample *cur,
-		const struct sample *prev, const struct view *v);
+		const struct view *v);
 void frame_free(struct frame *f);
 
 /* The sortable columns of the vCPU and the node table. */

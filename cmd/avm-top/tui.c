@@ -122,11 +122,11 @@ ncols(const struct top_opts *o)
 /* The frame of the two newest samples, in the view as it is now. */
 static int
 rebuild(struct frame *f, const struct top_opts *o, const struct sample *newer,
-	const struct sample *older, int ended)
+	int ended)
 {
 	struct frame g;
 
-	if (frame_build(&g, o->vm, newer, older, &o->view) < 0)
+	if (frame_build(&g, o->vm, newer, &o->view) < 0)
 		return -1;
 	if (ended)
 		g.state = "ended";
@@ -144,7 +144,7 @@ tui_run(struct top_opts *o)
 		      *spare = calloc(1, sizeof(*spare)), *t;
 	struct frame f = { 0 };
 	char why[400] = "", note[160] = "", buf[32];
-	int paused = 0, ended = 0, status = AVM_EX_OK, rc, have_older = 0;
+	int paused = 0, ended = 0, status = AVM_EX_OK, rc;
 	uint64_t next;
 	long shown = 0;
 
@@ -155,7 +155,7 @@ tui_run(struct top_opts *o)
 		status = rc == -EPROTO ? AVM_EX_DATAERR : AVM_EX_NOINPUT;
 		goto done;
 	}
-	if (rebuild(&f, o, newer, NULL, 0) < 0) {
+	if (rebuild(&f, o, newer, 0) < 0) {
 		status = AVM_EX_SOFTWARE;
 		goto done;
 	}
@@ -183,15 +183,17 @@ tui_run(struct top_opts *o)
 				f.state = "ended";
 				snprintf(note, sizeof(note),
 					 "VM %s ended.  q quits", o->vm);
+			} else if (sample_carry(spare, newer) < 0) {
+				status = AVM_EX_SOFTWARE;
+				break;
 			} else {
 				sample_free(older);
 				t = older;
 				older = newer;
 				newer = spare;
 				spare = t;
-				have_older = 1;
 				shown++;
-				if (rebuild(&f, o, newer, older, 0) < 0) {
+				if (rebuild(&f, o, newer, 0) < 0) {
 					status = AVM_EX_SOFTWARE;
 					break;
 				}
@@ -285,8 +287,7 @@ tui_run(struct top_opts *o)
 			break;
 		}
 		/* Sorting and filtering show at once, on the same numbers. */
-		if (rebuild(&f, o, newer, have_older ? older : NULL, ended) <
-		    0) {
+		if (rebuild(&f, o, newer, ended) < 0) {
 			status = AVM_EX_SOFTWARE;
 			break;
 		}
