@@ -7,6 +7,7 @@
 # the survivors of a failure must exit (the design says 5 s).
 
 load helpers
+load pagers
 
 setup() {
 	setup_rundir
@@ -19,56 +20,7 @@ setup() {
 }
 
 teardown() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -9 "$p" 2>/dev/null || true
-	done
-}
-
-# N free TCP ports on loopback, comma-joined as 127.0.0.1:PORT.
-free_peers() {
-	python3 - "$1" <<'EOF'
-import socket, sys
-socks, out = [], []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-    out.append("127.0.0.1:%d" % s.getsockname()[1])
-print(",".join(out))
-EOF
-}
-
-# start_pagers N [extra pager options]: node i gets its own run directory
-# ($AVM_RUNDIR/nI), as it would on its own host.
-start_pagers() {
-	local n=$1 i
-	shift
-	PEERS=$(free_peers "$n")
-	PPIDS=()
-	for ((i = 0; i < n; i++)); do
-		mkdir -p "$AVM_RUNDIR/n$i"
-		AVM_RUNDIR=$AVM_RUNDIR/n$i avm-pager --vm v --memory 32M \
-			--node $i --nodes $n --peers "$PEERS" \
-			--secret "$SECRET" "$@" \
-			>"$AVM_RUNDIR/p$i.log" 2>&1 &
-		PPIDS[$i]=$!
-		PIDS+=($!)
-	done
-}
-
-# start_clients N [client options]
-start_clients() {
-	local n=$1 i
-	shift
-	CPIDS=()
-	for ((i = 0; i < n; i++)); do
-		AVM_RUNDIR=$AVM_RUNDIR/n$i avm-pager-client --timeout-ms 240000 \
-			--vm v --memory 32M --node $i --nodes $n "$@" \
-			>"$AVM_RUNDIR/c$i.log" 2>&1 &
-		CPIDS[$i]=$!
-		PIDS+=($!)
-	done
+	kill_started
 }
 
 # wait_all N: every client and pager exits 0; the logs say PASS.

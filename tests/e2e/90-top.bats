@@ -132,9 +132,9 @@ wait_screen() {
 	start_pagers 2
 	# a page node 1 is home of: node 0 sees it through the copies
 	start_clients 2 --tests pingpong --page-offset 24M --soak-ms 30000
-	wait_for_line "$AVM_RUNDIR/cv0.log" "pingpong page gpa="
+	wait_for_line "$AVM_RUNDIR/c0.log" "pingpong page gpa="
 	gpa=$(sed -n 's/.*pingpong page gpa=\(0x[0-9a-f]*\).*/\1/p' \
-		"$AVM_RUNDIR/cv0.log")
+		"$AVM_RUNDIR/c0.log")
 	gpa=$(printf '0x%x' $((gpa & ~4095)))
 	# 8 frames a quarter second apart: 2 s
 	run top0 -j -n 8 -d 0.25 v

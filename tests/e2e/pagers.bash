@@ -28,7 +28,7 @@ start_pagers() {
 		AVM_RUNDIR=$AVM_RUNDIR/n$i avm-pager --vm "${VM:-v}" \
 			--memory 32M --node $i --nodes $n --peers "$PEERS" \
 			--secret "$SECRET" "$@" \
-			>"$AVM_RUNDIR/p${VM:-v}$i.log" 2>&1 &
+			>"$AVM_RUNDIR/p${VM:+$VM.}$i.log" 2>&1 &
 		PPIDS[$i]=$!
 		PIDS+=($!)
 	done
@@ -42,7 +42,7 @@ start_clients() {
 	for ((i = 0; i < n; i++)); do
 		AVM_RUNDIR=$AVM_RUNDIR/n$i avm-pager-client --timeout-ms 240000 \
 			--vm "${VM:-v}" --memory 32M --node $i --nodes $n "$@" \
-			>"$AVM_RUNDIR/c${VM:-v}$i.log" 2>&1 &
+			>"$AVM_RUNDIR/c${VM:+$VM.}$i.log" 2>&1 &
 		CPIDS[$i]=$!
 		PIDS+=($!)
 	done
