@@ -1,7 +1,16 @@
 # Sourced by the pager benchmarks: N pagers on loopback, each with its own
 # run directory under $WORK (as on its own host), and the test client in
-# a bench mode as each node's guest.  The caller sets TOP, WORK, MEM,
-# COUNT and PIDS, and kills $PIDS on exit.
+# a bench mode as each node's guest.  The caller sets TOP, WORK (made by
+# mktemp -d), MEM and COUNT; what the benchmark starts and WORK go at
+# the end.
+PIDS=
+cleanup() {
+	for p in $PIDS; do kill -9 "$p" 2>/dev/null || true; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+head -c 32 /dev/urandom >"$WORK/secret"
+chmod 600 "$WORK/secret"
 PAGER=$TOP/bin/avm-pager
 CLIENT=$TOP/build/tests/helpers/avm-pager-client
 

@@ -16,15 +16,6 @@ ${CC:-cc} -O2 -D_GNU_SOURCE -I"$TOP/include" -o "$HELPER" \
 	$(pkg-config --libs yaml-0.1 libcrypto 2>/dev/null)
 
 WORK=$(mktemp -d /tmp/avm-bench-pager.XXXXXX)
-PIDS=
-cleanup() {
-	for p in $PIDS; do kill -9 "$p" 2>/dev/null || true; done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-head -c 32 /dev/urandom >"$WORK/secret"
-chmod 600 "$WORK/secret"
-
 . "$TOP/bench/lib-pagers.sh"
 
 base=$("$HELPER")

@@ -16,15 +16,6 @@ RUNS=${1:-5}
 MEM=64M
 COUNT=${COUNT:-4000}
 WORK=$(mktemp -d /tmp/avm-bench-top.XXXXXX)
-PIDS=
-cleanup() {
-	for p in $PIDS; do kill -9 "$p" 2>/dev/null || true; done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-head -c 32 /dev/urandom >"$WORK/secret"
-chmod 600 "$WORK/secret"
-
 . "$TOP/bench/lib-pagers.sh"
 
 median() {

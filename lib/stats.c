@@ -9,43 +9,85 @@
 #include <unistd.h>
 
 #include "avm/stats.h"
+#include "avm/util.h"
+
+static const char *const vm_states[RUN_VM_STATES] = {
+	"starting", "running", "paused", "stopping", "ended",
+};
+
+static const char *const vcpu_states[RUN_VCPU_STATES] = {
+	"running", "halted", "paused", "fault", "io", "stopped",
+};
+
+static const char *const exits[RUN_EXITS] = {
+	"io", "mmio", "msr", "hlt", "irq_window", "intr", "shutdown", "other",
+};
+
+static const char *const kvm_stats[RUN_KVM_STATS] = {
+	"exits",	"io_exits",	  "mmio_exits",	    "halt_exits",
+	"halt_wait_ns", "irq_injections", "nmi_injections", "signal_exits",
+	"irq_exits",	"pf_taken",
+};
+
+static const char *const fault_kinds[PAGER_F_KINDS] = {
+	"zero", "local", "read", "write", "upgrade", "spurious",
+};
+
+const char *
+run_vm_state_name(uint32_t s)
+{
+	return s < RUN_VM_STATES ? vm_states[s] : "?";
+}
+
+const char *
+run_vcpu_state_name(uint32_t s)
+{
+	return s < RUN_VCPU_STATES ? vcpu_states[s] : "?";
+}
+
+const char *
+run_exit_name(uint32_t k)
+{
+	return k < RUN_EXITS ? exits[k] : "?";
+}
+
+const char *
+run_kvm_stat_name(uint32_t k)
+{
+	return k < RUN_KVM_STATS ? kvm_stats[k] : "?";
+}
+
+const char *
+pager_fault_kind_name(uint32_t k)
+{
+	return k < PAGER_F_KINDS ? fault_kinds[k] : "?";
+}
 
 /* A writer holds seq odd for a few instructions; 1000 tries is plenty. */
 #define SEQ_TRIES 1000
-
-static int __attribute__((format(printf, 3, 4)))
-bad(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && whylen) {
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return -EPROTO;
-}
 
 int
 stats_check_pager(const struct pager_stats *ps, size_t len, char *why,
 		  size_t whylen)
 {
 	if (len < offsetof(struct pager_stats, seq))
-		return bad(why, whylen, "%zu bytes: too short for a header",
-			   len);
+		return avm_why(why, whylen, -EPROTO,
+			       "%zu bytes: too short for a header", len);
 	if (ps->magic != PAGER_STATS_MAGIC)
-		return bad(why, whylen, "not a pager stats file (bad magic)");
+		return avm_why(why, whylen, -EPROTO,
+			       "not a pager stats file (bad magic)");
 	if (ps->version != PAGER_STATS_VERSION)
-		return bad(why, whylen,
-			   "pager stats version %u, this build reads %u",
-			   ps->version, PAGER_STATS_VERSION);
+		return avm_why(why, whylen, -EPROTO,
+			       "pager stats version %u, this build reads %u",
+			       ps->version, PAGER_STATS_VERSION);
 	if (ps->size != sizeof(*ps) || len != sizeof(*ps))
-		return bad(why, whylen,
-			   "%zu bytes (header says %u), expected %zu", len,
-			   ps->size, sizeof(*ps));
+		return avm_why(why, whylen, -EPROTO,
+			       "%zu bytes (header says %u), expected %zu", len,
+			       ps->size, sizeof(*ps));
 	if (!ps->nodes || ps->nodes > PAGER_MAX_NODES || ps->node >= ps->nodes)
-		return bad(why, whylen, "node %u of %u is out of range",
-			   ps->node, ps->nodes);
+		return avm_why(why, whylen, -EPROTO,
+			       "node %u of %u is out of range", ps->node,
+			       ps->nodes);
 	return 0;
 }
 
@@ -54,37 +96,41 @@ stats_check_run(const struct run_stats *rs, size_t len, char *why,
 		size_t whylen)
 {
 	if (len < sizeof(*rs))
-		return bad(why, whylen, "%zu bytes: too short for a header",
-			   len);
+		return avm_why(why, whylen, -EPROTO,
+			       "%zu bytes: too short for a header", len);
 	if (rs->magic != RUN_STATS_MAGIC)
-		return bad(why, whylen, "not a run stats file (bad magic)");
+		return avm_why(why, whylen, -EPROTO,
+			       "not a run stats file (bad magic)");
 	if (rs->version != RUN_STATS_VERSION)
-		return bad(why, whylen,
-			   "run stats version %u, this build reads %u",
-			   rs->version, RUN_STATS_VERSION);
+		return avm_why(why, whylen, -EPROTO,
+			       "run stats version %u, this build reads %u",
+			       rs->version, RUN_STATS_VERSION);
 	if (rs->vcpus > RUN_STATS_VCPUS_MAX ||
 	    rs->size != run_stats_size(rs->vcpus) || len != rs->size)
-		return bad(why, whylen,
-			   "%zu bytes (header says %u for %u vCPUs), expected "
-			   "%zu",
-			   len, rs->size, rs->vcpus,
-			   rs->vcpus <= RUN_STATS_VCPUS_MAX
-				   ? run_stats_size(rs->vcpus)
-				   : 0);
+		return avm_why(
+			why, whylen, -EPROTO,
+			"%zu bytes (header says %u for %u vCPUs), expected "
+			"%zu",
+			len, rs->size, rs->vcpus,
+			rs->vcpus <= RUN_STATS_VCPUS_MAX
+				? run_stats_size(rs->vcpus)
+				: 0);
 	if (!rs->nodes || rs->node >= rs->nodes ||
 	    rs->vcpus > rs->vcpus_total || rs->state >= RUN_VM_STATES)
-		return bad(why, whylen,
-			   "node %u of %u, %u of %u vCPUs, state %u: out of "
-			   "range",
-			   rs->node, rs->nodes, rs->vcpus, rs->vcpus_total,
-			   rs->state);
+		return avm_why(
+			why, whylen, -EPROTO,
+			"node %u of %u, %u of %u vCPUs, state %u: out of "
+			"range",
+			rs->node, rs->nodes, rs->vcpus, rs->vcpus_total,
+			rs->state);
 	for (uint32_t i = 0; i < rs->vcpus; i++)
 		if (rs->vcpu[i].state >= RUN_VCPU_STATES ||
 		    rs->vcpu[i].index >= rs->vcpus_total)
-			return bad(why, whylen,
-				   "vCPU entry %u: index %u, state %u out of "
-				   "range",
-				   i, rs->vcpu[i].index, rs->vcpu[i].state);
+			return avm_why(
+				why, whylen, -EPROTO,
+				"vCPU entry %u: index %u, state %u out of "
+				"range",
+				i, rs->vcpu[i].index, rs->vcpu[i].state);
 	return 0;
 }
 
@@ -175,14 +221,15 @@ stats_read_pager(const char *path, struct pager_stats *out, char *why,
 			return -EAGAIN;
 		rc = stats_check_pager(out, (size_t)size, why, whylen);
 		return rc < 0 ? rc
-			      : bad(why, whylen, "%lld bytes, expected %zu",
-				    (long long)size, sizeof(*out));
+			      : avm_why(why, whylen, -EPROTO,
+					"%lld bytes, expected %zu",
+					(long long)size, sizeof(*out));
 	}
 	rc = copy_under_seq(fd, out, sizeof(*out),
 			    offsetof(struct pager_stats, seq));
 	close(fd);
 	if (rc == -ENODATA)
-		return bad(why, whylen, "truncated while read");
+		return avm_why(why, whylen, -EPROTO, "truncated while read");
 	if (rc < 0)
 		return rc;
 	if (!out->magic)
@@ -219,8 +266,9 @@ stats_read_run(const char *path, struct run_stats **out, char *why,
 		close(fd);
 		return stats_check_run(&hdr, (size_t)size, why, whylen) < 0
 			       ? -EPROTO
-			       : bad(why, whylen, "%lld bytes, header says %u",
-				     (long long)size, hdr.size);
+			       : avm_why(why, whylen, -EPROTO,
+					 "%lld bytes, header says %u",
+					 (long long)size, hdr.size);
 	}
 	rs = malloc((size_t)size);
 	if (!rs) {
@@ -231,7 +279,7 @@ stats_read_run(const char *path, struct run_stats **out, char *why,
 			    offsetof(struct run_stats, seq));
 	close(fd);
 	if (rc == -ENODATA)
-		rc = bad(why, whylen, "truncated while read");
+		rc = avm_why(why, whylen, -EPROTO, "truncated while read");
 	else if (rc == 0)
 		rc = stats_check_run(rs, (size_t)size, why, whylen);
 	if (rc < 0) {

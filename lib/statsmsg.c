@@ -193,19 +193,6 @@ walk_run_vcpu(struct walk *w, struct run_vcpu_stats *v)
 
 /* --- PG_STATS ------------------------------------------------------------ */
 
-static int __attribute__((format(printf, 3, 4)))
-bad(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && whylen) {
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return -EBADMSG;
-}
-
 /* The rules beyond the file checks; 0 or -EBADMSG with why. */
 static int
 pager_ok(const struct pager_stats *ps, int nonzero, char *why, size_t whylen)
@@ -213,10 +200,12 @@ pager_ok(const struct pager_stats *ps, int nonzero, char *why, size_t whylen)
 	if (stats_check_pager(ps, sizeof(*ps), why, whylen) < 0)
 		return -EBADMSG;
 	if (ps->seq & 1)
-		return bad(why, whylen, "pager stats: seq %llu is odd",
-			   (unsigned long long)ps->seq);
+		return avm_why(why, whylen, -EBADMSG,
+			       "pager stats: seq %llu is odd",
+			       (unsigned long long)ps->seq);
 	if (nonzero)
-		return bad(why, whylen, "pager stats: reserved field not 0");
+		return avm_why(why, whylen, -EBADMSG,
+			       "pager stats: reserved field not 0");
 	return 0;
 }
 
@@ -227,15 +216,17 @@ run_ok(const struct pager_stats *ps, const struct run_stats *rs, size_t len,
 	if (stats_check_run(rs, len, why, whylen) < 0)
 		return -EBADMSG;
 	if (rs->seq & 1)
-		return bad(why, whylen, "run stats: seq %llu is odd",
-			   (unsigned long long)rs->seq);
+		return avm_why(why, whylen, -EBADMSG,
+			       "run stats: seq %llu is odd",
+			       (unsigned long long)rs->seq);
 	if (nonzero)
-		return bad(why, whylen, "run stats: reserved field not 0");
+		return avm_why(why, whylen, -EBADMSG,
+			       "run stats: reserved field not 0");
 	if (rs->node != ps->node || rs->nodes != ps->nodes)
-		return bad(why, whylen,
-			   "run stats of node %u of %u with pager stats of "
-			   "node %u of %u",
-			   rs->node, rs->nodes, ps->node, ps->nodes);
+		return avm_why(why, whylen, -EBADMSG,
+			       "run stats of node %u of %u with pager stats of "
+			       "node %u of %u",
+			       rs->node, rs->nodes, ps->node, ps->nodes);
 	return 0;
 }
 
@@ -302,14 +293,16 @@ statsmsg_decode(const void *buf, size_t len, struct pager_stats *ps,
 	pager_bytes = wire_get32(w.p + OFF(statsmsg_le, pager_bytes));
 	run_bytes = wire_get32(w.p + OFF(statsmsg_le, run_bytes));
 	if (wire_get64(w.p + OFF(statsmsg_le, reserved)) != 0)
-		return bad(why, whylen, "reserved bytes not 0");
+		return avm_why(why, whylen, -EBADMSG, "reserved bytes not 0");
 	if (pager_bytes != WIRE_PG_STATS_PAGER)
-		return bad(why, whylen, "pager stats of %u bytes, not %u",
-			   pager_bytes, WIRE_PG_STATS_PAGER);
+		return avm_why(why, whylen, -EBADMSG,
+			       "pager stats of %u bytes, not %u", pager_bytes,
+			       WIRE_PG_STATS_PAGER);
 	if (len != WIRE_PG_STATS_MIN + (size_t)run_bytes ||
 	    (run_bytes && run_bytes < sizeof(struct run_stats)))
-		return bad(why, whylen, "%zu bytes with %u of run stats", len,
-			   run_bytes);
+		return avm_why(why, whylen, -EBADMSG,
+			       "%zu bytes with %u of run stats", len,
+			       run_bytes);
 	/* Decoding only reads the bytes: the cast above does not write
 	 * through const. */
 	w.off = WIRE_PG_STATS_HDR;
@@ -325,9 +318,9 @@ statsmsg_decode(const void *buf, size_t len, struct pager_stats *ps,
 		/* What the header claims decides the rest: check it first. */
 		if (rs->vcpus > RUN_STATS_VCPUS_MAX ||
 		    run_stats_size(rs->vcpus) != run_bytes)
-			return bad(why, whylen,
-				   "run stats of %u bytes for %u vCPUs",
-				   run_bytes, rs->vcpus);
+			return avm_why(why, whylen, -EBADMSG,
+				       "run stats of %u bytes for %u vCPUs",
+				       run_bytes, rs->vcpus);
 		for (uint32_t i = 0; i < rs->vcpus; i++)
 			walk_run_vcpu(&w, &rs->vcpu[i]);
 		rc = run_ok(&v, rs, run_bytes, w.nonzero, why, whylen);

@@ -176,15 +176,6 @@ peer_warn(struct gather *g, uint32_t node, const char *fmt, ...)
 	log_warn("node %u's stats: %s (said once)", node, text);
 }
 
-static uint64_t
-realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void
 keep(struct gather *g, uint32_t node, const struct wire_hdr *h,
      const uint8_t *p)
@@ -193,7 +184,7 @@ keep(struct gather *g, uint32_t node, const struct wire_hdr *h,
 	char path[PATH_MAX], why[300];
 	struct wire_error e;
 	size_t rs_len;
-	uint64_t now = realtime_ns();
+	uint64_t now = wall_ns();
 	int rc;
 
 	if (h->flags & WIRE_F_ERROR) {

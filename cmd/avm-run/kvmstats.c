@@ -8,6 +8,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "avm/stats.h"
+#include "avm/util.h"
 #include "kvmstats.h"
 
 /* Debian 12's headers have these; older ones may not. */
@@ -25,38 +27,6 @@
 #endif
 
 _Static_assert(RUN_KVM_STATS <= 64, "kvm_have is one u64");
-
-static const char *const kvm_names[RUN_KVM_STATS] = {
-	[RUN_KVM_EXITS] = "exits",
-	[RUN_KVM_IO_EXITS] = "io_exits",
-	[RUN_KVM_MMIO_EXITS] = "mmio_exits",
-	[RUN_KVM_HALT_EXITS] = "halt_exits",
-	[RUN_KVM_HALT_WAIT_NS] = "halt_wait_ns",
-	[RUN_KVM_IRQ_INJECTIONS] = "irq_injections",
-	[RUN_KVM_NMI_INJECTIONS] = "nmi_injections",
-	[RUN_KVM_SIGNAL_EXITS] = "signal_exits",
-	[RUN_KVM_IRQ_EXITS] = "irq_exits",
-	[RUN_KVM_PF_TAKEN] = "pf_taken",
-};
-
-const char *
-kvmstats_name(enum run_kvm_stat i)
-{
-	return (unsigned)i < RUN_KVM_STATS ? kvm_names[i] : "?";
-}
-
-static int __attribute__((format(printf, 3, 4)))
-bad(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && whylen) {
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return -EPROTO;
-}
 
 static uint32_t
 get32(const uint8_t *p)
@@ -86,28 +56,30 @@ kvmstats_parse(const void *img, size_t len, struct kvmstats_map *map, char *why,
 
 	memset(map, 0, sizeof(*map));
 	if (len < KVMSTATS_HDR_SIZE)
-		return bad(why, whylen, "%zu bytes: too short for a header",
-			   len);
+		return avm_why(why, whylen, -EPROTO,
+			       "%zu bytes: too short for a header", len);
 	name_size = get32(p + 4);
 	num_desc = get32(p + 8);
 	desc_offset = get32(p + 16);
 	data_offset = get32(p + 20);
 	if (name_size == 0 || name_size > KVMSTATS_NAME_MAX)
-		return bad(why, whylen, "name_size %u is not 1 to %u",
-			   name_size, KVMSTATS_NAME_MAX);
+		return avm_why(why, whylen, -EPROTO,
+			       "name_size %u is not 1 to %u", name_size,
+			       KVMSTATS_NAME_MAX);
 	desc_size = KVMSTATS_DESC_SIZE + (uint64_t)name_size;
 	desc_end = desc_offset + desc_size * num_desc; /* < 2^49 */
 	if (desc_offset < KVMSTATS_HDR_SIZE || desc_end > len)
-		return bad(why, whylen,
-			   "%u descriptors of %llu bytes at %u: outside the "
-			   "%zu bytes",
-			   num_desc, (unsigned long long)desc_size, desc_offset,
-			   len);
+		return avm_why(
+			why, whylen, -EPROTO,
+			"%u descriptors of %llu bytes at %u: outside the "
+			"%zu bytes",
+			num_desc, (unsigned long long)desc_size, desc_offset,
+			len);
 	if (data_offset < desc_end || data_offset > len)
-		return bad(why, whylen,
-			   "data at %u: before the descriptors' end (%llu) "
-			   "or past the %zu bytes",
-			   data_offset, (unsigned long long)desc_end, len);
+		return avm_why(why, whylen, -EPROTO,
+			       "data at %u: before the descriptors' end (%llu) "
+			       "or past the %zu bytes",
+			       data_offset, (unsigned long long)desc_end, len);
 	data_len = len - data_offset;
 	for (uint32_t k = 0; k < num_desc; k++) {
 		const uint8_t *d = p + desc_offset + k * desc_size;
@@ -121,7 +93,7 @@ kvmstats_parse(const void *img, size_t len, struct kvmstats_map *map, char *why,
 		if (!memchr(name, '\0', name_size))
 			continue;
 		for (i = 0; i < RUN_KVM_STATS; i++)
-			if (strcmp(name, kvm_names[i]) == 0)
+			if (strcmp(name, run_kvm_stat_name(i)) == 0)
 				break;
 		if (i == RUN_KVM_STATS || (map->have & (1ull << i)))
 			continue;
@@ -130,10 +102,11 @@ kvmstats_parse(const void *img, size_t len, struct kvmstats_map *map, char *why,
 		    size != 1)
 			continue;
 		if ((uint64_t)off + 8 > data_len)
-			return bad(why, whylen,
-				   "'%s': offset %u is outside the data (%llu "
-				   "bytes)",
-				   name, off, (unsigned long long)data_len);
+			return avm_why(
+				why, whylen, -EPROTO,
+				"'%s': offset %u is outside the data (%llu "
+				"bytes)",
+				name, off, (unsigned long long)data_len);
 		map->off[i] = off;
 		map->have |= 1ull << i;
 		if (off + 8ull > end)

@@ -59,9 +59,6 @@ int kvmstats_parse(const void *img, size_t len, struct kvmstats_map *map,
 void kvmstats_values(const struct kvmstats_map *map, const void *data,
 		     size_t len, uint64_t val[RUN_KVM_STATS]);
 
-/* KVM's name of stat i ("exits", ...). */
-const char *kvmstats_name(enum run_kvm_stat i);
-
 /* A vCPU's stats fd and what was found in it. */
 struct kvmstats {
 	int fd;	      /* -1: none */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "avm/stats.h"
 #include "top.h"
 
 const struct col vcpu_cols[] = {
@@ -23,20 +24,6 @@ const struct col node_cols[] = {
 	{ "RX-B/S", 8 },
 };
 const size_t node_ncols = sizeof(node_cols) / sizeof(node_cols[0]);
-
-static const char *const vm_states[RUN_VM_STATES] = {
-	"starting", "running", "paused", "stopping", "ended",
-};
-
-static const char *const vcpu_states[RUN_VCPU_STATES] = {
-	"running", "halted", "paused", "fault", "io", "stopped",
-};
-
-const char *
-vcpu_state_name(uint32_t s)
-{
-	return s < RUN_VCPU_STATES ? vcpu_states[s] : "?";
-}
 
 static double
 rate(uint64_t now, uint64_t then, double dt)
@@ -329,9 +316,9 @@ build_hot(struct frame *f, const struct sample *cur)
 			     q++)
 				if (bp->hot[q].page == h->page &&
 				    bp->hot[q].transfers) {
-					r->transfers_s = rate(
-						h->transfers,
-						bp->hot[q].transfers, dt);
+					r->transfers_s =
+						rate(h->transfers,
+						     bp->hot[q].transfers, dt);
 					break;
 				}
 		}
@@ -353,8 +340,7 @@ frame_build(struct frame *f, const char *vm, const struct sample *cur,
 	f->uptime = -1;
 	f->state = "running";
 	if (head) {
-		f->state = head->state < RUN_VM_STATES ? vm_states[head->state]
-						       : "?";
+		f->state = run_vm_state_name(head->state);
 		f->vcpus_total = head->vcpus_total;
 		f->mem_bytes = head->mem_bytes;
 		if (head->started_ns && cur->wall_ns > head->started_ns)

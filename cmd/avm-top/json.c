@@ -8,21 +8,8 @@
 #include <stdio.h>
 
 #include "avm/emit.h"
+#include "avm/stats.h"
 #include "top.h"
-
-static const char *const fault_kinds[PAGER_F_KINDS] = {
-	"zero", "local", "read", "write", "upgrade", "spurious",
-};
-
-static const char *const exit_names[RUN_EXITS] = {
-	"io", "mmio", "msr", "hlt", "irq_window", "intr", "shutdown", "other",
-};
-
-static const char *const kvm_names[RUN_KVM_STATS] = {
-	"exits",	"io_exits",	  "mmio_exits",	    "halt_exits",
-	"halt_wait_ns", "irq_injections", "nmi_injections", "signal_exits",
-	"irq_exits",	"pf_taken",
-};
 
 static void
 kv_u(struct emit *e, const char *k, uint64_t v)
@@ -65,7 +52,7 @@ node_json(struct emit *e, const struct node_row *r)
 	emit_key(e, "faults");
 	emit_map_begin(e);
 	for (int k = 0; k < PAGER_F_KINDS; k++)
-		kv_u(e, fault_kinds[k], r->faults[k]);
+		kv_u(e, pager_fault_kind_name(k), r->faults[k]);
 	emit_map_end(e);
 	kv_u(e, "faults_total", r->faults_total);
 	kv_d(e, "faults_per_s", r->faults_s);
@@ -101,7 +88,7 @@ vcpu_json(struct emit *e, const struct vcpu_row *r)
 	emit_map_begin(e);
 	kv_u(e, "vcpu", r->index);
 	kv_u(e, "node", r->node);
-	kv_s(e, "state", vcpu_state_name(r->state));
+	kv_s(e, "state", run_vcpu_state_name(r->state));
 	kv_u(e, "tid", r->tid);
 	kv_u(e, "apic_id", r->apic_id);
 	kv_u(e, "exits", r->exits);
@@ -109,7 +96,7 @@ vcpu_json(struct emit *e, const struct vcpu_row *r)
 	emit_key(e, "exits_by_reason");
 	emit_map_begin(e);
 	for (int k = 0; k < RUN_EXITS; k++)
-		kv_u(e, exit_names[k], r->exits_by[k]);
+		kv_u(e, run_exit_name(k), r->exits_by[k]);
 	emit_map_end(e);
 	kv_u(e, "irqs_injected", r->irqs);
 	kv_d(e, "irqs_injected_per_s", r->irqs_s);
@@ -121,7 +108,7 @@ vcpu_json(struct emit *e, const struct vcpu_row *r)
 	emit_map_begin(e);
 	for (int k = 0; k < RUN_KVM_STATS; k++)
 		if (r->kvm_have & (1ull << k))
-			kv_u(e, kvm_names[k], r->kvm[k]);
+			kv_u(e, run_kvm_stat_name(k), r->kvm[k]);
 	emit_map_end(e);
 	emit_map_end(e);
 }
@@ -150,6 +137,16 @@ hot_json(struct emit *e, const struct hot_row *r)
 		emit_str(e, NULL);
 	kv_u(e, "last_tid", r->last_tid);
 	emit_map_end(e);
+}
+
+int
+json_end(struct emit *e, FILE *out)
+{
+	if (emit_finish(e) < 0)
+		return -1;
+	if (fputc('\n', out) == EOF || fflush(out) == EOF)
+		return -1;
+	return 0;
 }
 
 int
@@ -211,9 +208,5 @@ json_frame(FILE *out, const struct frame *f)
 		hot_json(&e, &f->hot[i]);
 	emit_list_end(&e);
 	emit_map_end(&e);
-	if (emit_finish(&e) < 0)
-		return -1;
-	if (fputc('\n', out) == EOF || fflush(out) == EOF)
-		return -1;
-	return 0;
+	return json_end(&e, out);
 }

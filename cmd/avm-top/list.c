@@ -184,9 +184,5 @@ list_json(FILE *out, const struct vm_list *cur, const struct vm_list *prev)
 	}
 	emit_list_end(&e);
 	emit_map_end(&e);
-	if (emit_finish(&e) < 0)
-		return -1;
-	if (fputc('\n', out) == EOF || fflush(out) == EOF)
-		return -1;
-	return 0;
+	return json_end(&e, out);
 }

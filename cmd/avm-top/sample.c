@@ -27,15 +27,6 @@ pid_alive(uint32_t pid)
 	return pid && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
-static uint64_t
-wall_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Seconds since process pid started (/proc/PID/stat's starttime against
  * /proc/uptime), or -1.
@@ -276,8 +267,7 @@ sample_carry(struct sample *cur, const struct sample *prev)
 				rc = take_base(n, p->base_src, p->base_t_ns,
 					       &p->base_ps, p->base_rs);
 		} else if (p->t_ns < n->t_ns) {
-			rc = take_base(n, p->pager_src, p->t_ns, &p->ps,
-				       p->rs);
+			rc = take_base(n, p->pager_src, p->t_ns, &p->ps, p->rs);
 		}
 		if (rc < 0)
 			return rc;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "avm/stats.h"
 #include "avm/util.h"
 #include "top.h"
 
@@ -175,7 +176,7 @@ vcpu_table(const struct frame *f, const struct view *v, struct line *l,
 		if (v->node_filter >= 0 && r->node != (uint32_t)v->node_filter)
 			continue;
 		add(l, "%*u %*u %*s ", c[0].width, r->index, c[1].width,
-		    r->node, c[2].width, vcpu_state_name(r->state));
+		    r->node, c[2].width, run_vcpu_state_name(r->state));
 		cell(l, &c[3], r->exits_s);
 		cell(l, &c[4], (double)r->exits);
 		cell(l, &c[5], (double)r->exits_by[RUN_EXIT_IO]);

@@ -30,8 +30,8 @@ enum src {
 
 struct node_sample {
 	enum src pager_src, run_src;
-	int alive;  /* local: its process lives; gathered: copy fresh */
-	double age; /* gathered: seconds since the copy came */
+	int alive;     /* local: its process lives; gathered: copy fresh */
+	double age;    /* gathered: seconds since the copy came */
 	uint64_t t_ns; /* when the numbers were taken (wall clock): read
 			  here, or the gathered copy's arrival at node 0 */
 	struct pager_stats ps;
@@ -162,6 +162,9 @@ void text_frame(const struct frame *f, const struct view *v, int paused,
 		put_fn put, void *ctx);
 /* One NDJSON document; returns 0 or -1 with errno. */
 int json_frame(FILE *out, const struct frame *f);
+/* Ends e's document with its newline, flushed; 0 or -1 with errno. */
+struct emit;
+int json_end(struct emit *e, FILE *out);
 
 /* The VMs of this host: list mode.  interval: seconds of the delay. */
 struct vm_list;
@@ -184,6 +187,5 @@ int tui_run(struct top_opts *o);
 void fmt_uptime(double s, char *buf, size_t len);
 /* A rate of bytes as "12.3M" (per second, 1000-based units). */
 void fmt_rate(double v, char *buf, size_t len);
-const char *vcpu_state_name(uint32_t s);
 
 #endif

@@ -42,6 +42,17 @@ int stats_check_run(const struct run_stats *rs, size_t len, char *why,
 int stats_check_pager(const struct pager_stats *ps, size_t len, char *why,
 		      size_t whylen);
 
+/*
+ * The names of the states, exit reasons, KVM statistics and fault kinds,
+ * as every tool prints them ("?" for a value out of range).
+ */
+const char *run_vm_state_name(uint32_t s);
+const char *run_vcpu_state_name(uint32_t s);
+const char *run_exit_name(uint32_t k);
+/* KVM's own name of the statistic ("halt_wait_ns"). */
+const char *run_kvm_stat_name(uint32_t k);
+const char *pager_fault_kind_name(uint32_t k);
+
 /* <rundir>/<vm>/gathered/<leaf> into buf (0, -ENOENT, -ENAMETOOLONG,
  * -EINVAL as pager_stats_path). */
 int stats_gathered_path(const char *vm, const char *leaf, char *buf,

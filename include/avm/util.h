@@ -115,6 +115,15 @@ void sockaddr_text(const struct sockaddr *sa, socklen_t len, char *buf,
 
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);
+/* CLOCK_REALTIME in ns: the wall clock, comparable between processes. */
+uint64_t wall_ns(void);
+
+/*
+ * Writes a reason into why (when why and whylen) and returns err: the
+ * "return avm_why(why, len, -EPROTO, ...)" of checkers that say why.
+ */
+int avm_why(char *why, size_t whylen, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* Milliseconds from now to deadline (now_ns() time), rounded up, for
  * poll(2); 0 once it has passed, INT_MAX at most. */

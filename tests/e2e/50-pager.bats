@@ -10,13 +10,7 @@ load helpers
 load pagers
 
 setup() {
-	setup_rundir
-	command -v avm-pager-client >/dev/null ||
-		skip_or_fail "build/tests/helpers/avm-pager-client is not built"
-	SECRET=$AVM_RUNDIR/secret
-	head -c 32 /dev/urandom >"$SECRET"
-	chmod 600 "$SECRET"
-	PIDS=()
+	pagers_setup
 }
 
 teardown() {

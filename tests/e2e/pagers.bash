@@ -1,7 +1,18 @@
 # Pagers on loopback with the test client (tests/helpers/avm-pager-client.c)
 # as each node's guest: a real multi-node memory system without KVM.
 # Node i gets its own run directory ($AVM_RUNDIR/nI), as on its own host.
-# The caller's setup() makes $AVM_RUNDIR and $SECRET and sets PIDS=().
+# The caller's setup() calls pagers_setup, its teardown() kill_started.
+
+# A run directory, the VM's secret in $SECRET, no process started yet.
+pagers_setup() {
+	setup_rundir
+	command -v avm-pager-client >/dev/null ||
+		skip_or_fail "build/tests/helpers/avm-pager-client is not built"
+	SECRET=$AVM_RUNDIR/secret
+	head -c 32 /dev/urandom >"$SECRET"
+	chmod 600 "$SECRET"
+	PIDS=()
+}
 
 # N free TCP ports on loopback, comma-joined as 127.0.0.1:PORT.
 free_peers() {

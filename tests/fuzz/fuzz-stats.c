@@ -25,7 +25,8 @@ put(const uint8_t *data, size_t size)
 	int fd;
 
 	if (!path[0])
-		snprintf(path, sizeof(path), "/tmp/fuzz-stats.%d", (int)getpid());
+		snprintf(path, sizeof(path), "/tmp/fuzz-stats.%d",
+			 (int)getpid());
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0)
 		abort();

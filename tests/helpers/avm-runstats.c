@@ -18,25 +18,6 @@
 #include "avm/exit.h"
 #include "avm/stats.h"
 
-static const char *const vm_states[RUN_VM_STATES] = {
-	"starting", "running", "paused", "stopping", "ended",
-};
-
-static const char *const vcpu_states[RUN_VCPU_STATES] = {
-	"running", "halted", "paused", "fault", "io", "stopped",
-};
-
-static const char *const exits[RUN_EXITS] = {
-	"io", "mmio", "msr", "hlt", "irq_window", "intr", "shutdown", "other",
-};
-
-/* KVM's own names, as enum run_kvm_stat's comments give them. */
-static const char *const kvm[RUN_KVM_STATS] = {
-	"exits",	"io_exits",	  "mmio_exits",	    "halt_exits",
-	"halt_wait_ns", "irq_injections", "nmi_injections", "signal_exits",
-	"irq_exits",	"pf_taken",
-};
-
 static void
 dump(const struct run_stats *rs)
 {
@@ -47,7 +28,8 @@ dump(const struct run_stats *rs)
 	printf("vcpus=%u\n", rs->vcpus);
 	printf("vcpus_total=%u\n", rs->vcpus_total);
 	printf("pid=%u\n", rs->pid);
-	printf("state=%s\n", vm_states[rs->state]); /* checked by the reader */
+	printf("state=%s\n",
+	       run_vm_state_name(rs->state)); /* checked by the reader */
 	printf("mem_bytes=%" PRIu64 "\n", rs->mem_bytes);
 	printf("started_ns=%" PRIu64 "\n", rs->started_ns);
 	printf("gathered_ns=%" PRIu64 "\n", rs->gathered_ns);
@@ -62,10 +44,10 @@ dump(const struct run_stats *rs)
 		printf("vcpu.%u.index=%u\n", i, v->index);
 		printf("vcpu.%u.apic_id=%u\n", i, v->apic_id);
 		printf("vcpu.%u.tid=%u\n", i, v->tid);
-		printf("vcpu.%u.state=%s\n", i, vcpu_states[v->state]);
+		printf("vcpu.%u.state=%s\n", i, run_vcpu_state_name(v->state));
 		for (int k = 0; k < RUN_EXITS; k++) {
-			printf("vcpu.%u.exits.%s=%" PRIu64 "\n", i, exits[k],
-			       v->exits[k]);
+			printf("vcpu.%u.exits.%s=%" PRIu64 "\n", i,
+			       run_exit_name(k), v->exits[k]);
 			sum += v->exits[k];
 		}
 		printf("vcpu.%u.exits=%" PRIu64 "\n", i, sum);
@@ -79,7 +61,7 @@ dump(const struct run_stats *rs)
 		for (int k = 0; k < RUN_KVM_STATS; k++)
 			if (v->kvm_have & (1ull << k))
 				printf("vcpu.%u.kvm.%s=%" PRIu64 "\n", i,
-				       kvm[k], v->kvm[k]);
+				       run_kvm_stat_name(k), v->kvm[k]);
 	}
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../../cmd/avm-run/kvmstats.h"
+#include "avm/stats.h"
 #include "tap.h"
 
 /* Types in descriptor flags bits 3:0, units in 7:4 (api.rst). */
@@ -162,8 +163,8 @@ test_parse(void)
 	kvmstats_values(&m, im.b + im.data_offset, 300, val);
 	ok(val[RUN_KVM_EXITS] == 1034 && val[RUN_KVM_IRQ_INJECTIONS] == 0,
 	   "a short data block: values past it are 0");
-	is_str(kvmstats_name(RUN_KVM_PF_TAKEN), "pf_taken", "names");
-	is_str(kvmstats_name(RUN_KVM_HALT_WAIT_NS), "halt_wait_ns",
+	is_str(run_kvm_stat_name(RUN_KVM_PF_TAKEN), "pf_taken", "names");
+	is_str(run_kvm_stat_name(RUN_KVM_HALT_WAIT_NS), "halt_wait_ns",
 	       "names, in the enum's order");
 }
 
