@@ -9,6 +9,12 @@
  * the run area.  in_run is set before the last checks, so a kick that
  * comes after them always finds it set, and a signal that lands before
  * KVM_RUN makes KVM_RUN return at once: no kick is lost.
+ *
+ * What KVM keeps of the APIC without an in-kernel one, and we keep in
+ * step with the model: CR8 (kvm_run.cr8 in before each KVM_RUN, out
+ * after: TPR[7:4]), IA32_APIC_BASE (KVM_SET_MSRS after each change:
+ * KVM derives CPUID.1:EDX.APIC from its EN bit) and the NMIs it queues
+ * (KVM_GET_VCPU_EVENTS says how many more it can hold).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -226,6 +232,7 @@ vcpu_create(struct vm *vm, unsigned id)
 	env.bus = vm->apicbus;
 	env.ipis_local = &v->st->ipis_local;
 	env.ipis_remote = &v->st->ipis_remote;
+	env.maxphyaddr = (uint8_t)cpuid_maxphyaddr(vm->cpuid);
 	if (lapic_init(&v->lapic, id, id == 0, &env) < 0)
 		goto fail;
 	v->lapic_ready = 1;
@@ -238,11 +245,42 @@ fail:
 	return NULL;
 }
 
+/*
+ * KVM's copy of IA32_APIC_BASE := the model's.  Guest accesses to the
+ * MSR exit to us (MSR filter), but KVM still keeps a copy, 0 without an
+ * in-kernel APIC unless told, and sets CPUID.1:EDX.APIC from its EN bit
+ * whenever it changes or CPUID is set (kvm_update_cpuid_runtime).
+ * KVM_SET_CPUID2 cannot do it instead: after the first KVM_RUN, KVM
+ * refuses a table that differs.  Host-initiated KVM_SET_MSRS is not
+ * filtered and takes any valid transition.  Returns 0, or -1 with errno.
+ */
+static int
+vcpu_sync_apic_base(struct vcpu *v)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} m;
+
+	memset(&m, 0, sizeof(m));
+	m.h.nmsrs = 1;
+	m.e.index = MSR_IA32_APIC_BASE;
+	m.e.data = lapic_apic_base(&v->lapic);
+	if (ioctl(v->fd, KVM_SET_MSRS, &m) != 1) {
+		if (errno == 0)
+			errno = EINVAL; /* 0 MSRs set: KVM refused the value */
+		return -1;
+	}
+	return 0;
+}
+
 int
 vcpu_setup_cpuid(struct vcpu *v)
 {
-	return cpuid_apply(v->fd, v->vm->cpuid, v->id, v->vm->nvcpus,
-			   v->vm->tsc_khz, (uint32_t)(LAPIC_BUS_HZ / 1000));
+	if (cpuid_apply(v->fd, v->vm->cpuid, v->id, v->vm->nvcpus,
+			v->vm->tsc_khz, (uint32_t)(LAPIC_BUS_HZ / 1000)) < 0)
+		return -1;
+	return vcpu_sync_apic_base(v);
 }
 
 static void
@@ -309,6 +347,9 @@ vcpu_sipi(struct vcpu *v, uint8_t vector)
 
 	sr.cs.selector = (uint16_t)(vector << 8);
 	sr.cs.base = (uint64_t)vector << 12;
+	/* INIT keeps IA32_APIC_BASE: not the power-on copy's 0, which would
+	 * clear CPUID's APIC bit (vcpu_sync_apic_base). */
+	sr.apic_base = lapic_apic_base(&v->lapic);
 	if (ioctl(v->fd, KVM_SET_SREGS, &sr) < 0)
 		return -1;
 	memset(&regs, 0, sizeof(regs));
@@ -348,16 +389,16 @@ vcpu_mmio(struct vcpu *v)
 	uint64_t base = lapic_mmio_base(&v->lapic);
 	unsigned len = run->mmio.len > 8 ? 8 : run->mmio.len;
 
+	/* The APIC's page is the APIC's even when it does not decode it
+	 * (all ones, writes dropped: lapic.h). */
 	if (a >= base && a - base < 0x1000) {
-		int r = run->mmio.is_write
-				? lapic_mmio_write(&v->lapic,
-						   (uint32_t)(a - base),
-						   run->mmio.data, len)
-				: lapic_mmio_read(&v->lapic,
-						  (uint32_t)(a - base),
-						  run->mmio.data, len);
-		if (r == 0)
-			return;
+		if (run->mmio.is_write)
+			lapic_mmio_write(&v->lapic, (uint32_t)(a - base),
+					 run->mmio.data, len);
+		else
+			lapic_mmio_read(&v->lapic, (uint32_t)(a - base),
+					run->mmio.data, len);
+		return;
 	}
 	route_io(v, BUS_MMIO, a, run->mmio.data, len, 1, run->mmio.is_write);
 }
@@ -371,7 +412,14 @@ vcpu_msr(struct vcpu *v, int is_write)
 
 	if (lapic_msr_owns(idx)) {
 		if (is_write) {
+			uint64_t old = lapic_apic_base(&v->lapic);
+
 			r = lapic_msr_write(&v->lapic, idx, run->msr.data);
+			if (r == 0 && idx == MSR_IA32_APIC_BASE &&
+			    lapic_apic_base(&v->lapic) != old &&
+			    vcpu_sync_apic_base(v) < 0)
+				vcpu_fail(v, AVM_EX_SOFTWARE,
+					  "KVM_SET_MSRS IA32_APIC_BASE failed");
 		} else {
 			uint64_t val = 0;
 
@@ -383,6 +431,7 @@ vcpu_msr(struct vcpu *v, int is_write)
 		log_debug("vCPU %u: %s unknown MSR %#x: #GP", v->id,
 			  is_write ? "wrmsr" : "rdmsr", idx);
 	}
+	/* error: KVM injects #GP (reserved bits, illegal transitions). */
 	run->msr.error = r < 0 ? 1 : 0;
 }
 
@@ -439,9 +488,44 @@ vcpu_events(struct vcpu *v)
 			  (unsigned)ev.sipi_vector << 12);
 		atomic_store(&v->mp, VCPU_RUNNABLE);
 	}
-	if (ev.nmi && atomic_load(&v->mp) != VCPU_WAIT_SIPI) {
-		if (ioctl(v->fd, KVM_NMI) < 0)
+}
+
+/*
+ * NMIs, one KVM_NMI each, as many as the vCPU has room for: KVM queues
+ * what KVM_NMI gives it but keeps at most one beyond one being injected
+ * or handled (process_nmi) and drops the rest without a word.  Asking
+ * first (its NMI state in KVM_GET_VCPU_EVENTS) makes that decision ours,
+ * lapic_nmi_room(): two NMIs that came at once are both injected (one
+ * delivered, one pending until the handler's IRET, KVM watching the NMI
+ * window), a second one during a handler waits for its IRET, and one
+ * more beyond that merges, as on hardware.  In wait-for-SIPI NMIs are
+ * dropped.
+ */
+static void
+vcpu_nmi(struct vcpu *v)
+{
+	struct kvm_vcpu_events ev;
+	unsigned n;
+
+	if (!lapic_nmi_pending(&v->lapic))
+		return;
+	if (atomic_load(&v->mp) == VCPU_WAIT_SIPI) {
+		lapic_take_nmis(&v->lapic, 0);
+		return;
+	}
+	memset(&ev, 0, sizeof(ev));
+	if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) < 0) {
+		vcpu_fail(v, AVM_EX_SOFTWARE, "KVM_GET_VCPU_EVENTS failed");
+		return;
+	}
+	n = lapic_take_nmis(
+		&v->lapic,
+		lapic_nmi_room(ev.nmi.masked, ev.nmi.injected, ev.nmi.pending));
+	for (; n > 0; n--) {
+		if (ioctl(v->fd, KVM_NMI) < 0) {
 			vcpu_fail(v, AVM_EX_SOFTWARE, "KVM_NMI failed");
+			return;
+		}
 		if (atomic_load(&v->mp) == VCPU_HALTED)
 			atomic_store(&v->mp, VCPU_RUNNABLE);
 	}
@@ -492,6 +576,10 @@ vcpu_exit(struct vcpu *v)
 	case KVM_EXIT_IRQ_WINDOW_OPEN:
 	case KVM_EXIT_INTR:
 		break; /* counted; the loop injects or looks at the kick */
+	case KVM_EXIT_SET_TPR:
+		/* The guest lowered CR8: taken into TPR after KVM_RUN; the
+		 * loop injects what it unmasked. */
+		break;
 	case KVM_EXIT_SHUTDOWN:
 		/* The guest's doing, not ours: avm-run(1) says 1. */
 		vcpu_fail(v, AVM_EX_FAIL, "triple fault (shutdown)");
@@ -525,7 +613,8 @@ vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	struct kvm_run *run = v->run;
-	int mp;
+	unsigned cr8;
+	int mp, r, e;
 
 	tls_run = run;
 	__atomic_store_n(&v->st->tid, (uint32_t)gettid(), __ATOMIC_RELAXED);
@@ -538,6 +627,7 @@ vcpu_thread(void *arg)
 			continue;
 		}
 		vcpu_events(v);
+		vcpu_nmi(v);
 		mp = atomic_load(&v->mp);
 		if (mp == VCPU_HALTED && vcpu_halt_done(v)) {
 			mp = VCPU_RUNNABLE;
@@ -556,7 +646,16 @@ vcpu_thread(void *arg)
 		}
 		vcpu_set_run_state(v, RUN_VCPU_RUNNING);
 		vcpu_inject(v);
-		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+		cr8 = lapic_cr8(&v->lapic);
+		run->cr8 = cr8;
+		r = ioctl(v->fd, KVM_RUN, 0);
+		e = errno;
+		/* The guest's CR8 comes back on every return, EINTR too;
+		 * only a change goes to TPR: TPR[3:0] is not in CR8. */
+		if (run->cr8 != cr8)
+			lapic_set_cr8(&v->lapic, run->cr8);
+		errno = e;
+		if (r < 0) {
 			atomic_store(&v->in_run, 0);
 			run->immediate_exit = 0;
 			if (errno == EINTR || errno == EAGAIN) {

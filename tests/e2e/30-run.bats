@@ -69,6 +69,27 @@ run_guest() {
 	assert_output --partial "PASS"
 }
 
+@test "apic: APIC base #GP, relocation, disabled and x2APIC page, CPUID, logical flat and cluster (issue 13)" {
+	requires kvm
+	run_guest apic --vcpus 4 --memory 64M
+	assert_success
+	assert_line "apic cpu 0: reserved bits, relocation, disabled: ok"
+	assert_line "apic cpu 3: x2APIC mode: ok"
+	assert_line "apic logical flat from cpu 3: ok"
+	assert_line "apic logical cluster from cpu 0: ok"
+	assert_output --partial "PASS"
+}
+
+@test "nmi: a second NMI waits for the handler's IRET, two at once arrive twice (issue 13)" {
+	requires kvm
+	run_guest nmi --vcpus 4 --memory 64M
+	assert_success
+	assert_line "nmi nested: second after iret: ok"
+	assert_line "nmi back to back: ok"
+	assert_line "nmi two cpus, same node: ok"
+	assert_output --partial "PASS"
+}
+
 @test "timer: LAPIC one-shot, periodic and TSC-deadline against host time" {
 	requires kvm
 	run_guest timer --vcpus 2 --memory 64M

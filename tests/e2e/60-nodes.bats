@@ -61,6 +61,23 @@ start_waiting() {
 	done
 }
 
+@test "guest kit on 2 nodes: apic and nmi conformance (issue 13)" {
+	requires kvm
+	run_nodes 2 apic --vcpus 4 --memory 256M
+	assert_success
+	assert_line "apic cpu 3: reserved bits, relocation, disabled: ok"
+	assert_line "apic logical flat from cpu 3: ok"
+	assert_line "apic logical cluster from cpu 3: ok"
+	assert_output --partial "PASS"
+	run_nodes 2 nmi --vcpus 4 --memory 256M
+	assert_success
+	assert_line "nmi nested: second after iret: ok"
+	assert_line "nmi back to back: ok"
+	assert_line "nmi two cpus, same node: ok"
+	assert_line "nmi two cpus, two nodes: ok"
+	assert_output --partial "PASS"
+}
+
 @test "guest kit on 3 nodes: ipi, timer, atomic, memtouch" {
 	requires kvm
 	local p

@@ -9,7 +9,8 @@ GUEST_CC     ?= gcc
 GUEST_LD     ?= ld
 GUEST_CFLAGS ?= -O2 -g
 
-GUEST_PROGS := hello ipi timer uart-irq atomic memtouch litmus bench fault
+GUEST_PROGS := hello ipi timer uart-irq atomic memtouch litmus bench fault \
+	apic nmi
 GUEST_ALL   := $(GUEST_PROGS:%=$(B)/guest/%.elf)
 
 GUEST_KIT_SRC := $(sort $(wildcard tests/guest/kit/*.c tests/guest/kit/*.S))

@@ -323,7 +323,9 @@ test_x2apic(void)
 	ok(lapic_msr_write(&l, MSR_IA32_APIC_BASE, 0xfee00c00) == 0,
 	   "xAPIC -> x2APIC");
 	ok(lapic_is_x2apic(&l), "in x2APIC mode");
-	ok(lapic_mmio_read(&l, 0x20, &v, 4) == -1, "MMIO page off");
+	v = 0;
+	ok(lapic_mmio_read(&l, 0x20, &v, 4) == 1 && v == 0xffffffff,
+	   "x2APIC: MMIO page not decoded, reads all ones");
 	is_int(rdmsr(&l, 0x802), 0x23, "x2APIC ID");
 	is_int(rdmsr(&l, 0x803), 0x00050014, "version");
 	is_int(rdmsr(&l, 0x80d), 0x20008, "LDR derived: cluster 2, bit 3");
@@ -393,8 +395,8 @@ test_apic_base(void)
 	   "x2APIC -> xAPIC: #GP");
 	ok(lapic_msr_write(&l, MSR_IA32_APIC_BASE, 0xfee00000) == 0,
 	   "x2APIC -> disabled");
-	ok(lapic_mmio_read(&l, 0x20, &(uint32_t){ 0 }, 4) == -1,
-	   "disabled: no MMIO");
+	ok(lapic_mmio_read(&l, 0x20, &(uint32_t){ 0 }, 4) == 1,
+	   "disabled: MMIO not decoded");
 	ok(lapic_msr_write(&l, MSR_IA32_APIC_BASE, 0xfee00c00) == -1,
 	   "disabled -> x2APIC: #GP");
 	fixed(&l, 0x40, false);
@@ -423,7 +425,8 @@ test_events_lint(void)
 	lapic_accept(&l, &m);
 	ok(lapic_has_work(&l), "INIT/SIPI are work");
 	ok(lapic_take_events(&l, &ev), "events taken");
-	ok(ev.init && ev.sipi && ev.sipi_vector == 0x9a && !ev.nmi,
+	ok(ev.init && ev.sipi && ev.sipi_vector == 0x9a &&
+		   !lapic_nmi_pending(&l),
 	   "INIT then SIPI 0x9a");
 	ok(!lapic_take_events(&l, &ev), "taking clears them");
 
@@ -438,18 +441,19 @@ test_events_lint(void)
 	m.delivery = APIC_DM_SMI;
 	lapic_accept(&l, &m);
 	lapic_take_events(&l, &ev);
-	ok(ev.nmi && ev.smi, "NMI and SMI (software-disabled APIC too)");
+	ok(lapic_take_nmis(&l, 2) == 1 && ev.smi,
+	   "NMI and SMI (software-disabled APIC too)");
 
 	/* LINT1 as NMI: rising edge only. */
 	wr(&l, 0xf0, 0x1ff);
 	wr(&l, 0x360, 0x400);
 	lapic_set_lint(&l, 1, 1);
 	lapic_set_lint(&l, 1, 1);
-	ok(lapic_take_events(&l, &ev) && ev.nmi, "LINT1 NMI");
-	ok(!lapic_take_events(&l, &ev), "held level: no second NMI");
+	is_int(lapic_nmi_pending(&l), 1, "LINT1 NMI, once: held level");
+	lapic_take_nmis(&l, 2);
 	lapic_set_lint(&l, 1, 0);
 	lapic_set_lint(&l, 1, 1);
-	ok(lapic_take_events(&l, &ev) && ev.nmi, "new edge: NMI");
+	is_int(lapic_take_nmis(&l, 2), 1, "new edge: NMI");
 
 	/* LINT0 fixed. */
 	wr(&l, 0x350, 0x55);
@@ -487,7 +491,7 @@ test_events_lint(void)
 	is_int(lapic_next_irq(&l), LAPIC_IRQ_EXTINT, "no APIC: INTR");
 	lapic_set_lint(&l, 1, 0);
 	lapic_set_lint(&l, 1, 1);
-	ok(lapic_take_events(&l, &ev) && ev.nmi, "no APIC: LINT1 NMI");
+	is_int(lapic_take_nmis(&l, 2), 1, "no APIC: LINT1 NMI");
 	teardown(&l);
 }
 
@@ -800,6 +804,219 @@ test_save_timers(void)
 	teardown(&l);
 }
 
+/* Writes IA32_APIC_BASE; true when it raised #GP and left it as it was. */
+static bool
+base_gp(struct lapic *l, uint64_t val)
+{
+	uint64_t before = rdmsr(l, MSR_IA32_APIC_BASE);
+
+	return lapic_msr_write(l, MSR_IA32_APIC_BASE, val) == -1 &&
+	       rdmsr(l, MSR_IA32_APIC_BASE) == before;
+}
+
+static void
+test_apic_base_reserved(void)
+{
+	static const unsigned maxphy[] = { 0, 36, 39, 46, 52 };
+	struct lapic l;
+	bool all = true;
+
+	setup(&l, 2, false);
+	for (unsigned k = 0; k < sizeof(maxphy) / sizeof(maxphy[0]); k++) {
+		unsigned m = maxphy[k] ? maxphy[k] : 36;
+
+		l.env.maxphyaddr = (uint8_t)maxphy[k];
+		ok(base_gp(&l, 0xfee00800 | 1ull << m),
+		   "MAXPHYADDR %u: bit %u set: #GP, unchanged", maxphy[k], m);
+		for (unsigned b = m; b < 64; b++)
+			if (!base_gp(&l, 0xfee00800 | 1ull << b))
+				all = false;
+		ok(lapic_msr_write(&l, MSR_IA32_APIC_BASE,
+				   0xfee00800 | 1ull << (m - 1)) == 0 &&
+			   lapic_mmio_base(&l) ==
+				   (0xfee00000 | 1ull << (m - 1)),
+		   "MAXPHYADDR %u: bit %u is an address bit", maxphy[k], m - 1);
+		lapic_msr_write(&l, MSR_IA32_APIC_BASE, 0xfee00800);
+	}
+	ok(all, "every bit from MAXPHYADDR to 63: #GP");
+	for (unsigned b = 0; b < 12; b++) {
+		if (b == 8 || b == 10 || b == 11)
+			continue;
+		ok(base_gp(&l, 0xfee00800 | 1ull << b),
+		   "reserved bit %u: #GP, unchanged", b);
+	}
+	/* Illegal transitions (SDM "x2APIC State Transitions"). */
+	ok(base_gp(&l, 0xfee00400), "xAPIC -> EXTD without EN: #GP");
+	ok(lapic_msr_write(&l, MSR_IA32_APIC_BASE, 0xfee00c00) == 0,
+	   "xAPIC -> x2APIC");
+	ok(base_gp(&l, 0xfee00800) && lapic_is_x2apic(&l),
+	   "x2APIC -> xAPIC directly: #GP, still x2APIC");
+	ok(base_gp(&l, 0xfee00400) && lapic_is_x2apic(&l),
+	   "x2APIC -> EXTD without EN: #GP, still x2APIC");
+	ok(lapic_msr_write(&l, MSR_IA32_APIC_BASE, 0xfee00000) == 0,
+	   "x2APIC -> disabled");
+	ok(base_gp(&l, 0xfee00c00), "disabled -> x2APIC: #GP, still disabled");
+	ok(base_gp(&l, 0xfee00400), "disabled -> EXTD without EN: #GP");
+	ok(lapic_msr_write(&l, MSR_IA32_APIC_BASE, 0xfee00800) == 0,
+	   "disabled -> xAPIC");
+	is_int(lapic_apic_base(&l), 0xfee00800, "lapic_apic_base: the MSR");
+	teardown(&l);
+}
+
+/* Every register and odd access of a page that is not decoded. */
+static bool
+page_all_ones(struct lapic *l)
+{
+	static const unsigned lens[] = { 1, 2, 4, 8 };
+	uint8_t buf[8];
+
+	for (uint32_t off = 0; off < 0x1000; off += 4)
+		for (unsigned k = 0; k < 4; k++) {
+			memset(buf, 0x5a, sizeof(buf));
+			if (lapic_mmio_read(l, off, buf, lens[k]) != 1)
+				return false;
+			for (unsigned i = 0; i < lens[k]; i++)
+				if (buf[i] != 0xff)
+					return false;
+		}
+	return true;
+}
+
+static void
+test_mmio_not_decoded(void)
+{
+	struct lapic l;
+	uint64_t v;
+	int kicks;
+
+	setup(&l, 1, false);
+	wr(&l, 0xf0, 0x1ff);
+	/* Hardware-disabled. */
+	lapic_msr_write(&l, MSR_IA32_APIC_BASE, 0xfee00000);
+	ok(page_all_ones(&l), "disabled: every read of the page is all ones");
+	kicks = F.kicks;
+	wr(&l, 0x300, 0x4040 | 1u << 18); /* self IPI */
+	ok(lapic_mmio_write(&l, 0x80, &(uint32_t){ 0x50 }, 4) == 1,
+	   "disabled: a write is dropped (1)");
+	lapic_msr_write(&l, MSR_IA32_APIC_BASE, 0xfee00800);
+	is_int(rd(&l, 0x80), 0, "re-enabled: the TPR write went nowhere");
+	is_int(rd(&l, 0x300), 0, "nor the ICR write");
+	ok(!in(l.s.irr, 0x40) && F.kicks == kicks, "and no IPI was sent");
+	is_int(rd(&l, 0x30), LAPIC_VERSION, "enabled: decoded again");
+
+	/* x2APIC mode: the MSRs work, the page is not decoded. */
+	wr(&l, 0xf0, 0x1ff);
+	lapic_msr_write(&l, MSR_IA32_APIC_BASE, 0xfee00c00);
+	ok(page_all_ones(&l), "x2APIC: every read of the page is all ones");
+	fixed(&l, 0x61, false);
+	lapic_ack_irq(&l, 0x61);
+	wr(&l, 0x80, 0x70); /* TPR */
+	wr(&l, 0xb0, 0);    /* EOI */
+	wr(&l, 0xf0, 0xff); /* SVR: software disable */
+	wr(&l, 0x300, 0x4042 | 1u << 18);
+	is_int(rdmsr(&l, 0x808), 0, "x2APIC: MMIO TPR write dropped");
+	ok(in(l.s.isr, 0x61), "x2APIC: MMIO EOI dropped");
+	is_int(rdmsr(&l, 0x80f), 0x1ff, "x2APIC: MMIO SVR write dropped");
+	ok(!in(l.s.irr, 0x42), "x2APIC: MMIO ICR write sends nothing");
+	ok(lapic_msr_read(&l, 0x803, &v) == 0 && v == LAPIC_VERSION,
+	   "x2APIC: version MSR still reads");
+	teardown(&l);
+}
+
+static void
+test_nmi_count(void)
+{
+	struct lapic l;
+	struct apic_msg nmi = { .delivery = APIC_DM_NMI, .assert = 1 };
+	uint8_t a[DEVSTATE_MAX];
+	char why[256] = "";
+	ssize_t n;
+
+	setup(&l, 4, false);
+	wr(&l, 0xf0, 0x1ff);
+	lapic_accept(&l, &nmi);
+	lapic_accept(&l, &nmi);
+	is_int(lapic_nmi_pending(&l), 2, "two NMIs at once: two pending");
+	ok(lapic_has_work(&l), "pending NMIs are work");
+	lapic_accept(&l, &nmi);
+	is_int(lapic_nmi_pending(&l), LAPIC_NMI_MAX,
+	       "a third merges: one delivered, one latched");
+	is_int(lapic_take_nmis(&l, 2), 2, "taken both when there is room");
+	is_int(lapic_nmi_pending(&l), 0, "none left");
+	ok(!lapic_has_work(&l), "no work");
+
+	/* The room a vCPU has, from KVM's NMI state. */
+	is_int(lapic_nmi_room(false, false, 0), 2, "idle: deliver + latch");
+	is_int(lapic_nmi_room(false, false, 1), 1, "one queued: one more");
+	is_int(lapic_nmi_room(false, false, 2), 0, "two queued: none");
+	is_int(lapic_nmi_room(true, false, 0), 1, "in a handler: latch one");
+	is_int(lapic_nmi_room(true, false, 1), 0, "in a handler, latched: 0");
+	is_int(lapic_nmi_room(false, true, 0), 1, "being injected: one");
+	is_int(lapic_nmi_room(true, true, 1), 0, "injected and latched: 0");
+	is_int(lapic_nmi_room(true, false, 5), 0, "never negative");
+
+	/* A vCPU in its NMI handler gets a second NMI: it stays pending
+	 * (KVM holds it until IRET); a third one meanwhile merges. */
+	lapic_accept(&l, &nmi);
+	is_int(lapic_take_nmis(&l, lapic_nmi_room(true, false, 0)), 1,
+	       "during a handler: the second is handed over");
+	lapic_accept(&l, &nmi);
+	is_int(lapic_take_nmis(&l, lapic_nmi_room(true, false, 1)), 0,
+	       "a third during the same handler merges");
+	is_int(lapic_nmi_pending(&l), 0, "and is gone, as on hardware");
+
+	/* Two NMIs, one from another node (apicbus_deliver), one local. */
+	lapic_accept(&l, &nmi);
+	apicbus_deliver(&BUS, 4, &nmi);
+	is_int(lapic_take_nmis(&l, lapic_nmi_room(false, false, 0)), 2,
+	       "local and forwarded NMI: both injected");
+
+	/* LINT1 NMI and an IPI NMI at once. */
+	wr(&l, 0x360, 0x400);
+	lapic_set_lint(&l, 1, 1);
+	lapic_accept(&l, &nmi);
+	is_int(lapic_nmi_pending(&l), 2, "LINT1 NMI and NMI IPI: two");
+
+	/* The count survives save and restore. */
+	n = lapic_save(&l, a, sizeof(a));
+	is_int(a[196], 2, "saved: 2 NMIs pending at byte 196");
+	lapic_take_nmis(&l, 2);
+	ok(lapic_restore(&l, a, (size_t)n, why, sizeof(why)) == 0,
+	   "restored (%s)", why);
+	is_int(lapic_nmi_pending(&l), 2, "restored: 2 NMIs pending");
+	a[196] = 3;
+	ok(lapic_restore(&l, a, (size_t)n, why, sizeof(why)) == -1 &&
+		   strstr(why, "NMIs pending"),
+	   "3 NMIs pending refused: %s", why);
+	teardown(&l);
+}
+
+static void
+test_cr8(void)
+{
+	struct lapic l;
+
+	setup(&l, 5, false);
+	wr(&l, 0xf0, 0x1ff);
+	wr(&l, 0x80, 0x5c);
+	is_int(lapic_cr8(&l), 5, "CR8 reads TPR[7:4]");
+	lapic_set_cr8(&l, 3);
+	is_int(rd(&l, 0x80), 0x30, "CR8 write: TPR = cr8 << 4");
+	is_int(rd(&l, 0xa0), 0x30, "and PPR follows");
+	fixed(&l, 0x35, false);
+	is_int(lapic_next_irq(&l), -1, "CR8 3 holds back class 3");
+	lapic_set_cr8(&l, 2);
+	is_int(lapic_next_irq(&l), 0x35, "CR8 2 lets 0x35 through");
+	lapic_set_cr8(&l, 0x1f);
+	is_int(rd(&l, 0x80), 0xf0, "only CR8[3:0] counts");
+	lapic_msr_write(&l, MSR_IA32_APIC_BASE, 0xfee00c00);
+	lapic_msr_write(&l, 0x808, 0x40);
+	is_int(lapic_cr8(&l), 4, "x2APIC TPR MSR write: CR8 4");
+	lapic_set_cr8(&l, 1);
+	is_int(rdmsr(&l, 0x808), 0x10, "CR8 1: TPR MSR 0x10");
+	teardown(&l);
+}
+
 int
 main(void)
 {
@@ -811,6 +1028,10 @@ main(void)
 	test_error_lvt();
 	test_x2apic();
 	test_apic_base();
+	test_apic_base_reserved();
+	test_mmio_not_decoded();
+	test_nmi_count();
+	test_cr8();
 	test_events_lint();
 	test_timer();
 	test_save();

@@ -30,7 +30,10 @@ struct kit_cpu {
 	uint32_t ping_icr_hi; /* PING answers to this ICR high value */
 	uint32_t node;	      /* NUMA proximity domain (SRAT), else 0 */
 	volatile uint32_t alive;
-	uint32_t pad0[9];
+	/* While nonzero the CPU's NMI handler spins before its IRETQ (a
+	 * test holds a CPU in its NMI handler with it). */
+	volatile uint32_t nmi_hold;
+	uint32_t pad0[8];
 	/* Written by the CPU's interrupt handlers at CPL0. */
 	volatile uint32_t irq_count[256];
 	volatile uint64_t irq_tsc[256];
@@ -42,6 +45,8 @@ _Static_assert(__builtin_offsetof(struct kit_cpu, index) == KIT_CPU_INDEX,
 _Static_assert(__builtin_offsetof(struct kit_cpu, ping_icr_hi) ==
 		       KIT_CPU_PING_ICR_HI,
 	       "KIT_CPU_PING_ICR_HI");
+_Static_assert(__builtin_offsetof(struct kit_cpu, nmi_hold) == KIT_CPU_NMI_HOLD,
+	       "KIT_CPU_NMI_HOLD");
 _Static_assert(__builtin_offsetof(struct kit_cpu, irq_count) ==
 		       KIT_CPU_IRQ_COUNT,
 	       "KIT_CPU_IRQ_COUNT");
@@ -220,6 +225,14 @@ static inline void
 kit_wrmsr(uint32_t msr, uint64_t v)
 {
 	kit_syscall(KIT_SYS_WRMSR, msr, v);
+}
+
+/* wrmsr that may fault: returns 1 when it raised #GP (and did nothing),
+ * else 0. */
+static inline int
+kit_wrmsr_safe(uint32_t msr, uint64_t v)
+{
+	return (int)kit_syscall(KIT_SYS_WRMSR_SAFE, msr, v);
 }
 
 static inline uint64_t

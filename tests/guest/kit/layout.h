@@ -29,6 +29,7 @@
 #define KIT_CPU_SELF 0
 #define KIT_CPU_INDEX 8
 #define KIT_CPU_PING_ICR_HI 16
+#define KIT_CPU_NMI_HOLD 28 /* the NMI handler spins while nonzero */
 #define KIT_CPU_IRQ_COUNT 64
 #define KIT_CPU_IRQ_TSC (64 + 4 * 256)
 
@@ -58,6 +59,7 @@
 #define KIT_SYS_HLT 3
 #define KIT_SYS_HALT 4
 #define KIT_SYS_IOPL 5
+#define KIT_SYS_WRMSR_SAFE 6 /* wrmsr; 1 if it raised #GP, else 0 */
 
 /* Ports. */
 #define KIT_PORT_COM1 0x3f8

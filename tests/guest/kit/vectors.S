@@ -8,7 +8,8 @@
  *   13 from CPL3 in/out/cli/sti: emulated, where the host drops IOPL
  *   6 from CPL3  int $0x80 (kvm_pvm raises #UD for it): the syscall
  *   0x80         syscall (DPL 3): null, wrmsr, rdmsr, hlt, halt, iopl
- *   2, 0xff      NMI, spurious: record and count, no EOI
+ *   2            NMI: record and count, no EOI; spins while nmi_hold
+ *   0xff         spurious: record and count, no EOI
  *   0xf0         PING: record, count, send KIT_VEC_PONG to ping_icr_hi
  *   others       record and count in the CPU's struct kit_cpu, EOI
  *
@@ -38,7 +39,9 @@ kit_vectors:
 	.set	v, 0
 	.rept	256
 	.org	kit_vectors + KIT_VEC_SLOT * v
-	.if	v == KIT_VEC_NMI || v == KIT_VEC_SPURIOUS
+	.if	v == KIT_VEC_NMI
+	jmp	kit_nmi_entry
+	.elseif	v == KIT_VEC_SPURIOUS
 	RECORD	v
 	pop	%rdx
 	pop	%rax
@@ -71,6 +74,18 @@ kit_vectors:
 	.org	kit_vectors + KIT_VEC_SLOT * 256
 
 	.section .text, "ax"
+
+/* NMI: counted on entry, then held while the CPU's nmi_hold is set, so a
+ * test can send a second NMI while this one is being handled. */
+kit_nmi_entry:
+	RECORD	KIT_VEC_NMI
+1:	cmpl	$0, %gs:KIT_CPU_NMI_HOLD
+	je	2f
+	pause
+	jmp	1b
+2:	pop	%rdx
+	pop	%rax
+	iretq
 
 kit_ping_entry:
 	RECORD	KIT_VEC_PING
@@ -114,7 +129,13 @@ kit_exc_entry:
  * counts them.  Anything else is a real #GP.
  */
 kit_gp_entry:
-	testb	$3, 16(%rsp)		/* CS: from CPL3? */
+	/* The WRMSR of KIT_SYS_WRMSR_SAFE: resume at its fault exit. */
+	cmpq	$kit_wrmsr_safe_insn, 8(%rsp)
+	jne	1f
+	movq	$kit_wrmsr_safe_fault, 8(%rsp)
+	add	$8, %rsp		/* error code */
+	iretq
+1:	testb	$3, 16(%rsp)		/* CS: from CPL3? */
 	jz	.Lgp_fault
 	push	%rax
 	push	%rcx
@@ -228,6 +249,8 @@ kit_syscall_entry:
 	je	5f
 	cmp	$KIT_SYS_IOPL, %eax
 	je	7f
+	cmp	$KIT_SYS_WRMSR_SAFE, %eax
+	je	8f
 	mov	$-1, %rax
 1:	iretq
 2:	push	%rcx
@@ -262,6 +285,26 @@ kit_syscall_entry:
 5:	cli
 6:	hlt
 	jmp	6b
+/* wrmsr that may raise #GP: kit_gp_entry resumes a fault at
+ * kit_wrmsr_safe_fault, which returns 1. */
+8:	push	%rcx
+	push	%rdx
+	mov	%edi, %ecx
+	mov	%esi, %eax
+	mov	%rsi, %rdx
+	shr	$32, %rdx
+	.globl	kit_wrmsr_safe_insn
+kit_wrmsr_safe_insn:
+	wrmsr
+	pop	%rdx
+	pop	%rcx
+	xor	%eax, %eax
+	iretq
+kit_wrmsr_safe_fault:
+	pop	%rdx
+	pop	%rcx
+	mov	$1, %eax
+	iretq
 /* The caller's IOPL becomes %edi (0-3): a test aid, see start.c. */
 7:	andl	$~0x3000, 16(%rsp)
 	mov	%edi, %eax

@@ -51,6 +51,16 @@ cpuid_supported(int kvm_fd)
 	return c;
 }
 
+unsigned
+cpuid_maxphyaddr(const struct kvm_cpuid2 *c)
+{
+	for (uint32_t i = 0; c && i < c->nent; i++)
+		if (c->entries[i].function == 0x80000008 &&
+		    (c->entries[i].eax & 0xff) != 0)
+			return c->entries[i].eax & 0xff;
+	return 36;
+}
+
 static unsigned
 bits_for(uint32_t n)
 {

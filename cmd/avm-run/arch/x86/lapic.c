@@ -95,6 +95,28 @@ sw_enabled(const struct lapic_state *s)
 	return (s->svr & SVR_ENABLE) != 0;
 }
 
+/* One more NMI; beyond LAPIC_NMI_MAX it merges, as in a CPU's latch. */
+static void
+nmi_add(struct lapic_state *s)
+{
+	if (s->nmi < LAPIC_NMI_MAX)
+		s->nmi++;
+}
+
+/* The IA32_APIC_BASE bits a write may set, for this MAXPHYADDR. */
+static uint64_t
+apic_base_ok(unsigned maxphyaddr)
+{
+	uint64_t addr;
+
+	if (maxphyaddr == 0)
+		maxphyaddr = 36;
+	if (maxphyaddr > 52)
+		maxphyaddr = 52;
+	addr = ((1ull << maxphyaddr) - 1) & APIC_BASE_ADDR_MASK;
+	return addr | APIC_BASE_BSP | APIC_BASE_EXTD | APIC_BASE_EN;
+}
+
 static void
 vec_set(uint32_t *v, unsigned n)
 {
@@ -255,7 +277,7 @@ accept_locked(struct lapic *l, const struct apic_msg *m, struct act *a)
 		s->smi = 1;
 		break;
 	case APIC_DM_NMI:
-		s->nmi = 1;
+		nmi_add(s);
 		break;
 	case APIC_DM_INIT:
 		/* A start-up that came before this INIT is moot. */
@@ -292,7 +314,7 @@ local_deliver(struct lapic *l, enum lapic_lvt which, struct act *a)
 		accept_fixed(l, lvt & 0xff, false, a);
 		break;
 	case APIC_DM_NMI:
-		s->nmi = 1;
+		nmi_add(s);
 		a->kick = true;
 		break;
 	case APIC_DM_SMI:
@@ -783,12 +805,13 @@ lapic_mmio_read(struct lapic *l, uint32_t offset, void *data, unsigned len)
 	uint64_t val = 0;
 	uint32_t v32;
 
-	memset(data, 0, len);
 	pthread_mutex_lock(&l->lock);
 	if (!hw_enabled(&l->s) || x2apic_mode(&l->s)) {
 		pthread_mutex_unlock(&l->lock);
-		return -1;
+		memset(data, 0xff, len);
+		return 1;
 	}
+	memset(data, 0, len);
 	if (len == 4 && !(offset & 0xf) && offset < 0x1000) {
 		if (reg_read(l, offset, false, &val) == REG_NONE) {
 			raise_error(l, APIC_ESR_ILLEGAL_REGISTER, &a);
@@ -811,7 +834,7 @@ lapic_mmio_write(struct lapic *l, uint32_t offset, const void *data,
 	pthread_mutex_lock(&l->lock);
 	if (!hw_enabled(&l->s) || x2apic_mode(&l->s)) {
 		pthread_mutex_unlock(&l->lock);
-		return -1;
+		return 1; /* dropped */
 	}
 	if (len == 4 && !(offset & 0xf) && offset < 0x1000) {
 		memcpy(&v32, data, 4);
@@ -845,8 +868,7 @@ static int
 apic_base_write(struct lapic *l, uint64_t val, struct act *a)
 {
 	struct lapic_state *s = &l->s;
-	const uint64_t ok = APIC_BASE_ADDR_MASK | APIC_BASE_BSP |
-			    APIC_BASE_EXTD | APIC_BASE_EN;
+	const uint64_t ok = apic_base_ok(l->env.maxphyaddr);
 	bool was_en = hw_enabled(s), was_x2 = x2apic_mode(s);
 	bool en = val & APIC_BASE_EN, x2 = val & APIC_BASE_EXTD;
 
@@ -945,7 +967,7 @@ lapic_set_lint(struct lapic *l, int pin, int level)
 		if (pin == 0 && level)
 			a.kick = true;
 		else if (pin == 1 && rising) {
-			s->nmi = 1;
+			nmi_add(s);
 			a.kick = true;
 		}
 		unlock_act(l, &a);
@@ -998,15 +1020,75 @@ lapic_take_events(struct lapic *l, struct lapic_events *ev)
 	bool any;
 
 	pthread_mutex_lock(&l->lock);
-	ev->nmi = s->nmi;
 	ev->smi = s->smi;
 	ev->init = s->init;
 	ev->sipi = s->sipi;
 	ev->sipi_vector = s->sipi_vector;
-	s->nmi = s->smi = s->init = s->sipi = 0;
+	s->smi = s->init = s->sipi = 0;
 	pthread_mutex_unlock(&l->lock);
-	any = ev->nmi || ev->smi || ev->init || ev->sipi;
+	any = ev->smi || ev->init || ev->sipi;
 	return any;
+}
+
+unsigned
+lapic_nmi_pending(struct lapic *l)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&l->lock);
+	n = l->s.nmi;
+	pthread_mutex_unlock(&l->lock);
+	return n;
+}
+
+unsigned
+lapic_take_nmis(struct lapic *l, unsigned room)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&l->lock);
+	n = l->s.nmi < room ? l->s.nmi : room;
+	l->s.nmi = 0;
+	pthread_mutex_unlock(&l->lock);
+	return n;
+}
+
+unsigned
+lapic_nmi_room(bool masked, bool injected, unsigned kvm_pending)
+{
+	unsigned limit = masked || injected ? 1 : LAPIC_NMI_MAX;
+
+	return kvm_pending >= limit ? 0 : limit - kvm_pending;
+}
+
+unsigned
+lapic_cr8(struct lapic *l)
+{
+	unsigned c;
+
+	pthread_mutex_lock(&l->lock);
+	c = (l->s.tpr >> 4) & 0xf;
+	pthread_mutex_unlock(&l->lock);
+	return c;
+}
+
+void
+lapic_set_cr8(struct lapic *l, uint64_t cr8)
+{
+	pthread_mutex_lock(&l->lock);
+	l->s.tpr = (uint32_t)(cr8 & 0xf) << 4;
+	pthread_mutex_unlock(&l->lock);
+}
+
+uint64_t
+lapic_apic_base(struct lapic *l)
+{
+	uint64_t b;
+
+	pthread_mutex_lock(&l->lock);
+	b = l->s.apic_base;
+	pthread_mutex_unlock(&l->lock);
+	return b;
 }
 
 bool
@@ -1172,8 +1254,7 @@ static int
 state_check(const struct lapic *l, const struct lapic_state *s, bool armed,
 	    uint64_t left, const uint8_t *flags, char *why, size_t whylen)
 {
-	const uint64_t base_ok = APIC_BASE_ADDR_MASK | APIC_BASE_BSP |
-				 APIC_BASE_EXTD | APIC_BASE_EN;
+	const uint64_t base_ok = apic_base_ok(l->env.maxphyaddr);
 	const uint32_t esr_ok = APIC_ESR_SEND_ILLEGAL_VECTOR |
 				APIC_ESR_RECV_ILLEGAL_VECTOR |
 				APIC_ESR_ILLEGAL_REGISTER;
@@ -1215,9 +1296,12 @@ state_check(const struct lapic *l, const struct lapic_state *s, bool armed,
 			   "set",
 			   s->timer_dcr);
 	for (i = 0; i < 8; i++)
-		if (flags[i] > 1)
+		if (flags[i] > 1 && i != 4)
 			return BAD("flag byte %d is %u, not 0 or 1", i,
 				   flags[i]);
+	if (flags[4] > LAPIC_NMI_MAX)
+		return BAD("%u NMIs pending, at most %u", flags[4],
+			   LAPIC_NMI_MAX);
 	if (!armed && left)
 		return BAD("timer not armed but %llu ns left",
 			   (unsigned long long)left);

@@ -10,9 +10,13 @@
  * - Before KVM_RUN it asks lapic_next_irq(); when it can inject (IF set,
  *   interrupt window) it calls lapic_ack_irq() and KVM_INTERRUPT with the
  *   vector (LAPIC_IRQ_EXTINT: the vector comes from pic_intack()).
- * - lapic_take_events() hands it NMI, SMI, INIT and SIPI; it runs the
+ * - lapic_take_events() hands it SMI, INIT and SIPI; it runs the
  *   INIT / wait-for-SIPI state machine itself and calls lapic_reset() on
- *   INIT.
+ *   INIT.  NMIs are counted, not flagged, and taken with
+ *   lapic_take_nmis() as many as the vCPU can hold (see there).
+ * - CR8 is TPR[7:4]: the VMM hands lapic_cr8() to KVM before KVM_RUN
+ *   (kvm_run.cr8) and gives what the guest left there back with
+ *   lapic_set_cr8() after it.
  * - It arms a timerfd at lapic_timer_deadline() (re-read when
  *   env.timer_changed is called) and calls lapic_timer_expire() when it
  *   fires.
@@ -41,6 +45,17 @@
  * - A software-disabled APIC drops fixed and lowest-priority messages
  *   but takes NMI, SMI, INIT, SIPI and ExtINT, and still delivers what
  *   was already in IRR.
+ * - IA32_APIC_BASE bits at or above MAXPHYADDR (env.maxphyaddr) are
+ *   reserved, as the SDM says; a write that sets one raises #GP.
+ * - With the APIC globally disabled, or in x2APIC mode, the xAPIC page
+ *   is not decoded: reads return all ones and writes are dropped, as
+ *   with KVM's in-kernel APIC (its "LAPIC MMIO hole" quirk), rather
+ *   than falling through to whatever else the address holds.
+ * - NMIs: a CPU latches at most one NMI while another is being
+ *   delivered or handled; so the model counts up to LAPIC_NMI_MAX and
+ *   the VMM moves them to KVM only as far as KVM has room (see
+ *   lapic_take_nmis), which keeps two NMIs sent at once from becoming
+ *   one, and a third one sent during a handler from piling up.
  * - x2APIC writes with reserved bits set raise #GP (the SDM's rule); the
  *   read-only delivery-status and remote-IRR bits are not "reserved", so
  *   a read-modify-write never faults.  xAPIC writes drop such bits.
@@ -117,11 +132,17 @@ struct lapic_env {
 	 * node, forwarded to another (apicbus_send_counted).  NULL: not
 	 * counted. */
 	uint64_t *ipis_local, *ipis_remote;
+	/* The vCPU's MAXPHYADDR (CPUID.80000008H:EAX[7:0]): IA32_APIC_BASE
+	 * bits from it up are reserved.  0: 36, the SDM's value when
+	 * the leaf is absent. */
+	uint8_t maxphyaddr;
 };
 
-/* Non-maskable events for the vCPU's state machine. */
+/* Pending NMIs the model keeps: one being delivered and one latched. */
+#define LAPIC_NMI_MAX 2
+
+/* Non-maskable events for the vCPU's state machine (NMIs apart). */
 struct lapic_events {
-	bool nmi;
 	bool smi;
 	bool init;	     /* INIT: reset the vCPU, wait for SIPI */
 	bool sipi;	     /* start-up IPI (after any INIT taken with it) */
@@ -151,7 +172,8 @@ struct lapic_state {
 	uint64_t tsc_deadline;	    /* IA32_TSC_DEADLINE */
 	uint8_t lint[2];	    /* LINT0/LINT1 input levels */
 	uint8_t extint;		    /* ExtINT message latched */
-	uint8_t nmi, smi, init, sipi, sipi_vector;
+	uint8_t nmi;		    /* NMIs pending, 0..LAPIC_NMI_MAX */
+	uint8_t smi, init, sipi, sipi_vector;
 };
 
 struct lapic {
@@ -181,8 +203,10 @@ void lapic_reset(struct lapic *l);
 /*
  * The xAPIC page, offset 0..0xfff from the base.  Only aligned 4-byte
  * accesses at 16-byte aligned registers do anything; others read 0 and
- * are ignored.  Return 0, or -1 when the APIC does not decode the page
- * (globally disabled or in x2APIC mode); then the read data is 0.
+ * are ignored.  Return 0, or 1 when the APIC does not decode the page
+ * (globally disabled or in x2APIC mode): then a read returns all ones
+ * and a write is dropped.  Either way the access is done with: the
+ * page is the APIC's, decoded or not.
  */
 int lapic_mmio_read(struct lapic *l, uint32_t offset, void *data, unsigned len);
 int lapic_mmio_write(struct lapic *l, uint32_t offset, const void *data,
@@ -230,6 +254,34 @@ void lapic_ack_irq(struct lapic *l, int vector);
 /* Takes (and clears) the pending events.  Returns true if any. */
 bool lapic_take_events(struct lapic *l, struct lapic_events *ev);
 
+/* NMIs pending (0..LAPIC_NMI_MAX). */
+unsigned lapic_nmi_pending(struct lapic *l);
+
+/*
+ * The NMIs the VMM may inject now, as many as the vCPU has room for, and
+ * clears the pending count: those beyond room merge into the NMIs the
+ * vCPU already holds, as on hardware, where an NMI that arrives while
+ * one is latched is lost.  Returns 0..room.
+ */
+unsigned lapic_take_nmis(struct lapic *l, unsigned room);
+
+/*
+ * How many NMIs a vCPU can still hold, from its NMI state in
+ * KVM_GET_VCPU_EVENTS: one being handled (masked until IRET) or being
+ * injected leaves room for one latched; otherwise one can be delivered
+ * and one latched.  kvm_pending of those are taken already.  The same
+ * limit as KVM's own queue (process_nmi), so KVM drops none of ours.
+ */
+unsigned lapic_nmi_room(bool masked, bool injected, unsigned kvm_pending);
+
+/* CR8 (TPR[7:4]) for the guest, and the guest's CR8 back into TPR:
+ * TPR[7:4] = cr8[3:0], TPR[3:0] = 0, the SDM's "CR8 and TPR". */
+unsigned lapic_cr8(struct lapic *l);
+void lapic_set_cr8(struct lapic *l, uint64_t cr8);
+
+/* IA32_APIC_BASE as the guest reads it. */
+uint64_t lapic_apic_base(struct lapic *l);
+
 /*
  * True when a halted vCPU has a reason to wake: an interrupt
  * lapic_next_irq would return, or an event pending.
@@ -272,7 +324,8 @@ void lapic_get_addr(struct lapic *l, struct apic_addr *addr);
  *	             or already due)
  *	184  8       IA32_TSC_DEADLINE (guest TSC units)
  *	192  1 x 9   timer armed, LINT0, LINT1 levels, ExtINT latched,
- *	             NMI, SMI, INIT, SIPI pending, SIPI vector
+ *	             NMIs pending (0..2), SMI, INIT, SIPI pending, SIPI
+ *	             vector
  *	201  3       zero
  *
  * Time: a running timer is saved as the time left to its next expiry
