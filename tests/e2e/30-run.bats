@@ -578,8 +578,11 @@ runstats_until() {
 @test "avm-runstats: no file is 66, another file 65 with the reason" {
 	run -66 avm-runstats "$BATS_TEST_TMPDIR/none"
 	assert_output --partial "No such file or directory"
+	printf 'not a stats file%4080s' "" >"$BATS_TEST_TMPDIR/text"
+	run -65 avm-runstats "$BATS_TEST_TMPDIR/text"
+	assert_output "avm-runstats: '$BATS_TEST_TMPDIR/text': not a run stats file (bad magic)"
+	# no magic yet: a file being made, not a bad one
 	head -c 4096 /dev/zero >"$BATS_TEST_TMPDIR/zero"
-	run -65 avm-runstats "$BATS_TEST_TMPDIR/zero"
-	assert_output "avm-runstats: '$BATS_TEST_TMPDIR/zero': not a run stats file (bad magic)"
+	run -75 avm-runstats "$BATS_TEST_TMPDIR/zero"
 	run -64 avm-runstats
 }
