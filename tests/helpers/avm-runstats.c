@@ -6,8 +6,8 @@
  * values only where kvm_have says the kernel gave them.
  *
  * Exit: 0 read, 64 usage, 66 no such file, 65 not a run stats file of
- * this version (the reason on stderr), 75 the file is being made (no magic yet) or the writer kept it busy, 1
- * other errors.
+ * this version (the reason on stderr), 75 the file is being made (no
+ * magic yet) or the writer kept it busy, 1 other errors.
  */
 #include <errno.h>
 #include <inttypes.h>
