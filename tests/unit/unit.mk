@@ -16,3 +16,5 @@ UNIT_EXTRA_t-devsave := $(UNIT_DEV)/uart.o $(UNIT_DEV)/rtc.o \
 # avm-run's stats file and KVM's binary stats parser.
 UNIT_EXTRA_t-runstats := build/cmd/avm-run/runstats.o
 UNIT_EXTRA_t-kvmstats := build/cmd/avm-run/kvmstats.o
+# The virtio-mmio transport and split virtqueues.
+UNIT_EXTRA_t-virtio := $(UNIT_DEV)/virtio-mmio.o $(UNIT_DEV)/virtq.o
