@@ -169,3 +169,49 @@ nothing_left() {
 	assert_output "avm-run[node 0]: $D/c.yaml:15:5: 9 disks: avm-run offers at most 8"
 	nothing_left
 }
+
+# expected_image FILE CPUS: what the guest kit's virtio-blk leaves in a
+# 1 MiB image: CPU c's sectors 8c..8c+7, sector s all (s + 1) & 0xff
+expected_image() {
+	local s
+	: >"$1"
+	for s in $(seq 0 $(($2 * 8 - 1))); do
+		head -c 512 /dev/zero |
+			tr '\0' "\\$(printf %03o $(((s + 1) & 255)))" >>"$1"
+	done
+	truncate -s 1M "$1"
+}
+
+@test "guest kit virtio-blk on 1 node: the image holds what 2 vCPUs wrote" {
+	requires kvm
+	truncate -s 1M "$D/d.img"
+	run timeout 120 avm-run -n "t$$" -c 2 -m 128M \
+		--kernel "$G/virtio-blk.elf" --disk "$D/d.img" </dev/null
+	assert_success
+	assert_output --partial "virtio-blk cpu 1: sectors 8..15 written, read back"
+	expected_image "$D/want.img" 2
+	cmp "$D/d.img" "$D/want.img"
+}
+
+@test "guest kit virtio-blk on 2 nodes: writes from a vCPU on each node reach the image" {
+	requires kvm
+	truncate -s 1M "$D/d.img"
+	run timeout 180 avm-run -n "t$$" --nodes 2 -c 4 -m 256M \
+		--kernel "$G/virtio-blk.elf" --disk "$D/d.img" </dev/null
+	assert_success
+	for c in 0 1 2 3; do
+		assert_output --partial "virtio-blk cpu $c: sectors"
+	done
+	expected_image "$D/want.img" 4
+	cmp "$D/d.img" "$D/want.img"
+}
+
+@test "guest kit virtio-blk: a read-only disk refuses writes with IOERR, the image unchanged" {
+	requires kvm
+	truncate -s 1M "$D/d.img"
+	run timeout 180 avm-run -n "t$$" --nodes 2 -c 2 -m 256M \
+		--kernel "$G/virtio-blk.elf" --disk "$D/d.img,ro" -a ro </dev/null
+	assert_success
+	assert_output --partial "refused, read"
+	cmp "$D/d.img" <(head -c 1M /dev/zero)
+}
