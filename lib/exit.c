@@ -27,11 +27,12 @@ static const struct exit_row rows[] = {
 	  "bad command line, a size or count out of "
 	  "range" },
 	{ "avm-run", AVM_EX_DATAERR,
-	  "the kernel or initrd is not a valid image; the fabric map is "
+	  "the kernel or initrd is not a valid image; a disk image is not "
+	  "a regular file or smaller than a sector; the fabric map is "
 	  "malformed, of another VM or node count" },
 	{ "avm-run", AVM_EX_NOINPUT,
-	  "a kernel, initrd, cluster or secret "
-	  "file is missing" },
+	  "a kernel, initrd, disk image, cluster or secret "
+	  "file is missing or unreadable" },
 	{ "avm-run", AVM_EX_UNAVAILABLE,
 	  "no usable KVM, not enough of it, a node failed or cannot be "
 	  "reached, no VM answers a control verb" },
@@ -42,7 +43,8 @@ static const struct exit_row rows[] = {
 	{ "avm-run", AVM_EX_CANTCREAT,
 	  "the run directory, a socket, the secret or the console file "
 	  "cannot be created" },
-	{ "avm-run", AVM_EX_TEMPFAIL, "a control verb timed out" },
+	{ "avm-run", AVM_EX_TEMPFAIL,
+	  "a control verb timed out; a disk image another VM holds" },
 	{ "avm-run", AVM_EX_NOPERM,
 	  "permission denied: /dev/kvm, the control socket, a secret file "
 	  "group or others may read, a fabric map that is not our own "

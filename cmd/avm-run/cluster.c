@@ -30,6 +30,8 @@ static struct {
 	char *peers, *pager_peers;
 	uint32_t *node_vcpus;
 	uint64_t *node_mem_bytes;
+	struct vm_disk disks[VM_DISKS_MAX];
+	char disk_path[VM_DISKS_MAX][4096];
 } C;
 
 static char *
@@ -121,6 +123,26 @@ cluster_opts(const char *file, unsigned node, struct vm_opts *o)
 		snprintf(C.secret, sizeof(C.secret), "%s/%s/secret", dir,
 			 cfg->name);
 	}
+	if (cfg->ndisks > VM_DISKS_MAX) {
+		log_err("%s:%d:%d: %zu disks: avm-run offers at most %d", file,
+			cfg->disks[VM_DISKS_MAX].line,
+			cfg->disks[VM_DISKS_MAX].col, cfg->ndisks,
+			VM_DISKS_MAX);
+		return AVM_EX_CONFIG;
+	}
+	for (i = 0; i < cfg->ndisks; i++) {
+		if (config_path(cfg, cfg->disks[i].path, C.disk_path[i],
+				sizeof(C.disk_path[i])) < 0) {
+			log_err("%s:%d:%d: disk path: %s", file,
+				cfg->disks[i].line, cfg->disks[i].col,
+				strerror(errno));
+			return AVM_EX_CONFIG;
+		}
+		C.disks[i].path = C.disk_path[i];
+		C.disks[i].readonly = cfg->disks[i].readonly;
+	}
+	o->disks = C.disks;
+	o->ndisks = (unsigned)cfg->ndisks;
 	C.peers = peer_list(cfg, 0);
 	C.pager_peers = peer_list(cfg, 1);
 	C.node_vcpus = calloc(cfg->nnodes, sizeof(*C.node_vcpus));

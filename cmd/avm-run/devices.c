@@ -202,6 +202,8 @@ vm_devices(struct vm *vm)
 		log_err("devices: %s", strerror(errno));
 		return AVM_EX_SOFTWARE;
 	}
+	if (vm_disks_attach(vm) < 0)
+		return AVM_EX_SOFTWARE;
 	if (vm->stats.rs)
 		uart_count_tx(vm->uart, &vm->stats.rs->uart_tx_bytes);
 	return AVM_EX_OK;

@@ -29,7 +29,7 @@
 static const char synopsis[] =
 	"usage: avm-run [run] [-v] -k FILE [-i FILE] [-a CMDLINE] [-c N]\n"
 	"               [-m SIZE] [-n NAME] [--boot FORMAT] [--console FILE]\n"
-	"               [--nodes N]\n"
+	"               [--nodes N] [--disk PATH[,ro]]...\n"
 	"       avm-run [run] [-v] --cluster FILE [--node I] [-a CMDLINE]\n"
 	"               [--console FILE]\n";
 
@@ -40,6 +40,7 @@ enum {
 	OPT_CONSOLE,
 	OPT_CLUSTER,
 	OPT_DEAD_MS,
+	OPT_DISK,
 	/* Internal: how the launcher starts the other nodes (avm-run(1)). */
 	OPT_NODE,
 	OPT_PEERS,
@@ -73,6 +74,9 @@ static const struct opt opts[] = {
 	{ "console", OPT_CONSOLE, "FILE",
 	  "guest console output to FILE, no input\n"
 	  "(default: this terminal, raw; Ctrl-A x quits)" },
+	{ "disk", OPT_DISK, "PATH[,ro]",
+	  "a raw disk image, virtio-blk on node 0;\n"
+	  ",ro: read-only; repeat for more (at most 8)" },
 	{ "dead-ms", OPT_DEAD_MS, "MS",
 	  "a node silent this long is dead (3000)" },
 	{ "peers", OPT_PEERS, "LIST", NULL },
@@ -138,6 +142,25 @@ parse_boot(const char *s)
 	return (int)f;
 }
 
+/* --disk PATH[,ro]: a comma is the flag's only when ",ro" ends it. */
+static void
+parse_disk(struct vm_disk *d, unsigned *n, char *arg)
+{
+	char *comma = strrchr(arg, ',');
+
+	if (*n == VM_DISKS_MAX)
+		usage_error("--disk '%s': at most 8 disks", arg);
+	if (comma && strcmp(comma, ",ro") != 0)
+		usage_error("bad --disk '%s': PATH or PATH,ro", arg);
+	if (comma)
+		*comma = '\0';
+	if (!*arg)
+		usage_error("bad --disk: an empty path", NULL);
+	d[*n].path = arg;
+	d[*n].readonly = comma != NULL;
+	(*n)++;
+}
+
 static int
 control(const struct ctl_verb *verb, const char *name, int json)
 {
@@ -178,6 +201,7 @@ main(int argc, char **argv)
 			     .listen_fd = -1 };
 	const struct ctl_verb *verb = NULL; /* NULL: run */
 	const char *cluster = NULL;
+	struct vm_disk disks[VM_DISKS_MAX];
 	int json = 0, c, vm_opts_given = 0;
 	struct opt_parser p;
 	uint64_t v;
@@ -231,6 +255,11 @@ main(int argc, char **argv)
 			break;
 		case OPT_CONSOLE:
 			o.console = optarg;
+			break;
+		case OPT_DISK:
+			vm_opts_given = 1;
+			parse_disk(disks, &o.ndisks, optarg);
+			o.disks = disks;
 			break;
 		case OPT_CLUSTER:
 			cluster = optarg;

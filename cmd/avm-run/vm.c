@@ -50,7 +50,7 @@ vm_boot(struct vm *vm)
 	struct acpi_mem_range range[ACPI_MAX_DOMAINS];
 	struct boot_params_in in;
 	struct entry_state st;
-	char err[512];
+	char err[512], extra[VM_DISKS_MAX * 64];
 	uint32_t *dom;
 	int r;
 
@@ -63,6 +63,9 @@ vm_boot(struct vm *vm)
 	in.kernel = vm->opts.kernel;
 	in.initrd = vm->opts.initrd;
 	in.cmdline = vm->opts.cmdline;
+	if (vm_disks_cmdline(vm, extra, sizeof(extra)) < 0)
+		return AVM_EX_SOFTWARE;
+	in.linux_extra = extra;
 	in.acpi.vcpus = vm->nvcpus;
 	in.acpi.ioapic_id = 0; /* as the IOAPIC's ID register says */
 	in.acpi.flags = ACPI_F_COM1;
@@ -457,6 +460,7 @@ struct vm_step {
 static const struct vm_step vm_steps[] = {
 	{ "inputs and run directory", vm_inputs, vm_rundir_release },
 	{ "fabric map", vm_distances, vm_distances_release },
+	{ "disks", vm_disks, vm_disks_release }, /* node 0's images */
 	{ "placement", vm_placement, vm_placement_release },
 	{ "stats file", vm_stats_open, vm_stats_close },
 	{ "kvm", kvm_open, kvm_release },

@@ -26,6 +26,15 @@ struct placement_node;
 struct route;
 struct runmsg_clock;
 
+/* Disks node 0 offers the guest (disks.c): at most this many. */
+#define VM_DISKS_MAX 8
+
+/* One --disk or cluster-file disk. */
+struct vm_disk {
+	const char *path;
+	int readonly;
+};
+
 /* What the command line asks for. */
 struct vm_opts {
 	const char *name;
@@ -47,6 +56,8 @@ struct vm_opts {
 	 * blocks.  vm_placement() checks them. */
 	const uint32_t *node_vcpus;
 	const uint64_t *node_mem_bytes;
+	const struct vm_disk *disks; /* [ndisks], in the guest's order */
+	unsigned ndisks;
 	int listen_fd; /* run-link listener to use, -1: bind */
 	int dead_ms;   /* every link's failure deadline; 0: LINK_DEAD_MS */
 };
@@ -109,6 +120,15 @@ struct vm {
 	struct link *pager; /* pager.sock after the attach, NULL: none */
 	int pager_fd;	    /* its fd, to poll; -1: none */
 	int console_fd;	    /* --console FILE, -1 for stdio */
+	/* Node 0's images, opened and locked by vm_disks; -1 once a
+	 * device owns the fd. */
+	int disk_fd[VM_DISKS_MAX];
+	uint64_t disk_size[VM_DISKS_MAX];
+	unsigned ndisks;
+	struct vm_disk_line {
+		struct vm *vm;
+		unsigned gsi;
+	} disk_line[VM_DISKS_MAX]; /* what a disk's interrupt drives */
 
 	int timer_epfd; /* vCPU timerfds: the timer thread kicks vCPUs */
 	pthread_t timer_thread;
@@ -194,6 +214,22 @@ void vm_devices_release(struct vm *);
  * it. */
 int vm_distances(struct vm *);
 void vm_distances_release(struct vm *);
+
+/*
+ * disks.c: node 0 opens, checks and locks every disk image before KVM
+ * (an exit status, after a message); the release closes what no device
+ * took.  vm_disks_attach puts a virtio-blk device per disk on the MMIO
+ * bus (from vm_devices); disk i decodes VMMIO_SIZE bytes at
+ * vm_disk_base(i) and drives IOAPIC pin vm_disk_irq(i).
+ * vm_disks_cmdline writes the virtio_mmio.device= words Linux needs
+ * into buf (empty without disks); returns 0, or -1 when len is short.
+ */
+int vm_disks(struct vm *);
+void vm_disks_release(struct vm *);
+int vm_disks_attach(struct vm *);
+uint64_t vm_disk_base(unsigned i);
+unsigned vm_disk_irq(unsigned i);
+int vm_disks_cmdline(const struct vm *, char *buf, size_t len);
 
 /* launch.c: the launcher of an N-node VM on this host makes the secret,
  * the run-link listeners and the ports, and starts the avm-run of nodes

@@ -70,6 +70,7 @@ rd64(const struct guest_mem *gm, uint64_t gpa)
 }
 
 static char err[512];
+static const char *linux_extra; /* boot_params_in.linux_extra of load() */
 
 /* boot_load with the common parameters. */
 static int
@@ -81,6 +82,7 @@ load(struct guest_mem *gm, enum boot_format fmt, const char *initrd,
 		.kernel = kpath,
 		.initrd = initrd,
 		.cmdline = cmdline,
+		.linux_extra = linux_extra,
 		.acpi = { .vcpus = 2, .ioapic_id = 2 },
 	};
 
@@ -558,6 +560,18 @@ test_pvh(void)
 	is_int(rd32(&gm, si + 4), 1, "start_info version 1");
 	is_str((char *)at(&gm, rd64(&gm, si + 24)), "root=/dev/vda",
 	       "start_info cmdline");
+	/* The VMM's words for Linux (virtio-mmio disks) come after. */
+	linux_extra = "virtio_mmio.device=512@0xd0000000:5";
+	load(&gm, BOOT_FMT_AUTO, NULL, "root=/dev/vda", &st);
+	is_str((char *)at(&gm, st.cmdline_addr),
+	       "root=/dev/vda virtio_mmio.device=512@0xd0000000:5",
+	       "pvh: the VMM's words after the user's");
+	load(&gm, BOOT_FMT_AUTO, NULL, NULL, &st);
+	is_str((char *)at(&gm, st.cmdline_addr),
+	       "virtio_mmio.device=512@0xd0000000:5",
+	       "pvh: the VMM's words alone, no leading space");
+	linux_extra = NULL;
+	load(&gm, BOOT_FMT_AUTO, ipath, "root=/dev/vda", &st);
 	is_int(rd64(&gm, si + 32), 0xE0000, "start_info rsdp_paddr");
 	ok(rd32(&gm, si + 12) == 1 &&
 		   rd64(&gm, rd64(&gm, si + 16)) == st.initrd_addr &&

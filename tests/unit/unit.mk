@@ -16,3 +16,7 @@ UNIT_EXTRA_t-devsave := $(UNIT_DEV)/uart.o $(UNIT_DEV)/rtc.o \
 # avm-run's stats file and KVM's binary stats parser.
 UNIT_EXTRA_t-runstats := build/cmd/avm-run/runstats.o
 UNIT_EXTRA_t-kvmstats := build/cmd/avm-run/kvmstats.o
+# The virtio-mmio transport and queues, and virtio-blk over a temp image.
+UNIT_EXTRA_t-virtio := $(UNIT_DEV)/virtio-mmio.o $(UNIT_DEV)/virtq.o
+UNIT_EXTRA_t-vblk := $(UNIT_DEV)/virtio-blk.o $(UNIT_DEV)/virtio-mmio.o \
+	$(UNIT_DEV)/virtq.o

@@ -324,20 +324,31 @@ int
 boot_put_cmdline(struct boot_ctx *c, uint64_t max)
 {
 	const char *cl = c->in->cmdline ? c->in->cmdline : "";
+	const char *extra = c->in->linux_extra;
+	size_t len = c->cmdline_len, elen = 0;
 	uint8_t *dst;
 
+	if (extra && *extra &&
+	    (c->st->format == BOOT_FMT_LINUX || c->st->format == BOOT_FMT_PVH))
+		elen = strlen(extra) + (len ? 1 : 0);
 	if (max > BOOT_CMDLINE_MAX)
 		max = BOOT_CMDLINE_MAX;
-	if (c->cmdline_len > max)
+	if (len + elen > max)
 		return boot_fail(c, E2BIG,
 				 "'%s': command line is %zu bytes, the kernel "
 				 "takes at most %llu",
-				 c->in->kernel, c->cmdline_len,
+				 c->in->kernel, len + elen,
 				 (unsigned long long)max);
-	dst = gpa_ptr(c->gm, BOOT_CMDLINE_ADDR, c->cmdline_len + 1);
+	dst = gpa_ptr(c->gm, BOOT_CMDLINE_ADDR, len + elen + 1);
 	if (!dst)
 		return boot_fail(c, ENOMEM, "guest memory is too small");
-	memcpy(dst, cl, c->cmdline_len + 1);
+	memcpy(dst, cl, len);
+	if (elen) {
+		if (len)
+			dst[len] = ' ';
+		memcpy(dst + len + (len ? 1 : 0), extra, strlen(extra));
+	}
+	dst[len + elen] = '\0';
 	c->st->cmdline_addr = BOOT_CMDLINE_ADDR;
 	return 0;
 }

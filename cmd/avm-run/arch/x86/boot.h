@@ -157,6 +157,9 @@ struct boot_params_in {
 	const char *kernel;
 	const char *initrd;
 	const char *cmdline;
+	/* Words a Linux kernel (linux, pvh) gets after cmdline, such as
+	 * the VMM's virtio_mmio.device= announcements; NULL: none. */
+	const char *linux_extra;
 	uint32_t flags; /* BOOT_F_* */
 	/* vCPUs (APIC id of vCPU k is k), NUMA domains, distances: the
 	 * topology the ACPI tables describe; see acpi.h */
