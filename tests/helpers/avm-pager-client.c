@@ -470,6 +470,8 @@ test_pingpong(struct worker *w)
 
 static uint64_t vp_bad, vp_pages; /* every thread of this node, together */
 static unsigned vp_said;	  /* bad words printed */
+static char sock_path[4096];	  /* the pager's pager.sock */
+static __thread int vp_looked;	  /* this thread looked at it */
 
 /* The page and word of a pointer into guest RAM. */
 static void
@@ -513,6 +515,15 @@ vp_check(uint64_t p, unsigned bars, int written)
 		if (got == want)
 			continue;
 		bad++;
+		/*
+		 * A pager that died lets faults through to zero pages (its
+		 * uffd is gone): not data it gave.  It removes pager.sock
+		 * before it exits; the main thread is about to say why.
+		 */
+		if (!vp_looked && (vp_looked = 1) &&
+		    access(sock_path, F_OK) < 0)
+			for (;;)
+				pause();
 		if (__atomic_fetch_add(&vp_said, 1, __ATOMIC_SEQ_CST) < 5)
 			say("verify-pattern: page %" PRIu64 " word %" PRIu64
 			    ": 0x%" PRIx64 ", want 0x%" PRIx64,
@@ -536,13 +547,6 @@ vp_read_all(struct worker *w, unsigned bars, int written)
 		p = npages - 1 - (k + node * (npages / nodes)) % npages;
 		bad += vp_check(p, bars, written);
 		n++;
-	}
-	if (bad) {
-		/*
-		 * A pager that died lets faults through to zero pages: give
-		 * the main thread time to see that and say why first.
-		 */
-		usleep(1000000);
 	}
 	__atomic_fetch_add(&vp_bad, bad, __ATOMIC_SEQ_CST);
 	__atomic_fetch_add(&vp_pages, n, __ATOMIC_SEQ_CST);
@@ -977,6 +981,7 @@ main(int argc, char **argv)
 				   .slots = slots,
 				   .nslots = 2,
 				   .timeout_ms = 60000 };
+	pager_sock_path(vm, sock_path, sizeof(sock_path));
 	if (pager_attach(&a, &ready, &ctl, why, sizeof(why)) < 0)
 		die(69, "attach to the pager: %s", why);
 	/* The litmus variables sit in the homes we think the nodes have:
