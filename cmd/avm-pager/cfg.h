@@ -44,8 +44,9 @@ struct pager_cfg {
 	int stats_ms; /* node 0 gathers every stats_ms; 0: never */
 	int json;
 	char rundir[4096], sock_path[4200], stats_path[4200];
-	char restore[4096]; /* --restore FILE; "" none */
-	int eager;	    /* --eager: every home page before READY */
+	char restore[4096];    /* --restore FILE; "" none */
+	int eager;	       /* --eager: every home page before READY */
+	uint64_t restore_rate; /* --restore-rate MiB/s; 0: no limit */
 };
 
 /* The node that is home of page (0 for a page past every home). */

@@ -235,6 +235,7 @@ enum {
 	OPT_STATS_MS,
 	OPT_RESTORE,
 	OPT_EAGER,
+	OPT_RESTORE_RATE,
 };
 
 /* The options, in help order. */
@@ -268,6 +269,9 @@ static const struct opt opts[] = {
 	{ "eager", OPT_EAGER, NULL,
 	  "with --restore: read every home page before\n"
 	  "the client runs" },
+	{ "restore-rate", OPT_RESTORE_RATE, "MIB",
+	  "with --restore: the background loader's pace,\n"
+	  "MiB/s of home memory (0: as fast as it can)" },
 	{ "quiet", 'q', NULL, "log only warnings and errors" },
 	{ "json", 'j', NULL, "the ready line as JSON" },
 	{ "verbose", 'v', NULL, "log debug lines" },
@@ -440,13 +444,29 @@ loader_runs(void)
 	       mem_attached(&P.mem) && !P.mem.detached;
 }
 
+/* The loop's wait: none while the loader may go on, 10 ms while it
+ * waits for --restore-rate, else up to the next tick. */
+static int
+loop_wait_ms(void)
+{
+	if (!loader_runs())
+		return 1000;
+	return restore_budget(&P.restore, now_ns()) ? 0 : 10;
+}
+
 static void
 restore_tick(void)
 {
 	const struct pager_stats *st = P.st;
+	uint64_t n;
 
 	if (loader_runs()) {
-		fault_restore_step(&P.fault, RESTORE_STEP_PAGES);
+		n = restore_budget(&P.restore, now_ns());
+		if (n)
+			fault_restore_step(&P.fault,
+					   n < RESTORE_STEP_PAGES
+						   ? (unsigned)n
+						   : RESTORE_STEP_PAGES);
 		if (C->eager)
 			restore_progress(&P.restore);
 	}
@@ -475,7 +495,7 @@ loop(void)
 	int n, i;
 
 	for (;;) {
-		n = epoll_wait(P.epfd, ev, 64, loader_runs() ? 0 : 1000);
+		n = epoll_wait(P.epfd, ev, 64, loop_wait_ms());
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -603,6 +623,13 @@ main(int argc, char **argv)
 		case OPT_EAGER:
 			P.cfg.eager = 1;
 			break;
+		case OPT_RESTORE_RATE:
+			if (uint_parse(optarg, 0, 1000000, &v) < 0)
+				usage_fail("--restore-rate: '%s' is not a "
+					   "number of MiB/s in 0..1000000",
+					   optarg);
+			P.cfg.restore_rate = v;
+			break;
 		case 'j':
 			P.cfg.json = 1;
 			break;
@@ -637,8 +664,8 @@ main(int argc, char **argv)
 			   P.cfg.nodes);
 	if (P.cfg.heartbeat_ms && P.cfg.dead_ms <= P.cfg.heartbeat_ms)
 		usage_fail("--dead-ms must be longer than --heartbeat-ms");
-	if (P.cfg.eager && !restore)
-		usage_fail("--eager is for --restore");
+	if ((P.cfg.eager || P.cfg.restore_rate) && !restore)
+		usage_fail("--eager and --restore-rate are for --restore");
 	if (restore && (!*restore || strlen(restore) >= sizeof(P.cfg.restore)))
 		usage_fail("--restore: a file name of 1..%zu bytes",
 			   sizeof(P.cfg.restore) - 1);

@@ -90,8 +90,10 @@ restore_take(struct restore *r, uint64_t page, uint8_t *buf,
 			   sizeof(why)) < 0)
 		pager_fail(errno == EBADMSG ? AVM_EX_DATAERR
 					    : AVM_EX_UNAVAILABLE,
-			   "restore: %s (page %" PRIu64 " of '%s')", why, page,
-			   r->cfg->restore);
+			   "restore: %s (page %" PRIu64 " of '%s', %s)", why,
+			   page, r->cfg->restore,
+			   how == RESTORE_FAULT ? "on its first touch"
+						: "in the background");
 	r->taken[i / 64] |= 1ull << (i % 64);
 	r->left--;
 	if (how == RESTORE_FAULT)
@@ -119,6 +121,24 @@ restore_next(struct restore *r)
 				     : (uint64_t)__builtin_ctzll(~w);
 	}
 	return UINT64_MAX;
+}
+
+uint64_t
+restore_budget(struct restore *r, uint64_t now)
+{
+	uint64_t pages;
+
+	if (!r->cfg->restore_rate)
+		return UINT64_MAX;
+	if (!r->t_loader)
+		r->t_loader = now;
+	/* MiB/s is 256 pages every second, or one every 3.9 ms a MiB/s. */
+	pages = (now - r->t_loader) /
+			(1000000000ull / 256 / r->cfg->restore_rate) +
+		1;
+	return pages > r->st->restored_background
+		       ? pages - r->st->restored_background
+		       : 0;
 }
 
 int
@@ -151,13 +171,4 @@ restore_progress(struct restore *r)
 			rate > 0 ? (total - mib) / rate : 0.0);
 	else
 		fprintf(stderr, ", done in %.1f s\n", s);
-}
-
-void
-restore_close(struct restore *r)
-{
-	snap_close(r->snap);
-	r->snap = NULL;
-	free(r->taken);
-	r->taken = NULL;
 }

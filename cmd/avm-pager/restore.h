@@ -43,6 +43,7 @@ struct restore {
 	uint64_t cursor;	/* the loader's next page, from first */
 	uint64_t bytes;		/* bytes taken that were not zero */
 	uint64_t t0, t_shown;	/* start; last progress line (ns) */
+	uint64_t t_loader;	/* the loader's first step (ns); 0: none */
 	int shown;		/* a progress line is on the terminal */
 };
 
@@ -71,6 +72,12 @@ int restore_take(struct restore *r, uint64_t page, uint8_t *buf,
 /* The loader's next untaken home page, or UINT64_MAX when none is left. */
 uint64_t restore_next(struct restore *r);
 
+/*
+ * How many pages the background loader may take now under
+ * --restore-rate (counted from its first call); UINT64_MAX: no limit.
+ */
+uint64_t restore_budget(struct restore *r, uint64_t now);
+
 /* 1 when every home page was taken. */
 int restore_done(const struct restore *r);
 
@@ -79,8 +86,5 @@ int restore_done(const struct restore *r);
  * restored of the snapshot's, the rate, the time left.  Quiet otherwise.
  */
 void restore_progress(struct restore *r);
-
-/* Closes the snapshot. */
-void restore_close(struct restore *r);
 
 #endif
