@@ -116,10 +116,16 @@ static const struct exit_row rows[] = {
 
 	{ "avm-pager", AVM_EX_OK, "every node's client detached" },
 	{ "avm-pager", AVM_EX_USAGE, "bad command line" },
-	{ "avm-pager", AVM_EX_NOINPUT, "the secret file is missing" },
+	{ "avm-pager", AVM_EX_DATAERR,
+	  "the --restore snapshot is not a snapshot, is of another memory "
+	  "size, or a chunk of it is bad (the message names it; a bad chunk "
+	  "met while the VM runs stops it)" },
+	{ "avm-pager", AVM_EX_NOINPUT,
+	  "the secret file or the --restore snapshot (or a part of it) is "
+	  "missing" },
 	{ "avm-pager", AVM_EX_UNAVAILABLE,
-	  "a node failed; the message names "
-	  "it" },
+	  "a node failed, or the snapshot could not be read while the VM "
+	  "ran; the message names it" },
 	{ "avm-pager", AVM_EX_SOFTWARE, "internal error" },
 	{ "avm-pager", AVM_EX_OSERR, "a system call on guest RAM failed" },
 	{ "avm-pager", AVM_EX_CANTCREAT,

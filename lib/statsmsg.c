@@ -139,7 +139,9 @@ walk_pager(struct walk *w, struct pager_stats *s)
 		w32(w, &h->last_tid);
 	}
 	w64(w, &s->gathered_ns);
-	wres(w, s->reserved, AVM_ARRAY_SIZE(s->reserved));
+	w64(w, &s->restore_pages);
+	w64(w, &s->restored_fault);
+	w64(w, &s->restored_background);
 	for (int i = 0; i < PAGER_MAX_NODES; i++) {
 		struct pager_peer *pp = &s->peer[i];
 
@@ -245,7 +247,7 @@ statsmsg_encode(const struct pager_stats *ps, const struct run_stats *rs,
 {
 	size_t run_len = rs ? rs->size : 0, len;
 	struct walk w = { .p = buf, .enc = 1 };
-	int nz = any_reserved(ps->reserved, AVM_ARRAY_SIZE(ps->reserved));
+	int nz = 0;
 
 	for (int i = 0; i < PAGER_MAX_NODES; i++)
 		nz |= ps->peer[i].reserved != 0;

@@ -6,13 +6,15 @@
  * below it:
  *
  *	main.c    options, wiring, the event loop
- *	  fault.c   the coherence protocol: faults, grants, invalidations
+ *	  fault.c   the coherence protocol: faults, grants, invalidations,
+ *	            and the restore's background loader
  *	  stream.c  bulk page streams (the bulk links)
  *	  gather.c  the other nodes' stats to node 0 (the bulk links)
  *	    net.c     the links to the other pagers and pager.sock
  *	              (conn.c: the connections in the loop)
  *	    mem.c     the client's guest RAM: uffd and memfd operations
  *	    dir.c     the home directory (pure)
+ *	    restore.c the snapshot home pages start from (--restore)
  *	      stats.c   the stats file
  *	      fail.c    ending the process with a message
  *	      cfg.h     this
@@ -42,6 +44,9 @@ struct pager_cfg {
 	int stats_ms; /* node 0 gathers every stats_ms; 0: never */
 	int json;
 	char rundir[4096], sock_path[4200], stats_path[4200];
+	char restore[4096];    /* --restore FILE; "" none */
+	int eager;	       /* --eager: every home page before READY */
+	uint64_t restore_rate; /* --restore-rate MiB/s; 0: no limit */
 };
 
 /* The node that is home of page (0 for a page past every home). */

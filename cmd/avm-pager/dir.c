@@ -114,6 +114,24 @@ grant(struct dir *d, struct dir_txn *t, int mode, int data)
 		     data == PAGER_DATA_PAGE ? t->data : NULL);
 }
 
+/*
+ * What a grant of a page that no holder gives bytes for carries:
+ * PAGER_DATA_ZERO, or PAGER_DATA_PAGE with t->data filled by the owner
+ * (dir_ops.fill); < 0 the owner's error.
+ */
+static int
+fill(struct dir *d, struct dir_txn *t)
+{
+	int rc;
+
+	if (!d->ops.fill)
+		return PAGER_DATA_ZERO;
+	rc = d->ops.fill(d->ops.ctx, t->page, t->data);
+	if (rc < 0)
+		return rc;
+	return rc ? PAGER_DATA_PAGE : PAGER_DATA_ZERO;
+}
+
 /* The requester said it holds nothing: forget what we thought. */
 static void
 fix_view(struct dir_entry *e, const struct dir_req *r)
@@ -191,8 +209,8 @@ finish(struct dir *d, struct dir_txn *t)
 		data = PAGER_DATA_KEEP;
 	else if (t->have_data)
 		data = PAGER_DATA_PAGE;
-	else
-		data = PAGER_DATA_ZERO;
+	else if ((data = fill(d, t)) < 0)
+		return data;
 	if (e->version && e->owner != r->node) {
 		if (e->transfers < UINT16_MAX)
 			e->transfers++;
@@ -230,9 +248,12 @@ start(struct dir *d, struct dir_txn *t)
 			return 1;
 		}
 		if (st == DIR_INVALID) {
+			rc = fill(d, t);
+			if (rc < 0)
+				return rc;
 			e->copyset = bit;
 			set_state(e, DIR_SHARED);
-			grant(d, t, PAGER_HOLD_SHARED, PAGER_DATA_ZERO);
+			grant(d, t, PAGER_HOLD_SHARED, rc);
 			return 1;
 		}
 		if (st == DIR_EXCL)
@@ -335,6 +356,22 @@ dir_request(struct dir *d, const struct dir_req *r)
 	d->e[r->page - d->first].state |= DIR_BUSY;
 	d->busy++;
 	return run(d, t);
+}
+
+int
+dir_home_copy(struct dir *d, uint64_t page)
+{
+	struct dir_entry *e;
+
+	if (!dir_homes(d, page))
+		return -ERANGE;
+	e = &d->e[page - d->first];
+	/* The state byte holds DIR_BUSY too: a running request is busy. */
+	if (e->state != DIR_INVALID || e->copyset)
+		return -EBUSY;
+	e->copyset = 1ull << d->self;
+	e->state = DIR_SHARED;
+	return 0;
 }
 
 int

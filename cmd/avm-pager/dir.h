@@ -9,8 +9,9 @@
  * A read miss is served from the exclusive owner (downgraded to shared)
  * or from a sharer; a write miss invalidates every other copy and waits
  * for every acknowledgement before it grants.  A page nobody holds is
- * zero and is granted without data.  One request per page at a time;
- * the others wait in that page's queue.
+ * zero and is granted without data, unless the owner has other bytes
+ * for it (dir_ops.fill: a restored snapshot).  One request per page at
+ * a time; the others wait in that page's queue.
  */
 #ifndef AVM_PAGER_DIR_H
 #define AVM_PAGER_DIR_H
@@ -20,7 +21,7 @@
 #include "avm/pager.h"
 
 enum dir_state {
-	DIR_INVALID = 0, /* nobody holds it: it is zero */
+	DIR_INVALID = 0, /* nobody holds it: zero, or dir_ops.fill's */
 	DIR_SHARED = 1,	 /* copyset holds read-only copies */
 	DIR_EXCL = 2,	 /* owner holds the only, writable, copy */
 };
@@ -66,6 +67,15 @@ struct dir_ops {
 		      uint32_t version, const uint8_t *bytes);
 	/* Exclusive ownership of page moved to another node (stats). */
 	void (*transfer)(void *ctx, const struct dir_req *r, uint64_t count);
+	/*
+	 * The bytes of page, which nobody holds, for a grant that would
+	 * otherwise say zero: 1 with data filled, 0 for zero, < 0 when it
+	 * cannot (dir_request and dir_ack return that).  NULL: always
+	 * zero.  The owner answers with other bytes at most once a page
+	 * (a snapshot's page before anyone held it); a page that everyone
+	 * dropped since is zero.
+	 */
+	int (*fill)(void *ctx, uint64_t page, uint8_t *data);
 	void *ctx;
 };
 
@@ -108,6 +118,15 @@ int dir_request(struct dir *d, const struct dir_req *r);
  */
 int dir_ack(struct dir *d, uint32_t node, uint64_t page, int had,
 	    const uint8_t *data);
+
+/*
+ * The home took a copy of page from outside the protocol (a restored
+ * snapshot's bytes, placed in its memory): a page nobody holds becomes
+ * shared by the home alone.  Returns 0, -ERANGE (not homed here),
+ * -EBUSY (a request runs on it, or someone holds it: the bytes of the
+ * protocol win).
+ */
+int dir_home_copy(struct dir *d, uint64_t page);
 
 /* The entry of a homed page, or NULL. */
 const struct dir_entry *dir_entry_get(const struct dir *d, uint64_t page);

@@ -235,14 +235,31 @@ dir_transfer_cb(void *ctx, const struct dir_req *r, uint64_t count)
 	stats_seq_end(f->st);
 }
 
+/*
+ * A page nobody holds is about to be granted: on a restore, the first
+ * request for a home page (from any node, before or after our client
+ * attached) gets the snapshot's bytes; a page taken before is zero (its
+ * holders all dropped it since).
+ */
+static int
+dir_fill_cb(void *ctx, uint64_t page, uint8_t *data)
+{
+	struct fault *f = ctx;
+
+	if (!f->restore || !restore_untaken(f->restore, page))
+		return 0;
+	return restore_take(f->restore, page, data, RESTORE_FAULT);
+}
+
 int
 fault_init(struct fault *f, const struct pager_cfg *cfg, struct pager_stats *st,
-	   struct mem *mem, struct net *net)
+	   struct mem *mem, struct net *net, struct restore *restore)
 {
 	struct dir_ops ops = {
 		.inval = dir_inval_cb,
 		.grant = dir_grant_cb,
 		.transfer = dir_transfer_cb,
+		.fill = dir_fill_cb,
 		.ctx = f,
 	};
 
@@ -251,6 +268,7 @@ fault_init(struct fault *f, const struct pager_cfg *cfg, struct pager_stats *st,
 	f->st = st;
 	f->mem = mem;
 	f->net = net;
+	f->restore = restore;
 	f->sync_page = UINT64_MAX;
 	f->local = calloc(cfg->npages, 1);
 	f->pend_mask = 8191;
@@ -261,6 +279,59 @@ fault_init(struct fault *f, const struct pager_cfg *cfg, struct pager_stats *st,
 	return dir_init(&f->dir, cfg->home_first[cfg->node],
 			cfg->home_pages[cfg->node], cfg->node, cfg->nodes,
 			&ops);
+}
+
+/* --- the restore's background loader ---------------------------------------- */
+
+/*
+ * Why this cannot race the protocol: it runs in the event loop's one
+ * thread, between events, as does everything that reads or changes the
+ * directory, the local states and the memfd.  It touches only untaken
+ * pages, and a page is taken by the first request for it (dir_fill_cb,
+ * inside dir_request, before any grant), so an untaken page has never
+ * been granted: nobody holds it (no other node, not our client), no
+ * request runs or waits on it, its directory entry is INVALID and the
+ * memfd has a hole there.  The loader fills that hole with UFFDIO_COPY
+ * (write-protected: a shared copy; it fails with EEXIST rather than
+ * overwrite a page that is there) where the client maps the page, or
+ * pwrite where it does not, and tells the directory that the home holds
+ * it (dir_home_copy).  From then on the page is the protocol's, like any
+ * page the home shares: a remote read fetches the home's copy, a write
+ * anywhere invalidates it.  A fault of our client on the page that is
+ * still unread in the uffd finds the page held shared and is a wake
+ * (a write then faults again, write-protected, and upgrades).
+ */
+int
+fault_restore_step(struct fault *f, unsigned max)
+{
+	static uint8_t buf[PAGER_PAGE_SIZE] __attribute__((aligned(4096)));
+	const struct dir_entry *e;
+	uint64_t page;
+	unsigned i;
+
+	for (i = 0; i < max; i++) {
+		page = restore_next(f->restore);
+		if (page == UINT64_MAX)
+			return 0;
+		e = dir_entry_get(&f->dir, page);
+		if (!e || e->state != DIR_INVALID || e->copyset ||
+		    f->local[page] != 0)
+			pager_fail(AVM_EX_SOFTWARE,
+				   "restore: page %llu is in use before its "
+				   "snapshot bytes were taken",
+				   (unsigned long long)page);
+		if (restore_take(f->restore, page, buf, RESTORE_BACKGROUND) ==
+		    0)
+			continue; /* zero: the directory's INVALID says it */
+		mem_install(f->mem, page, buf, 0);
+		if (dir_home_copy(&f->dir, page) < 0)
+			pager_fail(AVM_EX_SOFTWARE,
+				   "restore: page %llu: the directory refused "
+				   "the home's copy",
+				   (unsigned long long)page);
+		set_hold(f, page, PAGER_HOLD_SHARED);
+	}
+	return !restore_done(f->restore);
 }
 
 /* --- faults ---------------------------------------------------------------- */

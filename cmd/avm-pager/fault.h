@@ -13,6 +13,7 @@
 #include "dir.h"
 #include "mem.h"
 #include "net.h"
+#include "restore.h"
 
 /* Local state of a page: bits 0-1 enum pager_hold, bit 7 a request out. */
 #define LS_HOLD 0x03
@@ -31,6 +32,7 @@ struct fault {
 	struct pager_stats *st;
 	struct mem *mem;
 	struct net *net;
+	struct restore *restore; /* NULL: home pages start zero */
 	struct dir dir;
 	uint8_t *local; /* [npages] */
 	struct pend *pend;
@@ -41,10 +43,19 @@ struct fault {
 
 /*
  * Sets f up over mem (whose faults and events it takes: mem_ops()) and
- * net (to send).  Returns 0 or -ENOMEM.
+ * net (to send); restore: where home pages start from (NULL: zero).
+ * Returns 0 or -ENOMEM.
  */
 int fault_init(struct fault *f, const struct pager_cfg *cfg,
-	       struct pager_stats *st, struct mem *mem, struct net *net);
+	       struct pager_stats *st, struct mem *mem, struct net *net,
+	       struct restore *restore);
+
+/*
+ * The restore's background loader, one step: up to max untaken home
+ * pages into the home's memory (the client attached, and not detached).
+ * Returns 1 while untaken pages are left, 0 when all are taken.
+ */
+int fault_restore_step(struct fault *f, unsigned max);
 /* What mem_init() needs to hand faults and events to f. */
 const struct mem_ops *fault_mem_ops(void);
 /* A frame on a fault link. */

@@ -31,6 +31,7 @@
 #include "gather.h"
 #include "mem.h"
 #include "net.h"
+#include "restore.h"
 #include "stats.h"
 #include "stream.h"
 
@@ -43,6 +44,9 @@ struct pager {
 	struct fault fault;
 	struct stream stream;
 	struct gather gather;
+	struct restore restore;
+	int restoring;	  /* --restore */
+	int restore_said; /* its end was logged */
 	int epfd, timer_fd;
 };
 
@@ -104,6 +108,14 @@ on_done(void *ctx)
 		 (unsigned long long)p->st->faults[PAGER_F_SPURIOUS],
 		 (unsigned long long)p->st->pages_sent,
 		 (unsigned long long)p->st->pages_received);
+	if (p->restoring)
+		log_info("restored from the snapshot: %llu of %llu home pages, "
+			 "%llu on fault, %llu in the background",
+			 (unsigned long long)(p->st->restored_fault +
+					      p->st->restored_background),
+			 (unsigned long long)p->st->restore_pages,
+			 (unsigned long long)p->st->restored_fault,
+			 (unsigned long long)p->st->restored_background);
 	/* BYE on every link (short deadline), then leave. */
 	pager_exit(AVM_EX_OK);
 }
@@ -221,6 +233,9 @@ enum {
 	OPT_CONNECT_MS,
 	OPT_ATTACH_MS,
 	OPT_STATS_MS,
+	OPT_RESTORE,
+	OPT_EAGER,
+	OPT_RESTORE_RATE,
 };
 
 /* The options, in help order. */
@@ -248,6 +263,15 @@ static const struct opt opts[] = {
 	  "client attached within\n(60000; 0: none)" },
 	{ "stats-ms", OPT_STATS_MS, "MS",
 	  "node 0: gather every node's stats this often\n(1000; 0: never)" },
+	{ "restore", OPT_RESTORE, "FILE",
+	  "home pages start from snapshot FILE, each read\n"
+	  "on its first touch, the rest in the background" },
+	{ "eager", OPT_EAGER, NULL,
+	  "with --restore: read every home page before\n"
+	  "the client runs" },
+	{ "restore-rate", OPT_RESTORE_RATE, "MIB",
+	  "with --restore: the background loader's pace,\n"
+	  "MiB/s of home memory (0: as fast as it can)" },
 	{ "quiet", 'q', NULL, "log only warnings and errors" },
 	{ "json", 'j', NULL, "the ready line as JSON" },
 	{ "verbose", 'v', NULL, "log debug lines" },
@@ -259,7 +283,9 @@ static void
 usage(FILE *f, int full)
 {
 	fputs("usage: avm-pager --vm NAME --memory SIZE [--node I --nodes N\n"
-	      "                 --peers ADDR:PORT,...] [options]\n",
+	      "                 --peers ADDR:PORT,...] [--restore FILE "
+	      "[--eager]]\n"
+	      "                 [options]\n",
 	      f);
 	if (!full)
 		return;
@@ -399,6 +425,66 @@ epoll_add(int fd, void *tag)
 		pager_fail(AVM_EX_OSERR, "epoll_ctl: %s", strerror(errno));
 }
 
+/*
+ * The restore's background loader runs here, RESTORE_STEP_PAGES pages
+ * between two rounds of events, not in a thread of its own: the loop's
+ * thread is the only one that reads or changes the directory, the local
+ * page states and the memfd, so the loader needs no lock and sees each
+ * page exactly as the fault path does (fault.c says why it cannot race
+ * it).  The price: a fault that comes during a step waits for it, at
+ * most one chunk's pread and inflate (256 pages) and 64 page copies.
+ */
+#define RESTORE_STEP_PAGES 64
+
+/* 1 while the loader has pages to load into a client's memory. */
+static int
+loader_runs(void)
+{
+	return P.restoring && !restore_done(&P.restore) &&
+	       mem_attached(&P.mem) && !P.mem.detached;
+}
+
+/* The loop's wait: none while the loader may go on, 10 ms while it
+ * waits for --restore-rate, else up to the next tick. */
+static int
+loop_wait_ms(void)
+{
+	if (!loader_runs())
+		return 1000;
+	return restore_budget(&P.restore, now_ns()) ? 0 : 10;
+}
+
+static void
+restore_tick(void)
+{
+	const struct pager_stats *st = P.st;
+	uint64_t n;
+
+	if (loader_runs()) {
+		n = restore_budget(&P.restore, now_ns());
+		if (n)
+			fault_restore_step(&P.fault,
+					   n < RESTORE_STEP_PAGES
+						   ? (unsigned)n
+						   : RESTORE_STEP_PAGES);
+		if (C->eager)
+			restore_progress(&P.restore);
+	}
+	if (!restore_done(&P.restore) || P.restore_said)
+		return;
+	/* Every home page taken: by faults, by the loader, or both. */
+	P.restore_said = 1;
+	log_info("restore done in %.1f s: %llu home pages, %llu MiB not "
+		 "zero; %llu on fault, %llu in the background",
+		 (double)(now_ns() - P.restore.t0) / 1e9,
+		 (unsigned long long)st->restore_pages,
+		 (unsigned long long)(P.restore.bytes >> 20),
+		 (unsigned long long)st->restored_fault,
+		 (unsigned long long)st->restored_background);
+	if (P.net.ready_wait)
+		net_ready_release(&P.net);
+}
+
 /* Tags for the loop's own fds (conns carry their struct conn *). */
 static char tag_listen, tag_ctl, tag_timer, tag_setup, tag_sig;
 
@@ -409,7 +495,7 @@ loop(void)
 	int n, i;
 
 	for (;;) {
-		n = epoll_wait(P.epfd, ev, 64, 1000);
+		n = epoll_wait(P.epfd, ev, 64, loop_wait_ms());
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -447,6 +533,8 @@ loop(void)
 				conn_io(t, ev[i].events);
 			}
 		}
+		if (P.restoring)
+			restore_tick();
 	}
 }
 
@@ -454,7 +542,7 @@ int
 main(int argc, char **argv)
 {
 	const char *vm = NULL, *mem = NULL, *peers = NULL, *listen_at = NULL;
-	const char *secret = NULL, *homes = NULL;
+	const char *secret = NULL, *homes = NULL, *restore = NULL;
 	struct itimerspec its = { { 0, 100000000 }, { 0, 100000000 } };
 	char dir[4000];
 	uint64_t v;
@@ -529,6 +617,19 @@ main(int argc, char **argv)
 					   "not 0)",
 					   P.cfg.stats_ms);
 			break;
+		case OPT_RESTORE:
+			restore = optarg;
+			break;
+		case OPT_EAGER:
+			P.cfg.eager = 1;
+			break;
+		case OPT_RESTORE_RATE:
+			if (uint_parse(optarg, 0, 1000000, &v) < 0)
+				usage_fail("--restore-rate: '%s' is not a "
+					   "number of MiB/s in 0..1000000",
+					   optarg);
+			P.cfg.restore_rate = v;
+			break;
 		case 'j':
 			P.cfg.json = 1;
 			break;
@@ -563,6 +664,11 @@ main(int argc, char **argv)
 			   P.cfg.nodes);
 	if (P.cfg.heartbeat_ms && P.cfg.dead_ms <= P.cfg.heartbeat_ms)
 		usage_fail("--dead-ms must be longer than --heartbeat-ms");
+	if ((P.cfg.eager || P.cfg.restore_rate) && !restore)
+		usage_fail("--eager and --restore-rate are for --restore");
+	if (restore && (!*restore || strlen(restore) >= sizeof(P.cfg.restore)))
+		usage_fail("--restore: a file name of 1..%zu bytes",
+			   sizeof(P.cfg.restore) - 1);
 	snprintf(P.cfg.vm, sizeof(P.cfg.vm), "%s", vm);
 	P.cfg.npages = P.cfg.mem_bytes / PAGER_PAGE_SIZE;
 	if (P.cfg.nodes > 1 && !peers)
@@ -585,6 +691,12 @@ main(int argc, char **argv)
 	log_set_level(verbose ? LOG_LVL_DEBUG
 		      : quiet ? LOG_LVL_WARN
 			      : LOG_LVL_INFO);
+	/* Before anything is made or linked: a bad snapshot ends here. */
+	if (restore) {
+		snprintf(P.cfg.restore, sizeof(P.cfg.restore), "%s", restore);
+		restore_open(&P.restore, C);
+		P.restoring = 1;
+	}
 	if (avm_rundir(dir, sizeof(dir)) < 0)
 		pager_fail(AVM_EX_CONFIG, "no run directory: set AVM_RUNDIR or "
 					  "XDG_RUNTIME_DIR");
@@ -629,9 +741,13 @@ main(int argc, char **argv)
 	timerfd_settime(P.timer_fd, 0, &its, NULL);
 	/* The tree of modules, bottom up (cfg.h). */
 	P.st = stats_open(C, sizeof(struct dir_entry));
+	if (P.restoring)
+		restore_start(&P.restore, P.st);
 	mem_init(&P.mem, C, P.st, fault_mem_ops(), &P.fault);
 	net_init(&P.net, C, P.st, P.epfd, &net_ops, &P);
-	rc = fault_init(&P.fault, C, P.st, &P.mem, &P.net);
+	P.net.ready_wait = P.cfg.eager;
+	rc = fault_init(&P.fault, C, P.st, &P.mem, &P.net,
+			P.restoring ? &P.restore : NULL);
 	if (rc < 0)
 		pager_fail(AVM_EX_OSERR, "directory: %s", strerror(-rc));
 	stream_init(&P.stream, C, &P.mem, &P.net);

@@ -444,13 +444,20 @@ send_ready(struct net *n)
 				 .home_pages = cfg->home_pages[cfg->node] };
 	uint8_t buf[WIRE_PG_READY_SIZE];
 
-	if (!n->fabric_up || !n->client || n->ready_sent)
+	if (!n->fabric_up || !n->client || n->ready_sent || n->ready_wait)
 		return;
 	pager_ready_encode(&r, buf, sizeof(buf));
 	conn_send(n->client, WIRE_T_PG_READY, WIRE_F_REPLY, n->attach_id, buf,
 		  sizeof(buf), NULL, 0);
 	n->ready_sent = 1;
 	n->ops->ready(n->ctx, &r);
+}
+
+void
+net_ready_release(struct net *n)
+{
+	n->ready_wait = 0;
+	send_ready(n);
 }
 
 void

@@ -87,6 +87,7 @@ struct net {
 	struct conn *client;
 	uint64_t attach_id;
 	int attached, ready_sent, detached;
+	int ready_wait; /* READY waits for net_ready_release (--eager) */
 	pthread_mutex_t setup_lock;
 	struct setup *setup_head, **setup_tail;
 };
@@ -105,6 +106,9 @@ void net_accept(struct net *n);
 void net_ctl_accept(struct net *n);
 void net_setup_ready(struct net *n);
 void conn_io(struct conn *c, uint32_t events);
+/* The owner is ready for the client: READY goes once the fabric is up
+ * and the client attached (at once when they are). */
+void net_ready_release(struct net *n);
 /* Heartbeats and set-up deadlines, every 100 ms or so. */
 void net_tick(struct net *n, uint64_t now);
 

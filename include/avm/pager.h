@@ -364,7 +364,11 @@ struct pager_stats {
 	uint64_t lat_sum_ns, lat_count;
 	struct pager_hot hot[PAGER_STATS_HOT]; /* under seq, by transfers */
 	uint64_t gathered_ns; /* 0 here; a gathered copy: when it came */
-	uint64_t reserved[3];
+	/* --restore: home pages that start from the snapshot (0: not a
+	 * restore), and those taken so far, by how: a request needed the
+	 * page first (any node's fault), or the background loader */
+	uint64_t restore_pages;
+	uint64_t restored_fault, restored_background;
 	struct pager_peer peer[PAGER_MAX_NODES]; /* [own node] stays 0 */
 };
 

@@ -23,6 +23,18 @@
  *          node 0 first prints "pingpong page gpa=0x..." (the page's
  *          guest physical address as the pager sees it), each of the
  *          two "pingpong: tid N" (the thread the pager's stats name)
+ *   verify-pattern  for a restored memory (avm-pager --restore of a
+ *          snapshot avm-snapgen wrote with --pattern P --seed S, given
+ *          here too): every thread of every node reads its share of
+ *          every page and checks each word against the pattern; then
+ *          each thread writes one word of its own pages, and every page
+ *          is read and checked again, the written words included.  The
+ *          barrier's own two words are checked against what the
+ *          barrier can have made of them.  Run it alone: the other
+ *          tests expect memory that starts zero
+ *
+ * --linger-ms MS: stay attached that long after the tests (so that a
+ * test can read the pager's stats while the VM is still up).
  *
  * Bench modes (--bench) print key=value lines for bench/pager.sh.
  *
@@ -49,6 +61,7 @@
 #include "avm/pager.h"
 #include "avm/placement.h"
 #include "avm/util.h"
+#include "pattern.h"
 
 #define PG 4096u
 
@@ -64,6 +77,9 @@ static const char *bench;
 static unsigned bench_n = 200;
 static uint64_t pp_offset = UINT64_MAX; /* --page-offset; else the middle */
 static struct pager_slot slots[2];
+static int pattern = -1; /* --pattern: the memory is a restored snapshot */
+static uint64_t pattern_seed = 1;
+static unsigned linger_ms;
 
 static uint8_t *ram;
 static struct link *ctl;
@@ -140,6 +156,13 @@ st(volatile uint64_t *p, uint64_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
+/*
+ * What the barrier's count word holds at rest: 0, or what the restored
+ * snapshot's pattern put there (every node knows it, as it knows the
+ * pattern).
+ */
+static uint64_t bar_base;
+
 /* All threads of all nodes. */
 static void
 barrier(const char *what)
@@ -149,8 +172,8 @@ barrier(const char *what)
 	unsigned n = 0;
 
 	if (__atomic_fetch_add(count, 1, __ATOMIC_SEQ_CST) ==
-	    (uint64_t)nodes * threads - 1) {
-		st(count, 0);
+	    bar_base + (uint64_t)nodes * threads - 1) {
+		st(count, bar_base);
 		__atomic_fetch_add(gen, 1, __ATOMIC_SEQ_CST);
 		return;
 	}
@@ -443,6 +466,126 @@ test_pingpong(struct worker *w)
 	barrier("pingpong end");
 }
 
+/* --- a restored memory against its pattern -------------------------------- */
+
+static uint64_t vp_bad, vp_pages; /* every thread of this node, together */
+static unsigned vp_said;	  /* bad words printed */
+static char sock_path[4096];	  /* the pager's pager.sock */
+static __thread int vp_looked;	  /* this thread looked at it */
+
+/* The page and word of a pointer into guest RAM. */
+static void
+page_word(volatile uint64_t *v, uint64_t *p, uint64_t *i)
+{
+	uint64_t off = (uint64_t)((volatile uint8_t *)v - ram);
+
+	*p = off / PG;
+	*i = off % PG / 8;
+}
+
+/* The word page p has written in phase 2 (never word 0: the barrier's). */
+static uint64_t
+vp_word(uint64_t p)
+{
+	return 1 + p % (PG / 8 - 1);
+}
+
+/*
+ * Page p against the pattern: bars barriers passed since the memory was
+ * restored, written: phase 2's word is in.  Returns the bad words.
+ */
+static uint64_t
+vp_check(uint64_t p, unsigned bars, int written)
+{
+	const volatile uint64_t *w = (const volatile uint64_t *)(ram + p * PG);
+	uint64_t cp, ci, gp, gi, i, got, want, bad = 0;
+	uint64_t g = (uint64_t)nodes * threads;
+
+	page_word(at(0, 0), &cp, &ci);
+	page_word(at(1, 1), &gp, &gi);
+	for (i = 0; i < PG / 8; i++) {
+		got = w[i];
+		want = pattern_word(pattern, pattern_seed, p, i);
+		if (written && i == vp_word(p))
+			want = ~want;
+		if (p == gp && i == gi)
+			want += bars; /* each barrier adds one */
+		if (p == cp && i == ci && got >= want && got < want + g)
+			continue; /* a barrier under way counts here */
+		if (got == want)
+			continue;
+		bad++;
+		/*
+		 * A pager that died lets faults through to zero pages (its
+		 * uffd is gone): not data it gave.  It removes pager.sock
+		 * before it exits; the main thread is about to say why.
+		 */
+		if (!vp_looked && (vp_looked = 1) &&
+		    access(sock_path, F_OK) < 0)
+			for (;;)
+				pause();
+		if (__atomic_fetch_add(&vp_said, 1, __ATOMIC_SEQ_CST) < 5)
+			say("verify-pattern: page %" PRIu64 " word %" PRIu64
+			    ": 0x%" PRIx64 ", want 0x%" PRIx64,
+			    p, i, got, want);
+	}
+	return bad;
+}
+
+/*
+ * This thread's share of every page, downwards from a start that differs
+ * by node: node 0 from the last page, node i from node (N - i)'s home.
+ * A restoring pager's loader goes upwards from the start of its home, so
+ * readers and loaders meet in the middle and both take pages.
+ */
+static void
+vp_read_all(struct worker *w, unsigned bars, int written)
+{
+	uint64_t k, p, bad = 0, n = 0;
+
+	for (k = w->tid; k < npages; k += threads) {
+		p = npages - 1 - (k + node * (npages / nodes)) % npages;
+		bad += vp_check(p, bars, written);
+		n++;
+	}
+	__atomic_fetch_add(&vp_bad, bad, __ATOMIC_SEQ_CST);
+	__atomic_fetch_add(&vp_pages, n, __ATOMIC_SEQ_CST);
+}
+
+static void
+test_verify_pattern(struct worker *w)
+{
+	uint32_t G = nodes * threads;
+	uint64_t p;
+
+	if (pattern < 0) {
+		say("verify-pattern: needs --pattern FAIL");
+		failed = 1;
+		barrier("verify-pattern");
+		return;
+	}
+	/* "start" was the first barrier since the restore */
+	vp_read_all(w, 1, 0);
+	barrier("verify-pattern read");
+	for (p = w->g; p < npages; p += G) {
+		volatile uint64_t *v = (volatile uint64_t *)(ram + p * PG);
+
+		v[vp_word(p)] =
+			~pattern_word(pattern, pattern_seed, p, vp_word(p));
+	}
+	barrier("verify-pattern written");
+	vp_read_all(w, 3, 1);
+	barrier("verify-pattern read again");
+	if (w->tid == 0) {
+		if (vp_bad)
+			failed = 1;
+		say("verify-pattern: %" PRIu64 " pages read, %" PRIu64
+		    " words written, %" PRIu64 " bad words%s",
+		    vp_pages, npages, vp_bad, vp_bad ? " FAIL" : "");
+	}
+	barrier("verify-pattern end");
+}
+
 static int
 want(const char *t)
 {
@@ -463,6 +606,8 @@ worker_main(void *arg)
 	struct worker *w = arg;
 
 	barrier("start");
+	if (want("verify-pattern"))
+		test_verify_pattern(w);
 	if (want("mp"))
 		test_mp(w);
 	if (want("sb")) {
@@ -653,7 +798,10 @@ usage(FILE *f)
 		   "--memory SIZE\n"
 		   "       [--home-sizes LIST] [--threads T] [--rounds R] "
 		   "[--iters K] "
-		   "[--tests mp,sb,xadd,lock,false,soak,pingpong]\n"
+		   "[--tests mp,sb,xadd,lock,false,soak,pingpong,"
+		   "verify-pattern]\n"
+		   "       [--pattern zero|random|counter|mixed [--seed N]] "
+		   "[--linger-ms MS]\n"
 		   "       [--soak-ms MS] [--page-offset BYTES] [--timeout-ms "
 		   "MS] [--bench "
 		   "zero|read|write|"
@@ -678,6 +826,9 @@ main(int argc, char **argv)
 		{ "count", required_argument, NULL, 'c' },
 		{ "soak-ms", required_argument, NULL, 's' },
 		{ "page-offset", required_argument, NULL, 'P' },
+		{ "pattern", required_argument, NULL, 'p' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "linger-ms", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -743,6 +894,26 @@ main(int argc, char **argv)
 		case 'T':
 			tests = optarg;
 			break;
+		case 'p':
+			pattern = pattern_parse(optarg);
+			if (pattern < 0) {
+				usage(stderr);
+				return 64;
+			}
+			break;
+		case 'S':
+		case 'L':
+			if (uint_parse(optarg, 0,
+				       c == 'L' ? 3600000 : UINT64_MAX,
+				       &v) < 0) {
+				usage(stderr);
+				return 64;
+			}
+			if (c == 'S')
+				pattern_seed = v;
+			else
+				linger_ms = (unsigned)v;
+			break;
 		case 'H':
 			home_sizes = optarg;
 			break;
@@ -784,6 +955,12 @@ main(int argc, char **argv)
 	if (ram == MAP_FAILED)
 		die(71, "mmap guest RAM: %s", strerror(errno));
 	madvise(ram, mem_bytes, MADV_DONTFORK);
+	if (pattern >= 0) {
+		uint64_t bp, bw;
+
+		page_word(at(0, 0), &bp, &bw);
+		bar_base = pattern_word(pattern, pattern_seed, bp, bw);
+	}
 	uffd = pager_uffd_open();
 	if (uffd < 0)
 		die(69, "userfaultfd: %s", strerror(-uffd));
@@ -804,6 +981,7 @@ main(int argc, char **argv)
 				   .slots = slots,
 				   .nslots = 2,
 				   .timeout_ms = 60000 };
+	pager_sock_path(vm, sock_path, sizeof(sock_path));
 	if (pager_attach(&a, &ready, &ctl, why, sizeof(why)) < 0)
 		die(69, "attach to the pager: %s", why);
 	/* The litmus variables sit in the homes we think the nodes have:
@@ -842,6 +1020,14 @@ main(int argc, char **argv)
 	}
 	for (i = 0; i < threads; i++)
 		pthread_join(w[i].t, NULL);
+	for (uint64_t end = now_ns() + (uint64_t)linger_ms * 1000000u;
+	     now_ns() < end;) {
+		struct pollfd pfd = { .fd = link_fd(ctl), .events = POLLIN };
+
+		if (poll(&pfd, 1, 100) > 0 &&
+		    (c = pager_check(ctl, why, sizeof(why))) < 0)
+			die(69, "stopping: %s", why);
+	}
 	if (bench && !strcmp(bench, "bulk"))
 		bench_bulk();
 	/* Everyone passed the last barrier: nobody needs our pages now

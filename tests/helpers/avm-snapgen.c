@@ -18,7 +18,9 @@
  *     --pattern P          guest RAM: zero, random (every page, from
  *                          --seed), counter (each 8-byte word holds
  *                          its RAM offset), mixed (page p: zero when
- *                          p % 4 is 0 or 3, counter when 1, random 2)
+ *                          p % 4 is 0 or 3, counter when 1, random 2);
+ *                          pattern.h, which avm-pager-client checks
+ *                          a restored memory against
  *     --seed N             for random (default 1)
  *     --level N            zlib level 0..9 (default zlib's)
  *     --chunk-pages N      1..256 (default 256)
@@ -47,10 +49,9 @@
 #include "avm/placement.h"
 #include "avm/snapfile.h"
 #include "avm/util.h"
+#include "pattern.h"
 
 #define PG SNAP_PAGE_SIZE
-
-enum pattern { PAT_ZERO, PAT_RANDOM, PAT_COUNTER, PAT_MIXED };
 
 static const char *vm = "snap";
 static uint32_t vcpus = 2, nodes = 1;
@@ -69,40 +70,11 @@ static char dev_buf[SNAP_DEVICES_MAX * (SNAP_DEV_NAME_MAX + 2)];
 static uint32_t ndevs;
 static struct placement_node place[SNAP_NODES_MAX];
 
-static uint64_t
-mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
 /* Page p of the pattern into buf. */
 static void
 page_fill(uint64_t p, uint8_t *buf)
 {
-	enum pattern k = pattern;
-	uint64_t w, i;
-
-	if (k == PAT_MIXED)
-		k = p % 4 == 1	 ? PAT_COUNTER
-		    : p % 4 == 2 ? PAT_RANDOM
-				 : PAT_ZERO;
-	for (i = 0; i < PG / 8; i++) {
-		switch (k) {
-		case PAT_RANDOM:
-			w = mix64(seed * 0x9e3779b97f4a7c15ull + p * 512 + i);
-			break;
-		case PAT_COUNTER:
-			w = p * PG + i * 8;
-			break;
-		default:
-			w = 0;
-		}
-		memcpy(buf + i * 8, &w, 8);
-	}
+	pattern_page(pattern, seed, p, buf);
 }
 
 static int
@@ -420,14 +392,8 @@ main(int argc, char **argv)
 			device_list = optarg;
 			break;
 		case 'p':
-			if (strcmp(optarg, "zero") == 0)
-				pattern = PAT_ZERO;
-			else if (strcmp(optarg, "random") == 0)
-				pattern = PAT_RANDOM;
-			else if (strcmp(optarg, "counter") == 0)
-				pattern = PAT_COUNTER;
-			else if (strcmp(optarg, "mixed") == 0)
-				pattern = PAT_MIXED;
+			if (pattern_parse(optarg) >= 0)
+				pattern = (enum pattern)pattern_parse(optarg);
 			else {
 				log_err("--pattern '%s': zero, random, "
 					"counter or mixed",

@@ -3,7 +3,10 @@
  * in here): fixed scenarios, then a random simulation of N nodes whose
  * copies follow the directory's grants and invalidations, checking after
  * every step: one writer or many readers, every reader sees the last
- * value written, the directory's view matches the copies.
+ * value written, the directory's view matches the copies.  The same
+ * for a restore: pages start from a snapshot's bytes (dir_ops.fill), and
+ * the home takes some of them itself as its background loader does
+ * (dir_home_copy).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +94,46 @@ cb_grant(void *ctx, const struct dir_req *r, int mode, int data,
 	}
 }
 
-static const struct dir_ops ops = { cb_inval, cb_grant, NULL, NULL };
+/* A restore: the snapshot's first word of page p is SNAP_VAL(p). */
+#define SNAP_VAL(p) (1000 + (p))
+static int restoring, fills;
+static int taken[PAGES]; /* the snapshot's bytes went out (fill) or home */
+
+static int
+cb_fill(void *ctx, uint64_t page, uint8_t *data)
+{
+	uint64_t v = SNAP_VAL(page);
+
+	(void)ctx;
+	if (!restoring || taken[page])
+		return 0;
+	taken[page] = 1;
+	fills++;
+	memset(data, 0, PAGER_PAGE_SIZE);
+	memcpy(data, &v, sizeof(v));
+	return 1;
+}
+
+/* The home's background loader: its own copy of an untaken page. */
+static int
+home_take(struct dir *d, uint64_t page)
+{
+	int rc;
+
+	if (taken[page])
+		return 0;
+	rc = dir_home_copy(d, page);
+	if (rc == 0) {
+		taken[page] = 1;
+		cp[HOME][page].hold = PAGER_HOLD_SHARED;
+		cp[HOME][page].val = SNAP_VAL(page);
+	}
+	return rc;
+}
+
+static const struct dir_ops ops = { .inval = cb_inval,
+				    .grant = cb_grant,
+				    .fill = cb_fill };
 
 static void
 check_invariants(struct dir *d)
@@ -235,6 +277,106 @@ main(void)
 	ok(grants > 10000, "random run: %d grants, %d invalidations", grants,
 	   invals);
 	is_int(d.busy, 0, "random run: nothing left busy");
+	dir_release(&d);
+
+	/* restore: fixed scenarios */
+	restoring = 1;
+	memset(cp, 0, sizeof(cp));
+	memset(qn, 0, sizeof(qn));
+	for (i = 0; i < PAGES; i++)
+		last[i] = SNAP_VAL(i);
+	errors = 0;
+	dir_init(&d, 0, PAGES, HOME, NODES, &ops);
+	is_int(want_page(&d, 0, 0, PAGER_ACC_READ), 0, "restore: read page 0");
+	ok(cp[0][0].hold == PAGER_HOLD_SHARED && cp[0][0].val == SNAP_VAL(0) &&
+		   fills == 1,
+	   "the first read gets the snapshot's bytes");
+	is_int(want_page(&d, 2, 0, PAGER_ACC_WRITE), 0, "write by node 2");
+	rc = deliver(&d, 0);
+	is_int(rc, 0, "node 0 acks");
+	ok(cp[2][0].hold == PAGER_HOLD_EXCLUSIVE && cp[2][0].val == last[0] &&
+		   fills == 1,
+	   "the writer builds on the snapshot's bytes, no second fill");
+	is_int(want_page(&d, 3, 1, PAGER_ACC_WRITE), 0, "write miss, page 1");
+	ok(cp[3][1].hold == PAGER_HOLD_EXCLUSIVE &&
+		   cp[3][1].val == SNAP_VAL(1) + 1 && fills == 2,
+	   "a first write gets the snapshot's bytes too");
+	is_int(dir_home_copy(&d, 1), -EBUSY, "home copy of a held page: busy");
+	is_int(dir_home_copy(&d, PAGES), -ERANGE, "home copy outside: range");
+	is_int(home_take(&d, 2), 0, "the home takes page 2 itself");
+	e = dir_entry_get(&d, 2);
+	ok(e && e->state == DIR_SHARED && e->copyset == 1u << HOME,
+	   "page 2: shared by the home alone");
+	is_int(want_page(&d, 0, 2, PAGER_ACC_READ), 0, "node 0 reads page 2");
+	ok(cp[0][2].val == SNAP_VAL(2) && fills == 2 && qn[HOME] == 0,
+	   "from the home's copy, not a fill");
+	/* everyone drops page 1: it is zero from then on, not the snapshot */
+	cp[3][1].hold = PAGER_HOLD_NONE;
+	last[1] = 0;
+	is_int(want_page(&d, 3, 1, PAGER_ACC_READ), 0, "read after a discard");
+	ok(cp[3][1].hold == PAGER_HOLD_SHARED && cp[3][1].val == 0 &&
+		   fills == 2,
+	   "a page everyone dropped is zero, the snapshot is not read again");
+	check_invariants(&d);
+	is_int(errors, 0, "restore: no coherence errors in the scenarios");
+	dir_release(&d);
+
+	/* restore: random runs, the home taking pages now and then */
+	srand(11);
+	memset(cp, 0, sizeof(cp));
+	memset(qn, 0, sizeof(qn));
+	memset(taken, 0, sizeof(taken));
+	for (i = 0; i < PAGES; i++)
+		last[i] = SNAP_VAL(i);
+	fills = grants = 0;
+	dir_init(&d, 0, PAGES, HOME, NODES, &ops);
+	for (i = 0; i < 100000 && !bad; i++) {
+		int n = rand() % NODES, p = rand() % PAGES, r = rand() % 16;
+
+		if (r == 0) {
+			if (home_take(&d, (uint64_t)p) < 0)
+				bad = 1;
+		} else if (r < 6) {
+			if (deliver(&d, n) < 0)
+				bad = 1;
+		} else if (!cp[n][p].pending) {
+			int acc = rand() % 2 ? PAGER_ACC_WRITE : PAGER_ACC_READ;
+
+			if (acc == PAGER_ACC_READ && cp[n][p].hold)
+				continue;
+			if (acc == PAGER_ACC_WRITE &&
+			    cp[n][p].hold == PAGER_HOLD_EXCLUSIVE)
+				continue;
+			if (want_page(&d, n, (uint64_t)p, acc) < 0)
+				bad = 1;
+		}
+		check_invariants(&d);
+		/* a fresh run of pages now and then: new snapshot bytes */
+		if (i % 5000 == 4999) {
+			for (int m = 1; m;) {
+				m = 0;
+				for (n = 0; n < NODES; n++)
+					while (qn[n]) {
+						bad |= deliver(&d, n) < 0;
+						m = 1;
+					}
+			}
+			for (n = 0; n < NODES; n++)
+				for (p = 0; p < PAGES; p++)
+					if (cp[n][p].pending)
+						bad = 1;
+			dir_release(&d);
+			dir_init(&d, 0, PAGES, HOME, NODES, &ops);
+			memset(cp, 0, sizeof(cp));
+			memset(taken, 0, sizeof(taken));
+			for (p = 0; p < PAGES; p++)
+				last[p] = SNAP_VAL(p);
+		}
+	}
+	ok(!bad, "restore run: every request, ack and home copy accepted");
+	is_int(errors, 0, "restore run: reads see the snapshot, then writes");
+	ok(fills > 20 && grants > 10000, "restore run: %d fills, %d grants",
+	   fills, grants);
 	dir_release(&d);
 	return done_testing();
 }
