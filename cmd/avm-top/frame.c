@@ -130,6 +130,9 @@ fill_node(struct node_row *r, uint32_t i, const struct node_sample *n)
 	r->bytes_received = ps->bytes_received;
 	r->pages_sent = ps->pages_sent;
 	r->pages_received = ps->pages_received;
+	r->restore_pages = ps->restore_pages;
+	r->restored_fault = ps->restored_fault;
+	r->restored_background = ps->restored_background;
 	if (!bp || dt <= 0)
 		return;
 	r->faults_s = rate(r->faults_total, faults_real(bp), dt);

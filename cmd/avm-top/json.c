@@ -79,6 +79,12 @@ node_json(struct emit *e, const struct node_row *r)
 	kv_u(e, "bytes_received", r->bytes_received);
 	kv_d(e, "bytes_sent_per_s", r->tx_s);
 	kv_d(e, "bytes_received_per_s", r->rx_s);
+	/* A VM restored from a snapshot: its home pages that start from the
+	 * snapshot, and those loaded so far on a fault and in the
+	 * background. */
+	kv_u(e, "restore_pages", r->restore_pages);
+	kv_u(e, "restored_fault", r->restored_fault);
+	kv_u(e, "restored_background", r->restored_background);
 	emit_map_end(e);
 }
 

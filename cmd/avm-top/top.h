@@ -91,6 +91,7 @@ struct node_row {
 	uint64_t home_pages, pages_owned, pages_shared, faults_in_flight;
 	uint64_t invals_sent, invals_received, requests_served;
 	uint64_t bytes_sent, bytes_received, pages_sent, pages_received;
+	uint64_t restore_pages, restored_fault, restored_background;
 	double invals_s, tx_s, rx_s;
 };
 
