@@ -451,7 +451,9 @@ vmmio_restore(struct vmmio *t, const uint8_t *p, char *why, size_t whylen)
 		return ds_fail(why, whylen, EINVAL,
 			       "%s state: status %#x has unknown bits",
 			       t->be->name, status);
-	if (feat & ~vmmio_offered(t))
+	/* Before FEATURES_OK a driver may write any bits (the device
+	 * refuses them then); after, only offered ones were accepted. */
+	if ((status & VIRTIO_S_FEATURES_OK) && (feat & ~vmmio_offered(t)))
 		return ds_fail(why, whylen, EINVAL,
 			       "%s state: driver features %#llx beyond the "
 			       "offered %#llx",
@@ -486,7 +488,8 @@ vmmio_restore(struct vmmio *t, const uint8_t *p, char *why, size_t whylen)
 				       "%s state: queue %u: bad ready flag or "
 				       "reserved bytes",
 				       t->be->name, i);
-		if (q[i].num > t->be->queue_max)
+		/* Any size until QueueReady, which checks it. */
+		if (ready && q[i].num > t->be->queue_max)
 			return ds_fail(why, whylen, EINVAL,
 				       "%s state: queue %u: size %u above %u",
 				       t->be->name, i, q[i].num,
