@@ -340,6 +340,17 @@ vmmio_write(struct vmmio *t, uint64_t off, const void *data, unsigned len)
 		t->be->notify(t->be->opaque, (unsigned)notify);
 }
 
+/* With the lock: whether the backend may take entries from queue qi.
+ * vmmio_pop and vmmio_notify_enable ask the same, or a backend that
+ * drains until nothing is pending spins while a reset waits for it. */
+static int
+may_pop_locked(const struct vmmio *t, unsigned qi)
+{
+	return qi < t->be->nqueues && t->q[qi].ready && !t->resetting &&
+	       (t->status & VIRTIO_S_DRIVER_OK) &&
+	       !(t->status & VIRTIO_S_NEEDS_RESET);
+}
+
 enum virtq_pop_result
 vmmio_pop(struct vmmio *t, unsigned qi, struct virtq_chain *c)
 {
@@ -347,9 +358,7 @@ vmmio_pop(struct vmmio *t, unsigned qi, struct virtq_chain *c)
 	char why[128], m[160];
 
 	pthread_mutex_lock(&t->lock);
-	if (qi < t->be->nqueues && t->q[qi].ready && !t->resetting &&
-	    (t->status & VIRTIO_S_DRIVER_OK) &&
-	    !(t->status & VIRTIO_S_NEEDS_RESET)) {
+	if (may_pop_locked(t, qi)) {
 		r = virtq_pop(&t->q[qi], &t->mem, c, why, sizeof(why));
 		if (r < 0) {
 			snprintf(m, sizeof(m), "queue %u: %s", qi, why);
@@ -381,7 +390,7 @@ vmmio_notify_enable(struct vmmio *t, unsigned qi, int on)
 	pthread_mutex_lock(&t->lock);
 	if (qi < t->be->nqueues && t->q[qi].ready) {
 		virtq_set_notify(&t->q[qi], &t->mem, on);
-		r = on && !(t->status & VIRTIO_S_NEEDS_RESET) &&
+		r = on && may_pop_locked(t, qi) &&
 		    virtq_pending(&t->q[qi], &t->mem);
 	}
 	pthread_mutex_unlock(&t->lock);
