@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -367,6 +368,69 @@ test_state(void)
 	d.dev->ops->free(d.dev);
 }
 
+static void *
+reset_thread(void *arg)
+{
+	(void)arg;
+	drv_w32(&d, VMMIO_STATUS, 0);
+	return NULL;
+}
+
+/*
+ * A reset while the worker drains a full queue: the reset waits for the
+ * worker, which must stop taking entries and return.  It did not: with
+ * the transport resetting, vmmio_pop gave nothing while
+ * vmmio_notify_enable still saw entries pending, so the worker looped
+ * for ever and the vCPU that wrote the reset waited on it for ever
+ * (found reading the code while writing fuzz-virtio, which drains after
+ * every notification and so never races the two).
+ */
+static void
+test_reset_busy(void)
+{
+	struct vblk *b = open_disk(0, NULL);
+	struct timespec ts;
+	pthread_t t;
+	int round, done = 1;
+
+	d.dev = vblk_device(b);
+	for (round = 0; round < 5 && done; round++) {
+		drv_start(&d, ACCEPT, 256);
+		hdr(VIRTIO_BLK_T_IN, 0);
+		drv_desc(DRV_DESC, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
+		drv_desc(DRV_DESC, 1, DATA, SECTORS * 512,
+			 VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+		drv_desc(DRV_DESC, 2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+		/* The same chain 256 times: 8 MiB to read. */
+		for (int i = 0; i < 256; i++)
+			drv_submit(&d, 0, 0);
+		drv_w32(&d, VMMIO_QUEUE_NOTIFY, 0);
+		pthread_create(&t, NULL, reset_thread, NULL);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 10;
+		done = pthread_timedjoin_np(t, NULL, &ts) == 0;
+	}
+	ok(done,
+	   "a reset while the worker drains 256 requests returns "
+	   "(%d rounds)",
+	   round);
+	if (!done) {
+		/* The worker spins and the reset waits: nothing to free. */
+		printf("Bail out! a reset with a busy worker hangs\n");
+		unlink(img);
+		exit(1);
+	}
+	is_int(drv_r32(&d, VMMIO_STATUS), 0, "status 0 after it");
+	is_int(drv_start(&d, ACCEPT, 128), 15, "the driver starts again");
+	{
+		uint32_t used;
+		int st = request(VIRTIO_BLK_T_IN, 1, 512, 512, &used);
+
+		is_int(st, VIRTIO_BLK_S_OK, "and reads");
+	}
+	d.dev->ops->free(d.dev);
+}
+
 int
 main(void)
 {
@@ -384,6 +448,7 @@ main(void)
 	test_discard();
 	test_readonly();
 	test_state();
+	test_reset_busy();
 	unlink(img);
 	return done_testing();
 }

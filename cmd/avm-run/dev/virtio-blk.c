@@ -594,3 +594,9 @@ vblk_device(struct vblk *b)
 {
 	return &b->dev;
 }
+
+void
+vblk_drain(struct vblk *b)
+{
+	blk_quiesce(b);
+}

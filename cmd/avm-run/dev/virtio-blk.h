@@ -68,4 +68,13 @@ struct vblk_cfg {
 struct vblk *vblk_new(const struct vblk_cfg *);
 struct device *vblk_device(struct vblk *);
 
+/*
+ * A hook for tests and fuzzers, which run the guest's side on one thread
+ * and need each QueueNotify done before their next step: returns once the
+ * worker has finished every request notified so far and nothing more is
+ * asked of it.  avm-run has no use for it (a guest waits on its used
+ * ring), and it does not stop a vCPU from notifying again.
+ */
+void vblk_drain(struct vblk *);
+
 #endif

@@ -340,6 +340,17 @@ vmmio_write(struct vmmio *t, uint64_t off, const void *data, unsigned len)
 		t->be->notify(t->be->opaque, (unsigned)notify);
 }
 
+/* With the lock: whether the backend may take entries from queue qi.
+ * vmmio_pop and vmmio_notify_enable ask the same, or a backend that
+ * drains until nothing is pending spins while a reset waits for it. */
+static int
+may_pop_locked(const struct vmmio *t, unsigned qi)
+{
+	return qi < t->be->nqueues && t->q[qi].ready && !t->resetting &&
+	       (t->status & VIRTIO_S_DRIVER_OK) &&
+	       !(t->status & VIRTIO_S_NEEDS_RESET);
+}
+
 enum virtq_pop_result
 vmmio_pop(struct vmmio *t, unsigned qi, struct virtq_chain *c)
 {
@@ -347,9 +358,7 @@ vmmio_pop(struct vmmio *t, unsigned qi, struct virtq_chain *c)
 	char why[128], m[160];
 
 	pthread_mutex_lock(&t->lock);
-	if (qi < t->be->nqueues && t->q[qi].ready && !t->resetting &&
-	    (t->status & VIRTIO_S_DRIVER_OK) &&
-	    !(t->status & VIRTIO_S_NEEDS_RESET)) {
+	if (may_pop_locked(t, qi)) {
 		r = virtq_pop(&t->q[qi], &t->mem, c, why, sizeof(why));
 		if (r < 0) {
 			snprintf(m, sizeof(m), "queue %u: %s", qi, why);
@@ -381,7 +390,7 @@ vmmio_notify_enable(struct vmmio *t, unsigned qi, int on)
 	pthread_mutex_lock(&t->lock);
 	if (qi < t->be->nqueues && t->q[qi].ready) {
 		virtq_set_notify(&t->q[qi], &t->mem, on);
-		r = on && !(t->status & VIRTIO_S_NEEDS_RESET) &&
+		r = on && may_pop_locked(t, qi) &&
 		    virtq_pending(&t->q[qi], &t->mem);
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -451,7 +460,9 @@ vmmio_restore(struct vmmio *t, const uint8_t *p, char *why, size_t whylen)
 		return ds_fail(why, whylen, EINVAL,
 			       "%s state: status %#x has unknown bits",
 			       t->be->name, status);
-	if (feat & ~vmmio_offered(t))
+	/* Before FEATURES_OK a driver may write any bits (the device
+	 * refuses them then); after, only offered ones were accepted. */
+	if ((status & VIRTIO_S_FEATURES_OK) && (feat & ~vmmio_offered(t)))
 		return ds_fail(why, whylen, EINVAL,
 			       "%s state: driver features %#llx beyond the "
 			       "offered %#llx",
@@ -486,7 +497,8 @@ vmmio_restore(struct vmmio *t, const uint8_t *p, char *why, size_t whylen)
 				       "%s state: queue %u: bad ready flag or "
 				       "reserved bytes",
 				       t->be->name, i);
-		if (q[i].num > t->be->queue_max)
+		/* Any size until QueueReady, which checks it. */
+		if (ready && q[i].num > t->be->queue_max)
 			return ds_fail(why, whylen, EINVAL,
 				       "%s state: queue %u: size %u above %u",
 				       t->be->name, i, q[i].num,

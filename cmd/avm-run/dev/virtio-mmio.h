@@ -150,7 +150,8 @@ enum virtq_pop_result vmmio_pop(struct vmmio *t, unsigned q,
 				struct virtq_chain *c);
 void vmmio_push(struct vmmio *t, unsigned q, uint16_t head, uint32_t len);
 /* Stops or restarts the driver's notifications of q; on restart returns
- * 1 when entries came meanwhile. */
+ * 1 when entries came meanwhile that vmmio_pop would give (none while a
+ * reset is under way or the device needs one). */
 int vmmio_notify_enable(struct vmmio *t, unsigned q, int on);
 /* Marks the device DEVICE_NEEDS_RESET with the reason, config interrupt. */
 void vmmio_needs_reset(struct vmmio *t, const char *why);
