@@ -17,35 +17,6 @@ teardown() {
 	kill_started
 }
 
-# wait_all N: every client and pager exits 0; the logs say PASS.
-wait_all_pass() {
-	local n=$1 i rc
-	for ((i = 0; i < n; i++)); do
-		rc=0
-		wait "${CPIDS[$i]}" || rc=$?
-		if [ "$rc" != 0 ]; then
-			cat "$AVM_RUNDIR"/c*.log "$AVM_RUNDIR"/p*.log >&2
-			fail "client $i exited $rc"
-		fi
-	done
-	for ((i = 0; i < n; i++)); do
-		rc=0
-		wait "${PPIDS[$i]}" || rc=$?
-		[ "$rc" = 0 ] || {
-			cat "$AVM_RUNDIR/p$i.log" >&2
-			fail "pager $i exited $rc"
-		}
-		run cat "$AVM_RUNDIR/c$i.log"
-		assert_output --partial "node $i: PASS"
-		refute_output --partial "FAIL"
-		# a clean end removes what it made: socket, stats, lock
-		if [ -d "$AVM_RUNDIR/n$i" ]; then
-			run find "$AVM_RUNDIR/n$i" -mindepth 1 ! -type d
-			assert_output ""
-		fi
-	done
-}
-
 litmus() {
 	local n=$1
 	start_pagers "$n"

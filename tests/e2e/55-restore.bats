@@ -27,30 +27,6 @@ snap() {
 	run -0 avm-snapgen --memory 32M --nodes 2 --vcpus 2 "$@" "$f"
 }
 
-# wait_pass N: every client and pager exits 0, every client says PASS.
-wait_pass() {
-	local n=$1 i rc
-	for ((i = 0; i < n; i++)); do
-		rc=0
-		wait "${CPIDS[$i]}" || rc=$?
-		if [ "$rc" != 0 ]; then
-			cat "$AVM_RUNDIR"/c*.log "$AVM_RUNDIR"/p*.log >&2
-			fail "client $i exited $rc"
-		fi
-	done
-	for ((i = 0; i < n; i++)); do
-		rc=0
-		wait "${PPIDS[$i]}" || rc=$?
-		[ "$rc" = 0 ] || {
-			cat "$AVM_RUNDIR/p$i.log" >&2
-			fail "pager $i exited $rc"
-		}
-		run cat "$AVM_RUNDIR/c$i.log"
-		assert_output --partial "node $i: PASS"
-		refute_output --partial "FAIL"
-	done
-}
-
 # restore_stats I: "restore_pages restored_fault restored_background" of
 # pager I's stats file (include/avm/pager.h: after gathered_ns), once
 # every home page was taken (within 30 s).
@@ -83,7 +59,7 @@ verify() {
 	for ((i = 0; i < n; i++)); do
 		STATS[$i]=$(restore_stats $i)
 	done
-	wait_pass "$n"
+	wait_all_pass "$n"
 	for ((i = 0; i < n; i++)); do
 		run cat "$AVM_RUNDIR/c$i.log"
 		assert_output --partial "verify-pattern: $((8192 * 2)) pages read, 8192 words written, 0 bad words"
@@ -117,7 +93,7 @@ verify() {
 	start_pagers 2 --restore "$D/s.snap"
 	start_clients 2 --threads 2 --tests verify-pattern --pattern random \
 		--seed 7
-	wait_pass 2
+	wait_all_pass 2
 	# the pattern is checked: another seed is wrong data (mixed: the
 	# seed changes only the random pages, not the barrier's)
 	snap "$D/s.snap" --pattern mixed --seed 8 --parts
