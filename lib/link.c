@@ -112,22 +112,6 @@ link_transport(const char *name)
 
 /* --- set-up -------------------------------------------------------------- */
 
-static int fail(char *why, size_t whylen, int err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int
-fail(char *why, size_t whylen, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && whylen) {
-		va_start(ap, fmt);
-		vsnprintf(why, whylen, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
-
 int
 link_listen(const struct link_transport *t, const char *addr, char *why,
 	    size_t whylen)
@@ -138,16 +122,17 @@ link_listen(const struct link_transport *t, const char *addr, char *why,
 
 	r = t->resolve(addr, strlen(addr), &sa, &salen);
 	if (r < 0)
-		return fail(why, whylen, r, "bad %s address '%s'", t->name,
-			    addr);
+		return avm_why(why, whylen, r, "bad %s address '%s'", t->name,
+			       addr);
 	if (sa.ss_family == AF_UNIX) {
 		/* A socket file nobody answers on is left from a crash. */
 		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (probe >= 0 &&
 		    connect(probe, (struct sockaddr *)&sa, salen) == 0) {
 			close(probe);
-			return fail(why, whylen, -EADDRINUSE,
-				    "'%s': in use by a running process", addr);
+			return avm_why(why, whylen, -EADDRINUSE,
+				       "'%s': in use by a running process",
+				       addr);
 		}
 		if (probe >= 0)
 			close(probe);
@@ -155,7 +140,8 @@ link_listen(const struct link_transport *t, const char *addr, char *why,
 	}
 	fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return fail(why, whylen, -errno, "socket: %s", strerror(errno));
+		return avm_why(why, whylen, -errno, "socket: %s",
+			       strerror(errno));
 	if (sa.ss_family != AF_UNIX)
 		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
 				 sizeof(one));
@@ -164,8 +150,8 @@ link_listen(const struct link_transport *t, const char *addr, char *why,
 	    listen(fd, 64) < 0) {
 		r = -errno;
 		close(fd);
-		return fail(why, whylen, r, "listen on '%s': %s", addr,
-			    strerror(-r));
+		return avm_why(why, whylen, r, "listen on '%s': %s", addr,
+			       strerror(-r));
 	}
 	return fd;
 }
@@ -222,16 +208,16 @@ link_greet(int fd, const struct link_self *self, const struct link_want *want,
 			    self->vm);
 	if (r < 0) {
 		close(fd);
-		return fail(why, whylen, r, "%s: our HELLO: %s", addr,
-			    strerror(-r));
+		return avm_why(why, whylen, r, "%s: our HELLO: %s", addr,
+			       strerror(-r));
 	}
 	r = wire_handshake(fd, &mine, &peer, &version, deadline_ms(deadline),
 			   &e);
 	if (r < 0) {
 		close(fd);
-		return fail(why, whylen, r, "%s: handshake: %s%s%s", addr,
-			    strerror(-r), e.code ? ": " : "",
-			    e.code ? e.msg : "");
+		return avm_why(why, whylen, r, "%s: handshake: %s%s%s", addr,
+			       strerror(-r), e.code ? ": " : "",
+			       e.code ? e.msg : "");
 	}
 	bad = peer_unwanted(self, want, &peer);
 	if (bad) {
@@ -242,7 +228,7 @@ link_greet(int fd, const struct link_self *self, const struct link_want *want,
 			       self->node, self->nodes, bad);
 		(void)wire_send_error(fd, WIRE_T_ERROR, 0, &e);
 		close(fd);
-		return fail(why, whylen, -EPROTO, "%s: %s", addr, e.msg);
+		return avm_why(why, whylen, -EPROTO, "%s: %s", addr, e.msg);
 	}
 	if (self->key) {
 		r = auth_exchange(fd, self->key, &mine, &peer,
@@ -251,17 +237,17 @@ link_greet(int fd, const struct link_self *self, const struct link_want *want,
 			close(fd);
 			if (r == -ECONNREFUSED && e.code == WIRE_E_AUTH)
 				r = -EACCES;
-			return fail(why, whylen, r, "%s: node %u: %s%s%s", addr,
-				    peer.node,
-				    r == -EACCES ? "wrong secret"
-						 : strerror(-r),
-				    e.code ? ": " : "", e.code ? e.msg : "");
+			return avm_why(why, whylen, r, "%s: node %u: %s%s%s",
+				       addr, peer.node,
+				       r == -EACCES ? "wrong secret"
+						    : strerror(-r),
+				       e.code ? ": " : "", e.code ? e.msg : "");
 		}
 	}
 	l = calloc(1, sizeof(*l));
 	if (!l) {
 		close(fd);
-		return fail(why, whylen, -ENOMEM, "%s: out of memory", addr);
+		return avm_why(why, whylen, -ENOMEM, "%s: out of memory", addr);
 	}
 	l->fd = fd;
 	l->is_unix = sa.ss_family == AF_UNIX;
@@ -324,33 +310,33 @@ link_dial(const struct link_self *self, const struct link_transport *t,
 	*out = NULL;
 	r = t->resolve(addr, strlen(addr), &sa, &salen);
 	if (r < 0)
-		return fail(why, whylen, r, "bad %s address '%s'", t->name,
-			    addr);
+		return avm_why(why, whylen, r, "bad %s address '%s'", t->name,
+			       addr);
 	for (;;) {
 		fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0)
-			return fail(why, whylen, -errno, "socket: %s",
-				    strerror(errno));
+			return avm_why(why, whylen, -errno, "socket: %s",
+				       strerror(errno));
 		r = connect_by(fd, &sa, salen, deadline);
 		if (r == 0)
 			break;
 		close(fd);
 		/* Nobody listens yet: the peer may still be starting. */
 		if (deadline_ms(deadline) == 0)
-			return fail(why, whylen,
-				    r == -ECONNREFUSED || r == -ENOENT
-					    ? -ETIMEDOUT
-					    : r,
-				    "cannot reach %s within %d ms: %s", addr,
-				    timeout_ms, strerror(-r));
+			return avm_why(why, whylen,
+				       r == -ECONNREFUSED || r == -ENOENT
+					       ? -ETIMEDOUT
+					       : r,
+				       "cannot reach %s within %d ms: %s", addr,
+				       timeout_ms, strerror(-r));
 		/* Not worth another try (a firewall's "prohibited" is
 		 * EACCES, which must not read as a failed proof). */
 		if (r != -ECONNREFUSED && r != -ENOENT && r != -EINTR &&
 		    r != -ECONNRESET && r != -EAGAIN)
-			return fail(why, whylen,
-				    r == -EACCES || r == -EPERM ? -EHOSTUNREACH
-								: r,
-				    "cannot reach %s: %s", addr, strerror(-r));
+			return avm_why(
+				why, whylen,
+				r == -EACCES || r == -EPERM ? -EHOSTUNREACH : r,
+				"cannot reach %s: %s", addr, strerror(-r));
 		nanosleep(&pause, NULL);
 	}
 	t->tune(fd);
@@ -376,13 +362,15 @@ link_accept(int lfd, const struct link_self *self, const struct link_want *want,
 		r = poll(&p, 1, deadline_ms(deadline));
 	while (r < 0 && errno == EINTR);
 	if (r == 0)
-		return fail(why, whylen, -ETIMEDOUT,
-			    "nobody connected within %d ms", timeout_ms);
+		return avm_why(why, whylen, -ETIMEDOUT,
+			       "nobody connected within %d ms", timeout_ms);
 	if (r < 0)
-		return fail(why, whylen, -errno, "poll: %s", strerror(errno));
+		return avm_why(why, whylen, -errno, "poll: %s",
+			       strerror(errno));
 	fd = accept4(lfd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC);
 	if (fd < 0)
-		return fail(why, whylen, -errno, "accept: %s", strerror(errno));
+		return avm_why(why, whylen, -errno, "accept: %s",
+			       strerror(errno));
 	sockaddr_text((struct sockaddr *)&sa, len, addr, sizeof(addr));
 	left = deadline_ms(deadline);
 	return link_greet(fd, self, want, addr,
@@ -504,8 +492,8 @@ flush_locked(struct link *l)
 		if (w < 0 && errno == EAGAIN)
 			break;
 		if (w < 0) {
-			fail(l->why, sizeof(l->why), 0, "send: %s",
-			     strerror(errno));
+			avm_why(l->why, sizeof(l->why), 0, "send: %s",
+				strerror(errno));
 			return -errno;
 		}
 		l->out_off += (size_t)w;
@@ -578,10 +566,10 @@ send_fds(struct link *l, uint16_t type, uint16_t flags, uint64_t id,
 			      now_ns() + (uint64_t)l->dead_ms * 1000000u);
 	pthread_mutex_unlock(&l->tx);
 	if (r < 0 && !l->why[0])
-		fail(l->why, sizeof(l->why), 0, "send %s: %s",
-		     wire_type_name(type),
-		     r == -ETIMEDOUT ? "the peer stopped reading"
-				     : strerror(-r));
+		avm_why(l->why, sizeof(l->why), 0, "send %s: %s",
+			wire_type_name(type),
+			r == -ETIMEDOUT ? "the peer stopped reading"
+					: strerror(-r));
 	if (r == 0) {
 		atomic_store(&l->last_tx, now_ns());
 		atomic_fetch_add(&l->frames_out, 1);
@@ -684,8 +672,8 @@ link_fill(struct link *l)
 			cap = 2 * WIRE_MAX_FRAME;
 		p = realloc(l->in, cap);
 		if (!p)
-			return fail(l->why, sizeof(l->why), -ENOMEM,
-				    "out of memory");
+			return avm_why(l->why, sizeof(l->why), -ENOMEM,
+				       "out of memory");
 		l->in = p;
 		l->in_cap = cap;
 	}
@@ -700,8 +688,8 @@ link_fill(struct link *l)
 	if (n < 0 && errno == EAGAIN)
 		return 0;
 	if (n < 0)
-		return fail(l->why, sizeof(l->why), -errno, "%s",
-			    strerror(errno));
+		return avm_why(l->why, sizeof(l->why), -errno, "%s",
+			       strerror(errno));
 	for (c = l->is_unix ? CMSG_FIRSTHDR(&msg) : NULL; c;
 	     c = CMSG_NXTHDR(&msg, c)) {
 		int k, i, fd;
@@ -718,7 +706,7 @@ link_fill(struct link *l)
 		}
 	}
 	if (n == 0)
-		return fail(l->why, sizeof(l->why), -EPIPE, "closed");
+		return avm_why(l->why, sizeof(l->why), -EPIPE, "closed");
 	l->in_len += (size_t)n;
 	atomic_fetch_add(&l->bytes_in, (uint64_t)n);
 	atomic_store(&l->last_rx, now_ns());
@@ -738,9 +726,10 @@ link_next(struct link *l, struct wire_hdr *h, const void **payload)
 		if (n == 0)
 			return 0;
 		if (n < 0)
-			return fail(l->why, sizeof(l->why), (int)n,
-				    "malformed frame (type %u, %u bytes): %s",
-				    h->type, h->len, strerror((int)-n));
+			return avm_why(
+				l->why, sizeof(l->why), (int)n,
+				"malformed frame (type %u, %u bytes): %s",
+				h->type, h->len, strerror((int)-n));
 		l->in_off += (size_t)n;
 		atomic_fetch_add(&l->frames_in, 1);
 		if (h->flags & WIRE_F_ERROR)
@@ -763,8 +752,8 @@ link_next(struct link *l, struct wire_hdr *h, const void **payload)
 			if (wire_error_decode(*payload, h->len, &e) < 0)
 				snprintf(e.msg, sizeof(e.msg),
 					 "(a malformed ERROR)");
-			return fail(l->why, sizeof(l->why), -ECONNABORTED, "%s",
-				    e.msg);
+			return avm_why(l->why, sizeof(l->why), -ECONNABORTED,
+				       "%s", e.msg);
 		}
 		return 1;
 	}
@@ -786,8 +775,8 @@ link_recv(struct link *l, struct wire_hdr *h, const void **payload,
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
-			return fail(l->why, sizeof(l->why), -errno, "poll: %s",
-				    strerror(errno));
+			return avm_why(l->why, sizeof(l->why), -errno,
+				       "poll: %s", strerror(errno));
 		if (r == 0)
 			return -ETIMEDOUT;
 		r = link_fill(l);
@@ -816,10 +805,10 @@ link_tick(struct link *l, uint64_t now)
 	uint64_t rx = atomic_load(&l->last_rx), tx = atomic_load(&l->last_tx);
 
 	if (now > rx && now - rx > (uint64_t)l->dead_ms * 1000000u)
-		return fail(l->why, sizeof(l->why), -ETIMEDOUT,
-			    "silent for %llu ms (deadline %d ms)",
-			    (unsigned long long)((now - rx) / 1000000),
-			    l->dead_ms);
+		return avm_why(l->why, sizeof(l->why), -ETIMEDOUT,
+			       "silent for %llu ms (deadline %d ms)",
+			       (unsigned long long)((now - rx) / 1000000),
+			       l->dead_ms);
 	if (now > tx && now - tx >= (uint64_t)l->heartbeat_ms * 1000000u)
 		(void)link_ping(l, now);
 	return 0;
