@@ -139,9 +139,7 @@ runstats_vm_state(struct runstats *s, enum run_vm_state st)
 {
 	if (!s->rs)
 		return;
-	runstats_begin(s);
-	__atomic_store_n(&s->rs->state, (uint32_t)st, __ATOMIC_RELAXED);
-	runstats_end(s);
+	__atomic_store_n(&s->rs->state, (uint32_t)st, __ATOMIC_RELEASE);
 }
 
 void
@@ -150,9 +148,7 @@ runstats_vcpu_state(struct runstats *s, struct run_vcpu_stats *e,
 {
 	if (!s->rs || !e)
 		return;
-	runstats_begin(s);
-	__atomic_store_n(&e->state, (uint32_t)st, __ATOMIC_RELAXED);
-	runstats_end(s);
+	__atomic_store_n(&e->state, (uint32_t)st, __ATOMIC_RELEASE);
 }
 
 void

@@ -9,10 +9,12 @@
  * several may at once (node 0's io_served, from every link's thread).
  * Neither makes a system call or takes a lock.
  *
- * The state words and KVM's values change between runstats_begin() and
+ * A state word is one aligned u32 stored whole (runstats_vcpu_state,
+ * runstats_vm_state): no seq, no lock, so a vCPU halting and waking
+ * takes no lock shared with the others.  KVM's values of a vCPU, several
+ * words that belong together, change between runstats_begin() and
  * runstats_end(), which any thread may call: a mutex orders the writers
- * of seq, so this is for state changes and the once-a-second KVM copy,
- * not for each exit.
+ * of seq; that is the once-a-second KVM copy, never an exit.
  */
 #ifndef AVM_RUN_RUNSTATS_H
 #define AVM_RUN_RUNSTATS_H
@@ -62,7 +64,7 @@ struct run_vcpu_stats *runstats_vcpu(struct runstats *, unsigned i);
 void runstats_begin(struct runstats *);
 void runstats_end(struct runstats *);
 
-/* A state word, each under seq. */
+/* A state word: one atomic store. */
 void runstats_vm_state(struct runstats *, enum run_vm_state);
 void runstats_vcpu_state(struct runstats *, struct run_vcpu_stats *,
 			 enum run_vcpu_state);

@@ -3,9 +3,10 @@
  * of one node, mapped read-only by avm-top and by the node's pager (which
  * ships it to node 0).  Little-endian host layout; avm-run is the only
  * writer.  Counters are plain u64, ever increasing, never reset (several
- * readers may watch at once); the state words and the KVM statistics are
- * written under seq (odd while writing), and a reader copies the file and
- * retries when seq changed or was odd.  A reader checks magic, version
+ * readers may watch at once); a state word is stored whole; the KVM
+ * statistics of a vCPU, which belong together, are written under seq (odd
+ * while writing), and a reader copies the file and retries when seq
+ * changed or was odd.  A reader checks magic, version
  * and size first; size is the whole file: the header, then vcpus entries
  * of struct run_vcpu_stats.
  *
@@ -79,7 +80,7 @@ struct run_vcpu_stats {
 	uint32_t index; /* the vCPU's number in the VM */
 	uint32_t apic_id;
 	uint32_t tid;	/* its thread (as the pager's fault messages name it) */
-	uint32_t state; /* enum run_vcpu_state, under seq */
+	uint32_t state; /* enum run_vcpu_state, stored whole */
 	uint64_t exits[RUN_EXITS];
 	uint64_t irqs_injected;	     /* interrupts delivered into this vCPU */
 	uint64_t ipis_local;	     /* IPIs it sent to vCPUs on this node */
@@ -97,7 +98,7 @@ struct run_stats {
 	uint32_t vcpus;	      /* entries that follow: this node's vCPUs */
 	uint32_t vcpus_total; /* in the whole VM */
 	uint32_t pid;
-	uint32_t state;	      /* enum run_vm_state, under seq */
+	uint32_t state;	      /* enum run_vm_state, stored whole */
 	uint64_t mem_bytes;   /* the whole VM's RAM */
 	uint64_t started_ns;  /* CLOCK_REALTIME when avm-run started */
 	uint64_t gathered_ns; /* 0 here; a gathered copy: when it came */
