@@ -146,16 +146,6 @@ hot_json(struct emit *e, const struct hot_row *r)
 }
 
 int
-json_end(struct emit *e, FILE *out)
-{
-	if (emit_finish(e) < 0)
-		return -1;
-	if (fputc('\n', out) == EOF || fflush(out) == EOF)
-		return -1;
-	return 0;
-}
-
-int
 json_frame(FILE *out, const struct frame *f)
 {
 	struct emit e;
@@ -214,5 +204,5 @@ json_frame(FILE *out, const struct frame *f)
 		hot_json(&e, &f->hot[i]);
 	emit_list_end(&e);
 	emit_map_end(&e);
-	return json_end(&e, out);
+	return emit_finish(&e); /* the newline and the flush too */
 }

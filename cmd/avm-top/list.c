@@ -31,8 +31,17 @@ by_name(const void *a, const void *b)
 		      ((const struct vm_entry *)b)->name);
 }
 
+static const struct sample *
+find_prev(const struct vm_list *prev, const char *name)
+{
+	for (size_t i = 0; prev && i < prev->n; i++)
+		if (!strcmp(prev->vm[i].name, name))
+			return prev->vm[i].s;
+	return NULL;
+}
+
 struct vm_list *
-list_read(char *why, size_t whylen)
+list_read(const struct vm_list *prev, char *why, size_t whylen)
 {
 	char rundir[PATH_MAX];
 	struct vm_list *l = calloc(1, sizeof(*l));
@@ -55,6 +64,11 @@ list_read(char *why, size_t whylen)
 		if (!s)
 			break;
 		rc = sample_read(de->d_name, s, why, whylen);
+		if (rc == 0 && find_prev(prev, de->d_name) &&
+		    sample_carry(s, find_prev(prev, de->d_name)) < 0) {
+			sample_free(s);
+			rc = -ENOMEM;
+		}
 		if (rc < 0) {
 			/* A bad file of one VM does not hide the others. */
 			free(s);
@@ -89,32 +103,17 @@ list_free(struct vm_list *l)
 	free(l);
 }
 
-static const struct sample *
-find_prev(const struct vm_list *prev, const char *name)
-{
-	for (size_t i = 0; prev && i < prev->n; i++)
-		if (!strcmp(prev->vm[i].name, name))
-			return prev->vm[i].s;
-	return NULL;
-}
-
 /* The whole-VM numbers of entry i, as a frame without its tables. */
 static int
-summary(const struct vm_list *cur, const struct vm_list *prev, size_t i,
-	struct frame *f)
+summary(const struct vm_list *cur, size_t i, struct frame *f)
 {
 	static const struct view v = { .hot_max = 0 };
-	const struct sample *p = find_prev(prev, cur->vm[i].name);
 
-	if (p && !cur->vm[i].s->node[0].has_base &&
-	    sample_carry(cur->vm[i].s, p) < 0)
-		return -ENOMEM;
 	return frame_build(f, cur->vm[i].name, cur->vm[i].s, &v);
 }
 
 void
-list_text(const struct vm_list *cur, const struct vm_list *prev, put_fn put,
-	  void *ctx)
+list_text(const struct vm_list *cur, put_fn put, void *ctx)
 {
 	char line[256];
 
@@ -126,7 +125,7 @@ list_text(const struct vm_list *cur, const struct vm_list *prev, put_fn put,
 		struct frame f;
 		char mem[32], up[32], nodes[24], ex[16], fa[16];
 
-		if (summary(cur, prev, i, &f) < 0)
+		if (summary(cur, i, &f) < 0)
 			continue;
 		size_format(f.mem_bytes, mem, sizeof(mem));
 		fmt_uptime(f.uptime, up, sizeof(up));
@@ -144,7 +143,7 @@ list_text(const struct vm_list *cur, const struct vm_list *prev, put_fn put,
 }
 
 int
-list_json(FILE *out, const struct vm_list *cur, const struct vm_list *prev)
+list_json(FILE *out, const struct vm_list *cur)
 {
 	struct emit e;
 
@@ -155,7 +154,7 @@ list_json(FILE *out, const struct vm_list *cur, const struct vm_list *prev)
 	for (size_t i = 0; i < cur->n; i++) {
 		struct frame f;
 
-		if (summary(cur, prev, i, &f) < 0)
+		if (summary(cur, i, &f) < 0)
 			continue;
 		emit_map_begin(&e);
 		emit_key(&e, "vm");
@@ -184,5 +183,5 @@ list_json(FILE *out, const struct vm_list *cur, const struct vm_list *prev)
 	}
 	emit_list_end(&e);
 	emit_map_end(&e);
-	return json_end(&e, out);
+	return emit_finish(&e); /* the newline and the flush too */
 }

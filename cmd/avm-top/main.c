@@ -184,21 +184,21 @@ static int
 batch_list(const struct top_opts *o, int json)
 {
 	char why[400];
-	struct vm_list *prev = list_read(why, sizeof(why)), *cur;
+	struct vm_list *prev = list_read(NULL, why, sizeof(why)), *cur;
 
 	if (!prev)
 		log_die(AVM_EX_SOFTWARE, "out of memory");
 	for (long k = 0; !o->frames || k < o->frames; k++) {
 		sleep_s(o->delay);
-		cur = list_read(why, sizeof(why));
+		cur = list_read(prev, why, sizeof(why));
 		if (!cur)
 			log_die(AVM_EX_SOFTWARE, "out of memory");
 		if (json) {
-			list_json(stdout, cur, prev);
+			list_json(stdout, cur);
 		} else {
 			if (k)
 				putchar('\n');
-			list_text(cur, prev, put_stdout, NULL);
+			list_text(cur, put_stdout, NULL);
 		}
 		list_free(prev);
 		prev = cur;

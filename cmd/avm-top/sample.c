@@ -180,7 +180,6 @@ sample_read(const char *vm, struct sample *s, char *why, size_t whylen)
 	nodes = scan_nodes(dir);
 	if (scan_nodes(gdir) > nodes)
 		nodes = scan_nodes(gdir);
-	s->mono_ns = now_ns();
 	s->wall_ns = wall_ns();
 	s->proc_uptime = -1;
 	for (i = 0; i < nodes; i++) {
@@ -235,6 +234,7 @@ static int
 take_base(struct node_sample *n, enum src src, uint64_t t,
 	  const struct pager_stats *ps, const struct run_stats *rs)
 {
+	free(n->base_rs); /* a second carry replaces the first */
 	n->has_base = 1;
 	n->base_src = src;
 	n->base_t_ns = t;

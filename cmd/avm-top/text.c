@@ -66,12 +66,6 @@ num(char *buf, size_t len, double v, int width)
 }
 
 void
-fmt_rate(double v, char *buf, size_t len)
-{
-	num(buf, len, v, 5);
-}
-
-void
 fmt_uptime(double s, char *buf, size_t len)
 {
 	unsigned long t = s < 0 ? 0 : (unsigned long)s;

@@ -47,7 +47,7 @@ struct node_sample {
 };
 
 struct sample {
-	uint64_t mono_ns, wall_ns;
+	uint64_t wall_ns;
 	double proc_uptime; /* seconds a local process of the VM has run */
 	uint32_t nodes;
 	struct node_sample node[TOP_NODES_MAX];
@@ -163,17 +163,14 @@ void text_frame(const struct frame *f, const struct view *v, int paused,
 		put_fn put, void *ctx);
 /* One NDJSON document; returns 0 or -1 with errno. */
 int json_frame(FILE *out, const struct frame *f);
-/* Ends e's document with its newline, flushed; 0 or -1 with errno. */
-struct emit;
-int json_end(struct emit *e, FILE *out);
 
-/* The VMs of this host: list mode.  interval: seconds of the delay. */
+/* The VMs of this host: list mode.  list_read reads every VM, each
+ * one's rates against its sample in prev (NULL: none). */
 struct vm_list;
-struct vm_list *list_read(char *why, size_t whylen);
+struct vm_list *list_read(const struct vm_list *prev, char *why, size_t whylen);
 void list_free(struct vm_list *l);
-void list_text(const struct vm_list *cur, const struct vm_list *prev,
-	       put_fn put, void *ctx);
-int list_json(FILE *out, const struct vm_list *cur, const struct vm_list *prev);
+void list_text(const struct vm_list *cur, put_fn put, void *ctx);
+int list_json(FILE *out, const struct vm_list *cur);
 
 /* The screen (tui.c).  Returns the exit status. */
 struct top_opts {
@@ -186,7 +183,5 @@ int tui_run(struct top_opts *o);
 
 /* Seconds as "1:02:03" or "3d 04:05". */
 void fmt_uptime(double s, char *buf, size_t len);
-/* A rate of bytes as "12.3M" (per second, 1000-based units). */
-void fmt_rate(double v, char *buf, size_t len);
 
 #endif

@@ -138,9 +138,9 @@ rebuild(struct frame *f, const struct top_opts *o, const struct sample *newer,
 int
 tui_run(struct top_opts *o)
 {
-	/* older and newer make the frame on show; spare takes the next. */
-	struct sample *older = calloc(1, sizeof(*older)),
-		      *newer = calloc(1, sizeof(*newer)),
+	/* newer makes the frame on show (its base inside it); spare takes
+	 * the next sample. */
+	struct sample *newer = calloc(1, sizeof(*newer)),
 		      *spare = calloc(1, sizeof(*spare)), *t;
 	struct frame f = { 0 };
 	char why[400] = "", note[160] = "", buf[32];
@@ -148,8 +148,11 @@ tui_run(struct top_opts *o)
 	uint64_t next;
 	long shown = 0;
 
-	if (!older || !newer || !spare)
+	if (!newer || !spare) {
+		free(newer);
+		free(spare);
 		return AVM_EX_SOFTWARE;
+	}
 	rc = sample_read(o->vm, newer, why, sizeof(why));
 	if (rc < 0) {
 		status = rc == -EPROTO ? AVM_EX_DATAERR : AVM_EX_NOINPUT;
@@ -187,9 +190,8 @@ tui_run(struct top_opts *o)
 				status = AVM_EX_SOFTWARE;
 				break;
 			} else {
-				sample_free(older);
-				t = older;
-				older = newer;
+				sample_free(newer);
+				t = newer;
 				newer = spare;
 				spare = t;
 				shown++;
@@ -296,10 +298,8 @@ out:
 	endwin();
 done:
 	frame_free(&f);
-	sample_free(older);
 	sample_free(newer);
 	sample_free(spare);
-	free(older);
 	free(newer);
 	free(spare);
 	if (status == AVM_EX_DATAERR)

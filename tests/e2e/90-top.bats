@@ -73,6 +73,8 @@ wait_screen() {
 	run top0 -b -n 3 -d 0.5 -j v
 	assert_success
 	[ "${#lines[@]}" = 3 ] || fail "${#lines[@]} documents"
+	# one document a line, no empty lines between
+	[[ $output != *$'\n\n'* ]] || fail "empty lines in NDJSON"
 	# every frame: the three nodes, node 0 its own, the others gathered
 	jq -s -e 'length == 3 and all(.[];
 		.vm == "v" and .nodes_total == 3 and .nodes_seen == 3 and
