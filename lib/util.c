@@ -479,7 +479,8 @@ avm_dirname(const char *path, char *buf, size_t len)
 }
 
 int
-avm_write_file(const char *path, const void *data, size_t len, mode_t mode)
+avm_write_file(const char *path, const void *data, size_t len, mode_t mode,
+	       int sync)
 {
 	char tmp[PATH_MAX];
 	int fd, e;
@@ -494,7 +495,7 @@ avm_write_file(const char *path, const void *data, size_t len, mode_t mode)
 	if (fd < 0)
 		return -1;
 	if (write_full(fd, data, len) < 0 || fchmod(fd, mode) < 0 ||
-	    fsync(fd) < 0)
+	    (sync && fsync(fd) < 0))
 		goto fail;
 	if (close(fd) < 0) {
 		fd = -1;

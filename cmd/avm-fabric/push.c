@@ -162,7 +162,7 @@ map_hand_out(const struct push_plan *p, struct push_host *hs, struct matrix *mx)
 	if (avm_trusted_dir(dir, why, sizeof(why)) < 0) {
 		log_err("%s", why);
 		pp->map_status = AVM_EX_CANTCREAT;
-	} else if (avm_write_file(p->local_map, buf, len, 0600) < 0) {
+	} else if (avm_write_file(p->local_map, buf, len, 0600, 1) < 0) {
 		log_err("write '%s': %s", p->local_map, strerror(errno));
 		pp->map_status = AVM_EX_CANTCREAT;
 	}

@@ -33,12 +33,25 @@ copy_path(const struct gather *g, const char *kind, uint32_t node, char *buf,
 	return stats_gathered_path(g->cfg->vm, leaf, buf, len);
 }
 
+/* Every node's copies, whatever nodes answered. */
+static void
+remove_copies(const struct gather *g)
+{
+	char path[PATH_MAX];
+
+	for (uint32_t i = 0; i < PAGER_MAX_NODES; i++) {
+		if (copy_path(g, "pager", i, path, sizeof(path)) == 0)
+			(void)unlink(path);
+		if (copy_path(g, "run", i, path, sizeof(path)) == 0)
+			(void)unlink(path);
+	}
+}
+
 void
 gather_init(struct gather *g, const struct pager_cfg *cfg,
 	    struct pager_stats *st, struct net *net)
 {
 	char path[PATH_MAX], dir[sizeof(g->dir)], why[600];
-	uint32_t i;
 	int rc;
 
 	memset(g, 0, sizeof(*g));
@@ -66,28 +79,15 @@ gather_init(struct gather *g, const struct pager_cfg *cfg,
 			   "%s", why);
 	snprintf(g->dir, sizeof(g->dir), "%s", dir);
 	/* A former pager's copies would look like this VM's. */
-	for (i = 0; i < PAGER_MAX_NODES; i++) {
-		if (copy_path(g, "pager", i, path, sizeof(path)) == 0)
-			(void)unlink(path);
-		if (copy_path(g, "run", i, path, sizeof(path)) == 0)
-			(void)unlink(path);
-	}
+	remove_copies(g);
 }
 
 void
 gather_remove(struct gather *g)
 {
-	char path[PATH_MAX];
-	uint32_t i;
-
 	if (!g->dir[0])
 		return;
-	for (i = 0; i < PAGER_MAX_NODES; i++) {
-		if (copy_path(g, "pager", i, path, sizeof(path)) == 0)
-			(void)unlink(path);
-		if (copy_path(g, "run", i, path, sizeof(path)) == 0)
-			(void)unlink(path);
-	}
+	remove_copies(g);
 	/* Left when someone else put a file there. */
 	if (rmdir(g->dir) < 0 && errno != ENOENT)
 		log_debug("remove '%s': %s", g->dir, strerror(errno));
@@ -120,43 +120,6 @@ gather_tick(struct gather *g, uint64_t now)
 		conn_send(c, WIRE_T_PG_STATS_REQ, 0, g->peer[i].id, buf,
 			  sizeof(buf), NULL, 0);
 	}
-}
-
-/*
- * data as path, whole or not at all: a new file beside it, then renamed
- * over it.  Not synced: the run directory does not outlive the host,
- * and the loop must not wait on a disk.  0, or -1 with errno.
- */
-static int
-replace_file(const char *path, const void *data, size_t len)
-{
-	char tmp[PATH_MAX];
-	int fd, e;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	/* Ours alone (a trusted folder): a leftover is our own. */
-	(void)unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		  0644);
-	if (fd < 0)
-		return -1;
-	if (write_full(fd, data, len) < 0) {
-		e = errno;
-		close(fd);
-		unlink(tmp);
-		errno = e;
-		return -1;
-	}
-	if (close(fd) < 0 || rename(tmp, path) < 0) {
-		e = errno;
-		unlink(tmp);
-		errno = e;
-		return -1;
-	}
-	return 0;
 }
 
 static void __attribute__((format(printf, 3, 4)))
@@ -206,14 +169,14 @@ keep(struct gather *g, uint32_t node, const struct wire_hdr *h,
 	}
 	copy.gathered_ns = now;
 	if (copy_path(g, "pager", node, path, sizeof(path)) < 0 ||
-	    replace_file(path, &copy, sizeof(copy)) < 0) {
+	    avm_write_file(path, &copy, sizeof(copy), 0644, 0) < 0) {
 		peer_warn(g, node, "write '%s': %s", path, strerror(errno));
 		return;
 	}
 	rc = copy_path(g, "run", node, path, sizeof(path));
 	if (rc == 0 && rs_len) {
 		rs->gathered_ns = now;
-		if (replace_file(path, rs, rs_len) < 0)
+		if (avm_write_file(path, rs, rs_len, 0644, 0) < 0)
 			peer_warn(g, node, "write '%s': %s", path,
 				  strerror(errno));
 	} else if (rc == 0 && unlink(path) < 0 && errno != ENOENT) {

@@ -76,11 +76,13 @@ void avm_dirname(const char *path, char *buf, size_t len);
 
 /*
  * Writes len bytes of data to path as a whole or not at all: a new file
- * of the given mode beside it (O_EXCL, not following links), synced,
- * then renamed over path.  Returns 0, or -1 with errno (the temporary
- * file is gone then).
+ * of the given mode beside it (O_EXCL, not following links), synced when
+ * sync (a file that must outlive a crash; a stats copy need not, and an
+ * event loop must not wait on a disk), then renamed over path.  Returns
+ * 0, or -1 with errno (the temporary file is gone then).
  */
-int avm_write_file(const char *path, const void *data, size_t len, mode_t mode);
+int avm_write_file(const char *path, const void *data, size_t len, mode_t mode,
+		   int sync);
 
 /*
  * Reads the whole file at path, at most max bytes, into *out (malloc'd,
