@@ -148,12 +148,14 @@ part_name_ok(const char *s)
 }
 
 int
-snap_part_path(const char *main, uint32_t node, char *buf, size_t len)
+snap_part_path(const char *main, const uint8_t snap_id[16], uint32_t node,
+	       char *buf, size_t len)
 {
 	const char *base = strrchr(main, '/');
 	int n;
 
-	n = snprintf(buf, len, "%s.node%" PRIu32, main, node);
+	n = snprintf(buf, len, "%s.%02x%02x%02x%02x.node%" PRIu32, main,
+		     snap_id[0], snap_id[1], snap_id[2], snap_id[3], node);
 	if (n < 0 || (size_t)n >= len ||
 	    strlen(base ? base + 1 : main) + (size_t)n - strlen(main) >
 		    SNAP_PART_NAME_MAX) {
@@ -1083,11 +1085,57 @@ manifest_encode(const struct snap_writer *w, uint8_t *m, uint32_t nparts)
 	}
 }
 
+/*
+ * The part files of the snapshot at path now, if there is one that opens
+ * (names, SNAP_PART_NAME_MAX + 1 bytes each), so that a new snapshot that
+ * replaces it can remove them; NULL when there are none.
+ */
+static char *
+old_parts(const char *path, uint32_t *n)
+{
+	struct snap *s = snap_open(path, NULL, 0);
+	const struct snap_info *in = s ? snap_info(s) : NULL;
+	char *names = NULL;
+	uint32_t i;
+
+	*n = 0;
+	if (in && in->nparts)
+		names = calloc(in->nparts, SNAP_PART_NAME_MAX + 1);
+	for (i = 0; names && i < in->nparts; i++)
+		memcpy(names + i * (SNAP_PART_NAME_MAX + 1), in->parts[i].name,
+		       SNAP_PART_NAME_MAX + 1);
+	if (names)
+		*n = in->nparts;
+	snap_close(s);
+	return names;
+}
+
+/* The replaced snapshot's parts that are not ours: nothing reads them. */
+static void
+remove_old_parts(const struct snap_writer *w, const char *old, uint32_t n)
+{
+	char p[PATH_MAX];
+	uint32_t i, k;
+
+	for (i = 0; i < n; i++) {
+		const char *name = old + i * (SNAP_PART_NAME_MAX + 1);
+
+		for (k = 0; w->parts && k < w->nodes; k++)
+			if (strcmp(w->part[k].name, name) == 0)
+				break;
+		if ((!w->parts || k == w->nodes) &&
+		    snprintf(p, sizeof(p), "%s/%s", w->dir, name) <
+			    (int)sizeof(p))
+			(void)unlink(p);
+	}
+}
+
 int
 snap_writer_finish(struct snap_writer *w, char *why, size_t whylen)
 {
-	uint32_t i, nparts = 0, mlen, crc;
+	uint32_t i, nparts = 0, mlen, crc, nold = 0;
 	uint8_t *m = NULL;
+	char *old = NULL;
 	int rc = -1;
 
 	if (w_usable(w, why, whylen) < 0)
@@ -1119,8 +1167,12 @@ snap_writer_finish(struct snap_writer *w, char *why, size_t whylen)
 		goto out;
 	}
 	manifest_encode(w, m, nparts);
+	old = old_parts(w->f.path, &nold);
 	rc = sfile_commit(&w->f, 0, 0, w->id, m, mlen, &crc, why, whylen);
+	if (rc == 0)
+		remove_old_parts(w, old, nold);
 out:
+	free(old);
 	free(m);
 	w_free(w, rc < 0);
 	return rc;

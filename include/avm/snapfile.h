@@ -221,11 +221,14 @@ const char *snap_device_names(char *buf, size_t len);
 const char *snap_type_name(unsigned type);
 
 /*
- * The path of node's part file beside main ("<main>.node<N>"), into buf.
- * Returns 0, or -1 with errno ENAMETOOLONG (the path, or a name over
- * SNAP_PART_NAME_MAX).
+ * The path of node's part file beside main, into buf:
+ * "<main>.<id>.node<N>", id the first 4 bytes of the snapshot's id in
+ * hex, so that a save over an older snapshot never touches its parts
+ * (they go when the new main file is in place).  Returns 0, or -1 with
+ * errno ENAMETOOLONG (the path, or a name over SNAP_PART_NAME_MAX).
  */
-int snap_part_path(const char *main, uint32_t node, char *buf, size_t len);
+int snap_part_path(const char *main, const uint8_t snap_id[16], uint32_t node,
+		   char *buf, size_t len);
 
 /* --- writer ------------------------------------------------------------- */
 

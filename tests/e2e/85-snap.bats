@@ -201,21 +201,25 @@ sys.exit(0 if a == b else "differ:\n%r\n%r" % (a, b))' "$D/y" "$D/j"
 
 @test "part files: one per node, named in the manifest, each checked" {
 	gen "$D/p.snap" --nodes 3 --vcpus 3 --memory 24M --parts
-	[ -f "$D/p.snap.node0" ] && [ -f "$D/p.snap.node2" ]
+	# <main>.<the id's first 8 hex digits>.node<N>
+	run -0 avm-snap -j inspect "$D/p.snap"
+	id=$(echo "$output" | jq -r '.snapshot_id[0:8]')
+	p0=p.snap.$id.node0 p1=p.snap.$id.node1 p2=p.snap.$id.node2
+	[ -f "$D/$p0" ] && [ -f "$D/$p2" ]
 	run -0 avm-snap -j inspect --verify "$D/p.snap"
-	echo "$output" | jq -e '
-		[.nodes[].part] == ["p.snap.node0", "p.snap.node1", "p.snap.node2"] and
+	echo "$output" | jq -e --arg p0 "$p0" --arg p1 "$p1" --arg p2 "$p2" '
+		[.nodes[].part] == [$p0, $p1, $p2] and
 		([.sections[] | select(.type == "memory") | .file] ==
-		 ["p.snap.node0", "p.snap.node1", "p.snap.node2"]) and
+		 [$p0, $p1, $p2]) and
 		.verify.ok == true and .verify.chunks_checked == 24'
 	run -0 avm-snapgen --check --nodes 3 --vcpus 3 --memory 24M "$D/p.snap"
-	flip "$D/p.snap.node1" 100
+	flip "$D/$p1" 100
 	run -65 avm-snap inspect --verify "$D/p.snap"
 	assert_output --partial "chunk 8 (guest RAM 0x800000-0x8fffff, node 1): bad CRC32"
-	rm "$D/p.snap.node2"
+	rm "$D/$p2"
 	run -66 avm-snap inspect "$D/p.snap"
-	assert_output "avm-snap: '$D/p.snap': part 'p.snap.node2' (memory of node 2): No such file or directory"
-	run -65 avm-snap inspect "$D/p.snap.node0"
+	assert_output "avm-snap: '$D/p.snap': part '$p2' (memory of node 2): No such file or directory"
+	run -65 avm-snap inspect "$D/$p0"
 	assert_output --partial "a part file (the memory of node 0), not a snapshot"
 }
 

@@ -135,7 +135,7 @@ part_thread(void *arg)
 	struct part_job *j = arg;
 	char p[4096];
 
-	if (snap_part_path(j->path, j->node, p, sizeof(p)) < 0) {
+	if (snap_part_path(j->path, j->id, j->node, p, sizeof(p)) < 0) {
 		snprintf(j->why, sizeof(j->why), "part path: %s",
 			 strerror(errno));
 		j->rc = -1;

@@ -516,7 +516,7 @@ test_parts(void)
 	struct snap_writer *w, *w2;
 	struct snap *s;
 	struct vm m;
-	char p[256];
+	char p[256], pn[3][256], pq[256];
 	uint8_t *b, id[16] = { 0 };
 	size_t len;
 	uint32_t i;
@@ -534,8 +534,9 @@ test_parts(void)
 	   "memory into the main file refused: %s", why);
 	why[0] = '\0';
 	for (i = 0; i < 3; i++) {
-		snap_part_path(path_of("p.snap"), i, p, sizeof(p));
-		good &= snap_part_write(p, snap_writer_id(w), i,
+		snap_part_path(path_of("p.snap"), snap_writer_id(w), i, pn[i],
+			       sizeof(pn[i]));
+		good &= snap_part_write(pn[i], snap_writer_id(w), i,
 					m.place[i].page_first * PG,
 					m.place[i].page_count * PG, &o,
 					snap_mem_buffer, m.ram, &pi[i], why,
@@ -549,7 +550,7 @@ test_parts(void)
 	s = snap_open(path_of("p.snap"), why, sizeof(why));
 	in = s ? snap_info(s) : NULL;
 	ok(in && in->nparts == 3 &&
-		   strcmp(in->parts[2].name, "p.snap.node2") == 0,
+		   strcmp(in->parts[2].name, strrchr(pn[2], '/') + 1) == 0,
 	   "the manifest names the parts");
 	ok(s && snap_verify(s, &v, NULL, NULL, why, sizeof(why)) == 0,
 	   "verify with parts: %s", why);
@@ -558,21 +559,23 @@ test_parts(void)
 	snap_close(s);
 
 	/* A damaged part. */
-	b = slurp(path_of("p.snap.node1"), &len);
+	b = slurp(pn[1], &len);
 	b = realloc(b, len > 201 ? len : 201); /* never short but a test */
 	b[200] ^= 0x10;
-	spit(path_of("p.snap.node1"), b, len);
+	spit(pn[1], b, len);
 	ok(refused(path_of("p.snap"), 1, "(guest RAM 0x1e000-0x2dfff, node 1)"),
 	   "a flipped byte in node 1's part names its chunk");
-	spit(path_of("p.snap.node1"), b, len - 1);
-	ok(refused(path_of("p.snap"), 0, "part 'p.snap.node1': truncated"),
+	spit(pn[1], b, len - 1);
+	snprintf(p, sizeof(p), "part '%s': truncated", strrchr(pn[1], '/') + 1);
+	ok(refused(path_of("p.snap"), 0, p),
 	   "a truncated part is named");
 	b[200] ^= 0x10;
-	spit(path_of("p.snap.node1"), b, len);
+	spit(pn[1], b, len);
 	free(b);
-	unlink(path_of("p.snap.node2"));
+	unlink(pn[2]);
 	s = snap_open(path_of("p.snap"), why, sizeof(why));
-	ok(!s && errno == ENOENT && strstr(why, "part 'p.snap.node2'"),
+	snprintf(p, sizeof(p), "part '%s'", strrchr(pn[2], '/') + 1);
+	ok(!s && errno == ENOENT && strstr(why, p),
 	   "a missing part: ENOENT, named: %s", why);
 	snap_close(s);
 
@@ -580,20 +583,20 @@ test_parts(void)
 	w2 = snap_writer_open(path_of("q.snap"), &m.v, &o, why, sizeof(why));
 	ok(w2 && memcmp(snap_writer_id(w2), id, 16) != 0,
 	   "each snapshot has its own id");
-	snap_part_path(path_of("q.snap"), 2, p, sizeof(p));
-	snap_part_write(p, snap_writer_id(w2), 2, m.place[2].page_first * PG,
+	snap_part_path(path_of("q.snap"), snap_writer_id(w2), 2, pq, sizeof(pq));
+	snap_part_write(pq, snap_writer_id(w2), 2, m.place[2].page_first * PG,
 			m.place[2].page_count * PG, &o, snap_mem_buffer, m.ram,
 			&pi[2], why, sizeof(why));
-	rename(p, path_of("p.snap.node2"));
+	rename(pq, pn[2]);
 	ok(refused(path_of("p.snap"), 0, "of another snapshot"),
 	   "a part of another snapshot is refused");
 	snap_writer_abort(w2);
-	ok(refused(path_of("p.snap.node0"), 0, "a part file"),
+	ok(refused(pn[0], 0, "a part file"),
 	   "a part given as the snapshot is refused");
 
 	/* A writer that gives up removes the parts it was given. */
 	w = snap_writer_open(path_of("r.snap"), &m.v, &o, why, sizeof(why));
-	snap_part_path(path_of("r.snap"), 0, p, sizeof(p));
+	snap_part_path(path_of("r.snap"), snap_writer_id(w), 0, p, sizeof(p));
 	snap_part_write(p, snap_writer_id(w), 0, 0, m.place[0].page_count * PG,
 			&o, snap_mem_buffer, m.ram, &pi[0], why, sizeof(why));
 	ok(snap_writer_add_part(w, &pi[0], why, sizeof(why)) == 0, "add part");
@@ -601,6 +604,68 @@ test_parts(void)
 	   "finish without the rest fails: %s", why);
 	ok(access(p, F_OK) < 0 && access(path_of("r.snap"), F_OK) < 0,
 	   "and leaves neither the part nor the file");
+	dir_clear();
+	vm_free(&m);
+}
+
+/* Node i's part of m into the writer w, named into pn[i]. */
+static int
+give_parts(struct snap_writer *w, struct vm *m, const char *main,
+	   const struct snap_write_opts *o, char pn[][256])
+{
+	struct snap_part_info pi;
+	int good = 1;
+
+	for (uint32_t i = 0; i < m->v.nodes; i++) {
+		snap_part_path(main, snap_writer_id(w), i, pn[i], 256);
+		good &= snap_part_write(pn[i], snap_writer_id(w), i,
+					m->place[i].page_first * PG,
+					m->place[i].page_count * PG, o,
+					snap_mem_buffer, m->ram, &pi, why,
+					sizeof(why)) == 0;
+		good &= snap_writer_add_part(w, &pi, why, sizeof(why)) == 0;
+	}
+	for (uint32_t i = 0; i < m->v.vcpus; i++)
+		good &= snap_write_vcpu(w, i, m->state[i], 100 + 150 * i, why,
+					sizeof(why)) == 0;
+	return good;
+}
+
+/* A snapshot saved over one with parts: the old parts go, not before. */
+static void
+test_replace_parts(void)
+{
+	struct snap_write_opts o = { -1, 16, 0, NULL, 1 };
+	char old[3][256], nw[3][256];
+	struct snap_writer *w;
+	struct vm m;
+	int good;
+
+	dir_clear();
+	vm_make(&m, "rp", 3, 3, 90, NULL, 0);
+	w = snap_writer_open(path_of("p.snap"), &m.v, &o, why, sizeof(why));
+	good = w && give_parts(w, &m, path_of("p.snap"), &o, old) &&
+	       snap_writer_finish(w, why, sizeof(why)) == 0;
+	ok(good, "a snapshot with three parts: %s", why);
+	m.ram[5 * PG] ^= 0xff;
+	w = snap_writer_open(path_of("p.snap"), &m.v, &o, why, sizeof(why));
+	good = w && give_parts(w, &m, path_of("p.snap"), &o, nw);
+	ok(good && strcmp(old[1], nw[1]) != 0 && access(old[1], F_OK) == 0,
+	   "a second one's parts have other names; the old ones stay "
+	   "while it is written");
+	snap_writer_abort(w);
+	m.ram[5 * PG] ^= 0xff;
+	ok(vm_same(&m, path_of("p.snap")) && access(old[0], F_OK) == 0 &&
+		   access(nw[0], F_OK) < 0,
+	   "a save given up leaves the old snapshot whole");
+	m.ram[5 * PG] ^= 0xff;
+	w = snap_writer_open(path_of("p.snap"), &m.v, &o, why, sizeof(why));
+	good = w && give_parts(w, &m, path_of("p.snap"), &o, nw) &&
+	       snap_writer_finish(w, why, sizeof(why)) == 0;
+	ok(good && vm_same(&m, path_of("p.snap")), "the new one replaces it");
+	ok(access(old[0], F_OK) < 0 && access(old[2], F_OK) < 0 &&
+		   access(nw[2], F_OK) == 0 && dir_count() == 4,
+	   "and its parts replace the old parts");
 	dir_clear();
 	vm_free(&m);
 }
@@ -1024,6 +1089,7 @@ test_writer_failures(void)
 static void
 test_names(void)
 {
+	static const uint8_t pid[16] = { 0x0a, 0xff, 0x12, 0x00, 0x77 };
 	char p[256];
 
 	ok(snap_device_known("uart") && snap_device_known("debugexit") &&
@@ -1032,10 +1098,10 @@ test_names(void)
 	is_str(snap_device_names(p, sizeof(p)),
 	       "uart, rtc, pm, ioapic, pic, debugexit", "named in messages");
 	is_str(snap_type_name(SNAP_SEC_MEMORY), "memory", "type names");
-	ok(snap_part_path("/a/b/vm.snap", 3, p, sizeof(p)) == 0 &&
-		   strcmp(p, "/a/b/vm.snap.node3") == 0,
+	ok(snap_part_path("/a/b/vm.snap", pid, 3, p, sizeof(p)) == 0 &&
+		   strcmp(p, "/a/b/vm.snap.0aff1200.node3") == 0,
 	   "part path: %s", p);
-	ok(snap_part_path("/a/0123456789012345678901234567890123456789.snap", 3,
+	ok(snap_part_path("/a/01234567890123456789012345678901.snap", pid, 3,
 			  p, sizeof(p)) < 0 &&
 		   errno == ENAMETOOLONG,
 	   "a part name over 47 bytes");
@@ -1055,6 +1121,7 @@ main(void)
 	test_zero_pages();
 	test_random_access();
 	test_parts();
+	test_replace_parts();
 	test_every_byte();
 	test_damage();
 	test_unknown_device_written();
