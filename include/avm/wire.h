@@ -79,6 +79,15 @@
 #define WIRE_PG_STATS_RUN_MAX (136 + 1024 * 200)
 #define WIRE_PG_STATS_MIN (WIRE_PG_STATS_HDR + WIRE_PG_STATS_PAGER)
 #define WIRE_PG_STATS_MAX (WIRE_PG_STATS_MIN + WIRE_PG_STATS_RUN_MAX)
+/* Snapshots (include/avm/savemsg.h): a fixed part, then the file's path */
+#define WIRE_PG_SAVE_HDR 32
+#define WIRE_PG_SAVE_PATH_MAX 4095
+#define WIRE_PG_SAVE_MIN (WIRE_PG_SAVE_HDR + 2)
+#define WIRE_PG_SAVE_MAX (WIRE_PG_SAVE_HDR + WIRE_PG_SAVE_PATH_MAX)
+#define WIRE_PG_PART_SIZE 128 /* one node's part file */
+#define WIRE_PG_SAVE_DONE_HDR 16
+#define WIRE_PG_SAVE_DONE_MIN (WIRE_PG_SAVE_DONE_HDR + WIRE_PG_PART_SIZE)
+#define WIRE_PG_SAVE_DONE_MAX (WIRE_PG_SAVE_DONE_HDR + 64 * WIRE_PG_PART_SIZE)
 
 /* Link measurement payload sizes; the layouts are in include/avm/fabmsg.h. */
 #define WIRE_FAB_ECHO_MIN 8
@@ -163,10 +172,16 @@ enum wire_kind {
  * PG_STATS_REQ bulk link, node 0 to each other node about once a
  *              second: send your stats; answered by PG_STATS (the
  *              node's pager stats, and its run stats when it has them).
+ * PG_SAVE_PART bulk link, node 0 to each other node: write the memory
+ *              you are home of as your part of the snapshot at a path;
+ *              answered by PG_SAVE_PART_DONE (the part file written).
  * PG_ATTACH    pager.sock: guest RAM layout, memfd and uffd (SCM_RIGHTS);
  *              answered by PG_READY once the fabric is up.
  * PG_STREAM    pager.sock: stream pages from a node over the bulk link;
  *              answered by PG_STREAM_DONE (bytes and time).
+ * PG_SAVE      pager.sock, to node 0's pager: every node writes its home
+ *              memory as a part file of the snapshot at a path (the VM
+ *              paused); answered by PG_SAVE_DONE (every node's part).
  * RUN_IRQ      run links: an interrupt message (IPI, INIT, SIPI, IOAPIC)
  *              for an APIC that the receiver runs.
  * RUN_APIC_ADDR  run links: a local APIC's addressing changed (id,
@@ -218,12 +233,19 @@ enum wire_kind {
 	X(PG_STATS_REQ, 25, WIRE_PG_STATS_REQ_SIZE, WIRE_PG_STATS_REQ_SIZE,    \
 	  WIRE_K_REQUEST)                                                      \
 	X(PG_STATS, 26, WIRE_PG_STATS_MIN, WIRE_PG_STATS_MAX, WIRE_K_REPLY)    \
+	X(PG_SAVE_PART, 27, WIRE_PG_SAVE_MIN, WIRE_PG_SAVE_MAX,                \
+	  WIRE_K_REQUEST)                                                      \
+	X(PG_SAVE_PART_DONE, 28, WIRE_PG_PART_SIZE, WIRE_PG_PART_SIZE,         \
+	  WIRE_K_REPLY)                                                        \
 	X(PG_ATTACH, 32, WIRE_PG_ATTACH_MIN, WIRE_PG_ATTACH_MAX,               \
 	  WIRE_K_REQUEST)                                                      \
 	X(PG_READY, 33, WIRE_PG_READY_SIZE, WIRE_PG_READY_SIZE, WIRE_K_REPLY)  \
 	X(PG_STREAM, 34, WIRE_PG_STREAM_SIZE, WIRE_PG_STREAM_SIZE,             \
 	  WIRE_K_REQUEST)                                                      \
 	X(PG_STREAM_DONE, 35, WIRE_PG_MSG_SIZE, WIRE_PG_MSG_SIZE,              \
+	  WIRE_K_REPLY)                                                        \
+	X(PG_SAVE, 36, WIRE_PG_SAVE_MIN, WIRE_PG_SAVE_MAX, WIRE_K_REQUEST)     \
+	X(PG_SAVE_DONE, 37, WIRE_PG_SAVE_DONE_MIN, WIRE_PG_SAVE_DONE_MAX,      \
 	  WIRE_K_REPLY)                                                        \
 	X(RUN_IRQ, 64, WIRE_RUN_IRQ_SIZE, WIRE_RUN_IRQ_SIZE, WIRE_K_ONEWAY)    \
 	X(RUN_APIC_ADDR, 65, WIRE_RUN_ADDR_SIZE, WIRE_RUN_ADDR_SIZE,           \
