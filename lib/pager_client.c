@@ -22,6 +22,7 @@
 #include "avm/config.h"
 #include "avm/link.h"
 #include "avm/pager.h"
+#include "avm/savemsg.h"
 #include "avm/runstats.h"
 #include "avm/stats.h"
 #include "avm/util.h"
@@ -643,4 +644,89 @@ pager_detach(struct link *l)
 	link_bye(l, 1000);
 	link_free(l);
 	return 0;
+}
+
+/* --- saving memory into a snapshot ------------------------------------------- */
+
+int
+pager_save(const char *vm, const struct savemsg_req *req, int timeout_ms,
+	   struct savemsg_part *parts, uint64_t *save_ns, char *why,
+	   size_t whylen)
+{
+	struct link_self self = { .vm = vm,
+				  .node = 0,
+				  .nodes = req->nodes,
+				  .role = WIRE_ROLE_CONTROL };
+	struct link_want want = { 1u << WIRE_ROLE_CONTROL, LINK_ANY_NODE, 0 };
+	static uint8_t buf[WIRE_PG_SAVE_MAX];
+	char path[PATH_MAX], text[300];
+	struct wire_error err;
+	struct wire_hdr h;
+	struct link *l;
+	const void *p;
+	uint32_t n;
+	int rc, len;
+
+	len = savemsg_req_encode(req, buf, sizeof(buf));
+	if (len < 0 || timeout_ms <= 0) {
+		say(why, whylen, "invalid arguments");
+		return -EINVAL;
+	}
+	rc = pager_sock_path(vm, path, sizeof(path));
+	if (rc < 0) {
+		say(why, whylen, "pager.sock of VM '%s': %s", vm,
+		    strerror(-rc));
+		return rc;
+	}
+	rc = link_dial(&self, link_transport("unix"), path, &want, 5000, &l,
+		       text, sizeof(text));
+	if (rc < 0) {
+		say(why, whylen, "%s", text);
+		return rc;
+	}
+	rc = link_send(l, WIRE_T_PG_SAVE, 0, 1, buf, (size_t)len, NULL, 0);
+	if (rc == 0)
+		rc = link_recv(l, &h, &p, timeout_ms);
+	if (rc == -ETIMEDOUT) {
+		say(why, whylen, "no answer from the pagers in %d ms",
+		    timeout_ms);
+		goto out;
+	}
+	if (rc == -EPIPE || rc == -ECONNRESET || rc == -ECONNABORTED) {
+		say(why, whylen, "node 0's pager ended during the save%s%s",
+		    rc == -ECONNABORTED ? ": " : " (a node failed?)",
+		    rc == -ECONNABORTED ? link_why(l) : "");
+		rc = -EPIPE;
+		goto out;
+	}
+	if (rc < 0) {
+		say(why, whylen, "%s", link_why(l));
+		goto out;
+	}
+	if (h.type != WIRE_T_PG_SAVE_DONE || h.id != 1) {
+		say(why, whylen, "unexpected %s from the pager",
+		    wire_type_name(h.type));
+		rc = -EPROTO;
+		goto out;
+	}
+	if (h.flags & WIRE_F_ERROR) {
+		rc = wire_error_decode(p, h.len, &err);
+		say(why, whylen, "%s",
+		    rc < 0 ? "malformed error from the pager" : err.msg);
+		rc = rc < 0 ? -EPROTO : -ECONNREFUSED;
+		goto out;
+	}
+	rc = savemsg_done_decode(p, h.len, parts, PAGER_MAX_NODES, &n, save_ns);
+	if (rc == 0 && n != req->nodes)
+		rc = -EBADMSG;
+	if (rc < 0) {
+		say(why, whylen, "malformed PG_SAVE_DONE from the pager");
+		rc = -EPROTO;
+		goto out;
+	}
+	say(why, whylen, "ok");
+out:
+	link_bye(l, 1000);
+	link_free(l);
+	return rc;
 }

@@ -106,10 +106,10 @@ part_ok(const struct savemsg_part *m)
 	const struct snap_part_info *i = &m->info;
 	uint64_t pages = i->ram_bytes / PG, end = i->file_bytes;
 
-	if (i->node >= PAGER_MAX_NODES ||
-	    !name_ok(i->name, sizeof(i->name)) || i->ram_bytes == 0 ||
-	    i->ram_bytes % PG || i->ram_off % PG ||
-	    i->ram_bytes > SNAP_MEM_MAX || i->ram_off > SNAP_MEM_MAX - i->ram_bytes)
+	if (i->node >= PAGER_MAX_NODES || !name_ok(i->name, sizeof(i->name)) ||
+	    i->ram_bytes == 0 || i->ram_bytes % PG || i->ram_off % PG ||
+	    i->ram_bytes > SNAP_MEM_MAX ||
+	    i->ram_off > SNAP_MEM_MAX - i->ram_bytes)
 		return 0;
 	if (i->chunks == 0 || i->chunks > pages ||
 	    (uint64_t)i->chunks * SNAP_CHUNK_PAGES_MAX < pages)

@@ -9,6 +9,7 @@
  * every offset and length is checked against the file's length before
  * it is read.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -163,6 +164,34 @@ snap_part_path(const char *main, const uint8_t snap_id[16], uint32_t node,
 		return -1;
 	}
 	return 0;
+}
+
+int
+snap_parts_remove(const char *main, const uint8_t snap_id[16])
+{
+	char dir[PATH_MAX], pre[PATH_MAX], p[PATH_MAX * 2];
+	const char *base = strrchr(main, '/');
+	struct dirent *d;
+	size_t n;
+	DIR *dh;
+	int removed = 0;
+
+	avm_dirname(main, dir, sizeof(dir));
+	snprintf(pre, sizeof(pre), "%s.%02x%02x%02x%02x.node",
+		 base ? base + 1 : main, snap_id[0], snap_id[1], snap_id[2],
+		 snap_id[3]);
+	n = strlen(pre);
+	dh = opendir(dir);
+	if (!dh)
+		return 0;
+	while ((d = readdir(dh)) != NULL)
+		if (strncmp(d->d_name, pre, n) == 0 &&
+		    snprintf(p, sizeof(p), "%s/%s", dir, d->d_name) <
+			    (int)sizeof(p) &&
+		    unlink(p) == 0)
+			removed++;
+	closedir(dh);
+	return removed;
 }
 
 /*
@@ -2305,6 +2334,59 @@ fail:
 	return -1;
 }
 
+/* Pages in chunk c of sec (the last one may be short). */
+static uint32_t
+chunk_npages(const struct snap_section *sec, uint32_t cpages, uint32_t c)
+{
+	uint64_t left = sec->raw_bytes / PG - (uint64_t)c * cpages;
+
+	return left < cpages ? (uint32_t)left : cpages;
+}
+
+/* CRC32 of a zero page, once. */
+static uint32_t
+zero_page_crc(void)
+{
+	static uint8_t zero[PG];
+	static uint32_t crc;
+	static int done;
+
+	if (!done) {
+		crc = (uint32_t)crc32(0, zero, PG);
+		done = 1;
+	}
+	return crc;
+}
+
+/* A chunk that stores nothing: its pages are zero. */
+static void
+ram_crc_zero(uint32_t *crc, const struct snap_section *sec, uint32_t cpages,
+	     uint32_t c)
+{
+	uint32_t k, n = chunk_npages(sec, cpages, c);
+
+	for (k = 0; k < n; k++)
+		*crc = (uint32_t)crc32_combine(*crc, zero_page_crc(), PG);
+}
+
+/* A chunk's pages into *crc: its zero pages and, in order, raw's. */
+static void
+ram_crc_chunk(uint32_t *crc, const struct snap_section *sec, uint32_t cpages,
+	      const struct chunk *ch, uint32_t c, const uint8_t *raw)
+{
+	uint32_t k, n = chunk_npages(sec, cpages, c);
+
+	for (k = 0; k < n; k++) {
+		if (ch->zero[k / 8] & (1u << k % 8)) {
+			*crc = (uint32_t)crc32_combine(*crc, zero_page_crc(),
+						       PG);
+			continue;
+		}
+		*crc = crc_of(*crc, raw, PG);
+		raw += PG;
+	}
+}
+
 int
 snap_verify(struct snap *s, struct snap_verified *out,
 	    void (*progress)(void *arg, uint64_t done, uint64_t total),
@@ -2314,7 +2396,7 @@ snap_verify(struct snap *s, struct snap_verified *out,
 	uint64_t total = 0, done = 0, off, end, n;
 	size_t bufsize = CRC_BUF; /* >= a chunk; grows to the largest state */
 	uint8_t *buf = NULL;
-	uint32_t i, c, crc;
+	uint32_t i, c, crc, *sec_crc = NULL;
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -2332,8 +2414,12 @@ snap_verify(struct snap *s, struct snap_verified *out,
 	for (i = 0; i < s->nfiles; i++)
 		total += s->file[i].bytes - SNAP_TRAILER_SIZE;
 	buf = malloc(bufsize);
-	if (!buf)
+	sec_crc = calloc(in->nsec, sizeof(*sec_crc));
+	if (!buf || !sec_crc) {
+		free(buf);
+		free(sec_crc);
 		return FAIL(ENOMEM, "out of memory");
+	}
 	for (i = 0; i < in->nsec; i++) {
 		const struct snap_section *sec = &in->sec[i];
 
@@ -2347,9 +2433,13 @@ snap_verify(struct snap *s, struct snap_verified *out,
 			out->sections++;
 			continue;
 		}
+		sec_crc[i] = (uint32_t)crc32(0, NULL, 0);
 		for (c = 0; c < sec->chunks; c++) {
-			if (s->index[i][c].stored == 0)
+			if (s->index[i][c].stored == 0) {
+				ram_crc_zero(&sec_crc[i], sec, in->chunk_pages,
+					     c);
 				continue;
+			}
 			if (chunk_load(s, sec, c, buf, why, whylen) < 0) {
 				if (errno == EBADMSG) {
 					out->bad_section = (int32_t)i;
@@ -2358,6 +2448,8 @@ snap_verify(struct snap *s, struct snap_verified *out,
 				}
 				goto out;
 			}
+			ram_crc_chunk(&sec_crc[i], sec, in->chunk_pages,
+				      &s->index[i][c], c, buf);
 			out->chunks++;
 			done += s->index[i][c].stored;
 			if (progress)
@@ -2365,6 +2457,12 @@ snap_verify(struct snap *s, struct snap_verified *out,
 		}
 		out->sections++;
 	}
+	/* The memory sections in RAM order: guest RAM's CRC32. */
+	out->ram_crc = (uint32_t)crc32(0, NULL, 0);
+	for (i = 0; i < s->nmem; i++)
+		out->ram_crc = (uint32_t)crc32_combine(
+			out->ram_crc, sec_crc[s->mem[i]],
+			(z_off_t)in->sec[s->mem[i]].raw_bytes);
 	for (i = 0; i < s->nfiles; i++) {
 		const struct rfile *f = &s->file[i];
 
@@ -2392,6 +2490,7 @@ snap_verify(struct snap *s, struct snap_verified *out,
 	}
 	rc = 0;
 out:
+	free(sec_crc);
 	free(buf);
 	return rc;
 }

@@ -10,6 +10,8 @@
  *	            and the restore's background loader
  *	  stream.c  bulk page streams (the bulk links)
  *	  gather.c  the other nodes' stats to node 0 (the bulk links)
+ *	  save.c    a snapshot's memory, each node its part (the bulk
+ *	            links; fault.c fetches the pages a home lacks)
  *	    net.c     the links to the other pagers and pager.sock
  *	              (conn.c: the connections in the loop)
  *	    mem.c     the client's guest RAM: uffd and memfd operations

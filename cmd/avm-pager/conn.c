@@ -233,6 +233,16 @@ client_frame(struct conn *c, const struct wire_hdr *h, const uint8_t *p)
 		conn_send_error(c, WIRE_T_PG_STREAM_DONE, h->id, &e);
 		return 0;
 	}
+	if (h->type == WIRE_T_PG_SAVE && c->kind == CONN_TOOL) {
+		struct savemsg_req q;
+
+		if (savemsg_req_decode(p, h->len, &q) < 0)
+			wire_error_set(&e, WIRE_E_INVAL, "malformed PG_SAVE");
+		else if (n->ops->save(n->ctx, c, h->id, &q, &e) == 0)
+			return 0;
+		conn_send_error(c, WIRE_T_PG_SAVE_DONE, h->id, &e);
+		return 0;
+	}
 	if (c->kind == CONN_CLIENT)
 		pager_fail(AVM_EX_UNAVAILABLE,
 			   "node %u failed: its client sent %s", n->cfg->node,
@@ -267,6 +277,8 @@ peer_frame(struct conn *c, const struct wire_hdr *h, const uint8_t *p)
 	case WIRE_T_PG_BULK_DATA:
 	case WIRE_T_PG_STATS_REQ:
 	case WIRE_T_PG_STATS:
+	case WIRE_T_PG_SAVE_PART:
+	case WIRE_T_PG_SAVE_PART_DONE:
 		if (c->kind == CONN_BULK) {
 			n->ops->bulk_frame(n->ctx, c, h, p);
 			return;

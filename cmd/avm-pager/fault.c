@@ -98,6 +98,10 @@ on_grant(struct fault *f, uint64_t page, int mode, int data,
 	}
 	set_hold(f, page, mode);
 	f->local[page] &= (uint8_t)~LS_PENDING;
+	if (f->local[page] & LS_SAVE) {
+		f->local[page] &= (uint8_t)~LS_SAVE;
+		f->save_left--;
+	}
 	pd = pend_slot(f, page, 0);
 	if (f->sync_page == page)
 		f->sync_hit = 1;
@@ -332,6 +336,42 @@ fault_restore_step(struct fault *f, unsigned max)
 		set_hold(f, page, PAGER_HOLD_SHARED);
 	}
 	return !restore_done(f->restore);
+}
+
+/* --- a save's fetch ------------------------------------------------------------ */
+
+uint64_t
+fault_save_fetch(struct fault *f)
+{
+	uint64_t first = f->dir.first, end = first + f->dir.npages, page, n = 0;
+	const struct dir_entry *e;
+	struct dir_req r;
+	int rc;
+
+	for (page = first; page < end; page++) {
+		if ((f->local[page] & LS_HOLD) != PAGER_HOLD_NONE)
+			continue;
+		e = dir_entry_get(&f->dir, page);
+		/* INVALID and idle: zero, unless a snapshot's bytes wait. */
+		if (e->state == DIR_INVALID &&
+		    !(f->restore && restore_untaken(f->restore, page)))
+			continue;
+		f->local[page] |= LS_SAVE;
+		f->save_left++;
+		n++;
+		if (f->local[page] & LS_PENDING)
+			continue; /* our client's fault: its grant will do */
+		r = (struct dir_req){ .page = page,
+				      .id = page,
+				      .node = f->cfg->node,
+				      .access = PAGER_ACC_READ,
+				      .have = PAGER_HOLD_NONE };
+		rc = dir_request(&f->dir, &r);
+		if (rc < 0)
+			pager_fail(AVM_EX_SOFTWARE, "directory: %s",
+				   strerror(-rc));
+	}
+	return n;
 }
 
 /* --- faults ---------------------------------------------------------------- */

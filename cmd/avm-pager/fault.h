@@ -15,8 +15,12 @@
 #include "net.h"
 #include "restore.h"
 
-/* Local state of a page: bits 0-1 enum pager_hold, bit 7 a request out. */
+/*
+ * Local state of a page: bits 0-1 enum pager_hold, bit 6 a save waits
+ * for the home to hold it, bit 7 a request out.
+ */
 #define LS_HOLD 0x03
+#define LS_SAVE 0x40
 #define LS_PENDING 0x80
 
 /* A fault of ours waiting for its grant. */
@@ -39,6 +43,7 @@ struct fault {
 	uint32_t pend_mask;
 	uint64_t sync_page; /* a fault being resolved inside on_fault */
 	int sync_hit;
+	uint64_t save_left; /* LS_SAVE pages whose grant has not come */
 };
 
 /*
@@ -56,6 +61,15 @@ int fault_init(struct fault *f, const struct pager_cfg *cfg,
  * Returns 1 while untaken pages are left, 0 when all are taken.
  */
 int fault_restore_step(struct fault *f, unsigned max);
+/*
+ * For a save (save.h): the home asks its own directory for a read copy
+ * of every page it is home of whose current bytes it does not hold: a
+ * page another node holds, or a restored page not read yet (a page
+ * nobody ever held is zero and needs nothing).  The grants come as for
+ * a fault of the home's client; f->save_left counts those still to
+ * come.  Returns how many pages it asked for.
+ */
+uint64_t fault_save_fetch(struct fault *f);
 /* What mem_init() needs to hand faults and events to f. */
 const struct mem_ops *fault_mem_ops(void);
 /* A frame on a fault link. */

@@ -32,6 +32,7 @@
 #include "mem.h"
 #include "net.h"
 #include "restore.h"
+#include "save.h"
 #include "stats.h"
 #include "stream.h"
 
@@ -44,6 +45,7 @@ struct pager {
 	struct fault fault;
 	struct stream stream;
 	struct gather gather;
+	struct save save;
 	struct restore restore;
 	int restoring;	  /* --restore */
 	int restore_said; /* its end was logged */
@@ -69,6 +71,8 @@ on_exit_hook(void *ctx, const char *msg)
 	if (p->st)
 		unlink(C->stats_path);
 	gather_remove(&p->gather);
+	if (p->save.cfg)
+		save_abandon(&p->save, msg);
 	if (p->net.cfg) {
 		net_notify_all(&p->net, msg);
 		if (p->net.ctl_fd >= 0)
@@ -164,6 +168,9 @@ on_bulk_frame(void *ctx, struct conn *c, const struct wire_hdr *h,
 
 	if (h->type == WIRE_T_PG_STATS_REQ || h->type == WIRE_T_PG_STATS)
 		gather_on_frame(&pg->gather, c, h, p);
+	else if (h->type == WIRE_T_PG_SAVE_PART ||
+		 h->type == WIRE_T_PG_SAVE_PART_DONE)
+		save_on_frame(&pg->save, c, h, p);
 	else
 		stream_on_frame(&pg->stream, c, h, p);
 }
@@ -202,10 +209,18 @@ on_stream(void *ctx, struct conn *tool, uint64_t id,
 	return stream_start(&((struct pager *)ctx)->stream, tool, id, s);
 }
 
+static int
+on_save(void *ctx, struct conn *tool, uint64_t id,
+	const struct savemsg_req *req, struct wire_error *e)
+{
+	return save_start(&((struct pager *)ctx)->save, tool, id, req, e);
+}
+
 static void
 on_tool_gone(void *ctx, struct conn *tool)
 {
 	stream_tool_gone(&((struct pager *)ctx)->stream, tool);
+	save_tool_gone(&((struct pager *)ctx)->save, tool);
 }
 
 static const struct net_ops net_ops = {
@@ -214,6 +229,7 @@ static const struct net_ops net_ops = {
 	.attach = on_attach,
 	.detach = on_detach,
 	.stream = on_stream,
+	.save = on_save,
 	.tool_gone = on_tool_gone,
 	.ready = on_ready,
 	.done = on_done,
@@ -441,7 +457,7 @@ static int
 loader_runs(void)
 {
 	return P.restoring && !restore_done(&P.restore) &&
-	       mem_attached(&P.mem) && !P.mem.detached;
+	       mem_attached(&P.mem) && !P.mem.detached && !save_busy(&P.save);
 }
 
 /* The loop's wait: none while the loader may go on, 10 ms while it
@@ -486,7 +502,7 @@ restore_tick(void)
 }
 
 /* Tags for the loop's own fds (conns carry their struct conn *). */
-static char tag_listen, tag_ctl, tag_timer, tag_setup, tag_sig;
+static char tag_listen, tag_ctl, tag_timer, tag_setup, tag_sig, tag_save;
 
 static void
 loop(void)
@@ -512,6 +528,8 @@ loop(void)
 				net_ctl_accept(&P.net);
 			} else if (t == &tag_setup) {
 				net_setup_ready(&P.net);
+			} else if (t == &tag_save) {
+				save_thread_done(&P.save);
 			} else if (t == &tag_timer) {
 				uint64_t x;
 
@@ -533,6 +551,7 @@ loop(void)
 				conn_io(t, ev[i].events);
 			}
 		}
+		save_tick(&P.save);
 		if (P.restoring)
 			restore_tick();
 	}
@@ -752,6 +771,10 @@ main(int argc, char **argv)
 		pager_fail(AVM_EX_OSERR, "directory: %s", strerror(-rc));
 	stream_init(&P.stream, C, &P.mem, &P.net);
 	gather_init(&P.gather, C, P.st, &P.net);
+	rc = save_init(&P.save, C, P.st, &P.fault, &P.mem, &P.net);
+	if (rc < 0)
+		pager_fail(AVM_EX_OSERR, "save: %s", strerror(-rc));
+	epoll_add(P.save.efd, &tag_save);
 	epoll_add(P.net.ctl_fd, &tag_ctl);
 	epoll_add(P.timer_fd, &tag_timer);
 	epoll_add(P.net.setup_fd, &tag_setup);

@@ -20,6 +20,7 @@
 
 #include "avm/link.h"
 #include "avm/pager.h"
+#include "avm/savemsg.h"
 #include "cfg.h"
 #include "stats.h"
 
@@ -54,8 +55,9 @@ struct net_ops {
 	/* A coherence frame (PG_REQ .. PG_INVAL_ACK) on a fault link. */
 	void (*fault_frame)(void *ctx, struct conn *c, const struct wire_hdr *h,
 			    const uint8_t *p);
-	/* PG_BULK_REQ, PG_BULK_DATA, PG_STATS_REQ or PG_STATS (also an
-	 * error reply) on a bulk link. */
+	/* PG_BULK_REQ, PG_BULK_DATA, PG_STATS_REQ, PG_STATS,
+	 * PG_SAVE_PART or PG_SAVE_PART_DONE (the replies also as errors)
+	 * on a bulk link. */
 	void (*bulk_frame)(void *ctx, struct conn *c, const struct wire_hdr *h,
 			   const uint8_t *p);
 	/* A client wants to attach; 0, or a negative errno with why. */
@@ -66,6 +68,9 @@ struct net_ops {
 	/* A tool asks for a stream; 0 or a negative errno. */
 	int (*stream)(void *ctx, struct conn *tool, uint64_t id,
 		      const struct pager_stream *s);
+	/* A tool asks for a save (PG_SAVE); 0, or -1 with e filled. */
+	int (*save)(void *ctx, struct conn *tool, uint64_t id,
+		    const struct savemsg_req *req, struct wire_error *e);
 	/* A tool's connection is going away. */
 	void (*tool_gone)(void *ctx, struct conn *tool);
 	/* READY went to the client. */

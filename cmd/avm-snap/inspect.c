@@ -184,6 +184,8 @@ emit_doc(struct emit *e, const char *path, const struct snap_info *in,
 		} else {
 			emit_kv_strf(e, "file_crc32", "0x%08" PRIx32,
 				     v->file_crc);
+			emit_kv_strf(e, "memory_crc32", "0x%08" PRIx32,
+				     v->ram_crc);
 		}
 		emit_map_end(e);
 	}

@@ -32,12 +32,12 @@
 
 /* On the wire: the fixed part of PG_SAVE and PG_SAVE_PART. */
 struct savemsg_req_le {
-	uint8_t snap_id[16];	 /* snap_writer_id(): every part carries it */
-	uint8_t level[4];	 /* zlib level 0..9, or 0xffffffff: default */
-	uint8_t chunk_pages[4];	 /* 1..256 */
-	uint8_t nodes[4];	 /* the VM's nodes, as the sender knows them */
-	uint8_t reserved[4];	 /* zero */
-	/* then the main file's path */
+	uint8_t snap_id[16];	/* snap_writer_id(): every part carries it */
+	uint8_t level[4];	/* zlib level 0..9, or 0xffffffff: default */
+	uint8_t chunk_pages[4]; /* 1..256 */
+	uint8_t nodes[4];	/* the VM's nodes, as the sender knows them */
+	uint8_t reserved[4];	/* zero */
+				/* then the main file's path */
 };
 _Static_assert(sizeof(struct savemsg_req_le) == WIRE_PG_SAVE_HDR, "SAVE");
 
@@ -62,8 +62,8 @@ struct savemsg_part_le {
 	uint8_t index_off[8];
 	uint8_t file_crc[4];
 	uint8_t index_crc[4];
-	uint8_t write_ns[8];   /* how long the node took, fetching included */
-	uint8_t fetched[8];    /* pages it fetched from their holders first */
+	uint8_t write_ns[8]; /* how long the node took, fetching included */
+	uint8_t fetched[8];  /* pages it fetched from their holders first */
 };
 _Static_assert(sizeof(struct savemsg_part_le) == WIRE_PG_PART_SIZE, "PART");
 
@@ -97,5 +97,21 @@ int savemsg_done_encode(const struct savemsg_part *parts, uint32_t nodes,
  */
 int savemsg_done_decode(const void *buf, size_t len, struct savemsg_part *parts,
 			uint32_t cap, uint32_t *nodes, uint64_t *save_ns);
+
+/*
+ * The client side (lib/pager_client.c): asks node 0's pager of vm, on
+ * its pager.sock, to save the VM's memory as req says (PG_SAVE), and
+ * waits at most timeout_ms for every node's part.  The VM must be
+ * paused.  Fills parts[0 .. req->nodes - 1] (PAGER_MAX_NODES entries are
+ * always enough) and *save_ns.  Returns 0, or
+ *   -ECONNREFUSED  a node refused or failed (why: its message),
+ *   -EPIPE         node 0's pager ended (a node failed): nothing came,
+ *   -ETIMEDOUT     no answer in time,
+ *   -EINVAL        bad arguments, or what connecting says.
+ * After a failure the parts may be left: snap_parts_remove() them.
+ */
+int pager_save(const char *vm, const struct savemsg_req *req, int timeout_ms,
+	       struct savemsg_part *parts, uint64_t *save_ns, char *why,
+	       size_t whylen);
 
 #endif

@@ -230,6 +230,14 @@ const char *snap_type_name(unsigned type);
 int snap_part_path(const char *main, const uint8_t snap_id[16], uint32_t node,
 		   char *buf, size_t len);
 
+/*
+ * Removes what a save of the snapshot with that id left beside main: its
+ * part files and their temporary files (names that start with what
+ * snap_part_path gives before the node number), for a save that failed.
+ * Returns how many it removed.
+ */
+int snap_parts_remove(const char *main, const uint8_t snap_id[16]);
+
 /* --- writer ------------------------------------------------------------- */
 
 /* The VM a snapshot is of; the writer copies what it needs. */
@@ -426,8 +434,11 @@ struct snap_verified {
 	uint64_t sections, chunks; /* checked before it stopped */
 	uint64_t bytes;		   /* read for the file CRC32s */
 	uint32_t file_crc;	   /* the main file's */
-	int64_t bad_chunk;	   /* the first bad chunk, or -1 */
-	int32_t bad_section;	   /* the first bad section, or -1 */
+	uint32_t ram_crc;    /* CRC32 of all guest RAM, in RAM order, zero pages
+			     included: the same for the same memory whatever
+			     the chunks, parts, level or nodes */
+	int64_t bad_chunk;   /* the first bad chunk, or -1 */
+	int32_t bad_section; /* the first bad section, or -1 */
 };
 
 /*

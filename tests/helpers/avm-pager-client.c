@@ -32,9 +32,25 @@
  *          barrier's own two words are checked against what the
  *          barrier can have made of them.  Run it alone: the other
  *          tests expect memory that starts zero
+ *   write-pattern  the other way round, for saving: every page gets the
+ *          pattern (--pattern, --seed), written by a thread of the node
+ *          after its home (so that with several nodes a home must fetch
+ *          it back to save it); the barrier's two words last, by thread
+ *          0 of node 0 once everyone is past the last barrier, so that
+ *          all of memory is exactly the pattern, as avm-snapgen writes
+ *          it (and --check compares it); then node 0 prints
+ *          "write-pattern: written".  Run it alone, with --linger-ms to
+ *          keep the memory there while it is saved
+ *
+ *   idle   no access at all, not even a barrier: attach, linger
+ *          (--linger-ms), detach; the memory stays as it was (a restored
+ *          snapshot's pages stay unread, for a save of them)
  *
  * --linger-ms MS: stay attached that long after the tests (so that a
  * test can read the pager's stats while the VM is still up).
+ * --linger-until FILE: stay attached until FILE exists (within the
+ * --timeout-ms deadline, else 70): the test says when it is done with
+ * the memory.
  *
  * Bench modes (--bench) print key=value lines for bench/pager.sh.
  *
@@ -80,6 +96,7 @@ static struct pager_slot slots[2];
 static int pattern = -1; /* --pattern: the memory is a restored snapshot */
 static uint64_t pattern_seed = 1;
 static unsigned linger_ms;
+static const char *linger_file; /* --linger-until */
 
 static uint8_t *ram;
 static struct link *ctl;
@@ -586,6 +603,42 @@ test_verify_pattern(struct worker *w)
 	barrier("verify-pattern end");
 }
 
+/* This thread's pages: those of the node after their home's. */
+static void
+test_write_pattern(struct worker *w)
+{
+	uint64_t p, i, cp, ci, gp, gi;
+	uint32_t h;
+
+	page_word(at(0, 0), &cp, &ci);
+	page_word(at(1, 1), &gp, &gi);
+	for (p = 0; p < npages; p++) {
+		for (h = 0; h + 1 < nodes && p >= home[h + 1].page_first; h++)
+			;
+		if ((h + 1) % nodes != node || p % threads != w->tid)
+			continue;
+		for (i = 0; i < PG / 8; i++) {
+			if ((p == cp && i == ci) || (p == gp && i == gi))
+				continue; /* the barrier's, for now */
+			((volatile uint64_t *)(ram + p * PG))[i] =
+				pattern_word(pattern, pattern_seed, p, i);
+		}
+	}
+}
+
+/* After the last barrier: its two words become the pattern's. */
+static void
+write_pattern_end(void)
+{
+	uint64_t cp, ci, gp, gi;
+
+	page_word(at(0, 0), &cp, &ci);
+	page_word(at(1, 1), &gp, &gi);
+	st(at(0, 0), pattern_word(pattern, pattern_seed, cp, ci));
+	st(at(1, 1), pattern_word(pattern, pattern_seed, gp, gi));
+	say("write-pattern: written");
+}
+
 static int
 want(const char *t)
 {
@@ -605,6 +658,11 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 
+	if (want("idle")) {
+		/* Not one access: the memory stays as the pagers have it. */
+		__atomic_fetch_add(&workers_done, 1, __ATOMIC_SEQ_CST);
+		return NULL;
+	}
 	barrier("start");
 	if (want("verify-pattern"))
 		test_verify_pattern(w);
@@ -624,7 +682,11 @@ worker_main(void *arg)
 		test_pingpong(w);
 	if (want("soak"))
 		test_soak(w);
+	if (want("write-pattern"))
+		test_write_pattern(w);
 	barrier("done");
+	if (want("write-pattern") && node == 0 && w->tid == 0)
+		write_pattern_end();
 	__atomic_fetch_add(&workers_done, 1, __ATOMIC_SEQ_CST);
 	return NULL;
 }
@@ -799,10 +861,11 @@ usage(FILE *f)
 		   "       [--home-sizes LIST] [--threads T] [--rounds R] "
 		   "[--iters K] "
 		   "[--tests mp,sb,xadd,lock,false,soak,pingpong,"
-		   "verify-pattern]\n"
+		   "verify-pattern,write-pattern,idle]\n"
 		   "       [--pattern zero|random|counter|mixed [--seed N]] "
 		   "[--linger-ms MS]\n"
-		   "       [--soak-ms MS] [--page-offset BYTES] [--timeout-ms "
+		   "       [--linger-until FILE] [--soak-ms MS] [--page-offset "
+		   "BYTES] [--timeout-ms "
 		   "MS] [--bench "
 		   "zero|read|write|"
 		   "pingpong|bulk [--count N]]\n");
@@ -829,6 +892,7 @@ main(int argc, char **argv)
 		{ "pattern", required_argument, NULL, 'p' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "linger-ms", required_argument, NULL, 'L' },
+		{ "linger-until", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -917,6 +981,9 @@ main(int argc, char **argv)
 		case 'H':
 			home_sizes = optarg;
 			break;
+		case 'U':
+			linger_file = optarg;
+			break;
 		case 'b':
 			bench = optarg;
 			break;
@@ -955,7 +1022,11 @@ main(int argc, char **argv)
 	if (ram == MAP_FAILED)
 		die(71, "mmap guest RAM: %s", strerror(errno));
 	madvise(ram, mem_bytes, MADV_DONTFORK);
-	if (pattern >= 0) {
+	if (want("write-pattern") && pattern < 0)
+		die(64, "write-pattern needs --pattern");
+	if (want("verify-pattern") && want("write-pattern"))
+		die(64, "verify-pattern and write-pattern: one at a time");
+	if (pattern >= 0 && want("verify-pattern")) {
 		uint64_t bp, bw;
 
 		page_word(at(0, 0), &bp, &bw);
@@ -1021,7 +1092,11 @@ main(int argc, char **argv)
 	for (i = 0; i < threads; i++)
 		pthread_join(w[i].t, NULL);
 	for (uint64_t end = now_ns() + (uint64_t)linger_ms * 1000000u;
-	     now_ns() < end;) {
+	     now_ns() < end ||
+	     (linger_file && access(linger_file, F_OK) < 0);) {
+		if (now_ns() > deadline)
+			die(70, "waited past the deadline for '%s'",
+			    linger_file);
 		struct pollfd pfd = { .fd = link_fd(ctl), .events = POLLIN };
 
 		if (poll(&pfd, 1, 100) > 0 &&

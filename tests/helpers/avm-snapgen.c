@@ -31,10 +31,21 @@
  *     --check              write nothing: read FILE back and compare
  *                          every page and state with what these
  *                          options write
+ *     --from-pagers        guest RAM from the running pagers of the VM
+ *                          named --vm (avm-pager-client's memory,
+ *                          which the test keeps still): PG_SAVE to node
+ *                          0's pager, every node writing its part file
+ *                          (include/avm/savemsg.h pager_save), as
+ *                          avm-run will while the VM is paused; the
+ *                          states are made up as always.  On failure
+ *                          nothing is left (snap_parts_remove)
+ *     --timeout-ms MS      --from-pagers: the pagers answer within
+ *                          (default 120000)
  *
  * Exit: 0 done (or the same), 1 --check found a difference, 64 usage,
  * 65 --check: not a valid snapshot, 66 --check: cannot read FILE,
- * 73 the file cannot be written.
+ * 69 --from-pagers: the pagers refused or failed (the message says
+ * why), 73 the file cannot be written.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -47,6 +58,7 @@
 #include "avm/exit.h"
 #include "avm/log.h"
 #include "avm/placement.h"
+#include "avm/savemsg.h"
 #include "avm/snapfile.h"
 #include "avm/util.h"
 #include "pattern.h"
@@ -63,7 +75,7 @@ static int level = -1;
 static uint32_t chunk_pages;
 static size_t state_bytes = 512;
 static uint64_t created;
-static int parts, check;
+static int parts, check, from_pagers, timeout_ms = 120000;
 
 static const char *devs[SNAP_DEVICES_MAX];
 static char dev_buf[SNAP_DEVICES_MAX * (SNAP_DEV_NAME_MAX + 2)];
@@ -115,7 +127,8 @@ usage(int status)
 		"zero|random|counter|mixed]\n"
 		"                   [--seed N] [--level N] [--chunk-pages N] "
 		"[--state-bytes N]\n"
-		"                   [--created S] [--parts] [--check] FILE\n");
+		"                   [--created S] [--parts] [--check]\n"
+		"                   [--from-pagers [--timeout-ms MS]] FILE\n");
 	exit(status);
 }
 
@@ -146,6 +159,46 @@ part_thread(void *arg)
 				place[j->node].page_count * PG, j->o, mem_fn,
 				NULL, &j->info, j->why, sizeof(j->why));
 	return NULL;
+}
+
+/*
+ * Every node's part from the pagers, added to w.  path must be absolute.
+ * On failure what the pagers wrote is removed.
+ */
+static int
+save_from_pagers(struct snap_writer *w, const char *path, int lvl,
+		 uint32_t cpages, char *why, size_t whylen)
+{
+	static struct savemsg_req q;
+	struct savemsg_part pt[PAGER_MAX_NODES];
+	uint64_t ns, bytes = 0, fetched = 0;
+	uint32_t i;
+	int rc;
+
+	memcpy(q.snap_id, snap_writer_id(w), 16);
+	q.level = lvl;
+	q.chunk_pages = cpages ? cpages : SNAP_CHUNK_PAGES_DEFAULT;
+	q.nodes = nodes;
+	snprintf(q.path, sizeof(q.path), "%s", path);
+	rc = pager_save(vm, &q, timeout_ms, pt, &ns, why, whylen);
+	for (i = 0; rc == 0 && i < nodes; i++) {
+		rc = snap_writer_add_part(w, &pt[i].info, why, whylen);
+		bytes += pt[i].info.file_bytes;
+		fetched += pt[i].fetched;
+	}
+	if (rc < 0) {
+		snap_parts_remove(path, q.snap_id);
+		return -1;
+	}
+	printf("saved from the pagers: %" PRIu32 " parts, %" PRIu64
+	       " bytes, %" PRIu64 " pages fetched first, %.3f s\n",
+	       nodes, bytes, fetched, (double)ns / 1e9);
+	for (i = 0; i < nodes; i++)
+		printf("node %" PRIu32 ": %s, %" PRIu64 " bytes, %.3f s\n", i,
+		       pt[i].info.name, pt[i].info.file_bytes,
+		       (double)pt[i].write_ns / 1e9);
+	fflush(stdout);
+	return 0;
 }
 
 static int
@@ -180,7 +233,13 @@ generate(const char *path)
 				      why, sizeof(why)) < 0)
 			goto fail;
 	}
-	if (!parts) {
+	if (from_pagers) {
+		if (save_from_pagers(w, path, level, chunk_pages, why,
+				     sizeof(why)) < 0) {
+			snap_writer_abort(w);
+			log_die(AVM_EX_UNAVAILABLE, "'%s': %s", path, why);
+		}
+	} else if (!parts) {
 		for (i = 0; i < nodes; i++)
 			if (snap_write_memory(w, i, mem_fn, NULL, why,
 					      sizeof(why)) < 0)
@@ -342,6 +401,8 @@ main(int argc, char **argv)
 		{ "created", required_argument, NULL, 't' },
 		{ "parts", no_argument, NULL, 'P' },
 		{ "check", no_argument, NULL, 'C' },
+		{ "from-pagers", no_argument, NULL, 'F' },
+		{ "timeout-ms", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -407,6 +468,17 @@ main(int argc, char **argv)
 		case 'C':
 			check = 1;
 			break;
+		case 'F':
+			from_pagers = parts = 1;
+			break;
+		case 'T':
+			if (uint_parse(optarg, 1, 3600000, &v) < 0) {
+				log_err("--timeout-ms '%s': 1..3600000",
+					optarg);
+				usage(AVM_EX_USAGE);
+			}
+			timeout_ms = (int)v;
+			break;
 		case 'h':
 			usage(AVM_EX_OK);
 			break;
@@ -428,6 +500,10 @@ main(int argc, char **argv)
 	pin = (struct placement_in){ nodes, vcpus, mem_bytes, NULL, NULL };
 	if (placement_compute(&pin, place, why, sizeof(why)) < 0) {
 		log_err("placement: %s", why);
+		usage(AVM_EX_USAGE);
+	}
+	if (from_pagers && argv[optind][0] != '/') {
+		log_err("--from-pagers: FILE must be an absolute path");
 		usage(AVM_EX_USAGE);
 	}
 	return check ? compare(argv[optind]) : generate(argv[optind]);

@@ -405,6 +405,9 @@ test_round_trip(void)
 	   why);
 	is_int(v.chunks, 6 - 1, "every chunk but the zero one checked");
 	is_int(v.sections, 11, "every section checked");
+	ok(v.ram_crc == (uint32_t)crc32(0, m.ram, (uInt)m.v.mem_bytes),
+	   "the memory's CRC32: all of RAM's, zero pages and the zero "
+	   "chunk included");
 	snap_close(s);
 
 	/* Level 0: chunks stored as they are. */
@@ -554,6 +557,8 @@ test_parts(void)
 	   "the manifest names the parts");
 	ok(s && snap_verify(s, &v, NULL, NULL, why, sizeof(why)) == 0,
 	   "verify with parts: %s", why);
+	ok(v.ram_crc == (uint32_t)crc32(0, m.ram, (uInt)m.v.mem_bytes),
+	   "the memory's CRC32 across parts and short chunks");
 	if (in)
 		memcpy(id, in->snap_id, 16);
 	snap_close(s);
@@ -567,8 +572,7 @@ test_parts(void)
 	   "a flipped byte in node 1's part names its chunk");
 	spit(pn[1], b, len - 1);
 	snprintf(p, sizeof(p), "part '%s': truncated", strrchr(pn[1], '/') + 1);
-	ok(refused(path_of("p.snap"), 0, p),
-	   "a truncated part is named");
+	ok(refused(path_of("p.snap"), 0, p), "a truncated part is named");
 	b[200] ^= 0x10;
 	spit(pn[1], b, len);
 	free(b);
@@ -583,7 +587,8 @@ test_parts(void)
 	w2 = snap_writer_open(path_of("q.snap"), &m.v, &o, why, sizeof(why));
 	ok(w2 && memcmp(snap_writer_id(w2), id, 16) != 0,
 	   "each snapshot has its own id");
-	snap_part_path(path_of("q.snap"), snap_writer_id(w2), 2, pq, sizeof(pq));
+	snap_part_path(path_of("q.snap"), snap_writer_id(w2), 2, pq,
+		       sizeof(pq));
 	snap_part_write(pq, snap_writer_id(w2), 2, m.place[2].page_first * PG,
 			m.place[2].page_count * PG, &o, snap_mem_buffer, m.ram,
 			&pi[2], why, sizeof(why));
@@ -1101,8 +1106,8 @@ test_names(void)
 	ok(snap_part_path("/a/b/vm.snap", pid, 3, p, sizeof(p)) == 0 &&
 		   strcmp(p, "/a/b/vm.snap.0aff1200.node3") == 0,
 	   "part path: %s", p);
-	ok(snap_part_path("/a/01234567890123456789012345678901.snap", pid, 3,
-			  p, sizeof(p)) < 0 &&
+	ok(snap_part_path("/a/01234567890123456789012345678901.snap", pid, 3, p,
+			  sizeof(p)) < 0 &&
 		   errno == ENAMETOOLONG,
 	   "a part name over 47 bytes");
 	ok(SNAP_VERSION >= SNAP_VERSION_MIN && SNAP_VERSION <= SNAP_VERSION_MAX,
