@@ -32,12 +32,12 @@
 
 /* On the wire: the fixed part of PG_SAVE and PG_SAVE_PART. */
 struct savemsg_req_le {
-	uint8_t snap_id[16];	 /* snap_writer_id(): every part carries it */
-	uint8_t level[4];	 /* zlib level 0..9, or 0xffffffff: default */
-	uint8_t chunk_pages[4];	 /* 1..256 */
-	uint8_t nodes[4];	 /* the VM's nodes, as the sender knows them */
-	uint8_t reserved[4];	 /* zero */
-	/* then the main file's path */
+	uint8_t snap_id[16];	/* snap_writer_id(): every part carries it */
+	uint8_t level[4];	/* zlib level 0..9, or 0xffffffff: default */
+	uint8_t chunk_pages[4]; /* 1..256 */
+	uint8_t nodes[4];	/* the VM's nodes, as the sender knows them */
+	uint8_t reserved[4];	/* zero */
+				/* then the main file's path */
 };
 _Static_assert(sizeof(struct savemsg_req_le) == WIRE_PG_SAVE_HDR, "SAVE");
 
@@ -62,8 +62,8 @@ struct savemsg_part_le {
 	uint8_t index_off[8];
 	uint8_t file_crc[4];
 	uint8_t index_crc[4];
-	uint8_t write_ns[8];   /* how long the node took, fetching included */
-	uint8_t fetched[8];    /* pages it fetched from their holders first */
+	uint8_t write_ns[8]; /* how long the node took, fetching included */
+	uint8_t fetched[8];  /* pages it fetched from their holders first */
 };
 _Static_assert(sizeof(struct savemsg_part_le) == WIRE_PG_PART_SIZE, "PART");
 

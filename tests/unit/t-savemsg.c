@@ -635,6 +635,11 @@ test_done_round_trip(void)
 	   "SAVE_DONE round-trips");
 	rc = savemsg_done_decode(buf, n, d, NODES, &nodes, &ns);
 	is_int(rc, 0, "SAVE_DONE: cap equal to the count is enough");
+	strcpy(p[1].info.name + strlen(p[1].info.name) + 1, "junk");
+	rc = savemsg_done_encode(p, NODES, save_ns, buf, sizeof(buf));
+	ok(rc == (int)n && memcmp(buf, raw, n) == 0,
+	   "SAVE_DONE: bytes after a name's NUL are sent as zeros, as in "
+	   "SAVE_PART_DONE");
 
 	good_part(&p[0], 0, 0, 4096);
 	ok(savemsg_done_encode(p, 1, 0, buf, sizeof(buf)) ==
