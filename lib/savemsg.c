@@ -209,20 +209,21 @@ savemsg_part_decode(const void *buf, size_t len, struct savemsg_part *m)
 
 /* --- PG_SAVE_DONE ------------------------------------------------------------ */
 
-/* Part i is node i's, and the nodes' memory follows on without a gap. */
+/*
+ * Part i is node i's, and the nodes' memory follows on from 0 without a
+ * gap.  Each part passed part_ok, so its memory ends by SNAP_MEM_MAX and
+ * the sum cannot wrap.
+ */
 static int
-parts_ok(const struct savemsg_part *parts, uint32_t nodes)
+parts_follow(const struct savemsg_part *parts, uint32_t nodes)
 {
+	uint64_t off = 0;
 	uint32_t i;
 
 	for (i = 0; i < nodes; i++) {
-		if (parts[i].info.node != i || !part_ok(&parts[i]))
+		if (parts[i].info.node != i || parts[i].info.ram_off != off)
 			return 0;
-		if (i == 0 ? parts[i].info.ram_off != 0
-			   : parts[i].info.ram_off !=
-				     parts[i - 1].info.ram_off +
-					     parts[i - 1].info.ram_bytes)
-			return 0;
+		off += parts[i].info.ram_bytes;
 	}
 	return 1;
 }
@@ -238,9 +239,9 @@ savemsg_done_encode(const struct savemsg_part *parts, uint32_t nodes,
 	if (nodes == 0 || nodes > PAGER_MAX_NODES)
 		return -EINVAL;
 	for (i = 0; i < nodes; i++)
-		if (part_normal(&parts[i], &t) < 0)
+		if (part_normal(&parts[i], &t) < 0 || !part_ok(&t))
 			return -EINVAL;
-	if (!parts_ok(parts, nodes))
+	if (!parts_follow(parts, nodes))
 		return -EINVAL;
 	if (cap < WIRE_PG_SAVE_DONE_HDR + (size_t)nodes * WIRE_PG_PART_SIZE)
 		return -ENOSPC;
@@ -270,10 +271,13 @@ savemsg_done_decode(const void *buf, size_t len, struct savemsg_part *parts,
 		return -EBADMSG;
 	if (n > cap)
 		return -ENOSPC;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		part_get(p + WIRE_PG_SAVE_DONE_HDR + i * WIRE_PG_PART_SIZE,
 			 &parts[i]);
-	if (!parts_ok(parts, n))
+		if (!part_ok(&parts[i]))
+			return -EBADMSG;
+	}
+	if (!parts_follow(parts, n))
 		return -EBADMSG;
 	*nodes = n;
 	*save_ns = wire_get64(p + OFF(savemsg_done_le, save_ns));

@@ -3,7 +3,8 @@
  * peer: it is split with wire_frame_next(), every frame's payload goes to
  * its decoder, and whatever decodes is encoded again and must come back
  * byte for byte (the encodings are canonical) and value for value: link
- * management, link measurement, stats gathering.  The whole input also
+ * management, link measurement, stats gathering, snapshot saving.  The
+ * whole input also
  * goes to every payload decoder, and the same stream is read back
  * through wire_recv() over a socketpair, which must see exactly the
  * frames wire_frame_next() saw.  Any disagreement aborts.
@@ -18,6 +19,7 @@
 
 #include "avm/fabmsg.h"
 #include "avm/link.h"
+#include "avm/savemsg.h"
 #include "avm/statsmsg.h"
 #include "avm/util.h"
 #include "avm/wire.h"
@@ -256,6 +258,127 @@ try_stats(const uint8_t *p, size_t len)
 	check(memcmp(srun, srun2, rlen) == 0);
 }
 
+/* Snapshot saving (savemsg.h): what decodes encodes back the same. */
+static void
+try_save_req(const uint8_t *p, size_t len)
+{
+	struct savemsg_req a, b;
+	int n, rc = savemsg_req_decode(p, len, &a);
+
+	check(rc == 0 || rc == -EMSGSIZE || rc == -EBADMSG);
+	if (len < WIRE_PG_SAVE_MIN || len > WIRE_PG_SAVE_MAX)
+		check(rc == -EMSGSIZE);
+	if (rc < 0)
+		return;
+	check(strlen(a.path) == len - WIRE_PG_SAVE_HDR && a.path[0] == '/');
+	check(a.level >= -1 && a.level <= 9);
+	check(a.chunk_pages >= 1 && a.chunk_pages <= SNAP_CHUNK_PAGES_MAX);
+	check(a.nodes >= 1 && a.nodes <= PAGER_MAX_NODES);
+	n = savemsg_req_encode(&a, fe, sizeof(fe));
+	check(n == (int)len && memcmp(fe, p, len) == 0);
+	check(savemsg_req_decode(fe, len, &b) == 0);
+	check(memcmp(a.snap_id, b.snap_id, sizeof(a.snap_id)) == 0);
+	check(a.level == b.level && a.chunk_pages == b.chunk_pages);
+	check(a.nodes == b.nodes && strcmp(a.path, b.path) == 0);
+	check(savemsg_req_encode(&a, fe, len - 1) == -ENOSPC);
+}
+
+static void
+save_part_same(const struct savemsg_part *a, const struct savemsg_part *b)
+{
+	const struct snap_part_info *x = &a->info, *y = &b->info;
+
+	check(x->node == y->node && x->chunks == y->chunks);
+	check(memcmp(x->name, y->name, sizeof(x->name)) == 0);
+	check(x->file_bytes == y->file_bytes && x->ram_off == y->ram_off);
+	check(x->ram_bytes == y->ram_bytes && x->offset == y->offset);
+	check(x->stored_bytes == y->stored_bytes);
+	check(x->index_off == y->index_off && x->file_crc == y->file_crc);
+	check(x->index_crc == y->index_crc);
+	check(a->write_ns == b->write_ns && a->fetched == b->fetched);
+}
+
+/* What every decoded part keeps, whatever the bytes were. */
+static void
+save_part_sane(const struct savemsg_part *m)
+{
+	const struct snap_part_info *i = &m->info;
+	size_t n = strnlen(i->name, sizeof(i->name));
+	uint64_t end;
+
+	check(n >= 1 && n < sizeof(i->name) && !strchr(i->name, '/'));
+	check(i->node < PAGER_MAX_NODES);
+	check(i->ram_bytes > 0 && i->ram_bytes % 4096 == 0);
+	check(i->ram_off % 4096 == 0);
+	check(i->ram_bytes <= SNAP_MEM_MAX &&
+	      i->ram_off <= SNAP_MEM_MAX - i->ram_bytes);
+	check(i->chunks >= 1 && i->chunks <= i->ram_bytes / 4096);
+	check(i->file_bytes >= SNAP_HDR_SIZE + SNAP_TRAILER_SIZE);
+	end = i->file_bytes - SNAP_TRAILER_SIZE;
+	check(i->offset >= SNAP_HDR_SIZE && i->offset <= end);
+	check(i->stored_bytes <= end - i->offset);
+	check(i->index_off >= SNAP_HDR_SIZE && i->index_off <= end);
+	check((uint64_t)i->chunks * SNAP_CHUNK_SIZE <= end - i->index_off);
+}
+
+static void
+try_save_part(const uint8_t *p, size_t len)
+{
+	struct savemsg_part a, b;
+	int n, rc = savemsg_part_decode(p, len, &a);
+
+	check(rc == 0 || rc == -EMSGSIZE || rc == -EBADMSG);
+	check((rc == -EMSGSIZE) == (len != WIRE_PG_PART_SIZE));
+	if (rc < 0)
+		return;
+	save_part_sane(&a);
+	n = savemsg_part_encode(&a, fe, sizeof(fe));
+	check(n == (int)len && memcmp(fe, p, len) == 0);
+	check(savemsg_part_decode(fe, len, &b) == 0);
+	save_part_same(&a, &b);
+	check(savemsg_part_encode(&a, fe, len - 1) == -ENOSPC);
+}
+
+static struct savemsg_part dp[PAGER_MAX_NODES], dp2[PAGER_MAX_NODES];
+
+static void
+try_save_done(const uint8_t *p, size_t len)
+{
+	struct savemsg_part one;
+	uint32_t nodes = 0, nodes2 = 0, i;
+	uint64_t ns = 0, ns2 = 0, off = 0;
+	int n, rc;
+
+	rc = savemsg_done_decode(p, len, dp, PAGER_MAX_NODES, &nodes, &ns);
+	check(rc == 0 || rc == -EMSGSIZE || rc == -EBADMSG);
+	if (len < WIRE_PG_SAVE_DONE_MIN || len > WIRE_PG_SAVE_DONE_MAX ||
+	    (len - WIRE_PG_SAVE_DONE_HDR) % WIRE_PG_PART_SIZE)
+		check(rc == -EMSGSIZE);
+	if (rc < 0)
+		return;
+	check(nodes >= 1 && nodes <= PAGER_MAX_NODES);
+	check(len == WIRE_PG_SAVE_DONE_HDR + (size_t)nodes * WIRE_PG_PART_SIZE);
+	for (i = 0; i < nodes; i++) {
+		save_part_sane(&dp[i]);
+		check(dp[i].info.node == i && dp[i].info.ram_off == off);
+		off += dp[i].info.ram_bytes;
+		/* each part is a PG_SAVE_PART_DONE payload of its own */
+		check(savemsg_part_decode(p + WIRE_PG_SAVE_DONE_HDR +
+						  i * WIRE_PG_PART_SIZE,
+					  WIRE_PG_PART_SIZE, &one) == 0);
+		save_part_same(&dp[i], &one);
+	}
+	n = savemsg_done_encode(dp, nodes, ns, fe, sizeof(fe));
+	check(n == (int)len && memcmp(fe, p, len) == 0);
+	rc = savemsg_done_decode(fe, len, dp2, nodes, &nodes2, &ns2);
+	check(rc == 0 && nodes2 == nodes && ns2 == ns);
+	for (i = 0; i < nodes; i++)
+		save_part_same(&dp[i], &dp2[i]);
+	check(savemsg_done_encode(dp, nodes, ns, fe, len - 1) == -ENOSPC);
+	rc = savemsg_done_decode(p, len, dp2, nodes - 1, &nodes2, &ns2);
+	check(rc == -ENOSPC);
+}
+
 /* The payload of one frame, to the decoder its header names. */
 static void
 try_payload(const struct wire_hdr *h, const uint8_t *p)
@@ -319,6 +442,16 @@ try_payload(const struct wire_hdr *h, const uint8_t *p)
 		break;
 	case WIRE_T_PG_STATS:
 		try_stats(p, h->len);
+		break;
+	case WIRE_T_PG_SAVE_PART:
+	case WIRE_T_PG_SAVE:
+		try_save_req(p, h->len);
+		break;
+	case WIRE_T_PG_SAVE_PART_DONE:
+		try_save_part(p, h->len);
+		break;
+	case WIRE_T_PG_SAVE_DONE:
+		try_save_done(p, h->len);
 		break;
 	}
 }
@@ -425,6 +558,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	try_fab_clock(data, size, 1);
 	try_stats_req(data, size);
 	try_stats(data, size);
+	try_save_req(data, size);
+	try_save_part(data, size);
+	try_save_done(data, size);
 	{
 		uint64_t tok;
 
