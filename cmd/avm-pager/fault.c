@@ -340,15 +340,23 @@ fault_restore_step(struct fault *f, unsigned max)
 
 /* --- a save's fetch ------------------------------------------------------------ */
 
-uint64_t
-fault_save_fetch(struct fault *f)
+void
+fault_save_start(struct fault *f)
 {
-	uint64_t first = f->dir.first, end = first + f->dir.npages, page, n = 0;
+	f->save_next = f->dir.first;
+	f->save_fetched = 0;
+}
+
+int
+fault_save_more(struct fault *f, uint64_t window)
+{
+	uint64_t end = f->dir.first + f->dir.npages, page;
 	const struct dir_entry *e;
 	struct dir_req r;
 	int rc;
 
-	for (page = first; page < end; page++) {
+	for (; f->save_next < end && f->save_left < window; f->save_next++) {
+		page = f->save_next;
 		if ((f->local[page] & LS_HOLD) != PAGER_HOLD_NONE)
 			continue;
 		e = dir_entry_get(&f->dir, page);
@@ -358,7 +366,7 @@ fault_save_fetch(struct fault *f)
 			continue;
 		f->local[page] |= LS_SAVE;
 		f->save_left++;
-		n++;
+		f->save_fetched++;
 		if (f->local[page] & LS_PENDING)
 			continue; /* our client's fault: its grant will do */
 		r = (struct dir_req){ .page = page,
@@ -371,7 +379,7 @@ fault_save_fetch(struct fault *f)
 			pager_fail(AVM_EX_SOFTWARE, "directory: %s",
 				   strerror(-rc));
 	}
-	return n;
+	return f->save_next == end && f->save_left == 0;
 }
 
 /* --- faults ---------------------------------------------------------------- */

@@ -43,7 +43,9 @@ struct fault {
 	uint32_t pend_mask;
 	uint64_t sync_page; /* a fault being resolved inside on_fault */
 	int sync_hit;
-	uint64_t save_left; /* LS_SAVE pages whose grant has not come */
+	uint64_t save_left;    /* LS_SAVE pages whose grant has not come */
+	uint64_t save_next;    /* the next home page to look at */
+	uint64_t save_fetched; /* pages asked for in this save */
 };
 
 /*
@@ -66,10 +68,16 @@ int fault_restore_step(struct fault *f, unsigned max);
  * of every page it is home of whose current bytes it does not hold: a
  * page another node holds, or a restored page not read yet (a page
  * nobody ever held is zero and needs nothing).  The grants come as for
- * a fault of the home's client; f->save_left counts those still to
- * come.  Returns how many pages it asked for.
+ * a fault of the home's client.  fault_save_start() begins at the first
+ * home page; each fault_save_more() asks for more while fewer than
+ * window are on their way (f->save_left), so that the holders' answers,
+ * 4 KiB each, never pile up past a link's back-pressure mark (both
+ * nodes of a pair fetch from each other at once; with every page asked
+ * at once, each would stop reading the other's answers: a deadlock).
+ * Returns 1 once every page is asked for and every grant came.
  */
-uint64_t fault_save_fetch(struct fault *f);
+void fault_save_start(struct fault *f);
+int fault_save_more(struct fault *f, uint64_t window);
 /* What mem_init() needs to hand faults and events to f. */
 const struct mem_ops *fault_mem_ops(void);
 /* A frame on a fault link. */

@@ -167,10 +167,10 @@ job_start(struct save *s, const struct savemsg_req *req, struct conn *origin,
 	j->info.ram_off = s->cfg->home_first[node] * PAGER_PAGE_SIZE;
 	j->info.ram_bytes = s->cfg->home_pages[node] * PAGER_PAGE_SIZE;
 	j->state = SAVE_FETCH;
-	j->fetched = fault_save_fetch(s->fault);
-	log_info("save: node %u writes its part '%s' (%llu pages fetched "
-		 "first)",
-		 node, j->path, (unsigned long long)j->fetched);
+	fault_save_start(s->fault);
+	save_tick(s);
+	log_info("save: node %u fetches its pages, then writes its part '%s'",
+		 node, j->path);
 	return 0;
 }
 
@@ -209,11 +209,20 @@ fail:
 	job_answer(s, NULL, &e);
 }
 
+/*
+ * Fetches on their way at most: 1 MiB of answers, far below a link's
+ * back-pressure mark (8 MiB), and enough to keep a link busy.
+ */
+#define SAVE_WINDOW 256
+
 void
 save_tick(struct save *s)
 {
-	if (s->job.state == SAVE_FETCH && s->fault->save_left == 0)
-		job_write(s);
+	if (s->job.state != SAVE_FETCH ||
+	    !fault_save_more(s->fault, SAVE_WINDOW))
+		return;
+	s->job.fetched = s->fault->save_fetched;
+	job_write(s);
 }
 
 void
@@ -351,15 +360,20 @@ save_start(struct save *s, struct conn *tool, uint64_t id,
 				       "no bulk link to node %u", i);
 			return -1;
 		}
-	if (job_start(s, req, NULL, 0, e) < 0)
-		return -1;
+	/* Running before our part starts: it may end at once (one node,
+	 * nothing to fetch, a thread that cannot start). */
 	s->running = 1;
 	s->tool = tool;
 	s->tool_id = id;
-	s->t0 = s->job.t0;
+	s->t0 = now_ns();
 	s->answered = 0;
 	memset(s->parts, 0, sizeof(s->parts));
 	memset(&s->err, 0, sizeof(s->err));
+	if (job_start(s, req, NULL, 0, e) < 0) {
+		s->running = 0;
+		s->tool = NULL;
+		return -1;
+	}
 	n = savemsg_req_encode(req, buf, sizeof(buf));
 	if (n < 0)
 		pager_fail(AVM_EX_SOFTWARE,

@@ -37,7 +37,7 @@ start_pagers() {
 	for ((i = 0; i < n; i++)); do
 		mkdir -p "$AVM_RUNDIR/n$i"
 		AVM_RUNDIR=$AVM_RUNDIR/n$i avm-pager --vm "${VM:-v}" \
-			--memory 32M --node $i --nodes $n --peers "$PEERS" \
+			--memory "${MEM:-32M}" --node $i --nodes $n --peers "$PEERS" \
 			--secret "$SECRET" "$@" \
 			>"$AVM_RUNDIR/p${VM:+$VM.}$i.log" 2>&1 &
 		PPIDS[$i]=$!
@@ -52,7 +52,7 @@ start_clients() {
 	CPIDS=()
 	for ((i = 0; i < n; i++)); do
 		AVM_RUNDIR=$AVM_RUNDIR/n$i avm-pager-client --timeout-ms 240000 \
-			--vm "${VM:-v}" --memory 32M --node $i --nodes $n "$@" \
+			--vm "${VM:-v}" --memory "${MEM:-32M}" --node $i --nodes $n "$@" \
 			>"$AVM_RUNDIR/c${VM:+$VM.}$i.log" 2>&1 &
 		CPIDS[$i]=$!
 		PIDS+=($!)

@@ -35,14 +35,17 @@
  *   write-pattern  the other way round, for saving: every page gets the
  *          pattern (--pattern, --seed), written by a thread of the node
  *          after its home (so that with several nodes a home must fetch
- *          it back to save it); the barrier's two words last, by thread
+ *          it back to save it), but for a page that is zero in the
+ *          pattern: that one is never touched, as a guest leaves most
+ *          of its memory; the barrier's two words last, by thread
  *          0 of node 0 once everyone is past the last barrier, so that
  *          all of memory is exactly the pattern, as avm-snapgen writes
  *          it (and --check compares it); then node 0 prints
  *          "write-pattern: written".  Run it alone, with --linger-ms to
  *          keep the memory there while it is saved
  *
- *   idle   no access at all, not even a barrier: attach, linger
+ *   idle   no access at all, not even a barrier: attach (saying "ready
+ *          in T ms": from its start to READY, when it could run), linger
  *          (--linger-ms), detach; the memory stays as it was (a restored
  *          snapshot's pages stay unread, for a save of them)
  *
@@ -615,8 +618,9 @@ test_write_pattern(struct worker *w)
 	for (p = 0; p < npages; p++) {
 		for (h = 0; h + 1 < nodes && p >= home[h + 1].page_first; h++)
 			;
-		if ((h + 1) % nodes != node || p % threads != w->tid)
-			continue;
+		if ((h + 1) % nodes != node || p % threads != w->tid ||
+		    (pattern_page_zero(pattern, p) && p != cp && p != gp))
+			continue; /* a zero page is one never written */
 		for (i = 0; i < PG / 8; i++) {
 			if ((p == cp && i == ci) || (p == gp && i == gi))
 				continue; /* the barrier's, for now */
@@ -896,6 +900,7 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	uint64_t t_start = now_ns();
 	struct pager_attach a;
 	struct pager_ready ready;
 	struct worker *w;
@@ -1055,6 +1060,8 @@ main(int argc, char **argv)
 	pager_sock_path(vm, sock_path, sizeof(sock_path));
 	if (pager_attach(&a, &ready, &ctl, why, sizeof(why)) < 0)
 		die(69, "attach to the pager: %s", why);
+	if (want("idle"))
+		say("ready in %.1f ms", (double)(now_ns() - t_start) / 1e6);
 	/* The litmus variables sit in the homes we think the nodes have:
 	 * the pager must agree. */
 	if (ready.home_first != home[node].page_first ||

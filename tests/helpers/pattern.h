@@ -57,6 +57,13 @@ pattern_word(enum pattern k, uint64_t seed, uint64_t p, uint64_t i)
 	}
 }
 
+/* 1 when page p of the pattern is all zero bytes. */
+static inline int
+pattern_page_zero(enum pattern k, uint64_t p)
+{
+	return k == PAT_ZERO || (k == PAT_MIXED && (p % 4 == 0 || p % 4 == 3));
+}
+
 /* Page p into buf (4096 bytes). */
 static inline void
 pattern_page(enum pattern k, uint64_t seed, uint64_t p, uint8_t *buf)
