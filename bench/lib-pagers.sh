@@ -22,8 +22,8 @@ for x in s: x.bind(("127.0.0.1", 0))
 print(",".join("127.0.0.1:%d" % x.getsockname()[1] for x in s))' "$1"
 }
 
-# run N MODE: N pagers and N clients in bench MODE (or soak: the soak
-# test for $SOAK_MS, default 8000); the clients' output
+# run N MODE: N pagers (with $PAGER_ARGS) and N clients in bench MODE (or
+# soak: the soak test for $SOAK_MS, default 8000); the clients' output
 # (key=value) on stdout.  With WATCH set, the command in it runs once
 # node 0's stats file is there, as long as the clients do.
 run() {
@@ -34,7 +34,7 @@ run() {
 		mkdir -p "$WORK/n$i"
 		AVM_RUNDIR=$WORK/n$i "$PAGER" --vm b --memory $MEM --node $i \
 			--nodes "$n" --peers "$peers" --secret "$WORK/secret" \
-			>"$WORK/p$i.log" 2>&1 &
+			${PAGER_ARGS:-} >"$WORK/p$i.log" 2>&1 &
 		PIDS="$PIDS $!"
 		i=$((i + 1))
 	done

@@ -22,6 +22,13 @@ base=$("$HELPER")
 uffd=$(echo "$base" | val uffd_fault_ns)
 rtt=$(echo "$base" | val tcp_rtt_ns)
 zero=$(run 1 zero | val zero_fill_ns)
+# first touch of a node's own home memory (the client writes every page
+# of it once): 1 node one page a fault (as before --zero-block), 1, 2 and
+# 4 nodes with the 2 MiB block; against a memfd no pager watches
+t1=$(PAGER_ARGS="--zero-block 1" run 1 touch)
+tb1=$(run 1 touch)
+tb2=$(run 2 touch | val touch_ns)
+tb4=$(run 4 touch | val touch_ns)
 read=$(run 2 read | val remote_read_miss_ns)
 w1=$(run 2 write | val remote_write_miss_ns)
 w3=$(run 4 write | val remote_write_miss_ns)
@@ -35,8 +42,19 @@ printf '%-46s %9s us\n' "plain uffd fault, UFFDIO_COPY (limit)" \
 	"$(echo "scale=1; $uffd/1000" | bc)"
 printf '%-46s %9s us\n' "4 KiB TCP request/response (limit)" \
 	"$(echo "scale=1; $rtt/1000" | bc)"
-printf '%-46s %9s us\n' "local zero-fill fault through the pager" \
+printf '%-46s %9s us\n' "local zero fill, 200 pages in a row, 2 MiB blocks" \
 	"$(echo "scale=1; $zero/1000" | bc)"
+us() { echo "scale=1; $1/1000" | bc; }
+printf '%-46s %9s us\n' "first touch, memfd without a pager (limit)" \
+	"$(us "$(echo "$tb1" | val plain_touch_ns)")"
+printf '%-46s %9s us\n' "first touch, 1 node, --zero-block 1" \
+	"$(us "$(echo "$t1" | val touch_ns)")"
+printf '%-46s %9s us\n' "first touch, 1 node, 2 MiB blocks" \
+	"$(us "$(echo "$tb1" | val touch_ns)")"
+printf '%-46s %9s us\n' "first touch, 2 nodes (own home), 2 MiB blocks" \
+	"$(us "$tb2")"
+printf '%-46s %9s us\n' "first touch, 4 nodes (own home), 2 MiB blocks" \
+	"$(us "$tb4")"
 printf '%-46s %9s us\n' "remote read miss" "$(echo "scale=1; $read/1000" | bc)"
 printf '%-46s %9s us\n' "remote write miss, 1 copy to invalidate" \
 	"$(echo "scale=1; $w1/1000" | bc)"

@@ -49,6 +49,7 @@ struct pager_cfg {
 	char restore[4096];    /* --restore FILE; "" none */
 	int eager;	       /* --eager: every home page before READY */
 	uint64_t restore_rate; /* --restore-rate MiB/s; 0: no limit */
+	uint64_t zero_block;   /* --zero-block: pages a first touch takes */
 };
 
 /* The node that is home of page (0 for a page past every home). */

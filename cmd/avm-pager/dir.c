@@ -375,6 +375,24 @@ dir_home_copy(struct dir *d, uint64_t page)
 }
 
 int
+dir_home_claim(struct dir *d, uint64_t page)
+{
+	struct dir_entry *e;
+
+	if (!dir_homes(d, page))
+		return -ERANGE;
+	e = &d->e[page - d->first];
+	if (e->state != DIR_INVALID || e->copyset)
+		return -EBUSY;
+	/* As an exclusive grant to ourselves would: no transfer. */
+	e->version++;
+	e->owner = (uint8_t)d->self;
+	e->copyset = 1ull << d->self;
+	e->state = DIR_EXCL;
+	return 0;
+}
+
+int
 dir_ack(struct dir *d, uint32_t node, uint64_t page, int had,
 	const uint8_t *data)
 {

@@ -128,6 +128,15 @@ int dir_ack(struct dir *d, uint32_t node, uint64_t page, int had,
  */
 int dir_home_copy(struct dir *d, uint64_t page);
 
+/*
+ * The home takes a page nobody holds as its own, exclusive and zero,
+ * without a request (a block of never-touched pages around a first
+ * touch, fault.c): the caller knows that the page is zero (no snapshot
+ * bytes wait for it) and maps it writable.  Returns 0, -ERANGE (not
+ * homed here), -EBUSY (a request runs on it, or someone holds it).
+ */
+int dir_home_claim(struct dir *d, uint64_t page);
+
 /* The entry of a homed page, or NULL. */
 const struct dir_entry *dir_entry_get(const struct dir *d, uint64_t page);
 

@@ -382,6 +382,77 @@ fault_save_more(struct fault *f, uint64_t window)
 	return f->save_next == end && f->save_left == 0;
 }
 
+/* --- first touches of never-touched home memory ------------------------------ */
+
+/* A home page the home may take as its own, zero: see zero_block(). */
+static int
+claimable(struct fault *f, uint64_t page)
+{
+	const struct dir_entry *e = dir_entry_get(&f->dir, page);
+
+	return e && e->state == DIR_INVALID && !e->copyset &&
+	       f->local[page] == 0 &&
+	       !(f->restore && restore_untaken(f->restore, page));
+}
+
+/*
+ * A fault on a home page that nobody ever held (zero, no snapshot bytes
+ * waiting) takes every such page of its aligned block of --zero-block
+ * pages (2 MiB by default) at once: the directory says the home holds
+ * them exclusive (dir_home_claim), and one UFFDIO_ZEROPAGE a run maps
+ * them writable, so the next first touches there cost no fault at all.
+ * Measured (bench/pager.sh, the client's "touch": every page of a 256
+ * MiB home written once, 2 cores, nested): 42 us a page with one page a
+ * fault, 7.8 us with 16, 6.7 with 64, 6.0 with 512, where a memfd that
+ * no pager watches costs 11-13 us a page of the kernel's own faults.
+ * Why a block on the fault and not MADV_POPULATE_WRITE of the whole home
+ * ahead of the guest: populating ahead commits every home page whether
+ * the guest ever touches it or not (and a restored VM's pages would race
+ * its loader); the block commits at most 2 MiB around memory in use, and
+ * its first touch already costs less than the kernel's.  Returns 1 when
+ * it resolved the fault.
+ */
+static int
+zero_block(struct fault *f, uint64_t page)
+{
+	uint64_t bs = f->cfg->zero_block, first, end, p, run, addr0;
+	uint64_t hf = f->dir.first, he = f->dir.first + f->dir.npages;
+
+	if (bs < 2 || !claimable(f, page))
+		return 0;
+	first = page - page % bs;
+	end = first + bs;
+	if (first < hf)
+		first = hf;
+	if (end > he)
+		end = he;
+	for (p = first; p < end;) {
+		if (!claimable(f, p)) {
+			p++;
+			continue;
+		}
+		/* A run: claimable pages, one slot (consecutive addresses). */
+		run = p;
+		addr0 = mem_page_addr(f->mem, p, NULL);
+		do {
+			if (dir_home_claim(&f->dir, p) < 0)
+				pager_fail(AVM_EX_SOFTWARE,
+					   "page %llu: the directory refused "
+					   "the home's claim",
+					   (unsigned long long)p);
+			set_hold(f, p, PAGER_HOLD_EXCLUSIVE);
+			p++;
+		} while (
+			p < end && claimable(f, p) &&
+			mem_page_addr(f->mem, p, NULL) ==
+				(addr0 ? addr0 + ((p - run) << PAGER_PAGE_SHIFT)
+				       : 0));
+		mem_zero_run(f->mem, run, p - run);
+	}
+	mem_wake(f->mem, mem_page_addr(f->mem, page, NULL));
+	return 1;
+}
+
 /* --- faults ---------------------------------------------------------------- */
 
 static void
@@ -413,6 +484,15 @@ on_fault(void *ctx, uint64_t addr, uint64_t flags, uint32_t tid)
 	}
 	if (f->local[page] & LS_PENDING)
 		return; /* the grant on its way wakes this one too */
+	if (dir_homes(&f->dir, page)) {
+		uint64_t t0 = now_ns();
+
+		if (zero_block(f, page)) {
+			f->st->faults[PAGER_F_ZERO]++;
+			stats_lat(f->st, now_ns() - t0);
+			return;
+		}
+	}
 	pd = pend_slot(f, page, 1);
 	if (!pd)
 		pager_fail(AVM_EX_SOFTWARE, "more than %u faults in flight",

@@ -252,6 +252,7 @@ enum {
 	OPT_RESTORE,
 	OPT_EAGER,
 	OPT_RESTORE_RATE,
+	OPT_ZERO_BLOCK,
 };
 
 /* The options, in help order. */
@@ -288,6 +289,10 @@ static const struct opt opts[] = {
 	{ "restore-rate", OPT_RESTORE_RATE, "MIB",
 	  "with --restore: the background loader's pace,\n"
 	  "MiB/s of home memory (0: as fast as it can)" },
+	{ "zero-block", OPT_ZERO_BLOCK, "PAGES",
+	  "a first touch of never-touched home memory\n"
+	  "maps this many pages around it at once, an\n"
+	  "aligned block (1..512; 512: 2 MiB; 1: one)" },
 	{ "quiet", 'q', NULL, "log only warnings and errors" },
 	{ "json", 'j', NULL, "the ready line as JSON" },
 	{ "verbose", 'v', NULL, "log debug lines" },
@@ -577,6 +582,7 @@ main(int argc, char **argv)
 	P.cfg.connect_ms = 30000;
 	P.cfg.attach_ms = 60000;
 	P.cfg.stats_ms = 1000;
+	P.cfg.zero_block = 512;
 	log_init("avm-pager", -1, 1);
 	if (opt_parser_init(&op, opts, AVM_ARRAY_SIZE(opts)) < 0)
 		pager_fail(AVM_EX_SOFTWARE, "option table: %s",
@@ -648,6 +654,13 @@ main(int argc, char **argv)
 					   "number of MiB/s in 0..1000000",
 					   optarg);
 			P.cfg.restore_rate = v;
+			break;
+		case OPT_ZERO_BLOCK:
+			if (uint_parse(optarg, 1, 512, &v) < 0)
+				usage_fail("--zero-block: '%s' is not a number "
+					   "of pages in 1..512",
+					   optarg);
+			P.cfg.zero_block = v;
 			break;
 		case 'j':
 			P.cfg.json = 1;

@@ -330,6 +330,39 @@ mem_install(struct mem *m, uint64_t page, const uint8_t *bytes, int exclusive)
 	}
 }
 
+void
+mem_zero_run(struct mem *m, uint64_t page, uint64_t n)
+{
+	uint64_t addr = mem_page_addr(m, page, NULL), done;
+	struct uffdio_zeropage z;
+	int tries = 0;
+
+	if (!addr)
+		return; /* not mapped: the memfd's hole reads zero */
+	while (n) {
+		memset(&z, 0, sizeof(z));
+		z.range.start = addr;
+		z.range.len = n << PAGER_PAGE_SHIFT;
+		if (ioctl(m->uffd, UFFDIO_ZEROPAGE, &z) == 0)
+			return;
+		done = z.zeropage > 0 ? (uint64_t)z.zeropage >> PAGER_PAGE_SHIFT
+				      : 0;
+		if (errno == EEXIST && done == 0)
+			done = 1; /* a page is there already: it stays */
+		else if (errno == EAGAIN || errno == EINTR) {
+			if (done == 0 && ++tries > 1000)
+				client_gone(m, "UFFDIO_ZEROPAGE", EAGAIN);
+			drain_to_backlog(m);
+		} else if (errno == ENOENT) {
+			return; /* the mapping went: the client is leaving */
+		} else if (errno != EEXIST) {
+			client_gone(m, "UFFDIO_ZEROPAGE", errno);
+		}
+		addr += done << PAGER_PAGE_SHIFT;
+		n -= done;
+	}
+}
+
 /* --- attach ----------------------------------------------------------------- */
 
 int

@@ -78,6 +78,13 @@ int mem_addr_page(const struct mem *m, uint64_t addr, uint64_t *page,
 void mem_wp(struct mem *m, uint64_t addr, int on);
 void mem_wake(struct mem *m, uint64_t addr);
 void mem_punch(struct mem *m, uint64_t page);
+/*
+ * Pages [page, page + n), in one slot, zero and held by nobody: mapped
+ * writable at once (UFFDIO_ZEROPAGE over the range, which wakes the
+ * threads faulting there); a page there already stays as it is (its
+ * faulting thread, if any, is the caller's to wake).
+ */
+void mem_zero_run(struct mem *m, uint64_t page, uint64_t n);
 void mem_read(struct mem *m, uint64_t page, uint8_t *buf);
 /* count pages from first into buf; returns the bytes read. */
 ssize_t mem_read_pages(struct mem *m, uint64_t first, uint32_t count,

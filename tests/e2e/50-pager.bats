@@ -570,3 +570,36 @@ EOF
 		 .stats == $stats' <<<"$output" ||
 		fail "not the ready line: $output"
 }
+
+# touch_run ZB: one pager (--zero-block ZB) and a client that writes
+# every page of its home once (--bench touch), then stays until $GO;
+# prints node 0's zero-fill faults and pages held exclusive.
+touch_run() {
+	GO=$BATS_TEST_TMPDIR/go
+	rm -f "$GO" "$AVM_RUNDIR/c0.log"
+	start_pagers 1 --zero-block "$1"
+	start_clients 1 --bench touch --linger-until "$GO"
+	for ((k = 0; k < 600; k++)); do
+		grep -q plain_touch_ns "$AVM_RUNDIR/c0.log" && break
+		sleep 0.1
+	done
+	AVM_RUNDIR=$AVM_RUNDIR/n0 avm-top -j -1 v |
+		jq -r '.nodes[0] | "\(.faults.zero) \(.pages_owned)"'
+	touch "$GO"
+	wait "${CPIDS[0]}"
+	wait "${PPIDS[0]}"
+}
+
+@test "pager: a first touch of never-touched home memory maps its whole 2 MiB block at once (--zero-block 1: a page a fault)" {
+	# 32M: 8192 home pages, the client writes the 7168 past its variables
+	out=$(touch_run 512)
+	read -r zero owned <<<"$out"
+	echo "zero-fill faults $zero, pages owned $owned"
+	[ "$zero" -ge 14 ] && [ "$zero" -le 40 ]
+	[ "$owned" -ge 7168 ]
+	out=$(touch_run 1)
+	read -r zero owned <<<"$out"
+	echo "zero-fill faults $zero, pages owned $owned"
+	[ "$zero" -ge 7168 ]
+	[ "$owned" -ge 7168 ]
+}

@@ -776,6 +776,39 @@ bench_main(void *arg)
 					   : 0);
 			}
 		}
+	} else if (!strcmp(bench, "touch")) {
+		/* first touch of every page of our own home past the test
+		 * variables, one write each; then the same over a memfd of
+		 * ours that no pager watches, as a VM without one has it */
+		uint64_t first = home[node].page_first + 1024;
+		uint64_t end = home[node].page_first + home[node].page_count;
+		uint64_t k, np = end > first ? end - first : 0;
+		uint8_t *plain;
+		int fd;
+
+		t0 = now_ns();
+		for (k = first; k < end; k++)
+			*(volatile uint64_t *)(ram + k * PG) = k;
+		sum = now_ns() - t0;
+		if (node == 0) {
+			printf("touch_pages=%" PRIu64 "\n", np);
+			report("touch", sum, (unsigned)np);
+		}
+		fd = memfd_create("plain", MFD_CLOEXEC);
+		if (fd < 0 || ftruncate(fd, (off_t)(np * PG)) < 0)
+			die(71, "memfd: %s", strerror(errno));
+		plain = mmap(NULL, np * PG, PROT_READ | PROT_WRITE, MAP_SHARED,
+			     fd, 0);
+		if (plain == MAP_FAILED)
+			die(71, "mmap: %s", strerror(errno));
+		t0 = now_ns();
+		for (k = 0; k < np; k++)
+			*(volatile uint64_t *)(plain + k * PG) = k;
+		sum = now_ns() - t0;
+		if (node == 0)
+			report("plain_touch", sum, (unsigned)np);
+		munmap(plain, np * PG);
+		close(fd);
 	} else if (!strcmp(bench, "bulk")) {
 		/* after the threads: bench_bulk() */
 	} else {
@@ -872,7 +905,7 @@ usage(FILE *f)
 		   "BYTES] [--timeout-ms "
 		   "MS] [--bench "
 		   "zero|read|write|"
-		   "pingpong|bulk [--count N]]\n");
+		   "pingpong|bulk|touch [--count N]]\n");
 }
 
 int

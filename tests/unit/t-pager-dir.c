@@ -192,7 +192,7 @@ main(void)
 {
 	struct dir d;
 	const struct dir_entry *e;
-	int rc = 0, i, bad = 0;
+	int rc = 0, i, bad = 0, claims;
 
 	ok(sizeof(struct dir_entry) == 16, "directory entry is 16 bytes");
 	is_int(dir_init(&d, 0, PAGES, HOME, 0, &ops), -EINVAL, "0 nodes");
@@ -239,6 +239,28 @@ main(void)
 	is_int(errors, 0, "no coherence errors in the scenarios");
 	dir_release(&d);
 
+	/* the home claims a never-touched page: exclusive, zero */
+	dir_init(&d, 0, PAGES, HOME, NODES, &ops);
+	memset(cp, 0, sizeof(cp));
+	memset(last, 0, sizeof(last));
+	is_int(dir_home_claim(&d, 2), 0, "the home claims page 2");
+	cp[HOME][2].hold = PAGER_HOLD_EXCLUSIVE;
+	e = dir_entry_get(&d, 2);
+	ok(e && e->state == DIR_EXCL && e->owner == HOME &&
+		   e->copyset == 1u << HOME && e->version == 1,
+	   "page 2: the home's, exclusive");
+	is_int(dir_home_claim(&d, 2), -EBUSY, "claimed twice: busy");
+	is_int(dir_home_claim(&d, PAGES), -ERANGE, "outside: range");
+	is_int(want_page(&d, 3, 2, PAGER_ACC_READ), 0, "node 3 reads page 2");
+	ok(cp[3][2].hold == PAGER_HOLD_SHARED && cp[3][2].val == 0 &&
+		   cp[HOME][2].hold == PAGER_HOLD_SHARED,
+	   "it gets the home's zero bytes, the home keeps a shared copy");
+	is_int(dir_home_claim(&d, 2), -EBUSY, "a shared page: busy");
+	is_int(want_page(&d, 0, 1, PAGER_ACC_WRITE), 0, "node 0 writes 1");
+	is_int(dir_home_claim(&d, 1), -EBUSY, "a page held elsewhere: busy");
+	check_invariants(&d);
+	dir_release(&d);
+
 	/* random runs */
 	srand(7);
 	memset(cp, 0, sizeof(cp));
@@ -273,6 +295,64 @@ main(void)
 			}
 	}
 	ok(!bad, "random run: every request and ack accepted");
+	for (int more = 1; more;) {
+		more = 0;
+		for (i = 0; i < NODES; i++)
+			while (qn[i]) {
+				bad |= deliver(&d, i) < 0;
+				more = 1;
+			}
+	}
+	dir_release(&d);
+
+	/* random runs where the home claims fresh pages now and then */
+	memset(cp, 0, sizeof(cp));
+	memset(last, 0, sizeof(last));
+	dir_init(&d, 0, PAGES, HOME, NODES, &ops);
+	for (i = 0, claims = 0; i < 100000 && !bad; i++) {
+		int n = rand() % NODES, p = rand() % PAGES, r = rand() % 16;
+
+		if (r == 0) {
+			if (dir_home_claim(&d, (uint64_t)p) == 0) {
+				if (cp[HOME][p].hold || cp[HOME][p].pending)
+					bad = 1; /* it thought it had it */
+				cp[HOME][p].hold = PAGER_HOLD_EXCLUSIVE;
+				cp[HOME][p].val = 0;
+				claims++;
+			}
+		} else if (r < 6) {
+			if (deliver(&d, n) < 0)
+				bad = 1;
+		} else if (!cp[n][p].pending) {
+			int acc = rand() % 2 ? PAGER_ACC_WRITE : PAGER_ACC_READ;
+
+			if (acc == PAGER_ACC_READ && cp[n][p].hold)
+				continue;
+			if (acc == PAGER_ACC_WRITE &&
+			    cp[n][p].hold == PAGER_HOLD_EXCLUSIVE)
+				continue;
+			if (want_page(&d, n, (uint64_t)p, acc) < 0)
+				bad = 1;
+		}
+		check_invariants(&d);
+		if (i % 100 == 99) { /* fresh pages again */
+			for (int m = 1; m;) {
+				m = 0;
+				for (n = 0; n < NODES; n++)
+					while (qn[n]) {
+						bad |= deliver(&d, n) < 0;
+						m = 1;
+					}
+			}
+			dir_release(&d);
+			dir_init(&d, 0, PAGES, HOME, NODES, &ops);
+			memset(cp, 0, sizeof(cp));
+			memset(last, 0, sizeof(last));
+		}
+	}
+	ok(!bad && claims > 100,
+	   "claim run: %d claims, every request and ack accepted", claims);
+	is_int(errors, 0, "claim run: single writer, reads see last write");
 	is_int(errors, 0, "random run: single writer, reads see last write");
 	ok(grants > 10000, "random run: %d grants, %d invalidations", grants,
 	   invals);
