@@ -213,3 +213,25 @@ memcrc() {
 	wait "${CPIDS[0]}" || rc=$?
 	[ "$rc" = 69 ]
 }
+
+@test "clones: one snapshot restored as two VMs at once, lazily on 2 and 3 nodes: each reads it back and writes, the snapshot stays as it was" {
+	write 2 mixed 21
+	run -0 save 2 "$D/t.snap"
+	touch "$GO"
+	wait_all_pass 2
+	VM=a
+	start_pagers 2 --restore "$D/t.snap"
+	start_clients 2 --threads 2 --tests verify-pattern --pattern mixed \
+		--seed 21
+	A_P=("${PPIDS[@]}") A_C=("${CPIDS[@]}")
+	VM=b
+	start_pagers 3 --restore "$D/t.snap"
+	start_clients 3 --threads 2 --tests verify-pattern --pattern mixed \
+		--seed 21
+	wait_all_pass 3
+	VM=a PPIDS=("${A_P[@]}") CPIDS=("${A_C[@]}")
+	wait_all_pass 2
+	# both wrote into their memory; the snapshot is as it was
+	run -0 avm-snapgen --check --vm v --memory 32M --nodes 2 --vcpus 2 \
+		--pattern mixed --seed 21 "$D/t.snap"
+}

@@ -83,15 +83,16 @@ wait_all_pass() {
 		rc=0
 		wait "${PPIDS[$i]}" || rc=$?
 		[ "$rc" = 0 ] || {
-			cat "$AVM_RUNDIR/p$i.log" >&2
+			cat "$AVM_RUNDIR/p${VM:+$VM.}$i.log" >&2
 			fail "pager $i exited $rc"
 		}
-		run cat "$AVM_RUNDIR/c$i.log"
+		run cat "$AVM_RUNDIR/c${VM:+$VM.}$i.log"
 		assert_output --partial "node $i: PASS"
 		refute_output --partial "FAIL"
 		# a clean end removes what it made: socket, stats, lock
-		if [ -d "$AVM_RUNDIR/n$i" ]; then
-			run find "$AVM_RUNDIR/n$i" -mindepth 1 ! -type d
+		# (with $VM set, that VM's folder: other VMs may still run)
+		if [ -d "$AVM_RUNDIR/n$i${VM:+/$VM}" ]; then
+			run find "$AVM_RUNDIR/n$i${VM:+/$VM}" -mindepth 1 ! -type d
 			assert_output ""
 		fi
 	done
