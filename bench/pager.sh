@@ -30,6 +30,8 @@ tb1=$(run 1 touch)
 tb2=$(run 2 touch | val touch_ns)
 tb4=$(run 4 touch | val touch_ns)
 read=$(run 2 read | val remote_read_miss_ns)
+readp=$(PAGER_ARGS="--poll-us 20" run 2 read | val remote_read_miss_ns)
+ppp=$(PAGER_ARGS="--poll-us 20" run 2 pingpong | val pingpong_transfers_per_s)
 w1=$(run 2 write | val remote_write_miss_ns)
 w3=$(run 4 write | val remote_write_miss_ns)
 pp=$(run 2 pingpong | val pingpong_transfers_per_s)
@@ -42,7 +44,7 @@ printf '%-46s %9s us\n' "plain uffd fault, UFFDIO_COPY (limit)" \
 	"$(echo "scale=1; $uffd/1000" | bc)"
 printf '%-46s %9s us\n' "4 KiB TCP request/response (limit)" \
 	"$(echo "scale=1; $rtt/1000" | bc)"
-printf '%-46s %9s us\n' "local zero fill, 200 pages in a row, 2 MiB blocks" \
+printf '%-46s %9s us\n' "zero fill, 200 pages in a row, 2 MiB blocks" \
 	"$(echo "scale=1; $zero/1000" | bc)"
 us() { echo "scale=1; $1/1000" | bc; }
 printf '%-46s %9s us\n' "first touch, memfd without a pager (limit)" \
@@ -60,7 +62,9 @@ printf '%-46s %9s us\n' "remote write miss, 1 copy to invalidate" \
 	"$(echo "scale=1; $w1/1000" | bc)"
 printf '%-46s %9s us\n' "remote write miss, 3 copies to invalidate" \
 	"$(echo "scale=1; $w3/1000" | bc)"
+printf '%-46s %9s us\n' "remote read miss, --poll-us 20" "$(us "$readp")"
 printf '%-46s %9s /s\n' "one page ping-pong, 2 nodes (transfers)" "$pp"
+printf '%-46s %9s /s\n' "one page ping-pong, --poll-us 20" "$ppp"
 printf '%-46s %9s GB/s\n' "bulk page streaming (PG_BULK, 256 pages)" \
 	"$(echo "scale=2; $bb/$bn" | bc)"
 printf '%-46s %9s B\n' "directory bytes a homed page" 16

@@ -253,6 +253,7 @@ enum {
 	OPT_EAGER,
 	OPT_RESTORE_RATE,
 	OPT_ZERO_BLOCK,
+	OPT_POLL_US,
 };
 
 /* The options, in help order. */
@@ -293,6 +294,9 @@ static const struct opt opts[] = {
 	  "a first touch of never-touched home memory\n"
 	  "maps this many pages around it at once, an\n"
 	  "aligned block (1..512; 512: 2 MiB; 1: one)" },
+	{ "poll-us", OPT_POLL_US, "US",
+	  "after an event, poll this long before sleeping\n"
+	  "(0..1000; 0: never)" },
 	{ "quiet", 'q', NULL, "log only warnings and errors" },
 	{ "json", 'j', NULL, "the ready line as JSON" },
 	{ "verbose", 'v', NULL, "log debug lines" },
@@ -513,15 +517,23 @@ static void
 loop(void)
 {
 	struct epoll_event ev[64];
+	uint64_t last = 0, spin = (uint64_t)C->poll_us * 1000;
 	int n, i;
 
 	for (;;) {
-		n = epoll_wait(P.epfd, ev, 64, loop_wait_ms());
+		/* Busy-poll a while after an event: faults come in bursts,
+		 * and a sleep and wake-up cost more than the next one
+		 * takes to come (--poll-us; 0: never). */
+		n = epoll_wait(P.epfd, ev, 64,
+			       spin && now_ns() - last < spin ? 0
+							      : loop_wait_ms());
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			pager_fail(AVM_EX_OSERR, "epoll_wait: %s",
 				   strerror(errno));
+		if (n > 0 && spin)
+			last = now_ns();
 		for (i = 0; i < n; i++) {
 			void *t = ev[i].data.ptr;
 
@@ -661,6 +673,13 @@ main(int argc, char **argv)
 					   "of pages in 1..512",
 					   optarg);
 			P.cfg.zero_block = v;
+			break;
+		case OPT_POLL_US:
+			if (uint_parse(optarg, 0, 1000, &v) < 0)
+				usage_fail("--poll-us: '%s' is not a number of "
+					   "microseconds in 0..1000",
+					   optarg);
+			P.cfg.poll_us = (unsigned)v;
 			break;
 		case 'j':
 			P.cfg.json = 1;

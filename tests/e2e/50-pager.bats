@@ -8,6 +8,7 @@
 
 load helpers
 load pagers
+bats_require_minimum_version 1.5.0
 
 setup() {
 	pagers_setup
@@ -78,6 +79,12 @@ litmus() {
 
 @test "pager: litmus tests on 4 nodes" {
 	litmus 4
+}
+
+@test "pager: litmus tests on 3 nodes with busy polling and one page a first touch" {
+	start_pagers 3 --poll-us 100 --zero-block 1
+	start_clients 3 --threads 2
+	wait_all_pass 3
 }
 
 @test "pager: an uneven split (--home-sizes 8M,24M): each pager names its home, litmus passes" {
@@ -540,6 +547,11 @@ EOF
 	assert_output --partial "--peers"
 	run avm-pager --vm v --memory 32M --nodes 2 --node 2 --peers a:1,b:2
 	assert_failure 64
+	run -64 avm-pager --vm v --memory 32M --zero-block 0
+	assert_line --partial "--zero-block: '0' is not a number of pages in 1..512"
+	run -64 avm-pager --vm v --memory 32M --zero-block 513
+	run -64 avm-pager --vm v --memory 32M --poll-us 1001
+	assert_line --partial "--poll-us: '1001' is not a number of microseconds in 0..1000"
 }
 
 @test "pager: a client with the wrong layout is refused" {
