@@ -375,6 +375,28 @@ dir_home_copy(struct dir *d, uint64_t page)
 }
 
 int
+dir_prefetch(struct dir *d, uint64_t page, uint32_t node)
+{
+	uint64_t self = 1ull << d->self, bit;
+	struct dir_entry *e;
+	int was_excl;
+
+	if (!dir_homes(d, page) || node >= d->nodes || node == d->self)
+		return -EINVAL;
+	e = &d->e[page - d->first];
+	bit = 1ull << node;
+	/* Busy, nobody's bytes, already there, or another node's: no. */
+	if ((e->state & DIR_BUSY) || !(e->copyset & self) || (e->copyset & bit))
+		return 0;
+	was_excl = e->state == DIR_EXCL;
+	if (was_excl && e->owner != d->self)
+		return 0;
+	e->copyset |= bit;
+	e->state = DIR_SHARED;
+	return was_excl ? 2 : 1;
+}
+
+int
 dir_home_claim(struct dir *d, uint64_t page)
 {
 	struct dir_entry *e;

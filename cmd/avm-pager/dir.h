@@ -137,6 +137,20 @@ int dir_home_copy(struct dir *d, uint64_t page);
  */
 int dir_home_claim(struct dir *d, uint64_t page);
 
+/*
+ * Read-ahead: may the home send node a read-only copy of page now, from
+ * its own copy, unasked?  Only when no request runs on the page, the
+ * home holds it (shared, or exclusive itself: a page another node holds
+ * exclusive, being written there, is never sent) and node does not.
+ * Then the directory counts node among the holders at once, so that a
+ * later write invalidates its copy; the copy must go out on the link
+ * that carries the home's grants and invalidations to node, before
+ * anything else about the page (in order, it arrives first).  Returns
+ * 1 yes, 2 yes and the home must write-protect its own copy first (it
+ * was exclusive: shared now), 0 no, -EINVAL (not homed here, node).
+ */
+int dir_prefetch(struct dir *d, uint64_t page, uint32_t node);
+
 /* The entry of a homed page, or NULL. */
 const struct dir_entry *dir_entry_get(const struct dir *d, uint64_t page);
 

@@ -29,10 +29,15 @@ static struct copy cp[NODES][PAGES];
 static uint64_t last[PAGES]; /* the value of the last write */
 static int errors, grants, invals;
 
-/* Invalidations to remote nodes wait in one FIFO per node. */
+/*
+ * Invalidations to remote nodes wait in one FIFO per node, and so do
+ * read-ahead copies (dir_prefetch): a link carries both, in order.
+ */
 struct inv {
 	uint64_t page;
 	int action, want;
+	int prefetch;	/* a read-ahead copy of val, not an invalidation */
+	uint64_t val;
 };
 static struct inv q[NODES][64];
 static int qn[NODES];
@@ -64,7 +69,9 @@ cb_inval(void *ctx, uint32_t node, uint64_t page, int action, int want,
 		apply_inval(node, page, action, want, had, data);
 		return 1;
 	}
-	q[node][qn[node]++] = (struct inv){ page, action, want };
+	q[node][qn[node]++] = (struct inv){ .page = page,
+					    .action = action,
+					    .want = want };
 	return 0;
 }
 
@@ -167,9 +174,37 @@ deliver(struct dir *d, int node)
 		return 0;
 	v = q[node][0];
 	memmove(q[node], q[node] + 1, --qn[node] * sizeof(q[0][0]));
+	if (v.prefetch) {
+		/* as fault.c: installed where the node holds nothing */
+		if (cp[node][v.page].hold == PAGER_HOLD_NONE) {
+			cp[node][v.page].hold = PAGER_HOLD_SHARED;
+			cp[node][v.page].val = v.val;
+		}
+		return 0;
+	}
 	apply_inval((uint32_t)node, v.page, v.action, v.want, &had, data);
 	return dir_ack(d, (uint32_t)node, v.page, had,
 		       had && v.want ? data : NULL);
+}
+
+/* The home sends node a read-ahead copy of page when the directory
+ * lets it, as fault.c does: only from a copy it holds. */
+static int
+prefetch(struct dir *d, int node, uint64_t page)
+{
+	int rc;
+
+	if (cp[HOME][page].hold == PAGER_HOLD_NONE)
+		return 0;
+	rc = dir_prefetch(d, page, (uint32_t)node);
+	if (rc <= 0)
+		return rc;
+	if (rc == 2)
+		cp[HOME][page].hold = PAGER_HOLD_SHARED;
+	q[node][qn[node]++] = (struct inv){ .page = page,
+					    .prefetch = 1,
+					    .val = cp[HOME][page].val };
+	return rc;
 }
 
 static int
@@ -259,6 +294,87 @@ main(void)
 	is_int(want_page(&d, 0, 1, PAGER_ACC_WRITE), 0, "node 0 writes 1");
 	is_int(dir_home_claim(&d, 1), -EBUSY, "a page held elsewhere: busy");
 	check_invariants(&d);
+	dir_release(&d);
+
+	/* read-ahead: the home sends copies it holds, and only those */
+	dir_init(&d, 0, PAGES, HOME, NODES, &ops);
+	memset(cp, 0, sizeof(cp));
+	memset(last, 0, sizeof(last));
+	memset(qn, 0, sizeof(qn));
+	is_int(want_page(&d, HOME, 0, PAGER_ACC_WRITE), 0, "home writes 0");
+	is_int(dir_prefetch(&d, 0, HOME), -EINVAL, "not to the home itself");
+	is_int(dir_prefetch(&d, 0, NODES), -EINVAL, "not to a node past N");
+	is_int(dir_prefetch(&d, PAGES, 2), -EINVAL, "not a page not homed");
+	is_int(dir_prefetch(&d, 1, 2), 0, "not a page nobody holds");
+	is_int(prefetch(&d, 2, 0), 2, "an exclusive home copy: downgraded");
+	e = dir_entry_get(&d, 0);
+	ok(e && e->state == DIR_SHARED &&
+		   e->copyset == (1u << HOME | 1u << 2),
+	   "node 2 counts as a holder at once");
+	is_int(dir_prefetch(&d, 0, 2), 0, "not twice");
+	is_int(prefetch(&d, 3, 0), 1, "a shared home copy to node 3");
+	is_int(deliver(&d, 2), 0, "node 2 gets it");
+	ok(cp[2][0].hold == PAGER_HOLD_SHARED && cp[2][0].val == last[0],
+	   "node 2 holds the last value");
+	is_int(want_page(&d, 0, 0, PAGER_ACC_WRITE), 0, "node 0 writes 0");
+	ok(cp[0][0].pending && qn[3] == 2,
+	   "node 3's invalidation waits behind its copy");
+	while (qn[2] || qn[3])
+		rc |= deliver(&d, qn[2] ? 2 : 3);
+	ok(rc == 0 && cp[0][0].hold == PAGER_HOLD_EXCLUSIVE &&
+		   cp[2][0].hold == PAGER_HOLD_NONE &&
+		   cp[3][0].hold == PAGER_HOLD_NONE,
+	   "the write invalidated both read-ahead copies");
+	is_int(want_page(&d, 0, 2, PAGER_ACC_WRITE), 0, "node 0 writes 2");
+	is_int(dir_prefetch(&d, 2, 3), 0,
+	       "not a page another node holds exclusive");
+	check_invariants(&d);
+	is_int(errors, 0, "read-ahead: no coherence errors");
+	dir_release(&d);
+
+	/* random runs with read-ahead copies now and then */
+	srand(5);
+	memset(cp, 0, sizeof(cp));
+	memset(last, 0, sizeof(last));
+	memset(qn, 0, sizeof(qn));
+	dir_init(&d, 0, PAGES, HOME, NODES, &ops);
+	for (i = 0, claims = 0; i < 200000 && !bad; i++) {
+		int n = rand() % NODES, p = rand() % PAGES, r = rand() % 8;
+
+		if (r == 0 && n != HOME) {
+			rc = prefetch(&d, n, (uint64_t)p);
+			if (rc < 0)
+				bad = 1;
+			claims += rc > 0;
+		} else if (r < 4) {
+			if (deliver(&d, n) < 0)
+				bad = 1;
+		} else if (!cp[n][p].pending) {
+			int acc = rand() % 2 ? PAGER_ACC_WRITE : PAGER_ACC_READ;
+
+			if (acc == PAGER_ACC_READ && cp[n][p].hold)
+				continue;
+			if (acc == PAGER_ACC_WRITE &&
+			    cp[n][p].hold == PAGER_HOLD_EXCLUSIVE)
+				continue;
+			if (want_page(&d, n, (uint64_t)p, acc) < 0)
+				bad = 1;
+		}
+		check_invariants(&d);
+	}
+	for (int more = 1; more;) {
+		more = 0;
+		for (i = 0; i < NODES; i++)
+			while (qn[i]) {
+				bad |= deliver(&d, i) < 0;
+				more = 1;
+			}
+	}
+	check_invariants(&d);
+	ok(!bad && claims > 200,
+	   "read-ahead run: %d copies sent, every request and ack accepted",
+	   claims);
+	is_int(errors, 0, "read-ahead run: single writer, reads see last write");
 	dir_release(&d);
 
 	/* random runs */
