@@ -29,12 +29,14 @@ t1=$(PAGER_ARGS="--zero-block 1" run 1 touch)
 tb1=$(run 1 touch)
 tb2=$(run 2 touch | val touch_ns)
 tb4=$(run 4 touch | val touch_ns)
-read=$(run 2 read | val remote_read_miss_ns)
-readp=$(PAGER_ARGS="--poll-us 20" run 2 read | val remote_read_miss_ns)
+read=$(PAGER_ARGS="--prefetch 0" run 2 read | val remote_read_miss_ns)
+readp=$(PAGER_ARGS="--poll-us 20 --prefetch 0" run 2 read | val remote_read_miss_ns)
 ppp=$(PAGER_ARGS="--poll-us 20" run 2 pingpong | val pingpong_transfers_per_s)
 w1=$(run 2 write | val remote_write_miss_ns)
 w3=$(run 4 write | val remote_write_miss_ns)
 pp=$(run 2 pingpong | val pingpong_transfers_per_s)
+sq0=$(PAGER_ARGS="--prefetch 0" run 2 seqread)
+sq=$(run 2 seqread)
 bulk=$(run 2 bulk)
 bb=$(echo "$bulk" | val bulk_bytes)
 bn=$(echo "$bulk" | val bulk_ns)
@@ -67,6 +69,15 @@ printf '%-46s %9s /s\n' "one page ping-pong, 2 nodes (transfers)" "$pp"
 printf '%-46s %9s /s\n' "one page ping-pong, --poll-us 20" "$ppp"
 printf '%-46s %9s GB/s\n' "bulk page streaming (PG_BULK, 256 pages)" \
 	"$(echo "scale=2; $bb/$bn" | bc)"
+mibs() { # BYTES NS
+	echo "scale=1; $1 * 1000 / 1048576 / ($2 / 1000000)" | bc
+}
+printf '%-46s %9s MiB/s\n' "sequential read of node 0's memory, no read-ahead" \
+	"$(mibs "$(echo "$sq0" | val seqread_bytes)" "$(echo "$sq0" | val seqread_ns)")"
+printf '%-46s %9s MiB/s\n' "the same, read-ahead (--prefetch 64)" \
+	"$(mibs "$(echo "$sq" | val seqread_bytes)" "$(echo "$sq" | val seqread_ns)")"
+printf '%-46s %9s MiB/s\n' "the same link's bulk stream (limit; aim 30%)" \
+	"$(mibs "$bb" "$bn")"
 printf '%-46s %9s B\n' "directory bytes a homed page" 16
 printf '%-46s %9s B\n' "metadata a page, 2 nodes (16/2 + 1 local)" 9
 printf '%-46s %9s x\n' "remote read miss / (uffd fault + TCP RTT)" \

@@ -172,7 +172,7 @@ pager_bulk_decode(uint16_t type, const void *buf, size_t len,
 	if (type == WIRE_T_PG_BULK_REQ) {
 		if (len != WIRE_PG_MSG_SIZE)
 			return -EMSGSIZE;
-	} else if (type == WIRE_T_PG_BULK_DATA) {
+	} else if (type == WIRE_T_PG_BULK_DATA || type == WIRE_T_PG_PREFETCH) {
 		if (len < WIRE_PG_MSG_SIZE + PAGER_PAGE_SIZE ||
 		    len > WIRE_PG_BULK_MAX)
 			return -EMSGSIZE;
@@ -184,7 +184,7 @@ pager_bulk_decode(uint16_t type, const void *buf, size_t len,
 	if (wire_get32(p + OFF(pager_bulk_le, reserved)) != 0 || v.count == 0 ||
 	    v.count > WIRE_PG_BULK_PAGES || v.first + v.count < v.first)
 		return -EBADMSG;
-	if (type == WIRE_T_PG_BULK_DATA &&
+	if (type != WIRE_T_PG_BULK_REQ &&
 	    len != WIRE_PG_MSG_SIZE + (size_t)v.count * PAGER_PAGE_SIZE)
 		return -EBADMSG;
 	*m = v;

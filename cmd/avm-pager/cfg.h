@@ -51,6 +51,7 @@ struct pager_cfg {
 	uint64_t restore_rate; /* --restore-rate MiB/s; 0: no limit */
 	uint64_t zero_block;   /* --zero-block: pages a first touch takes */
 	unsigned poll_us;      /* --poll-us: busy-poll after an event */
+	uint64_t prefetch;     /* --prefetch: read-ahead window, pages */
 };
 
 /* The node that is home of page (0 for a page past every home). */

@@ -268,6 +268,7 @@ peer_frame(struct conn *c, const struct wire_hdr *h, const uint8_t *p)
 	case WIRE_T_PG_GRANT:
 	case WIRE_T_PG_INVAL:
 	case WIRE_T_PG_INVAL_ACK:
+	case WIRE_T_PG_PREFETCH:
 		if (c->kind == CONN_FAULT) {
 			n->ops->fault_frame(n->ctx, c, h, p);
 			return;

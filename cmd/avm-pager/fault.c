@@ -558,6 +558,151 @@ fault_mem_ops(void)
 	return &ops;
 }
 
+/* --- read-ahead ---------------------------------------------------------------- */
+
+/* How far a stride may reach: farther, misses are not a trend. */
+#define RA_STRIDE_MAX 16
+/* The first window, in pages; it doubles up to --prefetch. */
+#define RA_WINDOW_FIRST 4
+
+/*
+ * Node n missed page (read, homed here, its request already running).
+ * When its misses keep one stride (a sequential or strided reader, the
+ * majority trend of Leap reduced to "the last three agree"), the home
+ * sends it copies of the next pages along the stride that the home
+ * holds and the directory lets go (dir_prefetch: never a page another
+ * node holds exclusive, being written there), each one PG_PREFETCH on
+ * the fault link, in order before any later grant or invalidation of
+ * those pages.  A miss right past the copies sent (the reader used them
+ * up) or on the stride doubles the window, up to --prefetch pages; any
+ * other miss starts over, so a reader that stops following the trend
+ * stops getting copies.  The copies a reader does not use are the cost:
+ * 4 KiB each on the link, and invalidations of them later.
+ */
+/* The run of copies being gathered for one PG_PREFETCH. */
+struct ra_run {
+	struct conn *c;
+	uint64_t first;
+	uint32_t count;
+	uint8_t data[WIRE_PG_BULK_PAGES * PAGER_PAGE_SIZE];
+};
+
+static void
+ra_flush(struct fault *f, struct ra_run *run)
+{
+	struct pager_bulk b = { run->first, run->count };
+	uint8_t buf[WIRE_PG_MSG_SIZE];
+
+	if (!run->count)
+		return;
+	pager_bulk_encode(&b, buf, sizeof(buf));
+	conn_send(run->c, WIRE_T_PG_PREFETCH, 0, 0, buf, sizeof(buf), run->data,
+		  (size_t)run->count * PAGER_PAGE_SIZE);
+	f->st->pages_sent += run->count;
+	f->ra_sent += run->count;
+	run->count = 0;
+}
+
+/* Page q's bytes into the run (sent first when q does not follow on). */
+static void
+ra_add(struct fault *f, struct ra_run *run, uint64_t q, int was_excl)
+{
+	uint8_t *dst;
+	int had;
+
+	if (run->count &&
+	    (q != run->first + run->count || run->count == WIRE_PG_BULK_PAGES))
+		ra_flush(f, run);
+	if (!run->count)
+		run->first = q;
+	dst = run->data + (size_t)run->count * PAGER_PAGE_SIZE;
+	if (was_excl) /* ours was exclusive: write-protect, then read */
+		on_inval(f, q, PAGER_INV_DOWNGRADE, 1, &had, dst);
+	else
+		mem_read(f->mem, q, dst);
+	run->count++;
+}
+
+static void
+readahead(struct fault *f, uint32_t n, uint64_t page)
+{
+	static struct ra_run run;
+	struct ra *r = &f->ra[n];
+	int64_t d = (int64_t)(page - r->last);
+	uint64_t max = f->cfg->prefetch, from, q, k, end;
+	int rc;
+
+	if (!max)
+		return;
+	if (r->d && (d == r->d || (int64_t)(page - r->ahead) == r->d)) {
+		r->streak++;
+	} else {
+		r->streak = 0;
+		r->window = 0;
+		r->d = d >= -RA_STRIDE_MAX && d <= RA_STRIDE_MAX ? d : 0;
+		r->ahead = page;
+	}
+	r->last = page;
+	if (r->streak < 2 || !r->d)
+		return;
+	r->window = r->window ? r->window * 2 : RA_WINDOW_FIRST;
+	if (r->window > max)
+		r->window = max;
+	from = page;
+	if ((r->d > 0 && r->ahead > page) || (r->d < 0 && r->ahead < page))
+		from = r->ahead;
+	run.c = net_fault_link(f->net, n);
+	run.count = 0;
+	end = f->dir.first + f->dir.npages;
+	for (k = 1; run.c && k <= r->window; k++) {
+		q = from + (uint64_t)((int64_t)k * r->d);
+		if (q < f->dir.first || q >= end)
+			break;
+		r->ahead = q;
+		if ((f->local[q] & LS_HOLD) == PAGER_HOLD_NONE)
+			continue; /* the home's copy is not there */
+		rc = dir_prefetch(&f->dir, q, n);
+		if (rc > 0)
+			ra_add(f, &run, q, rc == 2);
+	}
+	if (run.c)
+		ra_flush(f, &run);
+}
+
+/* Read-ahead copies of count pages from first's home: each ours where
+ * we hold nothing, runs of those installed with one ioctl. */
+static void
+on_prefetch(struct fault *f, uint64_t first, uint32_t count,
+	    const uint8_t *bytes)
+{
+	uint64_t p = first, end = first + count, run, addr0;
+
+	f->st->pages_received += count;
+	while (p < end) {
+		if ((f->local[p] & LS_HOLD) != PAGER_HOLD_NONE) {
+			f->ra_dropped++;
+			p++;
+			continue;
+		}
+		/* A fault of ours on one waits for its grant (LS_PENDING
+		 * stays), which comes after this on the link; the copy
+		 * wakes it now.  A run stays in one slot. */
+		run = p;
+		addr0 = mem_page_addr(f->mem, p, NULL);
+		do {
+			set_hold(f, p, PAGER_HOLD_SHARED);
+			p++;
+		} while (
+			p < end && (f->local[p] & LS_HOLD) == PAGER_HOLD_NONE &&
+			mem_page_addr(f->mem, p, NULL) ==
+				(addr0 ? addr0 + ((p - run) << PAGER_PAGE_SHIFT)
+				       : 0));
+		mem_install_run(f->mem, run, p - run,
+				bytes + ((run - first) << PAGER_PAGE_SHIFT));
+		f->ra_installed += p - run;
+	}
+}
+
 /* --- frames from the fault link ------------------------------------------- */
 
 void
@@ -566,9 +711,23 @@ fault_on_frame(struct fault *f, struct conn *c, const struct wire_hdr *h,
 {
 	uint8_t data[PAGER_PAGE_SIZE], buf[WIRE_PG_MSG_SIZE];
 	struct pager_msg m;
+	struct pager_bulk b;
 	struct dir_req r;
 	int rc, had;
 
+	if (h->type == WIRE_T_PG_PREFETCH) {
+		rc = pager_bulk_decode(h->type, p, h->len, &b);
+		if (rc < 0 || b.first >= f->cfg->npages ||
+		    b.count > f->cfg->npages - b.first ||
+		    cfg_home_of(f->cfg, b.first) != c->node ||
+		    cfg_home_of(f->cfg, b.first + b.count - 1) != c->node)
+			pager_fail(AVM_EX_UNAVAILABLE,
+				   "node %u failed: malformed PG_PREFETCH, or "
+				   "copies of pages it is not home of",
+				   c->node);
+		on_prefetch(f, b.first, b.count, p + WIRE_PG_MSG_SIZE);
+		return;
+	}
 	rc = pager_msg_decode(h->type, p, h->len, &m);
 	if (rc < 0 || m.page >= f->cfg->npages)
 		pager_fail(AVM_EX_UNAVAILABLE,
@@ -593,6 +752,8 @@ fault_on_frame(struct fault *f, struct conn *c, const struct wire_hdr *h,
 		if (rc < 0)
 			pager_fail(AVM_EX_SOFTWARE, "directory: %s",
 				   strerror(-rc));
+		if (m.a == PAGER_ACC_READ)
+			readahead(f, c->node, m.page);
 		break;
 	case WIRE_T_PG_GRANT:
 		if (!(f->local[m.page] & LS_PENDING) ||

@@ -23,6 +23,17 @@
 #define LS_SAVE 0x40
 #define LS_PENDING 0x80
 
+/*
+ * Read-ahead for one node's read misses to this home: the stride of its
+ * last misses, how many in a row kept it, the window of copies sent
+ * ahead last time and the last page sent (see readahead() in fault.c).
+ */
+struct ra {
+	uint64_t last, ahead;
+	int64_t d;
+	uint32_t streak, window;
+};
+
 /* A fault of ours waiting for its grant. */
 struct pend {
 	uint64_t page; /* UINT64_MAX: free */
@@ -43,6 +54,10 @@ struct fault {
 	uint32_t pend_mask;
 	uint64_t sync_page; /* a fault being resolved inside on_fault */
 	int sync_hit;
+	struct ra ra[PAGER_MAX_NODES];
+	/* read-ahead copies sent as home, installed, and dropped (we held
+	 * the page already) */
+	uint64_t ra_sent, ra_installed, ra_dropped;
 	uint64_t save_left;    /* LS_SAVE pages whose grant has not come */
 	uint64_t save_next;    /* the next home page to look at */
 	uint64_t save_fetched; /* pages asked for in this save */

@@ -112,6 +112,12 @@ on_done(void *ctx)
 		 (unsigned long long)p->st->faults[PAGER_F_SPURIOUS],
 		 (unsigned long long)p->st->pages_sent,
 		 (unsigned long long)p->st->pages_received);
+	if (p->fault.ra_sent || p->fault.ra_installed || p->fault.ra_dropped)
+		log_info("read-ahead: %llu copies sent as home; %llu received "
+			 "and installed, %llu dropped (held already)",
+			 (unsigned long long)p->fault.ra_sent,
+			 (unsigned long long)p->fault.ra_installed,
+			 (unsigned long long)p->fault.ra_dropped);
 	if (p->restoring)
 		log_info("restored from the snapshot: %llu of %llu home pages, "
 			 "%llu on fault, %llu in the background",
@@ -254,6 +260,7 @@ enum {
 	OPT_RESTORE_RATE,
 	OPT_ZERO_BLOCK,
 	OPT_POLL_US,
+	OPT_PREFETCH,
 };
 
 /* The options, in help order. */
@@ -294,6 +301,10 @@ static const struct opt opts[] = {
 	  "a first touch of never-touched home memory\n"
 	  "maps this many pages around it at once, an\n"
 	  "aligned block (1..512; 512: 2 MiB; 1: one)" },
+	{ "prefetch", OPT_PREFETCH, "PAGES",
+	  "read-ahead: a node whose read misses keep a\n"
+	  "stride gets copies of up to this many pages\n"
+	  "ahead (0..256; 64; 0: none)" },
 	{ "poll-us", OPT_POLL_US, "US",
 	  "after an event, poll this long before sleeping\n"
 	  "(0..1000; 0: never)" },
@@ -595,6 +606,7 @@ main(int argc, char **argv)
 	P.cfg.attach_ms = 60000;
 	P.cfg.stats_ms = 1000;
 	P.cfg.zero_block = 512;
+	P.cfg.prefetch = 64;
 	log_init("avm-pager", -1, 1);
 	if (opt_parser_init(&op, opts, AVM_ARRAY_SIZE(opts)) < 0)
 		pager_fail(AVM_EX_SOFTWARE, "option table: %s",
@@ -673,6 +685,13 @@ main(int argc, char **argv)
 					   "of pages in 1..512",
 					   optarg);
 			P.cfg.zero_block = v;
+			break;
+		case OPT_PREFETCH:
+			if (uint_parse(optarg, 0, 256, &v) < 0)
+				usage_fail("--prefetch: '%s' is not a number "
+					   "of pages in 0..256",
+					   optarg);
+			P.cfg.prefetch = v;
 			break;
 		case OPT_POLL_US:
 			if (uint_parse(optarg, 0, 1000, &v) < 0)

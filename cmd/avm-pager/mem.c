@@ -331,6 +331,35 @@ mem_install(struct mem *m, uint64_t page, const uint8_t *bytes, int exclusive)
 }
 
 void
+mem_install_run(struct mem *m, uint64_t page, uint64_t n, const uint8_t *bytes)
+{
+	uint64_t addr = mem_page_addr(m, page, NULL), done, k;
+	struct uffdio_copy c;
+
+	for (k = 0; addr && k < n;) {
+		memset(&c, 0, sizeof(c));
+		c.dst = addr + (k << PAGER_PAGE_SHIFT);
+		c.src = (uintptr_t)(bytes + (k << PAGER_PAGE_SHIFT));
+		c.len = (n - k) << PAGER_PAGE_SHIFT;
+		c.mode = UFFDIO_COPY_MODE_WP;
+		if (ioctl(m->uffd, UFFDIO_COPY, &c) == 0)
+			return;
+		done = c.copy > 0 ? (uint64_t)c.copy >> PAGER_PAGE_SHIFT : 0;
+		if (errno == EAGAIN || errno == EINTR) {
+			drain_to_backlog(m);
+			k += done;
+			continue;
+		}
+		if (errno != EEXIST && errno != ENOENT)
+			client_gone(m, "UFFDIO_COPY", errno);
+		k += done;
+		break; /* the rest page by page, as mem_install knows */
+	}
+	for (; k < n; k++)
+		mem_install(m, page + k, bytes + (k << PAGER_PAGE_SHIFT), 0);
+}
+
+void
 mem_zero_run(struct mem *m, uint64_t page, uint64_t n)
 {
 	uint64_t addr = mem_page_addr(m, page, NULL), done;

@@ -85,6 +85,14 @@ void mem_punch(struct mem *m, uint64_t page);
  * faulting thread, if any, is the caller's to wake).
  */
 void mem_zero_run(struct mem *m, uint64_t page, uint64_t n);
+/*
+ * Pages [page, page + n), in one slot, held by nobody here: n pages of
+ * bytes installed read-only (write-protected) with one UFFDIO_COPY, the
+ * threads faulting there woken; where that cannot go on (a page there
+ * already, the mapping gone) the rest go as mem_install does.
+ */
+void mem_install_run(struct mem *m, uint64_t page, uint64_t n,
+		     const uint8_t *bytes);
 void mem_read(struct mem *m, uint64_t page, uint8_t *buf);
 /* count pages from first into buf; returns the bytes read. */
 ssize_t mem_read_pages(struct mem *m, uint64_t first, uint32_t count,

@@ -113,7 +113,10 @@ struct pager_msg {
 /*
  * On the wire: PG_BULK_REQ (16 bytes) and the head of PG_BULK_DATA
  * (16 bytes, then count pages).  Bulk reads are not coherent: they are
- * for a paused VM (snapshots) and for measuring the link.
+ * for a paused VM (snapshots) and for measuring the link.  PG_PREFETCH
+ * (a home's read-ahead copies of count consecutive pages, on the fault
+ * link) has PG_BULK_DATA's layout and is coherent: the home counted the
+ * receiver a holder of each page before it sent them.
  */
 struct pager_bulk_le {
 	uint8_t first[8];
@@ -203,7 +206,8 @@ int pager_msg_encode(uint16_t type, const struct pager_msg *m, void *buf,
 		     size_t cap);
 int pager_msg_decode(uint16_t type, const void *buf, size_t len,
 		     struct pager_msg *m);
-/* type: WIRE_T_PG_BULK_REQ or _BULK_DATA (head only; checks len). */
+/* type: WIRE_T_PG_BULK_REQ, _BULK_DATA or _PREFETCH (head only; checks
+ * len). */
 int pager_bulk_encode(const struct pager_bulk *m, void *buf, size_t cap);
 int pager_bulk_decode(uint16_t type, const void *buf, size_t len,
 		      struct pager_bulk *m);

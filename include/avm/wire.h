@@ -166,6 +166,10 @@ enum wire_kind {
  * PG_GRANT     the home's answer: mode, and no data, zero or 4 KiB.
  * PG_INVAL     a home to a holder: drop, downgrade or fetch a page;
  *              answered by PG_INVAL_ACK (with 4 KiB when asked).
+ * PG_PREFETCH  fault link, one-way, a home to a node: read-only copies
+ *              of 1..256 consecutive pages it did not ask for (read-ahead
+ *              along its trend of misses), PG_BULK_DATA's layout; the
+ *              home counts it a holder of each already.
  * PG_DONE      one-way: the sender's local client detached.
  * PG_BULK_REQ  bulk link: up to 256 pages, not coherent (paused VM);
  *              answered by PG_BULK_DATA.
@@ -237,6 +241,8 @@ enum wire_kind {
 	  WIRE_K_REQUEST)                                                      \
 	X(PG_SAVE_PART_DONE, 28, WIRE_PG_PART_SIZE, WIRE_PG_PART_SIZE,         \
 	  WIRE_K_REPLY)                                                        \
+	X(PG_PREFETCH, 29, WIRE_PG_MSG_SIZE + 4096, WIRE_PG_BULK_MAX,          \
+	  WIRE_K_ONEWAY)                                                       \
 	X(PG_ATTACH, 32, WIRE_PG_ATTACH_MIN, WIRE_PG_ATTACH_MAX,               \
 	  WIRE_K_REQUEST)                                                      \
 	X(PG_READY, 33, WIRE_PG_READY_SIZE, WIRE_PG_READY_SIZE, WIRE_K_REPLY)  \

@@ -87,6 +87,20 @@ litmus() {
 	wait_all_pass 3
 }
 
+@test "pager: read-ahead copies are invalidated by later writes (2 and 3 nodes, writers home and not)" {
+	for n in 2 3; do
+		start_pagers "$n"
+		start_clients "$n" --threads 2 --tests readahead
+		wait_all_pass "$n"
+		# the home did send copies ahead, and they were used
+		run grep -h "read-ahead: [1-9][0-9]* copies sent as home" \
+			"$AVM_RUNDIR/p0.log"
+		assert_success
+		run grep -h "readahead: 0 stale or wrong words" "$AVM_RUNDIR/c1.log"
+		assert_success
+	done
+}
+
 @test "pager: an uneven split (--home-sizes 8M,24M): each pager names its home, litmus passes" {
 	start_pagers 2 --home-sizes 8M,24M
 	start_clients 2 --home-sizes 8M,24M --threads 2 --rounds 1000 \
@@ -550,6 +564,8 @@ EOF
 	run -64 avm-pager --vm v --memory 32M --zero-block 0
 	assert_line --partial "--zero-block: '0' is not a number of pages in 1..512"
 	run -64 avm-pager --vm v --memory 32M --zero-block 513
+	run -64 avm-pager --vm v --memory 32M --prefetch 257
+	assert_line --partial "--prefetch: '257' is not a number of pages in 0..256"
 	run -64 avm-pager --vm v --memory 32M --poll-us 1001
 	assert_line --partial "--poll-us: '1001' is not a number of microseconds in 0..1000"
 }

@@ -44,6 +44,9 @@
  *          "write-pattern: written".  Run it alone, with --linger-ms to
  *          keep the memory there while it is saved
  *
+ *   readahead  rounds of one node writing 2048 pages of node 0's home
+ *          and the others reading them in order, each word checked: the
+ *          home's read-ahead copies must never show an older round
  *   idle   no access at all, not even a barrier: attach (saying "ready
  *          in T ms": from its start to READY, when it could run), linger
  *          (--linger-ms), detach; the memory stays as it was (a restored
@@ -643,6 +646,58 @@ write_pattern_end(void)
 	say("write-pattern: written");
 }
 
+/*
+ * readahead: 4 rounds over up to 2048 pages of node 0's home past the test
+ * variables: a writer node (round r: node r % N) writes every word of
+ * every page with the round's value, then every other node reads them
+ * all in order (a trend: the home sends copies ahead) and checks each
+ * word.  A copy sent ahead that a later write did not invalidate shows
+ * as the round before's value.
+ */
+static void
+test_readahead(struct worker *w)
+{
+	uint64_t first = home[0].page_first + 1024, n, k, i, bad = 0;
+	uint64_t v;
+	unsigned r;
+
+	n = home[0].page_count > 1024 + 2048 ? 2048 : home[0].page_count - 1024;
+	if (home[0].page_count < 1024 + 256) {
+		say("readahead: node 0's home is too small FAIL");
+		failed = 1;
+		return;
+	}
+	for (r = 1; r <= 4; r++) {
+		if (node == r % nodes && w->tid == 0)
+			for (k = first; k < first + n; k++)
+				for (i = 0; i < PG / 8; i++)
+					((volatile uint64_t *)(ram +
+							       k * PG))[i] =
+						(uint64_t)r << 40 | k << 9 | i;
+		barrier("readahead written");
+		if (node != r % nodes && w->tid == 0)
+			for (k = first; k < first + n; k++)
+				for (i = 0; i < PG / 8; i++) {
+					v = ((volatile uint64_t *)(ram +
+								   k * PG))[i];
+					if (v != ((uint64_t)r << 40 | k << 9 |
+						  i) &&
+					    bad++ < 3)
+						say("readahead: round %u page "
+						    "%" PRIu64 " word %" PRIu64
+						    ": 0x%" PRIx64,
+						    r, k, i, v);
+				}
+		barrier("readahead read");
+	}
+	if (w->tid == 0) {
+		if (bad)
+			failed = 1;
+		say("readahead: %" PRIu64 " stale or wrong words%s", bad,
+		    bad ? " FAIL" : "");
+	}
+}
+
 static int
 want(const char *t)
 {
@@ -688,6 +743,8 @@ worker_main(void *arg)
 		test_soak(w);
 	if (want("write-pattern"))
 		test_write_pattern(w);
+	if (want("readahead"))
+		test_readahead(w);
 	barrier("done");
 	if (want("write-pattern") && node == 0 && w->tid == 0)
 		write_pattern_end();
@@ -775,6 +832,35 @@ bench_main(void *arg)
 						       1000000000u / sum
 					   : 0);
 			}
+		}
+	} else if (!strcmp(bench, "seqread")) {
+		/* node 0 writes every page of its home past the test
+		 * variables; node 1 reads them all in order, every word */
+		uint64_t first = home[0].page_first + 1024;
+		uint64_t end = home[0].page_first + home[0].page_count, k, i2;
+		uint64_t want = 0, got = 0;
+
+		if (node == 0)
+			for (k = first; k < end; k++)
+				for (i2 = 0; i2 < PG / 8; i2++)
+					((volatile uint64_t *)(ram +
+							       k * PG))[i2] =
+						k * 512 + i2;
+		barrier("bench written");
+		if (node == 1) {
+			t0 = now_ns();
+			for (k = first; k < end; k++)
+				for (i2 = 0; i2 < PG / 8; i2++) {
+					got += ((volatile uint64_t
+							 *)(ram + k * PG))[i2];
+					want += k * 512 + i2;
+				}
+			sum = now_ns() - t0;
+			if (got != want)
+				die(1, "seqread: wrong data");
+			printf("seqread_bytes=%" PRIu64 "\nseqread_ns=%" PRIu64
+			       "\n",
+			       (end - first) * PG, sum);
 		}
 	} else if (!strcmp(bench, "touch")) {
 		/* first touch of every page of our own home past the test
@@ -898,14 +984,14 @@ usage(FILE *f)
 		   "       [--home-sizes LIST] [--threads T] [--rounds R] "
 		   "[--iters K] "
 		   "[--tests mp,sb,xadd,lock,false,soak,pingpong,"
-		   "verify-pattern,write-pattern,idle]\n"
+		   "verify-pattern,write-pattern,idle,readahead]\n"
 		   "       [--pattern zero|random|counter|mixed [--seed N]] "
 		   "[--linger-ms MS]\n"
 		   "       [--linger-until FILE] [--soak-ms MS] [--page-offset "
 		   "BYTES] [--timeout-ms "
 		   "MS] [--bench "
 		   "zero|read|write|"
-		   "pingpong|bulk|touch [--count N]]\n");
+		   "pingpong|bulk|touch|seqread [--count N]]\n");
 }
 
 int

@@ -36,7 +36,7 @@ static int errors, grants, invals;
 struct inv {
 	uint64_t page;
 	int action, want;
-	int prefetch;	/* a read-ahead copy of val, not an invalidation */
+	int prefetch; /* a read-ahead copy of val, not an invalidation */
 	uint64_t val;
 };
 static struct inv q[NODES][64];
@@ -69,9 +69,8 @@ cb_inval(void *ctx, uint32_t node, uint64_t page, int action, int want,
 		apply_inval(node, page, action, want, had, data);
 		return 1;
 	}
-	q[node][qn[node]++] = (struct inv){ .page = page,
-					    .action = action,
-					    .want = want };
+	q[node][qn[node]++] =
+		(struct inv){ .page = page, .action = action, .want = want };
 	return 0;
 }
 
@@ -308,8 +307,7 @@ main(void)
 	is_int(dir_prefetch(&d, 1, 2), 0, "not a page nobody holds");
 	is_int(prefetch(&d, 2, 0), 2, "an exclusive home copy: downgraded");
 	e = dir_entry_get(&d, 0);
-	ok(e && e->state == DIR_SHARED &&
-		   e->copyset == (1u << HOME | 1u << 2),
+	ok(e && e->state == DIR_SHARED && e->copyset == (1u << HOME | 1u << 2),
 	   "node 2 counts as a holder at once");
 	is_int(dir_prefetch(&d, 0, 2), 0, "not twice");
 	is_int(prefetch(&d, 3, 0), 1, "a shared home copy to node 3");
@@ -374,7 +372,8 @@ main(void)
 	ok(!bad && claims > 200,
 	   "read-ahead run: %d copies sent, every request and ack accepted",
 	   claims);
-	is_int(errors, 0, "read-ahead run: single writer, reads see last write");
+	is_int(errors, 0,
+	       "read-ahead run: single writer, reads see last write");
 	dir_release(&d);
 
 	/* random runs */

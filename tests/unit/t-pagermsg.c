@@ -3,7 +3,8 @@
  * pager_msg_encode/decode): the 16 bytes at the offsets man/avm-wire.7
  * gives, and the ver field's rule per type: PG_REQ carries the faulting
  * thread's id (any value), PG_GRANT the page's version, PG_INVAL and
- * PG_INVAL_ACK zero.
+ * PG_INVAL_ACK zero.  PG_PREFETCH has PG_BULK_DATA's layout (a run of
+ * pages).
  */
 #include <errno.h>
 #include <string.h>
@@ -11,7 +12,7 @@
 #include "avm/pager.h"
 #include "tap.h"
 
-static uint8_t b[WIRE_PG_DATA_SIZE];
+static uint8_t b[WIRE_PG_MSG_SIZE + 3 * PAGER_PAGE_SIZE];
 
 static void
 test_req(void)
@@ -80,10 +81,38 @@ test_ver_zero(void)
 	       -EBADMSG, "INVAL_ACK: a nonzero ver is refused");
 }
 
+static void
+test_prefetch(void)
+{
+	struct pager_bulk m = { .first = 77, .count = 3 }, d;
+
+	is_int(pager_bulk_encode(&m, b, sizeof(b)), WIRE_PG_MSG_SIZE,
+	       "PREFETCH's head encodes as PG_BULK_DATA's");
+	ok(b[0] == 77 && b[8] == 3 && b[12] == 0,
+	   "PREFETCH: first page 0, count 8, reserved 12");
+	ok(pager_bulk_decode(WIRE_T_PG_PREFETCH, b,
+			     WIRE_PG_MSG_SIZE + 3 * PAGER_PAGE_SIZE, &d) == 0 &&
+		   d.first == 77 && d.count == 3,
+	   "PREFETCH of 3 pages decodes with their 3 pages");
+	is_int(pager_bulk_decode(WIRE_T_PG_PREFETCH, b,
+				 WIRE_PG_MSG_SIZE + 2 * PAGER_PAGE_SIZE, &d),
+	       -EBADMSG, "PREFETCH: a count the bytes do not match is refused");
+	is_int(pager_bulk_decode(WIRE_T_PG_PREFETCH, b, WIRE_PG_MSG_SIZE, &d),
+	       -EMSGSIZE, "PREFETCH without pages: too short");
+	b[12] = 1;
+	is_int(pager_bulk_decode(WIRE_T_PG_PREFETCH, b,
+				 WIRE_PG_MSG_SIZE + 3 * PAGER_PAGE_SIZE, &d),
+	       -EBADMSG, "PREFETCH: reserved bytes must be zero");
+	is_int(pager_msg_decode(WIRE_T_PG_PREFETCH, b, WIRE_PG_DATA_SIZE,
+				(struct pager_msg *)&(struct pager_msg){ 0 }),
+	       -EBADMSG, "PREFETCH is not a coherence message's layout");
+}
+
 int
 main(void)
 {
 	test_req();
 	test_ver_zero();
+	test_prefetch();
 	return done_testing();
 }
