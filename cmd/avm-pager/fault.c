@@ -579,11 +579,16 @@ fault_mem_ops(void)
  * stops getting copies.  The copies a reader does not use are the cost:
  * 4 KiB each on the link, and invalidations of them later.
  */
-/* The run of copies being gathered for one PG_PREFETCH. */
+/*
+ * The run of copies being gathered for one PG_PREFETCH: consecutive
+ * pages in one slot, so that the home's exclusive copies among them are
+ * write-protected with one ioctl and all are read with one pread.
+ */
 struct ra_run {
 	struct conn *c;
-	uint64_t first;
+	uint64_t first, addr; /* addr: first's in the client, 0 none */
 	uint32_t count;
+	int wp; /* some were exclusive here: write-protect the run */
 	uint8_t data[WIRE_PG_BULK_PAGES * PAGER_PAGE_SIZE];
 };
 
@@ -595,31 +600,41 @@ ra_flush(struct fault *f, struct ra_run *run)
 
 	if (!run->count)
 		return;
+	/* Writers stopped before the bytes are read, so they are final
+	 * (the run's shared pages are write-protected already). */
+	if (run->wp)
+		mem_wp_range(f->mem, run->addr, run->count, 1);
+	mem_read_pages(f->mem, run->first, run->count, run->data);
 	pager_bulk_encode(&b, buf, sizeof(buf));
-	conn_send(run->c, WIRE_T_PG_PREFETCH, 0, 0, buf, sizeof(buf), run->data,
-		  (size_t)run->count * PAGER_PAGE_SIZE);
+	conn_send(run->c, WIRE_T_PG_PREFETCH, 0, 0, buf, sizeof(buf),
+		  run->data, (size_t)run->count * PAGER_PAGE_SIZE);
 	f->st->pages_sent += run->count;
 	f->ra_sent += run->count;
 	run->count = 0;
+	run->wp = 0;
 }
 
-/* Page q's bytes into the run (sent first when q does not follow on). */
+/* Page q into the run (sent first when q does not follow on). */
 static void
 ra_add(struct fault *f, struct ra_run *run, uint64_t q, int was_excl)
 {
-	uint8_t *dst;
-	int had;
+	uint64_t addr = mem_page_addr(f->mem, q, NULL);
 
 	if (run->count &&
-	    (q != run->first + run->count || run->count == WIRE_PG_BULK_PAGES))
+	    (q != run->first + run->count ||
+	     run->count == WIRE_PG_BULK_PAGES ||
+	     addr != (run->addr ? run->addr + ((uint64_t)run->count
+					       << PAGER_PAGE_SHIFT)
+				: 0)))
 		ra_flush(f, run);
-	if (!run->count)
+	if (!run->count) {
 		run->first = q;
-	dst = run->data + (size_t)run->count * PAGER_PAGE_SIZE;
-	if (was_excl) /* ours was exclusive: write-protect, then read */
-		on_inval(f, q, PAGER_INV_DOWNGRADE, 1, &had, dst);
-	else
-		mem_read(f->mem, q, dst);
+		run->addr = addr;
+	}
+	if (was_excl) { /* ours: shared from now on */
+		set_hold(f, q, PAGER_HOLD_SHARED);
+		run->wp |= addr != 0;
+	}
 	run->count++;
 }
 

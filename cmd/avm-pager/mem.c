@@ -236,8 +236,14 @@ uffd_ioctl(struct mem *m, unsigned long req, void *arg)
 void
 mem_wp(struct mem *m, uint64_t addr, int on)
 {
+	mem_wp_range(m, addr, 1, on);
+}
+
+void
+mem_wp_range(struct mem *m, uint64_t addr, uint64_t n, int on)
+{
 	struct uffdio_writeprotect wp = {
-		.range = { .start = addr, .len = PAGER_PAGE_SIZE },
+		.range = { .start = addr, .len = n << PAGER_PAGE_SHIFT },
 		.mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
 	};
 	int e;

@@ -76,6 +76,8 @@ int mem_addr_page(const struct mem *m, uint64_t addr, uint64_t *page,
 		  uint64_t *gpa);
 
 void mem_wp(struct mem *m, uint64_t addr, int on);
+/* The same over n pages from addr, one slot's (one ioctl). */
+void mem_wp_range(struct mem *m, uint64_t addr, uint64_t n, int on);
 void mem_wake(struct mem *m, uint64_t addr);
 void mem_punch(struct mem *m, uint64_t page);
 /*
