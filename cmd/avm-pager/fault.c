@@ -606,8 +606,8 @@ ra_flush(struct fault *f, struct ra_run *run)
 		mem_wp_range(f->mem, run->addr, run->count, 1);
 	mem_read_pages(f->mem, run->first, run->count, run->data);
 	pager_bulk_encode(&b, buf, sizeof(buf));
-	conn_send(run->c, WIRE_T_PG_PREFETCH, 0, 0, buf, sizeof(buf),
-		  run->data, (size_t)run->count * PAGER_PAGE_SIZE);
+	conn_send(run->c, WIRE_T_PG_PREFETCH, 0, 0, buf, sizeof(buf), run->data,
+		  (size_t)run->count * PAGER_PAGE_SIZE);
 	f->st->pages_sent += run->count;
 	f->ra_sent += run->count;
 	run->count = 0;
@@ -621,8 +621,7 @@ ra_add(struct fault *f, struct ra_run *run, uint64_t q, int was_excl)
 	uint64_t addr = mem_page_addr(f->mem, q, NULL);
 
 	if (run->count &&
-	    (q != run->first + run->count ||
-	     run->count == WIRE_PG_BULK_PAGES ||
+	    (q != run->first + run->count || run->count == WIRE_PG_BULK_PAGES ||
 	     addr != (run->addr ? run->addr + ((uint64_t)run->count
 					       << PAGER_PAGE_SHIFT)
 				: 0)))
