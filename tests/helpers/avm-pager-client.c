@@ -308,22 +308,25 @@ static void
 test_xadd(struct worker *w)
 {
 	volatile uint64_t *ctr = at(1, 8), *sum = at(2, 9);
-	uint64_t s = 0, total = (uint64_t)nodes * threads * iters;
+	uint64_t s = 0, total = (uint64_t)nodes * threads * iters, t0;
 	unsigned i;
 
+	barrier("xadd start");
+	t0 = now_ns();
 	for (i = 0; i < iters; i++)
 		s += __atomic_fetch_add(ctr, 1, __ATOMIC_SEQ_CST);
 	__atomic_fetch_add(sum, s, __ATOMIC_SEQ_CST);
 	barrier("xadd end");
 	if (w->tid == 0) {
-		uint64_t c = ld(ctr), su = ld(sum);
+		uint64_t c = ld(ctr), su = ld(sum), ns = now_ns() - t0;
 		int bad = c != total || su != total * (total - 1) / 2;
 
 		if (bad)
 			failed = 1;
-		say("xadd: counter %" PRIu64 " (want %" PRIu64 "), sum %s%s", c,
-		    total, su == total * (total - 1) / 2 ? "exact" : "WRONG",
-		    bad ? " FAIL" : "");
+		say("xadd: counter %" PRIu64 " (want %" PRIu64
+		    "), sum %s%s; %.0f adds/s",
+		    c, total, su == total * (total - 1) / 2 ? "exact" : "WRONG",
+		    bad ? " FAIL" : "", (double)total * 1e9 / (double)ns);
 	}
 	barrier("xadd check");
 }
@@ -332,9 +335,11 @@ static void
 test_lock(struct worker *w)
 {
 	volatile uint64_t *lock = at(0, 10), *ctr = at(nodes - 1, 11);
-	uint64_t total = (uint64_t)nodes * threads * iters;
+	uint64_t total = (uint64_t)nodes * threads * iters, t0;
 	unsigned i, n = 0;
 
+	barrier("lock start");
+	t0 = now_ns();
 	for (i = 0; i < iters; i++) {
 		while (__atomic_exchange_n(lock, 1, __ATOMIC_ACQUIRE))
 			while (ld(lock))
@@ -344,12 +349,14 @@ test_lock(struct worker *w)
 	}
 	barrier("lock end");
 	if (w->tid == 0) {
-		uint64_t c = ld(ctr);
+		uint64_t c = ld(ctr), ns = now_ns() - t0;
 
 		if (c != total)
 			failed = 1;
-		say("lock: counter %" PRIu64 " (want %" PRIu64 ")%s", c, total,
-		    c != total ? " FAIL" : "");
+		say("lock: counter %" PRIu64 " (want %" PRIu64 ")%s; %.0f "
+		    "sections/s",
+		    c, total, c != total ? " FAIL" : "",
+		    (double)total * 1e9 / (double)ns);
 	}
 	barrier("lock check");
 }
