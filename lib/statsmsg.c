@@ -152,6 +152,12 @@ walk_pager(struct walk *w, struct pager_stats *s)
 		w64(w, &pp->rtt_ns);
 		wres(w, &pp->reserved, 1);
 	}
+	w64(w, &s->zero_block_pages);
+	w64(w, &s->prefetch_sent);
+	w64(w, &s->prefetch_installed);
+	w64(w, &s->prefetch_dropped);
+	w64(w, &s->save_parts);
+	w64(w, &s->save_fetched);
 }
 
 /* The header of struct run_stats (include/avm/runstats.h). */

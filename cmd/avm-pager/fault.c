@@ -441,6 +441,7 @@ zero_block(struct fault *f, uint64_t page)
 					   "the home's claim",
 					   (unsigned long long)p);
 			set_hold(f, p, PAGER_HOLD_EXCLUSIVE);
+			f->st->zero_block_pages++;
 			p++;
 		} while (
 			p < end && claimable(f, p) &&
@@ -609,7 +610,7 @@ ra_flush(struct fault *f, struct ra_run *run)
 	conn_send(run->c, WIRE_T_PG_PREFETCH, 0, 0, buf, sizeof(buf), run->data,
 		  (size_t)run->count * PAGER_PAGE_SIZE);
 	f->st->pages_sent += run->count;
-	f->ra_sent += run->count;
+	f->st->prefetch_sent += run->count;
 	run->count = 0;
 	run->wp = 0;
 }
@@ -694,7 +695,7 @@ on_prefetch(struct fault *f, uint64_t first, uint32_t count,
 	f->st->pages_received += count;
 	while (p < end) {
 		if ((f->local[p] & LS_HOLD) != PAGER_HOLD_NONE) {
-			f->ra_dropped++;
+			f->st->prefetch_dropped++;
 			p++;
 			continue;
 		}
@@ -713,7 +714,7 @@ on_prefetch(struct fault *f, uint64_t first, uint32_t count,
 				       : 0));
 		mem_install_run(f->mem, run, p - run,
 				bytes + ((run - first) << PAGER_PAGE_SHIFT));
-		f->ra_installed += p - run;
+		f->st->prefetch_installed += p - run;
 	}
 }
 

@@ -55,9 +55,6 @@ struct fault {
 	uint64_t sync_page; /* a fault being resolved inside on_fault */
 	int sync_hit;
 	struct ra ra[PAGER_MAX_NODES];
-	/* read-ahead copies sent as home, installed, and dropped (we held
-	 * the page already) */
-	uint64_t ra_sent, ra_installed, ra_dropped;
 	uint64_t save_left;    /* LS_SAVE pages whose grant has not come */
 	uint64_t save_next;    /* the next home page to look at */
 	uint64_t save_fetched; /* pages asked for in this save */

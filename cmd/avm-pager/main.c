@@ -112,12 +112,13 @@ on_done(void *ctx)
 		 (unsigned long long)p->st->faults[PAGER_F_SPURIOUS],
 		 (unsigned long long)p->st->pages_sent,
 		 (unsigned long long)p->st->pages_received);
-	if (p->fault.ra_sent || p->fault.ra_installed || p->fault.ra_dropped)
+	if (p->st->prefetch_sent || p->st->prefetch_installed ||
+	    p->st->prefetch_dropped)
 		log_info("read-ahead: %llu copies sent as home; %llu received "
 			 "and installed, %llu dropped (held already)",
-			 (unsigned long long)p->fault.ra_sent,
-			 (unsigned long long)p->fault.ra_installed,
-			 (unsigned long long)p->fault.ra_dropped);
+			 (unsigned long long)p->st->prefetch_sent,
+			 (unsigned long long)p->st->prefetch_installed,
+			 (unsigned long long)p->st->prefetch_dropped);
 	if (p->restoring)
 		log_info("restored from the snapshot: %llu of %llu home pages, "
 			 "%llu on fault, %llu in the background",

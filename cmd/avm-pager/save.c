@@ -250,6 +250,8 @@ save_thread_done(struct save *s)
 	part.info = j->info;
 	part.write_ns = now_ns() - j->t0;
 	part.fetched = j->fetched;
+	s->st->save_parts++;
+	s->st->save_fetched += j->fetched;
 	log_info("save: node %u wrote '%s': %llu bytes of %llu of memory in "
 		 "%.3f s",
 		 s->cfg->node, j->path, (unsigned long long)j->info.file_bytes,

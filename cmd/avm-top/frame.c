@@ -133,6 +133,12 @@ fill_node(struct node_row *r, uint32_t i, const struct node_sample *n)
 	r->restore_pages = ps->restore_pages;
 	r->restored_fault = ps->restored_fault;
 	r->restored_background = ps->restored_background;
+	r->zero_block_pages = ps->zero_block_pages;
+	r->prefetch_sent = ps->prefetch_sent;
+	r->prefetch_installed = ps->prefetch_installed;
+	r->prefetch_dropped = ps->prefetch_dropped;
+	r->save_parts = ps->save_parts;
+	r->save_fetched = ps->save_fetched;
 	if (!bp || dt <= 0)
 		return;
 	r->faults_s = rate(r->faults_total, faults_real(bp), dt);

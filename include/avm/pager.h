@@ -305,7 +305,7 @@ int pager_detach(struct link *l);
  * when that node has one), so that avm-top on node 0 sees every node.
  */
 #define PAGER_STATS_MAGIC 0x5453504d56415f41ull /* "A_AVMPST" */
-#define PAGER_STATS_VERSION 2
+#define PAGER_STATS_VERSION 3
 #define PAGER_STATS_HIST 32 /* latency buckets: [2^i, 2^(i+1)) ns */
 #define PAGER_STATS_HOT 16
 
@@ -374,6 +374,14 @@ struct pager_stats {
 	uint64_t restore_pages;
 	uint64_t restored_fault, restored_background;
 	struct pager_peer peer[PAGER_MAX_NODES]; /* [own node] stays 0 */
+	/* version 3: home pages a first touch mapped with its block
+	 * (--zero-block; the touched one included) */
+	uint64_t zero_block_pages;
+	/* read-ahead: copies sent as home; received and installed, and
+	 * received for pages held already (dropped) */
+	uint64_t prefetch_sent, prefetch_installed, prefetch_dropped;
+	/* snapshots: parts written, and pages fetched back first */
+	uint64_t save_parts, save_fetched;
 };
 
 /*

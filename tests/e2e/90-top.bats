@@ -257,7 +257,7 @@ open(sys.argv[2], "wb").write(b)
 PY
 	run top0 -j -1 -d 0.1 bad
 	assert_failure 65
-	assert_output --partial "pager stats version 1, this build reads 2"
+	assert_output --partial "pager stats version 1, this build reads 3"
 	# not a stats file
 	head -c 5000 /dev/urandom >"$AVM_RUNDIR/n0/bad/run-0.stats"
 	cp "$good" "$AVM_RUNDIR/n0/bad/pager-0.stats"
