@@ -358,17 +358,28 @@ dir_request(struct dir *d, const struct dir_req *r)
 	return run(d, t);
 }
 
+/* The entry of a homed page nobody holds and no request runs on, for
+ * the home to take: 0 with *e, -ERANGE, -EBUSY. */
+static int
+home_free(struct dir *d, uint64_t page, struct dir_entry **e)
+{
+	if (!dir_homes(d, page))
+		return -ERANGE;
+	*e = &d->e[page - d->first];
+	/* The state byte holds DIR_BUSY too: a running request is busy. */
+	if ((*e)->state != DIR_INVALID || (*e)->copyset)
+		return -EBUSY;
+	return 0;
+}
+
 int
 dir_home_copy(struct dir *d, uint64_t page)
 {
 	struct dir_entry *e;
+	int rc = home_free(d, page, &e);
 
-	if (!dir_homes(d, page))
-		return -ERANGE;
-	e = &d->e[page - d->first];
-	/* The state byte holds DIR_BUSY too: a running request is busy. */
-	if (e->state != DIR_INVALID || e->copyset)
-		return -EBUSY;
+	if (rc < 0)
+		return rc;
 	e->copyset = 1ull << d->self;
 	e->state = DIR_SHARED;
 	return 0;
@@ -400,12 +411,10 @@ int
 dir_home_claim(struct dir *d, uint64_t page)
 {
 	struct dir_entry *e;
+	int rc = home_free(d, page, &e);
 
-	if (!dir_homes(d, page))
-		return -ERANGE;
-	e = &d->e[page - d->first];
-	if (e->state != DIR_INVALID || e->copyset)
-		return -EBUSY;
+	if (rc < 0)
+		return rc;
 	/* As an exclusive grant to ourselves would: no transfer. */
 	e->version++;
 	e->owner = (uint8_t)d->self;

@@ -353,6 +353,20 @@ parse_addr(const char *s, struct sockaddr_storage *sa, socklen_t *len)
 	return 0;
 }
 
+/* A number of unit in min..max for opt, or 64 saying so. */
+static uint64_t
+parse_num(const char *opt, const char *s, const char *unit, uint64_t min,
+	  uint64_t max)
+{
+	uint64_t v;
+
+	if (uint_parse(s, min, max, &v) < 0)
+		usage_fail("%s: '%s' is not a number of %s in %llu..%llu", opt,
+			   s, unit, (unsigned long long)min,
+			   (unsigned long long)max);
+	return v;
+}
+
 static int
 parse_ms(const char *opt, const char *s, int min)
 {
@@ -674,32 +688,20 @@ main(int argc, char **argv)
 			P.cfg.eager = 1;
 			break;
 		case OPT_RESTORE_RATE:
-			if (uint_parse(optarg, 0, 1000000, &v) < 0)
-				usage_fail("--restore-rate: '%s' is not a "
-					   "number of MiB/s in 0..1000000",
-					   optarg);
-			P.cfg.restore_rate = v;
+			P.cfg.restore_rate = parse_num("--restore-rate", optarg,
+						       "MiB/s", 0, 1000000);
 			break;
 		case OPT_ZERO_BLOCK:
-			if (uint_parse(optarg, 1, 512, &v) < 0)
-				usage_fail("--zero-block: '%s' is not a number "
-					   "of pages in 1..512",
-					   optarg);
-			P.cfg.zero_block = v;
+			P.cfg.zero_block = parse_num("--zero-block", optarg,
+						     "pages", 1, 512);
 			break;
 		case OPT_PREFETCH:
-			if (uint_parse(optarg, 0, 256, &v) < 0)
-				usage_fail("--prefetch: '%s' is not a number "
-					   "of pages in 0..256",
-					   optarg);
-			P.cfg.prefetch = v;
+			P.cfg.prefetch = parse_num("--prefetch", optarg,
+						   "pages", 0, 256);
 			break;
 		case OPT_POLL_US:
-			if (uint_parse(optarg, 0, 1000, &v) < 0)
-				usage_fail("--poll-us: '%s' is not a number of "
-					   "microseconds in 0..1000",
-					   optarg);
-			P.cfg.poll_us = (unsigned)v;
+			P.cfg.poll_us = (unsigned)parse_num(
+				"--poll-us", optarg, "microseconds", 0, 1000);
 			break;
 		case 'j':
 			P.cfg.json = 1;

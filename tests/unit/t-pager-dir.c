@@ -221,6 +221,38 @@ want_page(struct dir *d, int node, uint64_t page, int access)
 	return dir_request(d, &r);
 }
 
+/* A fault of node on page, read or write at random, unless its copy
+ * would not fault (present for a read, exclusive for a write) or a
+ * request of its is out.  Returns want_page's, or 0. */
+static int
+random_request(struct dir *d, int node, uint64_t page)
+{
+	int acc = rand() % 2 ? PAGER_ACC_WRITE : PAGER_ACC_READ;
+	const struct copy *c = &cp[node][page];
+
+	if (c->pending || (acc == PAGER_ACC_READ && c->hold) ||
+	    (acc == PAGER_ACC_WRITE && c->hold == PAGER_HOLD_EXCLUSIVE))
+		return 0;
+	return want_page(d, node, page, acc);
+}
+
+/* Every queued invalidation and copy delivered; < 0 on a refused ack. */
+static int
+drain(struct dir *d)
+{
+	int rc = 0;
+
+	for (int more = 1; more;) {
+		more = 0;
+		for (int n = 0; n < NODES; n++)
+			while (qn[n]) {
+				rc |= deliver(d, n);
+				more = 1;
+			}
+	}
+	return rc;
+}
+
 int
 main(void)
 {
@@ -347,27 +379,12 @@ main(void)
 		} else if (r < 4) {
 			if (deliver(&d, n) < 0)
 				bad = 1;
-		} else if (!cp[n][p].pending) {
-			int acc = rand() % 2 ? PAGER_ACC_WRITE : PAGER_ACC_READ;
-
-			if (acc == PAGER_ACC_READ && cp[n][p].hold)
-				continue;
-			if (acc == PAGER_ACC_WRITE &&
-			    cp[n][p].hold == PAGER_HOLD_EXCLUSIVE)
-				continue;
-			if (want_page(&d, n, (uint64_t)p, acc) < 0)
-				bad = 1;
+		} else if (random_request(&d, n, (uint64_t)p) < 0) {
+			bad = 1;
 		}
 		check_invariants(&d);
 	}
-	for (int more = 1; more;) {
-		more = 0;
-		for (i = 0; i < NODES; i++)
-			while (qn[i]) {
-				bad |= deliver(&d, i) < 0;
-				more = 1;
-			}
-	}
+	bad |= drain(&d) < 0;
 	check_invariants(&d);
 	ok(!bad && claims > 200,
 	   "read-ahead run: %d copies sent, every request and ack accepted",
@@ -388,36 +405,14 @@ main(void)
 		if (rand() % 3 == 0) {
 			if (deliver(&d, n) < 0)
 				bad = 1;
-		} else if (!cp[n][p].pending) {
-			int acc = rand() % 2 ? PAGER_ACC_WRITE : PAGER_ACC_READ;
-
-			if (acc == PAGER_ACC_READ && cp[n][p].hold)
-				continue; /* no fault on a present page */
-			if (acc == PAGER_ACC_WRITE &&
-			    cp[n][p].hold == PAGER_HOLD_EXCLUSIVE)
-				continue;
-			if (want_page(&d, n, (uint64_t)p, acc) < 0)
-				bad = 1;
+		} else if (random_request(&d, n, (uint64_t)p) < 0) {
+			bad = 1;
 		}
 		check_invariants(&d);
 	}
-	for (int more = 1; more;) {
-		more = 0;
-		for (i = 0; i < NODES; i++)
-			while (qn[i]) {
-				bad |= deliver(&d, i) < 0;
-				more = 1;
-			}
-	}
+	bad |= drain(&d) < 0;
 	ok(!bad, "random run: every request and ack accepted");
-	for (int more = 1; more;) {
-		more = 0;
-		for (i = 0; i < NODES; i++)
-			while (qn[i]) {
-				bad |= deliver(&d, i) < 0;
-				more = 1;
-			}
-	}
+	bad |= drain(&d) < 0;
 	dir_release(&d);
 
 	/* random runs where the home claims fresh pages now and then */
@@ -438,27 +433,12 @@ main(void)
 		} else if (r < 6) {
 			if (deliver(&d, n) < 0)
 				bad = 1;
-		} else if (!cp[n][p].pending) {
-			int acc = rand() % 2 ? PAGER_ACC_WRITE : PAGER_ACC_READ;
-
-			if (acc == PAGER_ACC_READ && cp[n][p].hold)
-				continue;
-			if (acc == PAGER_ACC_WRITE &&
-			    cp[n][p].hold == PAGER_HOLD_EXCLUSIVE)
-				continue;
-			if (want_page(&d, n, (uint64_t)p, acc) < 0)
-				bad = 1;
+		} else if (random_request(&d, n, (uint64_t)p) < 0) {
+			bad = 1;
 		}
 		check_invariants(&d);
 		if (i % 100 == 99) { /* fresh pages again */
-			for (int m = 1; m;) {
-				m = 0;
-				for (n = 0; n < NODES; n++)
-					while (qn[n]) {
-						bad |= deliver(&d, n) < 0;
-						m = 1;
-					}
-			}
+			bad |= drain(&d) < 0;
 			dir_release(&d);
 			dir_init(&d, 0, PAGES, HOME, NODES, &ops);
 			memset(cp, 0, sizeof(cp));
@@ -534,28 +514,13 @@ main(void)
 		} else if (r < 6) {
 			if (deliver(&d, n) < 0)
 				bad = 1;
-		} else if (!cp[n][p].pending) {
-			int acc = rand() % 2 ? PAGER_ACC_WRITE : PAGER_ACC_READ;
-
-			if (acc == PAGER_ACC_READ && cp[n][p].hold)
-				continue;
-			if (acc == PAGER_ACC_WRITE &&
-			    cp[n][p].hold == PAGER_HOLD_EXCLUSIVE)
-				continue;
-			if (want_page(&d, n, (uint64_t)p, acc) < 0)
-				bad = 1;
+		} else if (random_request(&d, n, (uint64_t)p) < 0) {
+			bad = 1;
 		}
 		check_invariants(&d);
 		/* a fresh run of pages now and then: new snapshot bytes */
 		if (i % 5000 == 4999) {
-			for (int m = 1; m;) {
-				m = 0;
-				for (n = 0; n < NODES; n++)
-					while (qn[n]) {
-						bad |= deliver(&d, n) < 0;
-						m = 1;
-					}
-			}
+			bad |= drain(&d) < 0;
 			for (n = 0; n < NODES; n++)
 				for (p = 0; p < PAGES; p++)
 					if (cp[n][p].pending)
