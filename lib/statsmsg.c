@@ -158,6 +158,7 @@ walk_pager(struct walk *w, struct pager_stats *s)
 	w64(w, &s->prefetch_dropped);
 	w64(w, &s->save_parts);
 	w64(w, &s->save_fetched);
+	w64(w, &s->save_held);
 }
 
 /* The header of struct run_stats (include/avm/runstats.h). */

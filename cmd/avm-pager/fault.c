@@ -10,6 +10,8 @@
 
 static uint8_t zero_page[PAGER_PAGE_SIZE] __attribute__((aligned(4096)));
 
+static void request(struct fault *f, const struct dir_req *r);
+
 /* --- pending requests (one per page at most) ------------------------------ */
 
 static struct pend *
@@ -275,6 +277,7 @@ fault_init(struct fault *f, const struct pager_cfg *cfg, struct pager_stats *st,
 	f->restore = restore;
 	f->sync_page = UINT64_MAX;
 	f->local = calloc(cfg->npages, 1);
+	f->defer_tail = &f->defer_head;
 	f->pend_mask = 8191;
 	f->pend = malloc((f->pend_mask + 1) * sizeof(*f->pend));
 	if (!f->local || !f->pend)
@@ -345,6 +348,22 @@ fault_save_start(struct fault *f)
 {
 	f->save_next = f->dir.first;
 	f->save_fetched = 0;
+	f->save_pass = 0;
+	f->save_hold = 1;
+}
+
+void
+fault_save_end(struct fault *f)
+{
+	struct defer *d;
+
+	f->save_hold = 0;
+	while ((d = f->defer_head)) {
+		f->defer_head = d->next;
+		request(f, &d->r);
+		free(d);
+	}
+	f->defer_tail = &f->defer_head;
 }
 
 int
@@ -364,11 +383,12 @@ fault_save_more(struct fault *f, uint64_t window)
 		if (e->state == DIR_INVALID &&
 		    !(f->restore && restore_untaken(f->restore, page)))
 			continue;
+		/* (a fault of our client on it may be out, or held back:
+		 * ours is asked for all the same) */
 		f->local[page] |= LS_SAVE;
 		f->save_left++;
 		f->save_fetched++;
-		if (f->local[page] & LS_PENDING)
-			continue; /* our client's fault: its grant will do */
+		f->save_pass++;
 		r = (struct dir_req){ .page = page,
 				      .id = page,
 				      .node = f->cfg->node,
@@ -379,7 +399,50 @@ fault_save_more(struct fault *f, uint64_t window)
 			pager_fail(AVM_EX_SOFTWARE, "directory: %s",
 				   strerror(-rc));
 	}
-	return f->save_next == end && f->save_left == 0;
+	if (f->save_next < end || f->save_left || f->dir.busy)
+		return 0;
+	/* A pass that asked for nothing, every request done: the home
+	 * holds the bytes of every page that is not zero, and nothing can
+	 * change that while requests are held back.  Else look again: a
+	 * request that ran when the pass went by may have taken a page. */
+	if (!f->save_pass)
+		return 1;
+	f->save_next = f->dir.first;
+	f->save_pass = 0;
+	return 0;
+}
+
+/* --- requests, held back while a save runs ----------------------------------- */
+
+/*
+ * A request for a page this node is home of (from a peer, or our
+ * client's fault) runs now, or, while a save of the home's memory runs
+ * (fault_save_start to fault_save_end), waits in arrival order: nothing
+ * may take a page from the home then (an exclusive grant elsewhere
+ * would punch the home's copy out before it is written).  The save's
+ * own requests go straight to the directory.
+ */
+static void
+request(struct fault *f, const struct dir_req *r)
+{
+	struct defer *d;
+	int rc;
+
+	if (!f->save_hold) {
+		rc = dir_request(&f->dir, r);
+		if (rc < 0)
+			pager_fail(AVM_EX_SOFTWARE, "directory: %s",
+				   strerror(-rc));
+		return;
+	}
+	d = malloc(sizeof(*d));
+	if (!d)
+		pager_fail(AVM_EX_OSERR, "out of memory");
+	d->r = *r;
+	d->next = NULL;
+	*f->defer_tail = d;
+	f->defer_tail = &d->next;
+	f->st->save_held++;
 }
 
 /* --- first touches of never-touched home memory ------------------------------ */
@@ -463,7 +526,7 @@ on_fault(void *ctx, uint64_t addr, uint64_t flags, uint32_t tid)
 	uint64_t page, gpa;
 	int wp = !!(flags & UFFD_PAGEFAULT_FLAG_WP);
 	int write = wp || (flags & UFFD_PAGEFAULT_FLAG_WRITE);
-	int hold, rc;
+	int hold;
 	struct dir_req r;
 	struct pend *pd;
 
@@ -517,11 +580,8 @@ on_fault(void *ctx, uint64_t addr, uint64_t flags, uint32_t tid)
 			      .tid = tid };
 	if (dir_homes(&f->dir, page)) {
 		f->sync_page = page;
-		rc = dir_request(&f->dir, &r);
+		request(f, &r);
 		f->sync_page = UINT64_MAX;
-		if (rc < 0)
-			pager_fail(AVM_EX_SOFTWARE, "directory: %s",
-				   strerror(-rc));
 		return;
 	} else {
 		struct pager_msg q = { .page = page,
@@ -563,6 +623,8 @@ fault_mem_ops(void)
 
 /* How far a stride may reach: farther, misses are not a trend. */
 #define RA_STRIDE_MAX 16
+/* Read-ahead waits while the link has this much queued already. */
+#define RA_BACKLOG_MAX (1u << 20)
 /* The first window, in pages; it doubles up to --prefetch. */
 #define RA_WINDOW_FIRST 4
 
@@ -668,6 +730,12 @@ readahead(struct fault *f, uint32_t n, uint64_t page)
 		from = r->ahead;
 	run.c = net_fault_link(f->net, n);
 	run.count = 0;
+	/* Copies go behind what waits for the link already: none while it
+	 * is backed up (the reader's misses would wait behind them, and
+	 * two nodes reading each other could both stop reading, fault.h). */
+	if (run.c &&
+	    (run.c->stalled || link_backlog(run.c->l) > RA_BACKLOG_MAX))
+		return;
 	end = f->dir.first + f->dir.npages;
 	for (k = 1; run.c && k <= r->window; k++) {
 		q = from + (uint64_t)((int64_t)k * r->d);
@@ -763,11 +831,8 @@ fault_on_frame(struct fault *f, struct conn *c, const struct wire_hdr *h,
 				      .have = m.b,
 				      .off = m.off,
 				      .tid = m.ver };
-		rc = dir_request(&f->dir, &r);
-		if (rc < 0)
-			pager_fail(AVM_EX_SOFTWARE, "directory: %s",
-				   strerror(-rc));
-		if (m.a == PAGER_ACC_READ)
+		request(f, &r);
+		if (m.a == PAGER_ACC_READ && !f->save_hold)
 			readahead(f, c->node, m.page);
 		break;
 	case WIRE_T_PG_GRANT:

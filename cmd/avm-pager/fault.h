@@ -34,6 +34,12 @@ struct ra {
 	uint32_t streak, window;
 };
 
+/* A request held back while a save runs, in arrival order. */
+struct defer {
+	struct defer *next;
+	struct dir_req r;
+};
+
 /* A fault of ours waiting for its grant. */
 struct pend {
 	uint64_t page; /* UINT64_MAX: free */
@@ -55,6 +61,9 @@ struct fault {
 	uint64_t sync_page; /* a fault being resolved inside on_fault */
 	int sync_hit;
 	struct ra ra[PAGER_MAX_NODES];
+	struct defer *defer_head, **defer_tail;
+	int save_hold;	       /* requests for home pages wait (a save) */
+	uint64_t save_pass;    /* pages asked for in this pass */
 	uint64_t save_left;    /* LS_SAVE pages whose grant has not come */
 	uint64_t save_next;    /* the next home page to look at */
 	uint64_t save_fetched; /* pages asked for in this save */
@@ -86,10 +95,15 @@ int fault_restore_step(struct fault *f, unsigned max);
  * 4 KiB each, never pile up past a link's back-pressure mark (both
  * nodes of a pair fetch from each other at once; with every page asked
  * at once, each would stop reading the other's answers: a deadlock).
- * Returns 1 once every page is asked for and every grant came.
+ * From fault_save_start() to fault_save_end() every other request for
+ * a home page waits (request() in fault.c), so that no page leaves the
+ * home once it was fetched; passes over the home go on until one asks
+ * for nothing with every request done.  Returns 1 then.
  */
 void fault_save_start(struct fault *f);
 int fault_save_more(struct fault *f, uint64_t window);
+/* The save's part is written (or failed): held requests run. */
+void fault_save_end(struct fault *f);
 /* What mem_init() needs to hand faults and events to f. */
 const struct mem_ops *fault_mem_ops(void);
 /* A frame on a fault link. */

@@ -112,6 +112,12 @@ on_done(void *ctx)
 		 (unsigned long long)p->st->faults[PAGER_F_SPURIOUS],
 		 (unsigned long long)p->st->pages_sent,
 		 (unsigned long long)p->st->pages_received);
+	if (p->st->save_parts)
+		log_info("saved %llu parts: %llu pages fetched back first, "
+			 "%llu requests held back meanwhile",
+			 (unsigned long long)p->st->save_parts,
+			 (unsigned long long)p->st->save_fetched,
+			 (unsigned long long)p->st->save_held);
 	if (p->st->prefetch_sent || p->st->prefetch_installed ||
 	    p->st->prefetch_dropped)
 		log_info("read-ahead: %llu copies sent as home; %llu received "

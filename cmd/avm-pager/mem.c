@@ -341,6 +341,7 @@ mem_install_run(struct mem *m, uint64_t page, uint64_t n, const uint8_t *bytes)
 {
 	uint64_t addr = mem_page_addr(m, page, NULL), done, k;
 	struct uffdio_copy c;
+	int tries = 0;
 
 	for (k = 0; addr && k < n;) {
 		memset(&c, 0, sizeof(c));
@@ -352,6 +353,8 @@ mem_install_run(struct mem *m, uint64_t page, uint64_t n, const uint8_t *bytes)
 			return;
 		done = c.copy > 0 ? (uint64_t)c.copy >> PAGER_PAGE_SHIFT : 0;
 		if (errno == EAGAIN || errno == EINTR) {
+			if (done == 0 && ++tries > 1000)
+				client_gone(m, "UFFDIO_COPY", EAGAIN);
 			drain_to_backlog(m);
 			k += done;
 			continue;

@@ -107,6 +107,7 @@ job_answer(struct save *s, const struct savemsg_part *part,
 	int n;
 
 	j->state = SAVE_IDLE;
+	fault_save_end(s->fault);
 	if (!j->origin) {
 		finished(s, s->cfg->node, part, e);
 		return;
@@ -460,11 +461,14 @@ save_abandon(struct save *s, const char *msg)
 {
 	char tmp[sizeof(s->job.path) + 32];
 
-	/* snap_part_write's temporary name; the thread dies with us. */
-	if (s->job.state == SAVE_WRITE &&
-	    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", s->job.path,
-		     (int)getpid()) < (int)sizeof(tmp))
-		(void)unlink(tmp);
+	/* snap_part_write's temporary name, or the part it renamed
+	 * already (the loop did not hear yet); the thread dies with us. */
+	if (s->job.state == SAVE_WRITE) {
+		if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", s->job.path,
+			     (int)getpid()) < (int)sizeof(tmp))
+			(void)unlink(tmp);
+		(void)unlink(s->job.path);
+	}
 	if (!s->running)
 		return;
 	remove_parts(s);

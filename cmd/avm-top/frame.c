@@ -139,6 +139,7 @@ fill_node(struct node_row *r, uint32_t i, const struct node_sample *n)
 	r->prefetch_dropped = ps->prefetch_dropped;
 	r->save_parts = ps->save_parts;
 	r->save_fetched = ps->save_fetched;
+	r->save_held = ps->save_held;
 	if (!bp || dt <= 0)
 		return;
 	r->faults_s = rate(r->faults_total, faults_real(bp), dt);

@@ -87,13 +87,15 @@ node_json(struct emit *e, const struct node_row *r)
 	kv_u(e, "restored_background", r->restored_background);
 	/* Home pages a first touch mapped with its 2 MiB block; read-ahead
 	 * copies sent as home, installed here, dropped here (held already);
-	 * snapshot parts written and pages fetched back for them. */
+	 * snapshot parts written, pages fetched back for them and requests
+	 * held back meanwhile. */
 	kv_u(e, "zero_block_pages", r->zero_block_pages);
 	kv_u(e, "prefetch_sent", r->prefetch_sent);
 	kv_u(e, "prefetch_installed", r->prefetch_installed);
 	kv_u(e, "prefetch_dropped", r->prefetch_dropped);
 	kv_u(e, "save_parts", r->save_parts);
 	kv_u(e, "save_fetched", r->save_fetched);
+	kv_u(e, "save_held", r->save_held);
 	emit_map_end(e);
 }
 

@@ -93,7 +93,7 @@ struct node_row {
 	uint64_t bytes_sent, bytes_received, pages_sent, pages_received;
 	uint64_t restore_pages, restored_fault, restored_background;
 	uint64_t zero_block_pages, prefetch_sent, prefetch_installed;
-	uint64_t prefetch_dropped, save_parts, save_fetched;
+	uint64_t prefetch_dropped, save_parts, save_fetched, save_held;
 	double invals_s, tx_s, rx_s;
 };
 

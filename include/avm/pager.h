@@ -380,8 +380,9 @@ struct pager_stats {
 	/* read-ahead: copies sent as home; received and installed, and
 	 * received for pages held already (dropped) */
 	uint64_t prefetch_sent, prefetch_installed, prefetch_dropped;
-	/* snapshots: parts written, and pages fetched back first */
-	uint64_t save_parts, save_fetched;
+	/* snapshots: parts written, pages fetched back first, and
+	 * requests for home pages held back while a part was made */
+	uint64_t save_parts, save_fetched, save_held;
 };
 
 /*

@@ -74,7 +74,7 @@
 /* Stats gathering; the layouts are in include/avm/statsmsg.h. */
 #define WIRE_PG_STATS_REQ_SIZE 8
 #define WIRE_PG_STATS_HDR 16
-#define WIRE_PG_STATS_PAGER 4280 /* struct pager_stats, its version 3 */
+#define WIRE_PG_STATS_PAGER 4288 /* struct pager_stats, its version 3 */
 /* struct run_stats (version 1) with RUN_STATS_VCPUS_MAX (1024) vCPUs */
 #define WIRE_PG_STATS_RUN_MAX (136 + 1024 * 200)
 #define WIRE_PG_STATS_MIN (WIRE_PG_STATS_HDR + WIRE_PG_STATS_PAGER)

@@ -136,7 +136,7 @@ litmus() {
 import os, struct, sys
 b = open(sys.argv[1], "rb").read()
 magic, version, size, node, nodes, page, dirb, lsb, pid = struct.unpack_from("<QIIIIIIII", b)
-assert magic == 0x5453504d56415f41 and version == 3 and size == len(b) == 4280, (magic, version, size)
+assert magic == 0x5453504d56415f41 and version == 3 and size == len(b) == 4288, (magic, version, size)
 assert node == 1 and nodes == 2 and page == 4096 and dirb == 16, (node, nodes, dirb)
 assert pid == int(sys.argv[2]), (pid, sys.argv[2])
 faults = struct.unpack_from("<6Q", b, 96)
@@ -259,7 +259,7 @@ while not all(map(os.path.exists, want)):
 def pager(i):
     b = read(G + "pager-%d.stats" % i)
     magic, version, size, node, nodes = struct.unpack_from("<QIIII", b)
-    assert (magic, version, size, len(b)) == (MAGIC, 3, 4280, 4280), (i, magic, version, size)
+    assert (magic, version, size, len(b)) == (MAGIC, 3, 4288, 4288), (i, magic, version, size)
     assert (node, nodes) == (i, 3), (i, node, nodes)
     seq, gathered = struct.unpack_from("<Q", b, 64)[0], struct.unpack_from("<Q", b, 1128)[0]
     assert seq % 2 == 0 and gathered > 1.7e18, (i, seq, gathered)

@@ -235,3 +235,16 @@ memcrc() {
 	run -0 avm-snapgen --check --vm v --memory 32M --nodes 2 --vcpus 2 \
 		--pattern mixed --seed 21 "$D/t.snap"
 }
+
+@test "a save while the nodes write: their requests wait for the parts, the save is whole, the writes all land" {
+	start_pagers 2
+	# a lock and a counter taken by every thread of both nodes
+	start_clients 2 --threads 2 --tests soak --soak-ms 4000
+	sleep 1
+	run -0 save 2 "$D/live.snap" --level 1
+	run -0 avm-snap inspect --verify "$D/live.snap"
+	wait_all_pass 2
+	run grep -h "saved 1 parts: .*, [1-9][0-9]* requests held back meanwhile" \
+		"$AVM_RUNDIR/p0.log" "$AVM_RUNDIR/p1.log"
+	assert_success
+}

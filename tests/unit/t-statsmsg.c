@@ -117,7 +117,7 @@ test_round_trip(void)
 	int n;
 
 	n = statsmsg_encode(&ps, NULL, buf, sizeof(buf));
-	is_int(n, WIRE_PG_STATS_MIN, "STATS without run stats: 4296 bytes");
+	is_int(n, WIRE_PG_STATS_MIN, "STATS without run stats: 4304 bytes");
 	ok(buf[0] == (WIRE_PG_STATS_PAGER & 0xff) &&
 		   buf[1] == WIRE_PG_STATS_PAGER >> 8 && buf[4] == 0 &&
 		   buf[5] == 0 && buf[15] == 0,
@@ -130,7 +130,7 @@ test_round_trip(void)
 
 	n = statsmsg_encode(&ps, rs, buf, sizeof(buf));
 	is_int(n, WIRE_PG_STATS_MIN + rs_size,
-	       "STATS with 3 vCPUs of run stats: 4296 + 736 bytes");
+	       "STATS with 3 vCPUs of run stats: 4304 + 736 bytes");
 	is_int(buf[4] | buf[5] << 8, rs_size, "STATS head: run bytes");
 	ok(memcmp(buf + RUN_AT, rs, rs_size) == 0,
 	   "STATS: the run stats' bytes, field by field in order");
@@ -221,7 +221,7 @@ test_rules(void)
 		"run stats of 2 vCPUs in the bytes of 3");
 	refused(RUN_AT + offsetof(struct run_stats, vcpu[1].state), 0x40,
 		"a vCPU state out of range");
-	refused(0, 8, "pager bytes that are not 4280");
+	refused(0, 8, "pager bytes that are not 4288");
 	refused(4, 8, "run bytes that disagree with the length");
 
 	/* run bytes short of a run stats header, length to match */
@@ -285,7 +285,7 @@ test_max(void)
 	   "type table: PG_STATS_REQ is 25, 8 bytes, a request");
 	ok(t && t->type == 26 && t->min_len == WIRE_PG_STATS_MIN &&
 		   t->max_len == WIRE_PG_STATS_MAX && t->kind == WIRE_K_REPLY,
-	   "type table: PG_STATS is 26, 4296..%u bytes, a reply",
+	   "type table: PG_STATS is 26, 4304..%u bytes, a reply",
 	   WIRE_PG_STATS_MAX);
 }
 
