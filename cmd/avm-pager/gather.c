@@ -1,4 +1,5 @@
 /* Stats gathering; see gather.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -33,11 +34,27 @@ copy_path(const struct gather *g, const char *kind, uint32_t node, char *buf,
 	return stats_gathered_path(g->cfg->vm, leaf, buf, len);
 }
 
-/* Every node's copies, whatever nodes answered. */
+/* A copy's temporary name (avm_write_file: "<copy>.tmp.<pid>"). */
+static int
+copy_tmp_name(const char *name)
+{
+	const char *t = strstr(name, ".stats.tmp.");
+
+	return t &&
+	       (!strncmp(name, "pager-", 6) || !strncmp(name, "run-", 4)) &&
+	       t[11] >= '0' && t[11] <= '9';
+}
+
+/*
+ * Every node's copies, whatever nodes answered, and the temporary files
+ * of copies a killed pager left (any pid: the folder is ours alone).
+ */
 static void
 remove_copies(const struct gather *g)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], dir[sizeof(g->dir)];
+	struct dirent *d;
+	DIR *dh;
 
 	for (uint32_t i = 0; i < PAGER_MAX_NODES; i++) {
 		if (copy_path(g, "pager", i, path, sizeof(path)) == 0)
@@ -45,6 +62,16 @@ remove_copies(const struct gather *g)
 		if (copy_path(g, "run", i, path, sizeof(path)) == 0)
 			(void)unlink(path);
 	}
+	if (copy_path(g, "pager", 0, path, sizeof(path)) < 0)
+		return;
+	avm_dirname(path, dir, sizeof(dir));
+	dh = opendir(dir);
+	if (!dh)
+		return;
+	while ((d = readdir(dh)) != NULL)
+		if (copy_tmp_name(d->d_name))
+			(void)unlinkat(dirfd(dh), d->d_name, 0);
+	closedir(dh);
 }
 
 void

@@ -87,6 +87,22 @@ litmus() {
 	wait_all_pass 3
 }
 
+@test "pager: a killed pager's half-written gathered copies go when the next node 0 starts, and its folder at the end" {
+	# what a pager killed while replacing a copy leaves: its temporary
+	# files (another pid), in the VM's gathered folder
+	mkdir -p -m 700 "$AVM_RUNDIR/n0/v"
+	mkdir -m 755 "$AVM_RUNDIR/n0/v/gathered"
+	touch "$AVM_RUNDIR/n0/v/gathered/pager-1.stats.tmp.4242" \
+		"$AVM_RUNDIR/n0/v/gathered/run-1.stats.tmp.4243"
+	start_pagers 2
+	start_clients 2 --threads 1 --tests mp
+	wait_for_line "$AVM_RUNDIR/p0.log" ready || fail "pager 0 never got ready"
+	run ls "$AVM_RUNDIR/n0/v/gathered"
+	refute_output --partial ".tmp."
+	wait_all_pass 2
+	[ ! -e "$AVM_RUNDIR/n0/v/gathered" ] || fail "the gathered folder stays"
+}
+
 @test "pager: read-ahead copies are invalidated by later writes (2 and 3 nodes, writers home and not)" {
 	for n in 2 3; do
 		start_pagers "$n"
