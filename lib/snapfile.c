@@ -9,7 +9,6 @@
  * every offset and length is checked against the file's length before
  * it is read.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -148,15 +147,26 @@ part_name_ok(const char *s)
 	return true;
 }
 
+/* "<name>.<id>.node": what every part of that snapshot's name starts
+ * with; the length, or -1 when it does not fit in len. */
+static int
+part_prefix(const char *name, const uint8_t snap_id[16], char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s.%02x%02x%02x%02x.node", name, snap_id[0],
+			 snap_id[1], snap_id[2], snap_id[3]);
+
+	return n < 0 || (size_t)n >= len ? -1 : n;
+}
+
 int
 snap_part_path(const char *main, const uint8_t snap_id[16], uint32_t node,
 	       char *buf, size_t len)
 {
 	const char *base = strrchr(main, '/');
-	int n;
+	int n = part_prefix(main, snap_id, buf, len);
 
-	n = snprintf(buf, len, "%s.%02x%02x%02x%02x.node%" PRIu32, main,
-		     snap_id[0], snap_id[1], snap_id[2], snap_id[3], node);
+	if (n >= 0)
+		n += snprintf(buf + n, len - (size_t)n, "%" PRIu32, node);
 	if (n < 0 || (size_t)n >= len ||
 	    strlen(base ? base + 1 : main) + (size_t)n - strlen(main) >
 		    SNAP_PART_NAME_MAX) {
@@ -166,32 +176,22 @@ snap_part_path(const char *main, const uint8_t snap_id[16], uint32_t node,
 	return 0;
 }
 
+static int
+has_prefix(const char *name, void *prefix)
+{
+	return strncmp(name, prefix, strlen(prefix)) == 0;
+}
+
 int
 snap_parts_remove(const char *main, const uint8_t snap_id[16])
 {
-	char dir[PATH_MAX], pre[PATH_MAX], p[PATH_MAX * 2];
+	char dir[PATH_MAX], pre[PATH_MAX];
 	const char *base = strrchr(main, '/');
-	struct dirent *d;
-	size_t n;
-	DIR *dh;
-	int removed = 0;
 
-	avm_dirname(main, dir, sizeof(dir));
-	snprintf(pre, sizeof(pre), "%s.%02x%02x%02x%02x.node",
-		 base ? base + 1 : main, snap_id[0], snap_id[1], snap_id[2],
-		 snap_id[3]);
-	n = strlen(pre);
-	dh = opendir(dir);
-	if (!dh)
+	if (part_prefix(base ? base + 1 : main, snap_id, pre, sizeof(pre)) < 0)
 		return 0;
-	while ((d = readdir(dh)) != NULL)
-		if (strncmp(d->d_name, pre, n) == 0 &&
-		    snprintf(p, sizeof(p), "%s/%s", dir, d->d_name) <
-			    (int)sizeof(p) &&
-		    unlink(p) == 0)
-			removed++;
-	closedir(dh);
-	return removed;
+	avm_dirname(main, dir, sizeof(dir));
+	return avm_remove_if(dir, has_prefix, pre);
 }
 
 /*

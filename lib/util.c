@@ -1,4 +1,5 @@
 /* Sizes, run directory and I/O helpers; see include/avm/util.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -463,6 +464,24 @@ avm_lock_file(const char *path)
 		return -1;
 	}
 	return fd;
+}
+
+int
+avm_remove_if(const char *dir, int (*match)(const char *name, void *arg),
+	      void *arg)
+{
+	struct dirent *d;
+	int removed = 0;
+	DIR *dh = opendir(dir);
+
+	if (!dh)
+		return 0;
+	while ((d = readdir(dh)) != NULL)
+		if (match(d->d_name, arg) &&
+		    unlinkat(dirfd(dh), d->d_name, 0) == 0)
+			removed++;
+	closedir(dh);
+	return removed;
 }
 
 void

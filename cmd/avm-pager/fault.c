@@ -472,17 +472,15 @@ claimable(struct fault *f, uint64_t page)
  * ahead of the guest: populating ahead commits every home page whether
  * the guest ever touches it or not (and a restored VM's pages would race
  * its loader); the block commits at most 2 MiB around memory in use, and
- * its first touch already costs less than the kernel's.  Returns 1 when
- * it resolved the fault.
+ * its first touch already costs less than the kernel's.  page must be
+ * claimable().
  */
-static int
+static void
 zero_block(struct fault *f, uint64_t page)
 {
-	uint64_t bs = f->cfg->zero_block, first, end, p, run, addr0;
+	uint64_t bs = f->cfg->zero_block, first, end, p, run, lim;
 	uint64_t hf = f->dir.first, he = f->dir.first + f->dir.npages;
 
-	if (bs < 2 || !claimable(f, page))
-		return 0;
 	first = page - page % bs;
 	end = first + bs;
 	if (first < hf)
@@ -496,7 +494,7 @@ zero_block(struct fault *f, uint64_t page)
 		}
 		/* A run: claimable pages, one slot (consecutive addresses). */
 		run = p;
-		addr0 = mem_page_addr(f->mem, p, NULL);
+		lim = mem_slot_end(f->mem, p);
 		do {
 			if (dir_home_claim(&f->dir, p) < 0)
 				pager_fail(AVM_EX_SOFTWARE,
@@ -506,15 +504,10 @@ zero_block(struct fault *f, uint64_t page)
 			set_hold(f, p, PAGER_HOLD_EXCLUSIVE);
 			f->st->zero_block_pages++;
 			p++;
-		} while (
-			p < end && claimable(f, p) &&
-			mem_page_addr(f->mem, p, NULL) ==
-				(addr0 ? addr0 + ((p - run) << PAGER_PAGE_SHIFT)
-				       : 0));
+		} while (p < end && p < lim && claimable(f, p));
 		mem_zero_run(f->mem, run, p - run);
 	}
 	mem_wake(f->mem, mem_page_addr(f->mem, page, NULL));
-	return 1;
 }
 
 /* --- faults ---------------------------------------------------------------- */
@@ -526,7 +519,7 @@ on_fault(void *ctx, uint64_t addr, uint64_t flags, uint32_t tid)
 	uint64_t page, gpa;
 	int wp = !!(flags & UFFD_PAGEFAULT_FLAG_WP);
 	int write = wp || (flags & UFFD_PAGEFAULT_FLAG_WRITE);
-	int hold;
+	int hold, homed;
 	struct dir_req r;
 	struct pend *pd;
 
@@ -548,14 +541,14 @@ on_fault(void *ctx, uint64_t addr, uint64_t flags, uint32_t tid)
 	}
 	if (f->local[page] & LS_PENDING)
 		return; /* the grant on its way wakes this one too */
-	if (dir_homes(&f->dir, page)) {
+	homed = dir_homes(&f->dir, page);
+	if (homed && f->cfg->zero_block > 1 && claimable(f, page)) {
 		uint64_t t0 = now_ns();
 
-		if (zero_block(f, page)) {
-			f->st->faults[PAGER_F_ZERO]++;
-			stats_lat(f->st, now_ns() - t0);
-			return;
-		}
+		zero_block(f, page);
+		f->st->faults[PAGER_F_ZERO]++;
+		stats_lat(f->st, now_ns() - t0);
+		return;
 	}
 	pd = pend_slot(f, page, 1);
 	if (!pd)
@@ -578,7 +571,7 @@ on_fault(void *ctx, uint64_t addr, uint64_t flags, uint32_t tid)
 			      .have = (uint8_t)hold,
 			      .off = (uint16_t)(gpa & (PAGER_PAGE_SIZE - 1)),
 			      .tid = tid };
-	if (dir_homes(&f->dir, page)) {
+	if (homed) {
 		f->sync_page = page;
 		request(f, &r);
 		f->sync_page = UINT64_MAX;
@@ -629,27 +622,13 @@ fault_mem_ops(void)
 #define RA_WINDOW_FIRST 4
 
 /*
- * Node n missed page (read, homed here, its request already running).
- * When its misses keep one stride (a sequential or strided reader, the
- * majority trend of Leap reduced to "the last three agree"), the home
- * sends it copies of the next pages along the stride that the home
- * holds and the directory lets go (dir_prefetch: never a page another
- * node holds exclusive, being written there), each one PG_PREFETCH on
- * the fault link, in order before any later grant or invalidation of
- * those pages.  A miss right past the copies sent (the reader used them
- * up) or on the stride doubles the window, up to --prefetch pages; any
- * other miss starts over, so a reader that stops following the trend
- * stops getting copies.  The copies a reader does not use are the cost:
- * 4 KiB each on the link, and invalidations of them later.
- */
-/*
  * The run of copies being gathered for one PG_PREFETCH: consecutive
  * pages in one slot, so that the home's exclusive copies among them are
  * write-protected with one ioctl and all are read with one pread.
  */
 struct ra_run {
 	struct conn *c;
-	uint64_t first, addr; /* addr: first's in the client, 0 none */
+	uint64_t first, lim; /* lim: mem_slot_end(first) */
 	uint32_t count;
 	int wp; /* some were exclusive here: write-protect the run */
 	uint8_t data[WIRE_PG_BULK_PAGES * PAGER_PAGE_SIZE];
@@ -666,7 +645,8 @@ ra_flush(struct fault *f, struct ra_run *run)
 	/* Writers stopped before the bytes are read, so they are final
 	 * (the run's shared pages are write-protected already). */
 	if (run->wp)
-		mem_wp_range(f->mem, run->addr, run->count, 1);
+		mem_wp_range(f->mem, mem_page_addr(f->mem, run->first, NULL),
+			     run->count, 1);
 	mem_read_pages(f->mem, run->first, run->count, run->data);
 	pager_bulk_encode(&b, buf, sizeof(buf));
 	conn_send(run->c, WIRE_T_PG_PREFETCH, 0, 0, buf, sizeof(buf), run->data,
@@ -681,25 +661,34 @@ ra_flush(struct fault *f, struct ra_run *run)
 static void
 ra_add(struct fault *f, struct ra_run *run, uint64_t q, int was_excl)
 {
-	uint64_t addr = mem_page_addr(f->mem, q, NULL);
-
-	if (run->count &&
-	    (q != run->first + run->count || run->count == WIRE_PG_BULK_PAGES ||
-	     addr != (run->addr ? run->addr + ((uint64_t)run->count
-					       << PAGER_PAGE_SHIFT)
-				: 0)))
+	if (run->count && (q != run->first + run->count ||
+			   run->count == WIRE_PG_BULK_PAGES || q >= run->lim))
 		ra_flush(f, run);
 	if (!run->count) {
 		run->first = q;
-		run->addr = addr;
+		run->lim = mem_slot_end(f->mem, q);
 	}
 	if (was_excl) { /* ours: shared from now on */
 		set_hold(f, q, PAGER_HOLD_SHARED);
-		run->wp |= addr != 0;
+		run->wp = 1;
 	}
 	run->count++;
 }
 
+/*
+ * Node n missed page (read, homed here, its request already running).
+ * When its misses keep one stride (a sequential or strided reader, the
+ * majority trend of Leap reduced to "the last three agree"), the home
+ * sends it copies of the next pages along the stride that the home
+ * holds and the directory lets go (dir_prefetch: never a page another
+ * node holds exclusive, being written there), each one PG_PREFETCH on
+ * the fault link, in order before any later grant or invalidation of
+ * those pages.  A miss right past the copies sent (the reader used them
+ * up) or on the stride doubles the window, up to --prefetch pages; any
+ * other miss starts over, so a reader that stops following the trend
+ * stops getting copies.  The copies a reader does not use are the cost:
+ * 4 KiB each on the link, and invalidations of them later.
+ */
 static void
 readahead(struct fault *f, uint32_t n, uint64_t page)
 {
@@ -758,7 +747,7 @@ static void
 on_prefetch(struct fault *f, uint64_t first, uint32_t count,
 	    const uint8_t *bytes)
 {
-	uint64_t p = first, end = first + count, run, addr0;
+	uint64_t p = first, end = first + count, run, lim;
 
 	f->st->pages_received += count;
 	while (p < end) {
@@ -771,15 +760,12 @@ on_prefetch(struct fault *f, uint64_t first, uint32_t count,
 		 * stays), which comes after this on the link; the copy
 		 * wakes it now.  A run stays in one slot. */
 		run = p;
-		addr0 = mem_page_addr(f->mem, p, NULL);
+		lim = mem_slot_end(f->mem, p);
 		do {
 			set_hold(f, p, PAGER_HOLD_SHARED);
 			p++;
-		} while (
-			p < end && (f->local[p] & LS_HOLD) == PAGER_HOLD_NONE &&
-			mem_page_addr(f->mem, p, NULL) ==
-				(addr0 ? addr0 + ((p - run) << PAGER_PAGE_SHIFT)
-				       : 0));
+		} while (p < end && p < lim &&
+			 (f->local[p] & LS_HOLD) == PAGER_HOLD_NONE);
 		mem_install_run(f->mem, run, p - run,
 				bytes + ((run - first) << PAGER_PAGE_SHIFT));
 		f->st->prefetch_installed += p - run;

@@ -1,5 +1,4 @@
 /* Stats gathering; see gather.h. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -36,10 +35,11 @@ copy_path(const struct gather *g, const char *kind, uint32_t node, char *buf,
 
 /* A copy's temporary name (avm_write_file: "<copy>.tmp.<pid>"). */
 static int
-copy_tmp_name(const char *name)
+copy_tmp_name(const char *name, void *arg)
 {
 	const char *t = strstr(name, ".stats.tmp.");
 
+	(void)arg;
 	return t &&
 	       (!strncmp(name, "pager-", 6) || !strncmp(name, "run-", 4)) &&
 	       t[11] >= '0' && t[11] <= '9';
@@ -53,8 +53,6 @@ static void
 remove_copies(const struct gather *g)
 {
 	char path[PATH_MAX], dir[sizeof(g->dir)];
-	struct dirent *d;
-	DIR *dh;
 
 	for (uint32_t i = 0; i < PAGER_MAX_NODES; i++) {
 		if (copy_path(g, "pager", i, path, sizeof(path)) == 0)
@@ -65,13 +63,7 @@ remove_copies(const struct gather *g)
 	if (copy_path(g, "pager", 0, path, sizeof(path)) < 0)
 		return;
 	avm_dirname(path, dir, sizeof(dir));
-	dh = opendir(dir);
-	if (!dh)
-		return;
-	while ((d = readdir(dh)) != NULL)
-		if (copy_tmp_name(d->d_name))
-			(void)unlinkat(dirfd(dh), d->d_name, 0);
-	closedir(dh);
+	avm_remove_if(dir, copy_tmp_name, NULL);
 }
 
 void

@@ -376,12 +376,7 @@ parse_num(const char *opt, const char *s, const char *unit, uint64_t min,
 static int
 parse_ms(const char *opt, const char *s, int min)
 {
-	uint64_t v;
-
-	if (uint_parse(s, (uint64_t)min, 3600000, &v) < 0)
-		usage_fail("%s: '%s' is not a number of ms in %d..3600000", opt,
-			   s, min);
-	return (int)v;
+	return (int)parse_num(opt, s, "ms", (uint64_t)min, 3600000);
 }
 
 /* Homes: the placement's (avm/placement.h), of --home-sizes or equal. */

@@ -59,6 +59,23 @@ mem_page_addr(const struct mem *m, uint64_t page, uint64_t *gpa)
 	return 0;
 }
 
+uint64_t
+mem_slot_end(const struct mem *m, uint64_t page)
+{
+	uint64_t end = UINT64_MAX;
+	unsigned i;
+
+	for (i = 0; i < m->nslots; i++) {
+		const struct slotmap *s = &m->slot[i];
+
+		if (page >= s->first && page - s->first < s->npages)
+			return s->first + s->npages;
+		if (s->first > page && s->first < end)
+			end = s->first;
+	}
+	return end;
+}
+
 int
 mem_addr_page(const struct mem *m, uint64_t addr, uint64_t *page, uint64_t *gpa)
 {

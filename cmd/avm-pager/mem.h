@@ -74,6 +74,12 @@ uint64_t mem_page_addr(const struct mem *m, uint64_t page, uint64_t *gpa);
  * it is outside every slot. */
 int mem_addr_page(const struct mem *m, uint64_t addr, uint64_t *page,
 		  uint64_t *gpa);
+/*
+ * The first page past page's slot (past the gap it is in, when no slot
+ * has it): the pages up to there have consecutive addresses in the
+ * client, so one ioctl may take them (the *_run functions below).
+ */
+uint64_t mem_slot_end(const struct mem *m, uint64_t page);
 
 void mem_wp(struct mem *m, uint64_t addr, int on);
 /* The same over n pages from addr, one slot's (one ioctl). */

@@ -22,8 +22,11 @@
  *          other nodes meanwhile.  The thread tells the loop it is done
  *          through an eventfd.
  *
- * The caller must have paused the VM: a page written during a save may
- * be saved old or new.  A save runs at a time; a node whose link breaks
+ * From the fetch's start to the part's end, every other request for a
+ * home page waits (fault.c request()), so no page leaves the home in
+ * between.  The caller must have paused the VM all the same: a page a
+ * node writes in place, holding it, during a save may be saved old or
+ * new.  A save runs at a time; a node whose link breaks
  * fails the pager as any node failure does, and the tool, seeing its
  * connection close, removes the parts (their names are known from the
  * path and the snapshot id).

@@ -75,6 +75,14 @@ int avm_trusted_dir(const char *path, char *why, size_t whylen);
 void avm_dirname(const char *path, char *buf, size_t len);
 
 /*
+ * Removes the entries of folder dir whose names match (match(name, arg)
+ * returns 1), not following links.  Returns how many went; a folder that
+ * cannot be read removes nothing.
+ */
+int avm_remove_if(const char *dir, int (*match)(const char *name, void *arg),
+		  void *arg);
+
+/*
  * Writes len bytes of data to path as a whole or not at all: a new file
  * of the given mode beside it (O_EXCL, not following links), synced when
  * sync (a file that must outlive a crash; a stats copy need not, and an

@@ -100,9 +100,7 @@ verify() {
 	start_pagers 2 --restore "$D/s.snap"
 	start_clients 2 --threads 1 --tests verify-pattern --pattern mixed \
 		--seed 7
-	rc=0
-	wait "${CPIDS[0]}" || rc=$?
-	[ "$rc" = 1 ] || fail "a client that checks the wrong seed exited $rc"
+	wait_exit "${CPIDS[0]}" 1 "a client that checks the wrong seed"
 	run cat "$AVM_RUNDIR/c0.log"
 	assert_output --regexp "verify-pattern: page [0-9]+ word [0-9]+: 0x[0-9a-f]+, want 0x"
 }
@@ -153,23 +151,17 @@ verify() {
 	start_pagers 2 --restore "$D/s.snap" --restore-rate 8
 	start_clients 2 --threads 2 --tests verify-pattern --pattern random
 	want="chunk 31 (guest RAM 0x1f00000-0x1ffffff, node 1): bad CRC32 0x"
-	rc=0
-	wait "${PPIDS[1]}" || rc=$?
-	[ "$rc" = 65 ] || fail "the pager of the bad chunk exited $rc"
+	wait_exit "${PPIDS[1]}" 65 "the pager of the bad chunk"
 	run cat "$AVM_RUNDIR/p1.log"
 	assert_output --partial "avm-pager[node 1]: restore: $want"
 	assert_output --regexp "\(page 81[0-9][0-9] of '$D/s.snap', on its first touch\)"
 	for i in 0 1; do
-		rc=0
-		wait "${CPIDS[$i]}" || rc=$?
-		[ "$rc" = 69 ] || fail "client $i exited $rc"
+		wait_exit "${CPIDS[$i]}" 69 "client $i"
 		run cat "$AVM_RUNDIR/c$i.log"
 		assert_output --partial "stopping: restore: $want"
 		refute_output --partial "verify-pattern: page"
 	done
-	rc=0
-	wait "${PPIDS[0]}" || rc=$?
-	[ "$rc" = 69 ] || fail "pager 0 exited $rc"
+	wait_exit "${PPIDS[0]}" 69 "pager 0"
 }
 
 @test "restore: --eager with a bad chunk: the client never starts" {
@@ -180,12 +172,8 @@ verify() {
 		conv=notrunc status=none
 	start_pagers 2 --restore "$D/s.snap" --eager
 	start_clients 2 --threads 1 --tests verify-pattern --pattern random
-	rc=0
-	wait "${PPIDS[0]}" || rc=$?
-	[ "$rc" = 65 ] || fail "pager 0 exited $rc"
-	rc=0
-	wait "${CPIDS[0]}" || rc=$?
-	[ "$rc" = 69 ] || fail "client 0 exited $rc"
+	wait_exit "${PPIDS[0]}" 65 "pager 0"
+	wait_exit "${CPIDS[0]}" 69 "client 0"
 	run cat "$AVM_RUNDIR/c0.log"
 	assert_output --partial "chunk 2 (guest RAM 0x200000-0x2fffff, node 0): bad CRC32"
 	refute_output --partial "verify-pattern"

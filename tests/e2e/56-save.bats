@@ -206,12 +206,8 @@ memcrc() {
 	assert_output --regexp "^avm-snapgen: '$D/k.snap': node 0's pager ended during the save: node 1 failed: .+$"
 	run find "$D" -name "k.snap*"
 	assert_output ""
-	rc=0
-	wait "${PPIDS[0]}" || rc=$?
-	[ "$rc" = 69 ]
-	rc=0
-	wait "${CPIDS[0]}" || rc=$?
-	[ "$rc" = 69 ]
+	wait_exit "${PPIDS[0]}" 69 "pager 0"
+	wait_exit "${CPIDS[0]}" 69 "client 0"
 }
 
 @test "clones: one snapshot restored as two VMs at once, lazily on 2 and 3 nodes: each reads it back and writes, the snapshot stays as it was" {

@@ -59,6 +59,13 @@ start_clients() {
 	done
 }
 
+# wait_exit PID STATUS WHAT: the process ends with that status.
+wait_exit() {
+	local rc=0
+	wait "$1" || rc=$?
+	[ "$rc" = "$2" ] || fail "$3 exited $rc, not $2"
+}
+
 kill_started() {
 	local p
 	for p in "${PIDS[@]}"; do

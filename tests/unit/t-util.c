@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "avm/log.h"
@@ -143,10 +144,46 @@ test_addr_parse(void)
 	   "the first len bytes of a list");
 }
 
+static int
+starts_a(const char *name, void *arg)
+{
+	(void)arg;
+	return name[0] == 'a';
+}
+
+/* avm_remove_if: the names that match go, links not followed. */
+static void
+test_remove_if(void)
+{
+	char dir[] = "/tmp/t-util.XXXXXX", p[64], keep[64];
+	FILE *f;
+
+	if (!mkdtemp(dir)) {
+		ok(0, "mkdtemp");
+		return;
+	}
+	snprintf(keep, sizeof(keep), "%s/b", dir);
+	for (const char *n = "a1\0a2\0b\0"; *n; n += strlen(n) + 1) {
+		snprintf(p, sizeof(p), "%s/%s", dir, n);
+		f = fopen(p, "w");
+		if (f)
+			fclose(f);
+	}
+	snprintf(p, sizeof(p), "%s/a3", dir);
+	ok(symlink(keep, p) == 0, "a link to b named a3");
+	is_int(avm_remove_if(dir, starts_a, NULL), 3, "a1, a2, a3 removed");
+	ok(access(keep, F_OK) == 0, "b stays: the link was not followed");
+	is_int(avm_remove_if("/nonexistent/x", starts_a, NULL), 0,
+	       "a folder that is not there: none");
+	unlink(keep);
+	ok(rmdir(dir) == 0, "and the folder is empty");
+}
+
 int
 main(void)
 {
 	test_addr_parse();
+	test_remove_if();
 	test_size_parse();
 	test_size_format();
 	test_uint_parse();
