@@ -35,6 +35,10 @@ struct dev_ops {
 	 * (ENOSPC: cap too small; DEVSTATE_MAX always fits).  NULL: the
 	 * device keeps no state of its own (a range sharing another's). */
 	ssize_t (*save)(struct device *, void *buf, size_t cap);
+	/* After save, when the VM runs on (or its save failed): a device
+	 * that writes guest memory on its own (virtio-net's receive) stops
+	 * doing so in save, until this.  NULL: nothing to do. */
+	void (*resume)(struct device *);
 	/* Reads save's bytes into a device created as usual, before any
 	 * vCPU runs.  Checks everything first: returns 0, or -1 with errno
 	 * EINVAL or EPROTO and why filled, the device unchanged. */

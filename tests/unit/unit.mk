@@ -20,3 +20,6 @@ UNIT_EXTRA_t-kvmstats := build/cmd/avm-run/kvmstats.o
 UNIT_EXTRA_t-virtio := $(UNIT_DEV)/virtio-mmio.o $(UNIT_DEV)/virtq.o
 UNIT_EXTRA_t-vblk := $(UNIT_DEV)/virtio-blk.o $(UNIT_DEV)/virtio-mmio.o \
 	$(UNIT_DEV)/virtq.o
+# virtio-net on a real tap, in a network namespace of its own.
+UNIT_EXTRA_t-vnet := $(UNIT_DEV)/virtio-net.o $(UNIT_DEV)/tapdev.o \
+	$(UNIT_DEV)/virtio-mmio.o $(UNIT_DEV)/virtq.o

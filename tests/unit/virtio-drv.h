@@ -82,24 +82,44 @@ drv_negotiate(struct drv *d, uint64_t accept)
 	return drv_r32(d, VMMIO_STATUS);
 }
 
+/*
+ * A queue of any index at areas of the caller's choosing: the geometry,
+ * and the next available index the driver publishes.
+ */
+struct drv_q {
+	unsigned qi;
+	uint16_t num, avail_idx;
+	uint64_t desc, avail, used;
+};
+
+/* Sets up q on the device; returns QueueReady read back. */
+static inline uint32_t
+drvq_setup(struct drv *d, struct drv_q *q)
+{
+	q->avail_idx = 0;
+	drv_w32(d, VMMIO_QUEUE_SEL, q->qi);
+	drv_w32(d, VMMIO_QUEUE_NUM, q->num);
+	drv_w32(d, VMMIO_QUEUE_DESC_LOW, (uint32_t)q->desc);
+	drv_w32(d, VMMIO_QUEUE_DESC_HIGH, (uint32_t)(q->desc >> 32));
+	drv_w32(d, VMMIO_QUEUE_DRIVER_LOW, (uint32_t)q->avail);
+	drv_w32(d, VMMIO_QUEUE_DRIVER_HIGH, (uint32_t)(q->avail >> 32));
+	drv_w32(d, VMMIO_QUEUE_DEVICE_LOW, (uint32_t)q->used);
+	drv_w32(d, VMMIO_QUEUE_DEVICE_HIGH, (uint32_t)(q->used >> 32));
+	drv_w32(d, VMMIO_QUEUE_READY, 1);
+	return drv_r32(d, VMMIO_QUEUE_READY);
+}
+
 /* Queue 0 of num entries at the fixed areas; returns QueueReady after. */
 static inline uint32_t
 drv_queue(struct drv *d, uint16_t num, uint64_t desc, uint64_t avail,
 	  uint64_t used)
 {
+	struct drv_q q = { 0, num, 0, desc, avail, used };
+
 	memset(drv_ram, 0, DRV_BUF);
 	d->num = num;
 	d->avail_idx = 0;
-	drv_w32(d, VMMIO_QUEUE_SEL, 0);
-	drv_w32(d, VMMIO_QUEUE_NUM, num);
-	drv_w32(d, VMMIO_QUEUE_DESC_LOW, (uint32_t)desc);
-	drv_w32(d, VMMIO_QUEUE_DESC_HIGH, (uint32_t)(desc >> 32));
-	drv_w32(d, VMMIO_QUEUE_DRIVER_LOW, (uint32_t)avail);
-	drv_w32(d, VMMIO_QUEUE_DRIVER_HIGH, (uint32_t)(avail >> 32));
-	drv_w32(d, VMMIO_QUEUE_DEVICE_LOW, (uint32_t)used);
-	drv_w32(d, VMMIO_QUEUE_DEVICE_HIGH, (uint32_t)(used >> 32));
-	drv_w32(d, VMMIO_QUEUE_READY, 1);
-	return drv_r32(d, VMMIO_QUEUE_READY);
+	return drvq_setup(d, &q);
 }
 
 /* The whole start: features, queue 0 of num, DRIVER_OK.  Returns the
@@ -126,6 +146,59 @@ drv_desc(uint64_t table, uint16_t i, uint64_t addr, uint32_t len,
 	memcpy(p + 14, &next, 2);
 }
 
+/* avail->ring[] gets head, avail->idx moves on, and the device is told. */
+static inline void
+drvq_submit(struct drv *d, struct drv_q *q, uint16_t head, int notify)
+{
+	uint16_t *ring = (uint16_t *)(drv_ram + q->avail);
+
+	ring[2 + (q->avail_idx & (q->num - 1))] = head;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&ring[1], ++q->avail_idx, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (notify)
+		drv_w32(d, VMMIO_QUEUE_NOTIFY, q->qi);
+}
+
+static inline uint16_t
+drvq_used_idx(const struct drv_q *q)
+{
+	return __atomic_load_n((uint16_t *)(drv_ram + q->used + 2),
+			       __ATOMIC_ACQUIRE);
+}
+
+/* used->ring[i]: id and len. */
+static inline void
+drvq_used_elem(const struct drv_q *q, uint16_t i, uint32_t *id, uint32_t *len)
+{
+	uint8_t *e = drv_ram + q->used + 4 + 8 * (uint64_t)(i & (q->num - 1));
+
+	memcpy(id, e, 4);
+	memcpy(len, e + 4, 4);
+}
+
+/* Waits up to 5 s for used->idx to reach want; returns 1 when it did. */
+static inline int
+drvq_wait_used(const struct drv_q *q, uint16_t want)
+{
+	struct timespec ts = { 0, 1000000 };
+
+	for (int i = 0; i < 5000; i++) {
+		if (drvq_used_idx(q) == want)
+			return 1;
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+/* The same on queue 0 at the fixed areas of drv_start. */
+static inline struct drv_q
+drv_q0(const struct drv *d)
+{
+	return (struct drv_q){ 0,	 d->num,    d->avail_idx,
+			       DRV_DESC, DRV_AVAIL, DRV_USED };
+}
+
 static inline uint16_t *
 drv_avail16(unsigned i)
 {
@@ -138,16 +211,13 @@ drv_used16(unsigned i)
 	return (uint16_t *)(drv_ram + DRV_USED + 2 * i);
 }
 
-/* avail->ring[] gets head, avail->idx moves on, and the device is told. */
 static inline void
 drv_submit(struct drv *d, uint16_t head, int notify)
 {
-	*drv_avail16(2 + (d->avail_idx & (d->num - 1))) = head;
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	__atomic_store_n(drv_avail16(1), ++d->avail_idx, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (notify)
-		drv_w32(d, VMMIO_QUEUE_NOTIFY, 0);
+	struct drv_q q = drv_q0(d);
+
+	drvq_submit(d, &q, head, notify);
+	d->avail_idx = q.avail_idx;
 }
 
 static inline uint16_t
@@ -156,28 +226,20 @@ drv_used_idx(void)
 	return __atomic_load_n(drv_used16(1), __ATOMIC_ACQUIRE);
 }
 
-/* used->ring[i]: id and len. */
 static inline void
 drv_used_elem(const struct drv *d, uint16_t i, uint32_t *id, uint32_t *len)
 {
-	uint8_t *e = drv_ram + DRV_USED + 4 + 8 * (uint64_t)(i & (d->num - 1));
+	struct drv_q q = drv_q0(d);
 
-	memcpy(id, e, 4);
-	memcpy(len, e + 4, 4);
+	drvq_used_elem(&q, i, id, len);
 }
 
-/* Waits up to 5 s for used->idx to reach want; returns 1 when it did. */
 static inline int
 drv_wait_used(uint16_t want)
 {
-	struct timespec ts = { 0, 1000000 };
+	struct drv_q q = { .used = DRV_USED };
 
-	for (int i = 0; i < 5000; i++) {
-		if (drv_used_idx() == want)
-			return 1;
-		nanosleep(&ts, NULL);
-	}
-	return 0;
+	return drvq_wait_used(&q, want);
 }
 
 #endif

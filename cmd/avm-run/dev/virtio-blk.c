@@ -89,49 +89,12 @@ struct vblk {
 
 /* --- the bytes of a chain ------------------------------------------------*/
 
-/* Segments [first, first + n) from byte skip on, at most len bytes, as
- * an iovec list.  Returns the entries. */
-static int
-iov_of(const struct virtq_seg *seg, unsigned n, uint64_t skip, uint64_t len,
-       struct iovec *iov)
-{
-	int k = 0;
-
-	for (unsigned i = 0; i < n && len; i++) {
-		uint64_t l = seg[i].len;
-
-		if (skip >= l) {
-			skip -= l;
-			continue;
-		}
-		l -= skip;
-		if (l > len)
-			l = len;
-		iov[k].iov_base = seg[i].p + skip;
-		iov[k].iov_len = (size_t)l;
-		k++;
-		len -= l;
-		skip = 0;
-	}
-	return k;
-}
-
-static uint64_t
-seg_bytes(const struct virtq_seg *seg, unsigned n)
-{
-	uint64_t b = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		b += seg[i].len;
-	return b;
-}
-
 /* Copies len bytes from byte off of the readable part; 0 or -1 short. */
 static int
 copy_out(const struct virtq_chain *c, uint64_t off, void *buf, size_t len)
 {
 	struct iovec iov[VIRTQ_SEGS_MAX];
-	int n = iov_of(c->seg, c->nread, off, len, iov);
+	int n = virtq_iov(c->seg, c->nread, off, len, iov);
 	uint8_t *p = buf;
 
 	for (int i = 0; i < n; i++) {
@@ -261,8 +224,8 @@ static uint32_t
 handle(struct vblk *b, const struct virtq_chain *c)
 {
 	struct iovec iov[VIRTQ_SEGS_MAX];
-	uint64_t rbytes = seg_bytes(c->seg, c->nread);
-	uint64_t wbytes = seg_bytes(c->seg + c->nread, c->nwrite);
+	uint64_t rbytes = virtq_bytes(c->seg, c->nread);
+	uint64_t wbytes = virtq_bytes(c->seg + c->nread, c->nwrite);
 	const struct virtq_seg *last;
 	uint8_t hdr[HDR_SIZE], st = VIRTIO_BLK_S_OK;
 	uint32_t type, used = 1;
@@ -291,7 +254,7 @@ handle(struct vblk *b, const struct virtq_chain *c)
 			st = VIRTIO_BLK_S_IOERR;
 			break;
 		}
-		n = iov_of(c->seg + c->nread, c->nwrite, 0, len, iov);
+		n = virtq_iov(c->seg + c->nread, c->nwrite, 0, len, iov);
 		if (rw_all(b->fd, iov, n, sector * VIRTIO_BLK_SECTOR, 0) < 0)
 			st = VIRTIO_BLK_S_IOERR;
 		else
@@ -304,7 +267,7 @@ handle(struct vblk *b, const struct virtq_chain *c)
 			st = VIRTIO_BLK_S_IOERR;
 			break;
 		}
-		n = iov_of(c->seg, c->nread, HDR_SIZE, len, iov);
+		n = virtq_iov(c->seg, c->nread, HDR_SIZE, len, iov);
 		if (rw_all(b->fd, iov, n, sector * VIRTIO_BLK_SECTOR, 1) < 0)
 			st = VIRTIO_BLK_S_IOERR;
 		break;
@@ -316,7 +279,7 @@ handle(struct vblk *b, const struct virtq_chain *c)
 		len = wbytes - 1;
 		if (len > VIRTIO_BLK_ID_BYTES)
 			len = VIRTIO_BLK_ID_BYTES;
-		n = iov_of(c->seg + c->nread, c->nwrite, 0, len, iov);
+		n = virtq_iov(c->seg + c->nread, c->nwrite, 0, len, iov);
 		{
 			const char *s = b->serial;
 

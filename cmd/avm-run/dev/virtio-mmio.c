@@ -382,6 +382,15 @@ vmmio_push(struct vmmio *t, unsigned qi, uint16_t head, uint32_t len)
 	pthread_mutex_unlock(&t->lock);
 }
 
+void
+vmmio_unpop(struct vmmio *t, unsigned qi)
+{
+	pthread_mutex_lock(&t->lock);
+	if (may_pop_locked(t, qi))
+		virtq_unpop(&t->q[qi]);
+	pthread_mutex_unlock(&t->lock);
+}
+
 int
 vmmio_notify_enable(struct vmmio *t, unsigned qi, int on)
 {

@@ -149,6 +149,9 @@ int vmmio_has(const struct vmmio *t, unsigned bit);
 enum virtq_pop_result vmmio_pop(struct vmmio *t, unsigned q,
 				struct virtq_chain *c);
 void vmmio_push(struct vmmio *t, unsigned q, uint16_t head, uint32_t len);
+/* Gives back the chain vmmio_pop just gave (virtq_unpop), unless a
+ * reset came meanwhile. */
+void vmmio_unpop(struct vmmio *t, unsigned q);
 /* Stops or restarts the driver's notifications of q; on restart returns
  * 1 when entries came meanwhile that vmmio_pop would give (none while a
  * reset is under way or the device needs one). */

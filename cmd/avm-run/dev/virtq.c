@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sys/uio.h>
+
 #include "virtq.h"
 
 #define DESC_SIZE 16
@@ -294,4 +296,45 @@ void
 virtq_reset(struct virtq *q)
 {
 	q->last_avail = q->used_idx = q->signalled = 0;
+}
+
+int
+virtq_iov(const struct virtq_seg *seg, unsigned n, uint64_t skip, uint64_t len,
+	  struct iovec *iov)
+{
+	int k = 0;
+
+	for (unsigned i = 0; i < n && len; i++) {
+		uint64_t l = seg[i].len;
+
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		l -= skip;
+		if (l > len)
+			l = len;
+		iov[k].iov_base = seg[i].p + skip;
+		iov[k].iov_len = (size_t)l;
+		k++;
+		len -= l;
+		skip = 0;
+	}
+	return k;
+}
+
+uint64_t
+virtq_bytes(const struct virtq_seg *seg, unsigned n)
+{
+	uint64_t b = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		b += seg[i].len;
+	return b;
+}
+
+void
+virtq_unpop(struct virtq *q)
+{
+	q->last_avail--;
 }

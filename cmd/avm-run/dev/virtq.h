@@ -120,6 +120,23 @@ bool virtq_should_interrupt(struct virtq *, const struct vq_mem *);
  */
 void virtq_set_notify(struct virtq *, const struct vq_mem *, int on);
 
+/*
+ * Segments [0, n) from byte skip on, at most len bytes, as an iovec list
+ * (room for n entries).  Returns the entries.
+ */
+struct iovec;
+int virtq_iov(const struct virtq_seg *seg, unsigned n, uint64_t skip,
+	      uint64_t len, struct iovec *iov);
+/* The bytes of segments [0, n). */
+uint64_t virtq_bytes(const struct virtq_seg *seg, unsigned n);
+
+/*
+ * Gives back the chain the last virtq_pop took (VQ_CHAIN only): the next
+ * pop takes it again.  For a device that found it cannot use it yet (a
+ * received frame larger than the buffers).
+ */
+void virtq_unpop(struct virtq *);
+
 /* The positions back to zero, the configuration kept (device reset
  * clears both; the transport clears the rest). */
 void virtq_reset(struct virtq *);
