@@ -9,7 +9,7 @@ libyaml-dev libssh2-1-dev zlib1g-dev libibverbs-dev librdmacm-dev
 ibverbs-providers libssl-dev libncurses-dev
 bats bats-assert bats-support jq python3 python3-yaml mandoc valgrind tmux
 iproute2 openssh-server openssh-client procps
-qemu-system-x86 cpio xz-utils zstd"
+qemu-system-x86 cpio xz-utils zstd acpica-tools"
 
 missing=
 for p in $pkgs; do

@@ -1,9 +1,9 @@
 /*
  * ACPI table builder (ACPI 6.x layouts): RSDP rev 2, RSDT, XSDT, FACS,
  * FADT rev 6 (full hardware model with the PM block of acpi.h), a DSDT
- * of hand-assembled AML (\_S5, COM1), MADT, SRAT, SLIT.  Each table is
- * written in place into the area below 1 MiB, then its length and
- * checksum are filled in.
+ * of hand-assembled AML (\_S5, COM1, virtio-mmio devices), MADT, SRAT,
+ * SLIT.  Each table is written in place into the area below 1 MiB, then
+ * its length and checksum are filled in.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -225,7 +225,10 @@ pkg_end(struct area *a, uint64_t start)
 
 #define AML_NAME 0x08
 #define AML_BYTE 0x0A
+#define AML_WORD 0x0B
 #define AML_DWORD 0x0C
+#define AML_STRING 0x0D
+#define AML_QWORD 0x0E
 #define AML_ZERO 0x00
 #define AML_ONE 0x01
 #define AML_SCOPE 0x10
@@ -254,11 +257,122 @@ eisa_id(const char *id)
 	       (prod & 0xFF) << 24;
 }
 
+/* An Integer in its shortest encoding, as iasl writes it. */
 static int
-dsdt_body(struct area *a, uint32_t flags)
+aml_int(struct area *a, uint64_t v)
 {
-	uint64_t pkg, scope, dev, buf;
+	static const uint8_t prefix[4] = { AML_BYTE, AML_WORD, AML_DWORD,
+					   AML_QWORD };
+	uint8_t b[9];
+	int k = 0;
+
+	if (v <= AML_ONE)
+		return aml_byte(a, (uint8_t)v);
+	while (k < 3 && v >> (8 << k))
+		k++;
+	b[0] = prefix[k];
+	for (int i = 0; i < 1 << k; i++)
+		b[1 + i] = (uint8_t)(v >> (8 * i));
+	return aml(a, b, 1 + ((size_t)1 << k));
+}
+
+/* Name (seg, Buffer () { res }): a _CRS resource template, whose bytes
+ * end with the end tag. */
+static int
+aml_name_buffer(struct area *a, const char *seg, const uint8_t *res, size_t len)
+{
+	uint64_t buf;
+
+	if (aml_byte(a, AML_NAME) || aml(a, seg, 4) || aml_byte(a, AML_BUFFER))
+		return -1;
+	buf = pkg_begin(a);
+	if (aml_int(a, len) || aml(a, res, len) || pkg_end(a, buf))
+		return -1;
+	return 0;
+}
+
+/* Device (COM1) { _HID EisaId ("PNP0501"), _UID 1, _CRS } */
+static int
+dsdt_com1(struct area *a)
+{
+	/* IO (Decode16, 0x3F8, 0x3F8, 1, 8), IRQNoFlags () {4}, EndTag:
+	 * small resource descriptors. */
+	static const uint8_t res[] = {
+		0x47,
+		0x01,
+		ACPI_COM1_PORT & 0xFF,
+		ACPI_COM1_PORT >> 8,
+		ACPI_COM1_PORT & 0xFF,
+		ACPI_COM1_PORT >> 8,
+		0x01,
+		0x08,
+		0x22,
+		1 << ACPI_COM1_IRQ,
+		0x00,
+		0x79,
+		0x00,
+	};
+	uint64_t dev;
 	uint8_t d[4];
+
+	if (aml_byte(a, AML_EXT) || aml_byte(a, AML_DEVICE))
+		return -1;
+	dev = pkg_begin(a);
+	boot_put32(d, eisa_id("PNP0501"));
+	if (aml(a, "COM1", 4) || aml_byte(a, AML_NAME) || aml(a, "_HID", 4) ||
+	    aml_byte(a, AML_DWORD) || aml(a, d, 4) || aml_byte(a, AML_NAME) ||
+	    aml(a, "_UID", 4) || aml_int(a, 1) ||
+	    aml_name_buffer(a, "_CRS", res, sizeof(res)) || pkg_end(a, dev))
+		return -1;
+	return 0;
+}
+
+/* Extended Interrupt descriptor flags (ACPI 6.5, 6.4.3.6). */
+#define RES_IRQ_CONSUMER (1u << 0)
+#define RES_IRQ_EDGE (1u << 1)
+#define RES_IRQ_ACTIVE_LOW (1u << 2)
+#define RES_IRQ_SHARED (1u << 3)
+
+/* Device (VRnn) { _HID "LNRO0005", _UID i, _CRS }: virtio-mmio device i,
+ * the one Linux's virtio_mmio driver finds through ACPI. */
+static int
+dsdt_vmmio(struct area *a, uint32_t i, const struct acpi_vmmio *v)
+{
+	/* Memory32Fixed (ReadWrite, base, size), Interrupt (ResourceConsumer,
+	 * Level, ActiveHigh, Exclusive) { gsi }, EndTag. */
+	uint8_t res[12 + 9 + 2] = {
+		0x86, 9, 0, 1, /* Memory32Fixed, 9 bytes, read-write */
+	};
+	static const char hex[] = "0123456789ABCDEF";
+	const char seg[4] = { 'V', 'R', hex[i >> 4 & 0xF], hex[i & 0xF] };
+	uint64_t dev;
+
+	boot_put32(res + 4, (uint32_t)v->base);
+	boot_put32(res + 8, v->size);
+	res[12] = 0x89; /* Extended Interrupt, 6 bytes */
+	res[13] = 6;
+	res[14] = 0;
+	res[15] = RES_IRQ_CONSUMER; /* level, active high, exclusive */
+	res[16] = 1;		    /* one interrupt */
+	boot_put32(res + 17, v->gsi);
+	res[21] = 0x79; /* EndTag, checksum 0: "no checksum" */
+	res[22] = 0;
+
+	if (aml_byte(a, AML_EXT) || aml_byte(a, AML_DEVICE))
+		return -1;
+	dev = pkg_begin(a);
+	if (aml(a, seg, 4) || aml_byte(a, AML_NAME) || aml(a, "_HID", 4) ||
+	    aml_byte(a, AML_STRING) || aml(a, "LNRO0005", 9) ||
+	    aml_byte(a, AML_NAME) || aml(a, "_UID", 4) || aml_int(a, i) ||
+	    aml_name_buffer(a, "_CRS", res, sizeof(res)) || pkg_end(a, dev))
+		return -1;
+	return 0;
+}
+
+static int
+dsdt_body(struct area *a, const struct acpi_desc *d)
+{
+	uint64_t pkg, scope;
 
 	/* Name (\_S5, Package (4) { SLP_TYPa, SLP_TYPb, 0, 0 }) */
 	if (aml(a, "\x08\\_S5_", 6) || aml_byte(a, AML_PACKAGE))
@@ -269,51 +383,21 @@ dsdt_body(struct area *a, uint32_t flags)
 	    aml_byte(a, ACPI_SLP_TYP_S5) || aml_byte(a, AML_ZERO) ||
 	    aml_byte(a, AML_ZERO) || pkg_end(a, pkg))
 		return -1;
-	if (!(flags & ACPI_F_COM1))
+	if (!(d->flags & ACPI_F_COM1) && d->nvmmio == 0)
 		return 0;
 
-	/* Scope (\_SB) { Device (COM1) { _HID, _UID, _CRS } } */
+	/* Scope (\_SB) { COM1, VR00, VR01, ... } */
 	if (aml_byte(a, AML_SCOPE))
 		return -1;
 	scope = pkg_begin(a);
-	if (aml(a, "\\_SB_", 5) || aml_byte(a, AML_EXT) ||
-	    aml_byte(a, AML_DEVICE))
+	if (aml(a, "\\_SB_", 5))
 		return -1;
-	dev = pkg_begin(a);
-	boot_put32(d, eisa_id("PNP0501"));
-	if (aml(a, "COM1", 4) || aml_byte(a, AML_NAME) || aml(a, "_HID", 4) ||
-	    aml_byte(a, AML_DWORD) || aml(a, d, 4) || aml_byte(a, AML_NAME) ||
-	    aml(a, "_UID", 4) || aml_byte(a, AML_ONE) ||
-	    aml_byte(a, AML_NAME) || aml(a, "_CRS", 4) ||
-	    aml_byte(a, AML_BUFFER))
+	if ((d->flags & ACPI_F_COM1) && dsdt_com1(a))
 		return -1;
-	buf = pkg_begin(a);
-	{
-		/* IO (Decode16, 0x3F8, 0x3F8, 1, 8), IRQNoFlags () {4},
-		 * EndTag: small resource descriptors. */
-		const uint8_t res[] = {
-			0x47,
-			0x01,
-			ACPI_COM1_PORT & 0xFF,
-			ACPI_COM1_PORT >> 8,
-			ACPI_COM1_PORT & 0xFF,
-			ACPI_COM1_PORT >> 8,
-			0x01,
-			0x08,
-			0x22,
-			1 << ACPI_COM1_IRQ,
-			0x00,
-			0x79,
-			0x00,
-		};
-
-		if (aml_byte(a, AML_BYTE) || aml_byte(a, sizeof(res)) ||
-		    aml(a, res, sizeof(res)))
+	for (uint32_t i = 0; i < d->nvmmio; i++)
+		if (dsdt_vmmio(a, i, &d->vmmio[i]))
 			return -1;
-	}
-	if (pkg_end(a, buf) || pkg_end(a, dev) || pkg_end(a, scope))
-		return -1;
-	return 0;
+	return pkg_end(a, scope);
 }
 
 /* --- the tables --------------------------------------------------------- */
@@ -343,11 +427,11 @@ build_facs(struct area *a)
 }
 
 static int64_t
-build_dsdt(struct area *a, uint32_t flags)
+build_dsdt(struct area *a, const struct acpi_desc *d)
 {
 	int64_t off = begin(a, 16);
 
-	if (off < 0 || !header(a, "DSDT", DSDT_REV) || dsdt_body(a, flags))
+	if (off < 0 || !header(a, "DSDT", DSDT_REV) || dsdt_body(a, d))
 		return -1;
 	finish(a, off);
 	return off;
@@ -442,7 +526,13 @@ build_madt(struct area *a, const struct acpi_desc *d)
 	boot_put32(p + 4, 2);
 	boot_put16(p + 8, 0); /* conforms to the bus */
 
-	/* The SCI: level-triggered, active high. */
+	/* The SCI: level-triggered, active high.
+	 *
+	 * Nothing here for the virtio-mmio devices of the DSDT: an override
+	 * maps an ISA IRQ (bus 0) onto a GSI, and their GSIs 16-23 are no
+	 * ISA IRQ, so the MADT has no way to say how they trigger.  Linux
+	 * registers each GSI with the trigger and polarity of the Extended
+	 * Interrupt in the device's _CRS (dsdt_vmmio): level, active high. */
 	if (!(p = put(a, 10)))
 		return -1;
 	p[0] = MADT_ISO;
@@ -595,12 +685,44 @@ build_sdt(struct area *a, const char *sig, int wide, const int64_t *tab, int n)
 }
 
 static int
+check_vmmio(struct area *a, const struct acpi_desc *d)
+{
+	if (d->nvmmio > ACPI_VMMIO_MAX)
+		return fail(a, EINVAL, "%u virtio-mmio devices (at most %d)",
+			    d->nvmmio, ACPI_VMMIO_MAX);
+	if (d->nvmmio && !d->vmmio)
+		return fail(a, EINVAL, "%u virtio-mmio devices without vmmio",
+			    d->nvmmio);
+	for (uint32_t i = 0; i < d->nvmmio; i++) {
+		const struct acpi_vmmio *v = &d->vmmio[i];
+
+		if (v->size == 0)
+			return fail(a, EINVAL, "virtio-mmio device %u size 0",
+				    i);
+		/* Memory32Fixed holds a 32-bit base and length. */
+		if (v->base > (1ULL << 32) || v->size > (1ULL << 32) - v->base)
+			return fail(a, EINVAL,
+				    "virtio-mmio device %u base 0x%llx size "
+				    "0x%x ends above 4 GiB",
+				    i, (unsigned long long)v->base, v->size);
+		if (v->gsi >= ACPI_IOAPIC_PINS)
+			return fail(a, EINVAL,
+				    "virtio-mmio device %u gsi %u (the "
+				    "IOAPIC has pins 0-%d)",
+				    i, v->gsi, ACPI_IOAPIC_PINS - 1);
+	}
+	return 0;
+}
+
+static int
 check_desc(struct area *a, const struct acpi_desc *d)
 {
 	const uint64_t ram = a->gm->size;
 
 	if (d->vcpus == 0)
 		return fail(a, EINVAL, "no vCPUs");
+	if (check_vmmio(a, d) < 0)
+		return -1;
 	if (d->ndomains > ACPI_MAX_DOMAINS)
 		return fail(a, EINVAL, "%u NUMA domains (at most %d)",
 			    d->ndomains, ACPI_MAX_DOMAINS);
@@ -701,8 +823,7 @@ acpi_build(struct guest_mem *gm, const struct acpi_desc *d, uint64_t *rsdp_gpa,
 	/* The RSDP first, at the start of the scanned area. */
 	if (!put(&a, 36))
 		return full(&a);
-	if ((facs = build_facs(&a)) < 0 ||
-	    (dsdt = build_dsdt(&a, d->flags)) < 0 ||
+	if ((facs = build_facs(&a)) < 0 || (dsdt = build_dsdt(&a, d)) < 0 ||
 	    (tab[n++] = build_fadt(&a, facs, dsdt)) < 0 ||
 	    (tab[n++] = build_madt(&a, d)) < 0)
 		return full(&a);

@@ -69,6 +69,27 @@ struct placement_node;
 #define ACPI_COM1_PORT 0x3F8
 #define ACPI_COM1_IRQ 4
 
+/*
+ * virtio-mmio devices in the DSDT: one Device (VR00, VR01, ...: the index
+ * in hex) per device in \_SB, with _HID "LNRO0005" (what Linux's
+ * virtio_mmio driver matches), _UID its index and a _CRS of its register
+ * page (Memory32Fixed) and its interrupt (an Extended Interrupt
+ * descriptor: consumer, level, active high, exclusive).  The _CRS is the
+ * only place that says level and active high: GSIs 16-23 have no ISA IRQ,
+ * so no MADT interrupt source override can describe them, and Linux takes
+ * their trigger and polarity from the _CRS.  An ISA IRQ (GSI 0-15)
+ * without an override is edge-triggered by the MADT's rules, which a
+ * level _CRS would contradict: give these devices GSIs 16-23.
+ */
+#define ACPI_VMMIO_MAX 16
+/* One virtio-mmio device the DSDT announces (LNRO0005): its register
+ * page and the IOAPIC input (GSI) it drives, level-triggered, active high. */
+struct acpi_vmmio {
+	uint64_t base; /* below 4 GiB */
+	uint32_t size;
+	uint32_t gsi; /* < ACPI_IOAPIC_PINS */
+};
+
 /* The OEM id of every table. */
 #define ACPI_OEM_ID "AVM   "
 #define ACPI_OEM_TABLE_ID "AVMVIRT "
@@ -108,6 +129,8 @@ struct acpi_desc {
 	/* [ndomains * ndomains] row-major SLIT distances, 10 on the
 	 * diagonal, 11..255 elsewhere; NULL means 10 local, 20 remote */
 	const uint8_t *distance;
+	const struct acpi_vmmio *vmmio; /* [nvmmio] */
+	uint32_t nvmmio;		/* 0..ACPI_VMMIO_MAX */
 };
 
 /*
@@ -126,8 +149,10 @@ int acpi_numa_place(struct acpi_desc *d, const struct placement_node *p,
  * Builds every table into guest memory and stores the RSDP's address in
  * *rsdp_gpa.  The tables are rebuilt from scratch each call; the area is
  * cleared first.  Returns 0, or -1 with errno EINVAL (a bad description:
- * the message in err says which field) or E2BIG (the tables do not fit
- * below ACPI_AREA_END), or ENOMEM (guest RAM smaller than 1 MiB).
+ * the message in err says which field; for vmmio: more than
+ * ACPI_VMMIO_MAX, a size of 0, a page that ends above 4 GiB, a GSI not
+ * below ACPI_IOAPIC_PINS) or E2BIG (the tables do not fit below
+ * ACPI_AREA_END), or ENOMEM (guest RAM smaller than 1 MiB).
  */
 int acpi_build(struct guest_mem *gm, const struct acpi_desc *d,
 	       uint64_t *rsdp_gpa, char *err, size_t errlen);
