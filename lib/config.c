@@ -499,6 +499,24 @@ static const struct schema disk_schema = {
 	NULL,
 };
 
+#define NET(m) offsetof(struct avm_net, m)
+
+static const struct field net_fields[] = {
+	{ "tap", F_STR, true, NET(tap), 0, 0, 0, NULL },
+	{ "mac", F_STR, false, NET(mac), 0, 0, 0, NULL },
+};
+
+static const struct schema net_schema = {
+	net_fields,
+	AVM_ARRAY_SIZE(net_fields),
+	sizeof(struct avm_net),
+	true,
+	NET(line),
+	NET(col),
+	NULL,
+	NULL,
+};
+
 static const struct field vm_fields[] = {
 	{ "name", F_NAME, true, CFG(name), 0, 0, 0, NULL },
 	{ "vcpus", F_UINT, true, CFG(vcpus), 0, 1, AVM_CONFIG_VCPUS_MAX, NULL },
@@ -509,6 +527,8 @@ static const struct field vm_fields[] = {
 	{ "cmdline", F_STR, false, CFG(cmdline), 0, 0, 0, NULL },
 	{ "disks", F_SEQ, false, CFG(disks), CFG(ndisks), 0,
 	  AVM_CONFIG_DISKS_MAX, &disk_schema },
+	{ "nets", F_SEQ, false, CFG(nets), CFG(nnets), 0, AVM_CONFIG_NETS_MAX,
+	  &net_schema },
 };
 
 static const struct schema vm_schema = {
@@ -587,7 +607,8 @@ _Static_assert(AVM_ARRAY_SIZE(vm_fields) <= FIELDS_MAX &&
 		       AVM_ARRAY_SIZE(top_fields) <= FIELDS_MAX &&
 		       AVM_ARRAY_SIZE(fabric_fields) <= FIELDS_MAX &&
 		       AVM_ARRAY_SIZE(ssh_fields) <= FIELDS_MAX &&
-		       AVM_ARRAY_SIZE(disk_fields) <= FIELDS_MAX,
+		       AVM_ARRAY_SIZE(disk_fields) <= FIELDS_MAX &&
+		       AVM_ARRAY_SIZE(net_fields) <= FIELDS_MAX,
 	       "a schema has more keys than struct mapstate holds");
 
 /*
@@ -912,6 +933,11 @@ config_release(struct avm_config *cfg)
 	for (i = 0; i < cfg->ndisks; i++)
 		free(cfg->disks[i].path);
 	free(cfg->disks);
+	for (i = 0; i < cfg->nnets; i++) {
+		free(cfg->nets[i].tap);
+		free(cfg->nets[i].mac);
+	}
+	free(cfg->nets);
 	for (i = 0; i < cfg->nnodes; i++) {
 		free(cfg->nodes[i].host);
 		free(cfg->nodes[i].address);

@@ -28,14 +28,15 @@ static const struct exit_row rows[] = {
 	  "range" },
 	{ "avm-run", AVM_EX_DATAERR,
 	  "the kernel or initrd is not a valid image; a disk image is not "
-	  "a regular file or smaller than a sector; the fabric map is "
-	  "malformed, of another VM or node count" },
+	  "a regular file or smaller than a sector; a --net tap that is "
+	  "another kind of interface; the fabric map is malformed, of "
+	  "another VM or node count" },
 	{ "avm-run", AVM_EX_NOINPUT,
 	  "a kernel, initrd, disk image, cluster or secret "
 	  "file is missing or unreadable" },
 	{ "avm-run", AVM_EX_UNAVAILABLE,
-	  "no usable KVM, not enough of it, a node failed or cannot be "
-	  "reached, no VM answers a control verb" },
+	  "no usable KVM, not enough of it, no tun driver, a node failed "
+	  "or cannot be reached, no VM answers a control verb" },
 	{ "avm-run", AVM_EX_SOFTWARE,
 	  "a vCPU failed (KVM internal error, "
 	  "failed entry, unexpected exit)" },
@@ -44,10 +45,12 @@ static const struct exit_row rows[] = {
 	  "the run directory, a socket, the secret or the console file "
 	  "cannot be created" },
 	{ "avm-run", AVM_EX_TEMPFAIL,
-	  "a control verb timed out; a disk image another VM holds" },
+	  "a control verb timed out; a disk image another VM holds; a tap "
+	  "another process has open" },
 	{ "avm-run", AVM_EX_NOPERM,
-	  "permission denied: /dev/kvm, the control socket, a secret file "
-	  "group or others may read, a fabric map that is not our own "
+	  "permission denied: /dev/kvm, the control socket, creating a "
+	  "tap, a secret file group or others may read, a fabric map that is "
+	  "not our own "
 	  "regular file, a --console link of another user" },
 	{ "avm-run", AVM_EX_CONFIG,
 	  "bad configuration: the cluster file, no run directory, a secret "

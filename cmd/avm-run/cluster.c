@@ -22,6 +22,7 @@
 #include "avm/util.h"
 
 #include "cluster.h"
+#include "dev/tapdev.h"
 
 /* What the options point into; lives until the process ends. */
 static struct {
@@ -32,6 +33,7 @@ static struct {
 	uint64_t *node_mem_bytes;
 	struct vm_disk disks[VM_DISKS_MAX];
 	char disk_path[VM_DISKS_MAX][4096];
+	struct vm_net nets[VM_NETS_MAX];
 } C;
 
 static char *
@@ -143,6 +145,32 @@ cluster_opts(const char *file, unsigned node, struct vm_opts *o)
 	}
 	o->disks = C.disks;
 	o->ndisks = (unsigned)cfg->ndisks;
+	if (cfg->nnets > VM_NETS_MAX) {
+		log_err("%s:%d:%d: %zu nets: avm-run offers at most %d", file,
+			cfg->nets[VM_NETS_MAX].line, cfg->nets[VM_NETS_MAX].col,
+			cfg->nnets, VM_NETS_MAX);
+		return AVM_EX_CONFIG;
+	}
+	for (i = 0; i < cfg->nnets; i++) {
+		const struct avm_net *n = &cfg->nets[i];
+		char why[200];
+
+		C.nets[i].tap = n->tap;
+		if (tapdev_name_ok(n->tap, why, sizeof(why)) < 0) {
+			log_err("%s:%d:%d: tap: %s", file, n->line, n->col,
+				why);
+			return AVM_EX_CONFIG;
+		}
+		if (n->mac && vm_net_mac_parse(n->mac, C.nets[i].mac) < 0) {
+			log_err("%s:%d:%d: bad mac '%s': six hex bytes "
+				"XX:XX:XX:XX:XX:XX, unicast, not all zero",
+				file, n->line, n->col, n->mac);
+			return AVM_EX_CONFIG;
+		}
+		C.nets[i].has_mac = n->mac != NULL;
+	}
+	o->nets = C.nets;
+	o->nnets = (unsigned)cfg->nnets;
 	C.peers = peer_list(cfg, 0);
 	C.pager_peers = peer_list(cfg, 1);
 	C.node_vcpus = calloc(cfg->nnodes, sizeof(*C.node_vcpus));

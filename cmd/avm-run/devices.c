@@ -17,6 +17,7 @@
 
 #include "arch/x86/acpi.h"
 #include "arch/x86/apicbus.h"
+#include "arch/x86/boot.h"
 #include "arch/x86/ioapic.h"
 #include "arch/x86/pic.h"
 #include "dev/devices.h"
@@ -202,7 +203,7 @@ vm_devices(struct vm *vm)
 		log_err("devices: %s", strerror(errno));
 		return AVM_EX_SOFTWARE;
 	}
-	if (vm_disks_attach(vm) < 0)
+	if (vm_disks_attach(vm) < 0 || vm_nets_attach(vm) < 0)
 		return AVM_EX_SOFTWARE;
 	if (vm->stats.rs)
 		uart_count_tx(vm->uart, &vm->stats.rs->uart_tx_bytes);
@@ -287,4 +288,30 @@ vm_irqchips_release(struct vm *vm)
 	vm->pic = NULL;
 	vm->ioapic = NULL;
 	vm->apicbus = NULL;
+}
+
+/* --- what node 0's virtio devices reach (disks.c, nets.c) -------------- */
+
+void *
+vm_virtio_ram(void *opaque, uint64_t gpa, uint64_t len)
+{
+	struct vm *vm = opaque;
+	struct guest_mem gm = { vm->ram, vm->ram_size };
+
+	return gpa_ptr(&gm, gpa, len);
+}
+
+void
+vm_virtio_irq(void *opaque, int level)
+{
+	struct vm_irq_line *l = opaque;
+
+	vm_set_irq(l->vm, l->gsi, level);
+}
+
+void
+vm_virtio_log(void *opaque, const char *msg)
+{
+	(void)opaque;
+	log_warn("%s", msg);
 }

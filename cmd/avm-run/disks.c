@@ -156,31 +156,6 @@ vm_disks_release(struct vm *vm)
 	vm->ndisks = 0;
 }
 
-/* The device's view of guest RAM: this node's mapping of the memfd. */
-static void *
-disk_ram(void *opaque, uint64_t gpa, uint64_t len)
-{
-	struct vm *vm = opaque;
-	struct guest_mem gm = { vm->ram, vm->ram_size };
-
-	return gpa_ptr(&gm, gpa, len);
-}
-
-static void
-disk_irq(void *opaque, int level)
-{
-	struct vm_disk_line *l = opaque;
-
-	vm_set_irq(l->vm, l->gsi, level);
-}
-
-static void
-disk_log(void *opaque, const char *msg)
-{
-	(void)opaque;
-	log_warn("%s", msg);
-}
-
 int
 vm_disks_attach(struct vm *vm)
 {
@@ -201,10 +176,10 @@ vm_disks_attach(struct vm *vm)
 		cfg.readonly = vm->opts.disks[i].readonly;
 		cfg.size = vm->disk_size[i];
 		cfg.serial = serial;
-		cfg.mem = (struct vq_mem){ disk_ram, vm };
-		cfg.set_irq = disk_irq;
+		cfg.mem = (struct vq_mem){ vm_virtio_ram, vm };
+		cfg.set_irq = vm_virtio_irq;
 		cfg.irq_opaque = &vm->disk_line[i];
-		cfg.log = disk_log;
+		cfg.log = vm_virtio_log;
 		vm->disk_fd[i] = -1; /* the device's now, even on failure */
 		b = vblk_new(&cfg);
 		if (!b || vm_add_device(vm, vblk_device(b), BUS_MMIO,

@@ -30,6 +30,7 @@ static const char synopsis[] =
 	"usage: avm-run [run] [-v] -k FILE [-i FILE] [-a CMDLINE] [-c N]\n"
 	"               [-m SIZE] [-n NAME] [--boot FORMAT] [--console FILE]\n"
 	"               [--nodes N] [--disk PATH[,ro]]...\n"
+	"               [--net tap=NAME[,mac=MAC]]...\n"
 	"       avm-run [run] [-v] --cluster FILE [--node I] [-a CMDLINE]\n"
 	"               [--console FILE]\n";
 
@@ -41,6 +42,7 @@ enum {
 	OPT_CLUSTER,
 	OPT_DEAD_MS,
 	OPT_DISK,
+	OPT_NET,
 	/* Internal: how the launcher starts the other nodes (avm-run(1)). */
 	OPT_NODE,
 	OPT_PEERS,
@@ -77,6 +79,10 @@ static const struct opt opts[] = {
 	{ "disk", OPT_DISK, "PATH[,ro]",
 	  "a raw disk image, virtio-blk on node 0;\n"
 	  ",ro: read-only; repeat for more (at most 8)" },
+	{ "net", OPT_NET, "tap=NAME[,mac=MAC]",
+	  "a network card, virtio-net on node 0, on\n"
+	  "tap NAME (made if missing, removed at the\n"
+	  "end); repeat for more (at most 8)" },
 	{ "dead-ms", OPT_DEAD_MS, "MS",
 	  "a node silent this long is dead (3000)" },
 	{ "peers", OPT_PEERS, "LIST", NULL },
@@ -161,6 +167,21 @@ parse_disk(struct vm_disk *d, unsigned *n, char *arg)
 	(*n)++;
 }
 
+/* --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX] */
+static void
+parse_net(struct vm_net *n, unsigned *count, char *arg)
+{
+	char why[200], msg[256];
+
+	snprintf(msg, sizeof(msg), "bad --net '%s': ", arg);
+	if (*count == VM_NETS_MAX)
+		usage_error("--net '%s': at most 8 network cards", arg);
+	if (vm_net_parse(&n[*count], arg, why, sizeof(why)) < 0)
+		usage_error("%s",
+			    strncat(msg, why, sizeof(msg) - strlen(msg) - 1));
+	(*count)++;
+}
+
 static int
 control(const struct ctl_verb *verb, const char *name, int json)
 {
@@ -202,6 +223,7 @@ main(int argc, char **argv)
 	const struct ctl_verb *verb = NULL; /* NULL: run */
 	const char *cluster = NULL;
 	struct vm_disk disks[VM_DISKS_MAX];
+	struct vm_net nets[VM_NETS_MAX];
 	int json = 0, c, vm_opts_given = 0;
 	struct opt_parser p;
 	uint64_t v;
@@ -260,6 +282,11 @@ main(int argc, char **argv)
 			vm_opts_given = 1;
 			parse_disk(disks, &o.ndisks, optarg);
 			o.disks = disks;
+			break;
+		case OPT_NET:
+			vm_opts_given = 1;
+			parse_net(nets, &o.nnets, optarg);
+			o.nets = nets;
 			break;
 		case OPT_CLUSTER:
 			cluster = optarg;
@@ -334,9 +361,11 @@ main(int argc, char **argv)
 		log_init("avm-run", (int)o.node, 1);
 	if (cluster) {
 		if (vm_opts_given)
-			usage_error("--cluster: the VM, its size, kernel and "
-				    "nodes come from the cluster file",
-				    NULL);
+			usage_error(
+				"--cluster: the VM, its size, kernel, "
+				"disks, nets and nodes come from the cluster "
+				"file",
+				NULL);
 		c = cluster_opts(cluster, o.node, &o);
 		if (c != AVM_EX_OK)
 			return c;

@@ -48,6 +48,7 @@ vm_boot(struct vm *vm)
 {
 	struct guest_mem gm = { vm->ram, vm->ram_size };
 	struct acpi_mem_range range[ACPI_MAX_DOMAINS];
+	struct acpi_vmmio cards[VM_NETS_MAX];
 	struct boot_params_in in;
 	struct entry_state st;
 	char err[512], extra[VM_DISKS_MAX * 64];
@@ -69,6 +70,9 @@ vm_boot(struct vm *vm)
 	in.acpi.vcpus = vm->nvcpus;
 	in.acpi.ioapic_id = 0; /* as the IOAPIC's ID register says */
 	in.acpi.flags = ACPI_F_COM1;
+	/* The network cards: only the DSDT can give their pins (nets.c). */
+	in.acpi.nvmmio = vm_nets_acpi(vm, cards);
+	in.acpi.vmmio = cards;
 	/* One proximity domain per node: its vCPUs and the memory it is
 	 * home of, from the placement the pagers have. */
 	dom = calloc(vm->nvcpus, sizeof(*dom));
@@ -461,6 +465,7 @@ static const struct vm_step vm_steps[] = {
 	{ "inputs and run directory", vm_inputs, vm_rundir_release },
 	{ "fabric map", vm_distances, vm_distances_release },
 	{ "disks", vm_disks, vm_disks_release }, /* node 0's images */
+	{ "nets", vm_nets, vm_nets_release },	 /* node 0's taps */
 	{ "placement", vm_placement, vm_placement_release },
 	{ "stats file", vm_stats_open, vm_stats_close },
 	{ "kvm", kvm_open, kvm_release },

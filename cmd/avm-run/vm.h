@@ -35,6 +35,16 @@ struct vm_disk {
 	int readonly;
 };
 
+/* Network cards node 0 offers the guest (nets.c): at most this many. */
+#define VM_NETS_MAX 8
+
+/* One --net or cluster-file net. */
+struct vm_net {
+	const char *tap;
+	int has_mac; /* 0: nets.c derives one from the VM's name */
+	uint8_t mac[6];
+};
+
 /* What the command line asks for. */
 struct vm_opts {
 	const char *name;
@@ -58,6 +68,8 @@ struct vm_opts {
 	const uint64_t *node_mem_bytes;
 	const struct vm_disk *disks; /* [ndisks], in the guest's order */
 	unsigned ndisks;
+	const struct vm_net *nets; /* [nnets], in the guest's order */
+	unsigned nnets;
 	int listen_fd; /* run-link listener to use, -1: bind */
 	int dead_ms;   /* every link's failure deadline; 0: LINK_DEAD_MS */
 };
@@ -125,10 +137,15 @@ struct vm {
 	int disk_fd[VM_DISKS_MAX];
 	uint64_t disk_size[VM_DISKS_MAX];
 	unsigned ndisks;
-	struct vm_disk_line {
+	struct vm_irq_line {
 		struct vm *vm;
 		unsigned gsi;
 	} disk_line[VM_DISKS_MAX]; /* what a disk's interrupt drives */
+	/* Node 0's taps, opened by vm_nets; -1 once a card owns the fd. */
+	int net_fd[VM_NETS_MAX];
+	int net_created[VM_NETS_MAX]; /* avm-run made it (goes with us) */
+	unsigned nnets;
+	struct vm_irq_line net_line[VM_NETS_MAX];
 
 	int timer_epfd; /* vCPU timerfds: the timer thread kicks vCPUs */
 	pthread_t timer_thread;
@@ -230,6 +247,36 @@ int vm_disks_attach(struct vm *);
 uint64_t vm_disk_base(unsigned i);
 unsigned vm_disk_irq(unsigned i);
 int vm_disks_cmdline(const struct vm *, char *buf, size_t len);
+
+/*
+ * The guest RAM (a vq_mem over this node's mapping; opaque is the vm),
+ * interrupt line (opaque is a struct vm_irq_line) and warnings of node
+ * 0's virtio devices (devices.c).
+ */
+void *vm_virtio_ram(void *opaque, uint64_t gpa, uint64_t len);
+void vm_virtio_irq(void *opaque, int level);
+void vm_virtio_log(void *opaque, const char *msg);
+
+/*
+ * nets.c: node 0 opens (or creates) every tap before KVM (an exit status,
+ * after a message); the release closes what no card took.  vm_nets_attach
+ * puts a virtio-net card per tap on the MMIO bus (from vm_devices): card
+ * i decodes VMMIO_SIZE bytes at vm_net_base(i) and drives IOAPIC pin
+ * vm_net_gsi(i), level-triggered, which the DSDT announces (the kernel
+ * command line can only name ISA lines).  vm_net_parse reads --net's
+ * value (0, or -1 with why); vm_net_mac_parse a MAC address.
+ */
+int vm_nets(struct vm *);
+void vm_nets_release(struct vm *);
+int vm_nets_attach(struct vm *);
+uint64_t vm_net_base(unsigned i);
+unsigned vm_net_gsi(unsigned i);
+int vm_net_parse(struct vm_net *, char *arg, char *why, size_t whylen);
+int vm_net_mac_parse(const char *s, uint8_t mac[6]);
+/* The DSDT's entries of the cards into out[VM_NETS_MAX]; returns how
+ * many. */
+struct acpi_vmmio;
+unsigned vm_nets_acpi(const struct vm *, struct acpi_vmmio *out);
 
 /* launch.c: the launcher of an N-node VM on this host makes the secret,
  * the run-link listeners and the ports, and starts the avm-run of nodes

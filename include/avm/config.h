@@ -19,6 +19,7 @@
 #define AVM_CONFIG_VCPUS_MAX 1024 /* vm.vcpus */
 #define AVM_CONFIG_NODES_MAX 1024 /* entries in nodes */
 #define AVM_CONFIG_DISKS_MAX 64	  /* entries in vm.disks */
+#define AVM_CONFIG_NETS_MAX 64	  /* entries in vm.nets */
 #define AVM_CONFIG_STR_MAX 4095	  /* bytes in any key or value */
 #define AVM_CONFIG_DEPTH_MAX 32	  /* nested mappings and sequences */
 #define AVM_CONFIG_FILE_MAX (16u << 20) /* bytes in a cluster file */
@@ -66,6 +67,13 @@ struct avm_disk {
 	int line, col; /* where the entry starts */
 };
 
+/* One entry of vm.nets: a virtio-net card on a tap of node 0's host. */
+struct avm_net {
+	char *tap;
+	char *mac; /* NULL: avm-run picks one from the VM's name */
+	int line, col;
+};
+
 /* One entry of nodes: a host and what it contributes to the VM. */
 struct avm_node_cfg {
 	char *host;
@@ -95,6 +103,8 @@ struct avm_config {
 	char *cmdline;
 	struct avm_disk *disks;
 	size_t ndisks;
+	struct avm_net *nets;
+	size_t nnets;
 	int vm_line, vm_col; /* of the 'vm' key */
 
 	/*

@@ -28,6 +28,10 @@ static const char full[] = "# a cluster of two\n"
 			   "    - path: root.img\n"
 			   "      readonly: no\n"
 			   "    - { path: /data/b.img, readonly: true }\n"
+			   "  nets:\n"
+			   "    - tap: avm-tap0\n"
+			   "      mac: \"02:41:56:00:00:07\"\n"
+			   "    - { tap: tap1 }\n"
 			   "nodes:\n"
 			   "- host: hostA\n"
 			   "  address: 10.0.0.1\n"
@@ -81,6 +85,12 @@ test_full(void)
 	is_str(c.disks[1].path, "/data/b.img", "disk 1 path");
 	ok(c.disks[1].readonly, "disk 1 read-only");
 	is_int(c.disks[1].line, 12, "disk 1 line");
+	is_int(c.nnets, 2, "two nets");
+	is_str(c.nets[0].tap, "avm-tap0", "net 0 tap");
+	is_str(c.nets[0].mac, "02:41:56:00:00:07", "net 0 mac");
+	is_int(c.nets[0].line, 14, "net 0 line");
+	ok(c.nets[1].tap && !strcmp(c.nets[1].tap, "tap1") && !c.nets[1].mac,
+	   "net 1: a tap, no mac");
 	is_int(c.nnodes, 2, "two nodes");
 	ok(!c.nodes_default, "nodes given");
 	n = &c.nodes[0];
@@ -91,14 +101,14 @@ test_full(void)
 	is_str(n->ssh_key, "~/.ssh/id_ed25519", "node 0 ssh key");
 	is_int(n->vcpus, 3, "node 0 vcpus");
 	is_int(n->memory_bytes, 1536ull << 20, "node 0 memory");
-	is_int(n->line, 14, "node 0 line");
+	is_int(n->line, 18, "node 0 line");
 	is_int(n->col, 3, "node 0 column");
 	n = &c.nodes[1];
 	is_str(n->host, "hostB", "node 1 host");
 	is_str(n->address, "hostB", "node 1 address defaults to host");
 	ok(n->ssh_user == NULL && n->ssh_key == NULL, "node 1 no ssh");
 	is_int(n->ssh_port, 22, "node 1 ssh port defaults to 22");
-	is_int(n->line, 26, "node 1 line");
+	is_int(n->line, 30, "node 1 line");
 	is_int(c.fabric_transport, CONFIG_TRANSPORT_RDMA, "fabric transport");
 	is_int(c.fabric_port, 7401, "fabric port");
 	is_str(c.fabric_listen, "0.0.0.0", "fabric listen");
@@ -125,6 +135,7 @@ test_defaults(void)
 	ok(c.kernel == NULL && c.initrd == NULL && c.cmdline == NULL,
 	   "optional vm strings are NULL");
 	is_int(c.ndisks, 0, "no disks");
+	is_int(c.nnets, 0, "no nets");
 	is_int(c.nnodes, 1, "one default node");
 	ok(c.nodes_default, "nodes_default set");
 	is_str(c.nodes[0].host, "localhost", "default node host");
@@ -309,6 +320,8 @@ static const struct {
 	  "7:9: unknown key 'usr' in 'nodes[0].ssh'" },
 	{ HEAD "  disks:\n  - path: a\n    ro: true\n",
 	  "7:5: unknown key 'ro' in 'vm.disks[0]'" },
+	{ HEAD "  nets:\n  - tap: a\n    bridge: br0\n",
+	  "7:5: unknown key 'bridge' in 'vm.nets[0]'" },
 	{ HEAD "fabric:\n  mode: tcp\n",
 	  "6:3: unknown key 'mode' in 'fabric'" },
 	{ "vm:\n  name: a\n  name: b\n",
@@ -396,6 +409,8 @@ static const struct {
 	  "6:3: missing key 'host' in 'nodes[0]'" },
 	{ HEAD "  disks:\n  - readonly: true\n",
 	  "6:5: missing key 'path' in 'vm.disks[0]'" },
+	{ HEAD "  nets:\n  - mac: \"02:00:00:00:00:01\"\n",
+	  "6:5: missing key 'tap' in 'vm.nets[0]'" },
 	/* across nodes */
 	{ HEAD "nodes:\n- host: a\n  vcpus: 2\n  memory: 1G\n"
 	       "- host: A\n  vcpus: 2\n  memory: 1G\n",
@@ -520,6 +535,9 @@ test_limits(void)
 
 	s = many(HEAD "  disks:\n", "  - path: d\n", 64);
 	expect("64 disks", s, NULL);
+	s = many(HEAD "  nets:\n", "  - tap: t\n", 65);
+	expect("65 nets", s,
+	       "t:70:5: too many entries in 'vm.nets' (at most 64)");
 	s = many(HEAD "  disks:\n", "  - path: d\n", 65);
 	expect("65 disks", s,
 	       "t:70:5: too many entries in 'vm.disks' (at most 64)");

@@ -92,7 +92,11 @@ tapdev_open(const char *name, bool *created, char *why, size_t whylen)
 	if (fd < 0) {
 		e = errno;
 		snprintf(why, whylen, "/dev/net/tun: %s%s", strerror(e),
-			 e == ENOENT ? " (no tun driver: modprobe tun)" : "");
+			 e == ENOENT ? " (no tun driver: modprobe tun)"
+			 : e == EACCES || e == EPERM
+				 ? " (a tap needs root, CAP_NET_ADMIN or "
+				   "access to /dev/net/tun)"
+				 : "");
 		errno = e;
 		return -1;
 	}
