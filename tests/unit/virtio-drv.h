@@ -3,7 +3,8 @@
  * only through its ops table's MMIO accesses and a fake guest RAM, as a
  * guest would, one split queue (queue 0) at fixed addresses.
  *
- * Fake guest RAM: DRV_RAM bytes at GPA 0; everything above is not RAM.
+ * Fake guest RAM: DRV_RAM bytes at GPA 0 (1 MiB unless the includer
+ * defines it); everything above is not RAM.
  */
 #ifndef AVM_T_VIRTIO_DRV_H
 #define AVM_T_VIRTIO_DRV_H
@@ -15,7 +16,9 @@
 #include "../../cmd/avm-run/bus.h"
 #include "../../cmd/avm-run/dev/virtio-mmio.h"
 
+#ifndef DRV_RAM
 #define DRV_RAM (1u << 20)
+#endif
 #define DRV_DESC 0x1000ull
 #define DRV_AVAIL 0x2000ull
 #define DRV_USED 0x3000ull
