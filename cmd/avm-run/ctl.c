@@ -1,8 +1,20 @@
-/* The control socket run.sock; see ctl.h. */
+/*
+ * The control socket run.sock; see ctl.h.
+ *
+ * Clients are served at once, each on a thread of its own: one that
+ * greets slowly (at most CTL_TIMEOUT_MS) or sits idle between commands
+ * (at most CTL_IDLE_MS) holds only itself.  The verbs themselves run one
+ * at a time (verb_lock), as they did on the single thread before.  At
+ * most CTL_CLIENTS_MAX clients are connected; a newcomer beyond that
+ * takes the place of the one idle longest (not in a command), which is
+ * cut off, so `stop` always gets in; only when every client is in a
+ * command is the newcomer closed at once.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -23,6 +35,21 @@
 #define CTL_TIMEOUT_MS 2000
 #define CTL_PAUSE_TIMEOUT_MS 5000
 #define CTL_VERB_MAX WIRE_CTL_VERB_MAX
+#define CTL_IDLE_MS 60000
+#define CTL_CLIENTS_MAX 16
+
+struct ctl;
+
+/* A connected client.  cut is our own dup of its socket: a shutdown on
+ * it ends the client's reads however far its thread got (its own fd may
+ * be closed and its number reused by then; cut's is ours until reaped). */
+struct ctl_client {
+	struct ctl *c;
+	int fd, cut;
+	pthread_t thread;
+	bool used, busy, done;
+	uint64_t last_ns; /* its last command, or its arrival */
+};
 
 struct ctl {
 	struct vm *vm;
@@ -30,6 +57,9 @@ struct ctl {
 	int stop_pipe[2];
 	pthread_t thread;
 	char path[108];
+	pthread_mutex_t lock;	   /* the client table */
+	pthread_mutex_t verb_lock; /* one verb at a time */
+	struct ctl_client cl[CTL_CLIENTS_MAX];
 };
 
 static int
@@ -140,15 +170,28 @@ ctl_do(struct ctl *c, char *word, char **out, size_t *outlen,
 		wire_error_set(err, WIRE_E_NOMEM, "out of memory");
 		return WIRE_E_NOMEM;
 	}
+	pthread_mutex_lock(&c->verb_lock);
 	code = v->serve(c->vm, json, f, err);
+	pthread_mutex_unlock(&c->verb_lock);
 	fclose(f);
 	return code;
 }
 
+static void
+client_mark(struct ctl_client *k, bool busy)
+{
+	pthread_mutex_lock(&k->c->lock);
+	k->busy = busy;
+	k->last_ns = now_ns();
+	pthread_mutex_unlock(&k->c->lock);
+}
+
 /* One tool on run.sock: its commands, one reply each.  Takes fd. */
 static void
-ctl_serve(struct ctl *c, int fd)
+ctl_serve(struct ctl_client *k)
 {
+	struct ctl *c = k->c;
+	int fd = k->fd;
 	struct link_self self = { .vm = c->vm->opts.name,
 				  .node = 0,
 				  .nodes = 1,
@@ -176,7 +219,7 @@ ctl_serve(struct ctl *c, int fd)
 		return;
 	}
 	for (;;) {
-		r = link_recv(l, &h, &p, 60000);
+		r = link_recv(l, &h, &p, CTL_IDLE_MS);
 		if (r < 0)
 			break;
 		if (h.type == WIRE_T_BYE)
@@ -190,7 +233,10 @@ ctl_serve(struct ctl *c, int fd)
 			break;
 		}
 		memset(&why, 0, sizeof(why));
-		if (ctl_do(c, cmd.verb, &out, &outlen, &why) != WIRE_E_NONE)
+		client_mark(k, true);
+		r = ctl_do(c, cmd.verb, &out, &outlen, &why) != WIRE_E_NONE;
+		client_mark(k, false);
+		if (r)
 			r = link_send_error(l, WIRE_T_CTL_RESULT, h.id, &why);
 		else
 			r = link_send(
@@ -204,6 +250,89 @@ ctl_serve(struct ctl *c, int fd)
 			break;
 	}
 	link_free(l);
+}
+
+static void *
+client_thread(void *arg)
+{
+	struct ctl_client *k = arg;
+
+	ctl_serve(k);
+	pthread_mutex_lock(&k->c->lock);
+	k->done = true;
+	pthread_mutex_unlock(&k->c->lock);
+	return NULL;
+}
+
+/* Joins a finished (or cut off) client and frees its place. */
+static void
+client_reap(struct ctl_client *k)
+{
+	pthread_join(k->thread, NULL);
+	close(k->cut);
+	memset(k, 0, sizeof(*k));
+}
+
+/* A free place for a newcomer: a finished client's, else the one idle
+ * longest cut off; NULL when every client is in a command. */
+static struct ctl_client *
+client_place(struct ctl *c)
+{
+	struct ctl_client *k, *victim = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	for (k = c->cl; k < c->cl + CTL_CLIENTS_MAX; k++) {
+		if (!k->used)
+			break;
+		if (k->done) {
+			pthread_mutex_unlock(&c->lock);
+			client_reap(k);
+			return k;
+		}
+		if (!k->busy && (!victim || k->last_ns < victim->last_ns))
+			victim = k;
+	}
+	if (k < c->cl + CTL_CLIENTS_MAX) {
+		pthread_mutex_unlock(&c->lock);
+		return k;
+	}
+	if (victim) {
+		log_debug("run.sock: %d clients: the one idle longest is cut "
+			  "off for a newcomer",
+			  CTL_CLIENTS_MAX);
+		shutdown(victim->cut, SHUT_RDWR);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!victim)
+		return NULL;
+	client_reap(victim);
+	return victim;
+}
+
+static void
+client_start(struct ctl *c, int fd)
+{
+	struct ctl_client *k;
+
+	if (!ctl_peer_ok(fd) || !(k = client_place(c))) {
+		close(fd);
+		return;
+	}
+	k->c = c;
+	k->fd = fd;
+	k->cut = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	k->last_ns = now_ns();
+	if (k->cut < 0 ||
+	    pthread_create(&k->thread, NULL, client_thread, k) != 0) {
+		log_warn("run.sock: a client cannot be served: %s",
+			 strerror(k->cut < 0 ? errno : EAGAIN));
+		if (k->cut >= 0)
+			close(k->cut);
+		close(fd);
+		memset(k, 0, sizeof(*k));
+		return;
+	}
+	k->used = true;
 }
 
 static void *
@@ -226,7 +355,14 @@ ctl_thread(void *arg)
 		fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
-		ctl_serve(c, fd);
+		client_start(c, fd);
+	}
+	/* Every client is cut off and joined before run.sock goes. */
+	for (struct ctl_client *k = c->cl; k < c->cl + CTL_CLIENTS_MAX; k++) {
+		if (!k->used)
+			continue;
+		shutdown(k->cut, SHUT_RDWR);
+		client_reap(k);
 	}
 	return NULL;
 }
@@ -243,6 +379,8 @@ ctl_start(struct vm *vm, const char *path)
 	c->vm = vm;
 	c->fd = -1;
 	c->stop_pipe[0] = c->stop_pipe[1] = -1;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->verb_lock, NULL);
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	/* A socket file nobody answers on is left from a crash: reused.
 	 * One that answers belongs to a running avm-run. */

@@ -23,3 +23,5 @@ UNIT_EXTRA_t-vblk := $(UNIT_DEV)/virtio-blk.o $(UNIT_DEV)/virtio-mmio.o \
 # virtio-net on a real tap, in a network namespace of its own.
 UNIT_EXTRA_t-vnet := $(UNIT_DEV)/virtio-net.o $(UNIT_DEV)/tapdev.o \
 	$(UNIT_DEV)/virtio-mmio.o $(UNIT_DEV)/virtq.o
+# run.sock's server, the VM's calls stubbed in the test.
+UNIT_EXTRA_t-ctl := build/cmd/avm-run/ctl.o
