@@ -114,7 +114,7 @@ kit_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 	struct out o = { buf, size, 0 };
 
 	for (; *fmt; fmt++) {
-		bool zero = false, left = false;
+		bool zero = false, left = false, alt = false;
 		int width = 0, lng = 0;
 		uint64_t u;
 		int64_t d;
@@ -130,6 +130,8 @@ kit_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 				zero = true;
 			else if (*fmt == '-')
 				left = true;
+			else if (*fmt == '#')
+				alt = true;
 			else
 				break;
 		}
@@ -148,6 +150,13 @@ kit_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 		case 'x':
 		case 'X':
 			u = lng ? va_arg(ap, uint64_t) : va_arg(ap, unsigned);
+			/* %#x: 0x before a value that is not 0 (after any
+			 * padding with spaces, unlike C) */
+			if (alt && *fmt != 'u' && u) {
+				put(&o, '0');
+				put(&o, *fmt);
+				width -= 2;
+			}
 			put_num(&o, u, *fmt == 'u' ? 10 : 16, false,
 				*fmt == 'X', width, zero, left);
 			break;
