@@ -22,6 +22,7 @@
 
 /* A greeting always gets at least this long, however late it starts. */
 #define GREET_MIN_MS 1000
+#define GREETERS_MAX 32 /* link_accept_n: handshakes under way at once */
 #define DIAL_RETRY_MS 50
 #define IN_CAP_MIN 65536u
 
@@ -917,4 +918,181 @@ link_ping_decode(const void *buf, size_t len, uint64_t *token)
 		return -EMSGSIZE;
 	*token = wire_get64(buf);
 	return 0;
+}
+
+/* --- link_accept_n: every handshake at once ------------------------------ */
+
+struct greeter {
+	struct accept_n *a;
+	pthread_t thread;
+	int fd, cut; /* cut: our dup, to end a handshake from outside */
+	int used, done, rc;
+	uint64_t since;
+	struct link *l;
+	char addr[96], why[300];
+};
+
+struct accept_n {
+	const struct link_self *self;
+	const struct link_want *want;
+	int greet_ms;
+	int wake[2]; /* a greeter that finished writes a byte */
+	pthread_mutex_t lock;
+	struct greeter g[GREETERS_MAX];
+};
+
+static void *
+greeter_run(void *arg)
+{
+	struct greeter *g = arg;
+	struct accept_n *a = g->a;
+
+	g->rc = link_greet(g->fd, a->self, a->want, g->addr, a->greet_ms, &g->l,
+			   g->why, sizeof(g->why));
+	pthread_mutex_lock(&a->lock);
+	g->done = 1;
+	pthread_mutex_unlock(&a->lock);
+	if (write(a->wake[1], "", 1) < 0) {
+		/* the pipe holds more bytes than there are greeters */
+	}
+	return NULL;
+}
+
+/* Joins g and hands its result to take; returns 1 when a link was kept. */
+static int
+greeter_end(struct greeter *g,
+	    int (*take)(void *opaque, struct link *l, const char *refused),
+	    void *opaque)
+{
+	int kept = 0;
+
+	pthread_join(g->thread, NULL);
+	close(g->cut);
+	if (g->rc == 0 && take(opaque, g->l, NULL) == 0)
+		kept = 1;
+	else if (g->rc == 0)
+		link_free(g->l);
+	else
+		take(opaque, NULL, g->why);
+	memset(g, 0, sizeof(*g));
+	return kept;
+}
+
+/* A place for a new handshake: a free one, else the oldest handshake is
+ * cut off and ended (its result handed on as any other).  Adds to *kept
+ * what that ending kept. */
+static struct greeter *
+greeter_place(struct accept_n *a,
+	      int (*take)(void *opaque, struct link *l, const char *refused),
+	      void *opaque, unsigned *kept)
+{
+	struct greeter *g, *old = NULL;
+
+	for (g = a->g; g < a->g + GREETERS_MAX; g++) {
+		if (!g->used)
+			return g;
+		if (!old || g->since < old->since)
+			old = g;
+	}
+	shutdown(old->cut, SHUT_RDWR);
+	*kept += (unsigned)greeter_end(old, take, opaque);
+	return old;
+}
+
+int
+link_accept_n(int lfd, const struct link_self *self,
+	      const struct link_want *want, unsigned n, int timeout_ms,
+	      int greet_ms,
+	      int (*take)(void *opaque, struct link *l, const char *refused),
+	      void *opaque, char *why, size_t whylen)
+{
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
+	struct accept_n a = { .self = self,
+			      .want = want,
+			      .greet_ms = greet_ms };
+	struct sockaddr_storage sa;
+	unsigned kept = 0;
+	int r = 0;
+
+	if (pipe2(a.wake, O_CLOEXEC | O_NONBLOCK) < 0)
+		return avm_why(why, whylen, -errno, "pipe: %s",
+			       strerror(errno));
+	pthread_mutex_init(&a.lock, NULL);
+	while (kept < n) {
+		struct pollfd p[2] = { { lfd, POLLIN, 0 },
+				       { a.wake[0], POLLIN, 0 } };
+		int left = deadline_ms(deadline), k;
+		char b[64];
+
+		if (left == 0) {
+			r = avm_why(why, whylen, -ETIMEDOUT,
+				    "%u of %u connected within %d ms", kept, n,
+				    timeout_ms);
+			break;
+		}
+		k = poll(p, 2, left);
+		if (k < 0 && errno != EINTR) {
+			r = avm_why(why, whylen, -errno, "poll: %s",
+				    strerror(errno));
+			break;
+		}
+		if (k <= 0)
+			continue;
+		if (p[1].revents) {
+			while (read(a.wake[0], b, sizeof(b)) > 0) {
+			}
+			for (struct greeter *g = a.g; g < a.g + GREETERS_MAX;
+			     g++) {
+				int done;
+
+				pthread_mutex_lock(&a.lock);
+				done = g->used && g->done;
+				pthread_mutex_unlock(&a.lock);
+				if (done)
+					kept += (unsigned)greeter_end(g, take,
+								      opaque);
+			}
+		}
+		if (p[0].revents && kept < n) {
+			socklen_t len = sizeof(sa);
+			int fd = accept4(lfd, (struct sockaddr *)&sa, &len,
+					 SOCK_CLOEXEC);
+			struct greeter *g;
+
+			if (fd < 0)
+				continue; /* the peer left meanwhile */
+			g = greeter_place(&a, take, opaque, &kept);
+			g->a = &a;
+			g->fd = fd;
+			g->since = now_ns();
+			sockaddr_text((struct sockaddr *)&sa, len, g->addr,
+				      sizeof(g->addr));
+			g->cut = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+			if (g->cut < 0 ||
+			    pthread_create(&g->thread, NULL, greeter_run, g)) {
+				r = avm_why(why, whylen, -EAGAIN,
+					    "no thread for a handshake");
+				if (g->cut >= 0)
+					close(g->cut);
+				close(fd);
+				memset(g, 0, sizeof(*g));
+				break;
+			}
+			g->used = 1;
+		}
+	}
+	/* Handshakes still under way end here: cut off, nothing kept. */
+	for (struct greeter *g = a.g; g < a.g + GREETERS_MAX; g++) {
+		if (!g->used)
+			continue;
+		shutdown(g->cut, SHUT_RDWR);
+		pthread_join(g->thread, NULL);
+		close(g->cut);
+		if (g->rc == 0)
+			link_free(g->l);
+	}
+	close(a.wake[0]);
+	close(a.wake[1]);
+	pthread_mutex_destroy(&a.lock);
+	return r;
 }

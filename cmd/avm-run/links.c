@@ -25,6 +25,7 @@
 #include "vm.h"
 
 #define LINK_CLOSE_MS 2000 /* wait for the peer's end after ours */
+#define LINK_GREET_MS 5000 /* one connection's handshake */
 
 void
 links_tick(struct vm *vm)
@@ -108,41 +109,54 @@ link_dial_node(struct vm *vm, unsigned j, uint64_t deadline)
 	return AVM_EX_OK;
 }
 
+/* Where link_accept_n puts what node 0 (or any node) accepts. */
 static int
-link_accept_node(struct vm *vm, int lfd, uint64_t deadline)
+take_node(void *opaque, struct link *l, const char *refused)
+{
+	struct vm *vm = opaque;
+	uint32_t node;
+
+	if (!l) {
+		log_warn("run links: refused a connection: %s", refused);
+		return 0;
+	}
+	node = link_peer(l)->node;
+	if (vm->links->link[node].l) {
+		log_warn("run links: refused %s: node %u already linked",
+			 link_addr(l), node);
+		return -1;
+	}
+	vm->links->link[node].l = l;
+	return 0;
+}
+
+/* Every node above ours dials us: each connection is greeted at once
+ * with its own LINK_GREET_MS, so one that says nothing (a port scan, a
+ * stray client) holds only itself (issue 9 item 3). */
+static int
+link_accept_nodes(struct vm *vm, int lfd, uint64_t deadline)
 {
 	struct link_self self = run_self(vm);
 	struct link_want want = { 1u << WIRE_ROLE_RUN, LINK_ANY_NODE, 1 };
-	struct link *l;
+	unsigned n = vm->nnodes - vm->node - 1;
 	char why[400];
-	uint32_t node;
 	int r;
 
-	for (;;) {
-		if (deadline_ms(deadline) == 0) {
-			log_err("run links: the other nodes did not all "
-				"connect in time");
-			return AVM_EX_UNAVAILABLE;
-		}
-		r = link_accept(lfd, &self, &want, deadline_ms(deadline), &l,
-				why, sizeof(why));
-		if (r == -ETIMEDOUT && deadline_ms(deadline) == 0)
-			continue;
-		if (r < 0) {
-			log_warn("run links: refused a connection: %s", why);
-			continue;
-		}
-		node = link_peer(l)->node;
-		if (vm->links->link[node].l) {
-			log_warn("run links: refused %s: node %u already "
-				 "linked",
-				 link_addr(l), node);
-			link_free(l);
-			continue;
-		}
-		vm->links->link[node].l = l;
+	if (!n)
 		return AVM_EX_OK;
+	r = link_accept_n(lfd, &self, &want, n, deadline_ms(deadline),
+			  LINK_GREET_MS, take_node, vm, why, sizeof(why));
+	if (r == -ETIMEDOUT) {
+		log_err("run links: the other nodes did not all connect in "
+			"time: %s",
+			why);
+		return AVM_EX_UNAVAILABLE;
 	}
+	if (r < 0) {
+		log_err("run links: %s", why);
+		return AVM_EX_OSERR;
+	}
+	return AVM_EX_OK;
 }
 
 static int
@@ -255,11 +269,9 @@ links_open(struct vm *vm, int timeout_ms)
 		if (r != AVM_EX_OK)
 			goto out;
 	}
-	for (i = vm->node + 1; i < vm->nnodes; i++) {
-		r = link_accept_node(vm, lfd, deadline);
-		if (r != AVM_EX_OK)
-			goto out;
-	}
+	r = link_accept_nodes(vm, lfd, deadline);
+	if (r != AVM_EX_OK)
+		goto out;
 	log_debug("node %u: run links up to %u nodes", vm->node,
 		  vm->nnodes - 1);
 	r = vm->node == 0 ? clock_send_all(vm) : clock_recv(vm, deadline);

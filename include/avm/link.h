@@ -110,6 +110,25 @@ int link_accept(int lfd, const struct link_self *self,
 		char *why, size_t whylen);
 
 /*
+ * Accepts on lfd until n links are kept, greeting every connection at
+ * once: each has greet_ms for its handshake, so a connection that says
+ * nothing, or slowly, holds only itself (at most 32 handshakes run; a
+ * newcomer beyond that cuts off the oldest).  Each link set up goes to
+ * take(opaque, l, NULL): 0 keeps it (take owns it), anything else frees
+ * it (take says why itself); each refused connection goes to
+ * take(opaque, NULL, reason).  Returns 0 once n were kept, -ETIMEDOUT
+ * when timeout_ms passed first (why: "K of N connected within MS ms"),
+ * or another negative errno with why.  Handshakes still under way at the
+ * end are cut off.
+ */
+int link_accept_n(int lfd, const struct link_self *self,
+		  const struct link_want *want, unsigned n, int timeout_ms,
+		  int greet_ms,
+		  int (*take)(void *opaque, struct link *l,
+			      const char *refused),
+		  void *opaque, char *why, size_t whylen);
+
+/*
  * The set-up of a connected fd, either side: handshake, the check
  * against want, the proof when self->key is set, within timeout_ms.
  * Takes fd (closed on failure).  addr names the peer in messages.

@@ -5,6 +5,7 @@
  * over unix links, refusals, orderly close and the reason a link died.
  */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -349,6 +350,158 @@ test_malformed(void)
 	link_free(acc.l);
 }
 
+/* --- link_accept_n ------------------------------------------------------*/
+
+struct dialer {
+	pthread_t t;
+	char addr[64];
+	struct link_self self;
+	struct link *l;
+	int rc;
+	char why[300];
+};
+
+static void *
+dial_thread(void *arg)
+{
+	struct dialer *d = arg;
+
+	d->rc = link_dial(&d->self, link_transport("tcp"), d->addr, &want_node0,
+			  5000, &d->l, d->why, sizeof(d->why));
+	return NULL;
+}
+
+static void
+dial_start(struct dialer *d, const char *addr, uint32_t node,
+	   const uint8_t *key)
+{
+	snprintf(d->addr, sizeof(d->addr), "%s", addr);
+	d->self = run_self(node, key);
+	d->l = NULL;
+	pthread_create(&d->t, NULL, dial_thread, d);
+}
+
+/* What node 0 kept and refused. */
+struct taken {
+	struct link *l[4];
+	unsigned n, refused, twice;
+	char last[300];
+};
+
+static int
+take(void *opaque, struct link *l, const char *refused)
+{
+	struct taken *t = opaque;
+
+	if (!l) {
+		t->refused++;
+		snprintf(t->last, sizeof(t->last), "%s", refused);
+		return 0;
+	}
+	for (unsigned i = 0; i < t->n; i++)
+		if (link_peer(t->l[i])->node == link_peer(l)->node) {
+			t->twice++;
+			return -1;
+		}
+	t->l[t->n++] = l;
+	return 0;
+}
+
+/* n silent TCP connections to addr (they connect, then say nothing). */
+static int
+silent(const char *addr, int *fds, int n)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	int made = 0;
+
+	sa.sin_addr.s_addr = htonl(0x7f000001);
+	sa.sin_port = htons((uint16_t)atoi(strchr(addr, ':') + 1));
+	for (int i = 0; i < n; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fds[i] >= 0 &&
+		    connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			made++;
+	}
+	return made;
+}
+
+static void
+test_accept_n(void)
+{
+	struct link_self self0 = run_self(0, key_a);
+	struct dialer d[4];
+	struct taken t = { 0 };
+	char addr[64], why[300] = "";
+	int lfd = tcp_listen(addr, sizeof(addr)), fds[40], rc;
+	uint64_t t0;
+
+	/* Issue 9 item 3: one silent connection held node 0's whole
+	 * start-up deadline.  Five come first here, then nodes 1 and 2. */
+	is_int(silent(addr, fds, 5), 5, "5 silent connections to node 0");
+	dial_start(&d[0], addr, 1, key_a);
+	dial_start(&d[1], addr, 2, key_a);
+	t0 = now_ns();
+	rc = link_accept_n(lfd, &self0, &want_run_any, 2, 20000, 3000, take, &t,
+			   why, sizeof(why));
+	ok(rc == 0 && t.n == 2 && now_ns() - t0 < 2000000000ull,
+	   "both nodes kept past them, at once (%.0f ms, not the 3 s "
+	   "handshake deadline)",
+	   (double)(now_ns() - t0) / 1e6);
+	pthread_join(d[0].t, NULL);
+	pthread_join(d[1].t, NULL);
+	ok(d[0].rc == 0 && d[1].rc == 0, "and both dialers are linked");
+	ok(t.n == 2 && link_peer(t.l[0])->node + link_peer(t.l[1])->node == 3,
+	   "nodes 1 and 2");
+	for (unsigned i = 0; i < t.n; i++)
+		link_free(t.l[i]);
+	link_free(d[0].l);
+	link_free(d[1].l);
+	for (int i = 0; i < 5; i++)
+		close(fds[i]);
+
+	/* A wrong secret is refused and said; node 1 twice: the second
+	 * refused by take; a deadline with one node missing. */
+	memset(&t, 0, sizeof(t));
+	dial_start(&d[0], addr, 1, key_b);
+	dial_start(&d[1], addr, 1, key_a);
+	dial_start(&d[2], addr, 1, key_a);
+	t0 = now_ns();
+	rc = link_accept_n(lfd, &self0, &want_run_any, 2, 800, 3000, take, &t,
+			   why, sizeof(why));
+	ok(rc == -ETIMEDOUT && strstr(why, "1 of 2 connected within 800 ms"),
+	   "one node missing: -ETIMEDOUT at the deadline (%s)", why);
+	ok(now_ns() - t0 < 2000000000ull, "and no later (%.0f ms)",
+	   (double)(now_ns() - t0) / 1e6);
+	ok(t.refused == 1 && strstr(t.last, "wrong secret"),
+	   "the wrong secret was refused and said (%s)", t.last);
+	ok(t.n == 1 && t.twice == 1, "the second node 1 was refused by take");
+	for (int i = 0; i < 3; i++)
+		pthread_join(d[i].t, NULL);
+	for (unsigned i = 0; i < t.n; i++)
+		link_free(t.l[i]);
+	for (int i = 0; i < 3; i++)
+		if (d[i].l)
+			link_free(d[i].l);
+
+	/* More silent connections than handshakes run at once: the oldest
+	 * are cut off and node 1 still gets in. */
+	memset(&t, 0, sizeof(t));
+	is_int(silent(addr, fds, 40), 40, "40 silent connections");
+	dial_start(&d[0], addr, 1, key_a);
+	t0 = now_ns();
+	rc = link_accept_n(lfd, &self0, &want_run_any, 1, 20000, 3000, take, &t,
+			   why, sizeof(why));
+	ok(rc == 0 && t.n == 1 && now_ns() - t0 < 2000000000ull,
+	   "node 1 kept past 40 of them (%.0f ms; %u cut off)",
+	   (double)(now_ns() - t0) / 1e6, t.refused);
+	pthread_join(d[0].t, NULL);
+	link_free(t.l[0]);
+	link_free(d[0].l);
+	for (int i = 0; i < 40; i++)
+		close(fds[i]);
+	close(lfd);
+}
+
 int
 main(void)
 {
@@ -361,5 +514,6 @@ main(void)
 	test_backpressure();
 	test_unix_fds();
 	test_malformed();
+	test_accept_n();
 	return done_testing();
 }
