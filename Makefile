@@ -173,6 +173,7 @@ FUZZ_EXTRA_fuzz-devstate := $(FUZZ_X86)/ioapic.c $(FUZZ_X86)/pic.c \
 	$(FUZZ_X86)/lapic.c $(FUZZ_X86)/apicbus.c cmd/avm-run/dev/uart.c \
 	cmd/avm-run/dev/rtc.c cmd/avm-run/dev/pm.c cmd/avm-run/dev/debugexit.c
 FUZZ_EXTRA_fuzz-virtio := cmd/avm-run/dev/virtio-blk.c \
+	cmd/avm-run/dev/virtio-net.c \
 	cmd/avm-run/dev/virtio-mmio.c cmd/avm-run/dev/virtq.c
 
 $(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard include/avm/*.h) \

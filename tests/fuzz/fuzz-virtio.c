@@ -1,12 +1,15 @@
 /*
- * libFuzzer target for virtio-blk over the virtio-mmio transport
- * (cmd/avm-run/dev/virtio-blk.c, virtio-mmio.c, virtq.c): the input is a
- * hostile guest driver.  One device on a memfd image of a few sectors,
- * over 64 KiB of fake guest RAM at GPA 0 with poisoned guard regions on
- * both sides (ASan reports any touch outside it; the device's ptr
- * callback never names anything else).
+ * libFuzzer target for virtio-blk and virtio-net over the virtio-mmio
+ * transport (cmd/avm-run/dev/virtio-blk.c, virtio-net.c, virtio-mmio.c,
+ * virtq.c): the input is a hostile guest driver.  One device, a disk on
+ * a memfd image of a few sectors or a network card on one end of a
+ * SOCK_SEQPACKET socket pair (a frame a message, as on a tap), over 64
+ * KiB of fake guest RAM at GPA 0 with poisoned guard regions on both
+ * sides (ASan reports any touch outside it; the device's ptr callback
+ * never names anything else).
  *
- * Input: a flags byte (bit 0 read-only disk, bits 1-2 the image size),
+ * Input: a flags byte (bit 0 read-only disk, bits 1-2 the image size,
+ * bit 3 a network card instead of a disk),
  * then an offset and a length (LE16 each) and that many bytes copied into
  * the RAM at that offset, then operations, each an opcode byte and its
  * operands (missing bytes read 0): MMIO reads and writes anywhere in the
@@ -30,6 +33,14 @@
  * raw bytes then used (raw-state), and every register read and poked
  * (regs).
  *
+ * For a network card three operations mean more: a start-up also sets
+ * up queue 1 (the transmit queue, its three areas from the input), an
+ * available entry names its queue (a byte), and the drain first sends
+ * the card a frame of input bytes from the host's end (a length byte,
+ * 0: none) and reads back what the card sent, each frame 14 to 65535
+ * bytes; vnet_drain waits until the card has taken every frame it has
+ * buffers for.  Seed net-rw sends and receives.
+ *
  * Checks (abort on failure): magic and version always read back; the
  * interrupt line is high exactly while InterruptStatus is not 0; a reset
  * reads as reset (status, interrupt status, every queue not ready, the
@@ -46,12 +57,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../cmd/avm-run/bus.h"
 #include "../../cmd/avm-run/dev/virtio-blk.h"
 #include "../../cmd/avm-run/dev/virtio-mmio.h"
+#include "../../cmd/avm-run/dev/virtio-net.h"
 #include "../../cmd/avm-run/devstate.h"
 
 #if defined(__has_feature)
@@ -125,9 +138,11 @@ setup(void)
 /* --- one device, and the line it drives --------------------------------- */
 
 struct disk {
-	struct vblk *b;
+	struct vblk *b; /* a disk, or */
+	struct vnet *n; /* a network card */
 	struct device *dev;
 	int line;
+	int host; /* the card's: the host's end of its "tap" */
 };
 
 static void
@@ -146,12 +161,38 @@ log_msg(void *opaque, const char *msg)
 	check(msg[0] != '\0' && strlen(msg) < 512);
 }
 
-static int ro;
+static int ro, net;
 static uint64_t img_size;
+
+static void
+card_open(struct disk *d)
+{
+	struct vnet_cfg cfg = {
+		.mac = { 2, 0x41, 0x56, 0, 0, 1 },
+		.mem = { ram_ptr, NULL },
+		.set_irq = set_irq,
+		.irq_opaque = d,
+		.log = log_msg,
+	};
+	int sv[2];
+
+	check(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			 0, sv) == 0);
+	cfg.fd = sv[0];
+	d->host = sv[1];
+	d->line = 0;
+	d->n = vnet_new(&cfg);
+	check(d->n);
+	d->dev = vnet_device(d->n);
+}
 
 static void
 disk_open(struct disk *d)
 {
+	if (net) {
+		card_open(d);
+		return;
+	}
 	struct vblk_cfg cfg = {
 		.fd = dup(img_fd),
 		.readonly = ro,
@@ -174,8 +215,20 @@ static void
 disk_close(struct disk *d)
 {
 	d->dev->ops->free(d->dev);
+	if (d->n)
+		close(d->host);
 	d->b = NULL;
+	d->n = NULL;
 	d->dev = NULL;
+}
+
+static void
+drain(struct disk *d)
+{
+	if (d->n)
+		vnet_drain(d->n);
+	else
+		vblk_drain(d->b);
 }
 
 static uint32_t
@@ -191,7 +244,7 @@ static void
 w32(struct disk *d, uint64_t off, uint32_t v)
 {
 	d->dev->ops->mmio_write(d->dev, NULL, off, &v, 4);
-	vblk_drain(d->b);
+	drain(d);
 }
 
 /* What holds after every step. */
@@ -200,7 +253,8 @@ invariants(struct disk *d)
 {
 	check(r32(d, VMMIO_MAGIC) == VMMIO_MAGIC_VALUE);
 	check(r32(d, VMMIO_VERSION) == 2);
-	check(r32(d, VMMIO_DEVICE_ID) == VIRTIO_ID_BLOCK);
+	check(r32(d, VMMIO_DEVICE_ID) ==
+	      (net ? VIRTIO_ID_NET : VIRTIO_ID_BLOCK));
 	check(d->line == (r32(d, VMMIO_INTERRUPT_STATUS) != 0));
 }
 
@@ -214,7 +268,8 @@ check_reset(struct disk *d)
 		w32(d, VMMIO_QUEUE_SEL, q);
 		check(r32(d, VMMIO_QUEUE_READY) == 0);
 		check(r32(d, VMMIO_QUEUE_NUM_MAX) ==
-		      (q == 0 ? VIRTIO_BLK_QUEUE_MAX : 0));
+		      (net ? (q < 2 ? VIRTIO_NET_QUEUE_MAX : 0)
+			   : (q == 0 ? VIRTIO_BLK_QUEUE_MAX : 0)));
 	}
 	w32(d, VMMIO_QUEUE_SEL, 0);
 }
@@ -222,6 +277,17 @@ check_reset(struct disk *d)
 /* --- state --------------------------------------------------------------- */
 
 static uint8_t s1[DEVSTATE_MAX], s2[DEVSTATE_MAX];
+
+/* A save as avm-run makes it: the VM then runs on (resume). */
+static ssize_t
+save(struct disk *d, uint8_t *buf, size_t cap)
+{
+	ssize_t n = d->dev->ops->save(d->dev, buf, cap);
+
+	if (d->dev->ops->resume)
+		d->dev->ops->resume(d->dev);
+	return n;
+}
 
 /* The other slot, a device as vblk_new made it: kept from a refused
  * restore (which changes nothing), else opened. */
@@ -244,7 +310,7 @@ save_restore(struct disk *d, struct disk *fresh)
 	ssize_t n, m;
 	int rc;
 
-	n = d->dev->ops->save(d->dev, s1, sizeof(s1));
+	n = save(d, s1, sizeof(s1));
 	check(n > 0 && (size_t)n <= sizeof(s1));
 	rc = fresh->dev->ops->restore(fresh->dev, s1, (size_t)n, why,
 				      sizeof(why));
@@ -252,7 +318,7 @@ save_restore(struct disk *d, struct disk *fresh)
 		fprintf(stderr, "fuzz-virtio: own state refused: %s\n", why);
 		check(rc == 0);
 	}
-	m = fresh->dev->ops->save(fresh->dev, s2, sizeof(s2));
+	m = save(fresh, s2, sizeof(s2));
 	check(m == n && memcmp(s1, s2, (size_t)n) == 0);
 	check(fresh->line == (r32(fresh, VMMIO_INTERRUPT_STATUS) != 0));
 	disk_close(d);
@@ -270,11 +336,11 @@ restore_raw(struct disk *d, struct disk *fresh, const uint8_t *p, size_t len)
 	ssize_t n, m;
 	int rc;
 
-	n = fresh->dev->ops->save(fresh->dev, s1, sizeof(s1));
+	n = save(fresh, s1, sizeof(s1));
 	check(n > 0);
 	why[0] = '\0';
 	rc = fresh->dev->ops->restore(fresh->dev, p, len, why, sizeof(why));
-	m = fresh->dev->ops->save(fresh->dev, s2, sizeof(s2));
+	m = save(fresh, s2, sizeof(s2));
 	if (rc < 0) {
 		check(errno == EINVAL || errno == EPROTO);
 		check(why[0] != '\0');
@@ -331,12 +397,31 @@ struct drv {
 	uint16_t num;
 };
 
+/* Queue q's registers from the input (the areas below 4 GiB). */
+static void
+queue_setup(struct disk *d, struct drv *v, uint32_t q, struct in *in)
+{
+	uint32_t num = (uint32_t)get(in, 2);
+	uint64_t desc = get(in, 4), avail = get(in, 4), used = get(in, 4);
+
+	w32(d, VMMIO_QUEUE_SEL, q);
+	w32(d, VMMIO_QUEUE_NUM, num);
+	w32(d, VMMIO_QUEUE_DESC_LOW, (uint32_t)desc);
+	w32(d, VMMIO_QUEUE_DESC_HIGH, 0);
+	w32(d, VMMIO_QUEUE_DRIVER_LOW, (uint32_t)avail);
+	w32(d, VMMIO_QUEUE_DRIVER_HIGH, 0);
+	w32(d, VMMIO_QUEUE_DEVICE_LOW, (uint32_t)used);
+	w32(d, VMMIO_QUEUE_DEVICE_HIGH, 0);
+	w32(d, VMMIO_QUEUE_READY, 1);
+	v->desc = desc;
+	v->avail = avail;
+	v->num = (uint16_t)num;
+}
+
 static void
 start(struct disk *d, struct drv *v, struct in *in)
 {
 	uint64_t accept = get(in, 8);
-	uint32_t num = (uint32_t)get(in, 2);
-	uint64_t desc = get(in, 4), avail = get(in, 4), used = get(in, 4);
 
 	w32(d, VMMIO_STATUS, 0);
 	w32(d, VMMIO_STATUS, VIRTIO_S_ACKNOWLEDGE);
@@ -347,19 +432,10 @@ start(struct disk *d, struct drv *v, struct in *in)
 	w32(d, VMMIO_DRIVER_FEATURES, (uint32_t)(accept >> 32));
 	w32(d, VMMIO_STATUS,
 	    VIRTIO_S_ACKNOWLEDGE | VIRTIO_S_DRIVER | VIRTIO_S_FEATURES_OK);
-	w32(d, VMMIO_QUEUE_SEL, 0);
-	w32(d, VMMIO_QUEUE_NUM, num);
-	w32(d, VMMIO_QUEUE_DESC_LOW, (uint32_t)desc);
-	w32(d, VMMIO_QUEUE_DESC_HIGH, 0);
-	w32(d, VMMIO_QUEUE_DRIVER_LOW, (uint32_t)avail);
-	w32(d, VMMIO_QUEUE_DRIVER_HIGH, 0);
-	w32(d, VMMIO_QUEUE_DEVICE_LOW, (uint32_t)used);
-	w32(d, VMMIO_QUEUE_DEVICE_HIGH, 0);
-	w32(d, VMMIO_QUEUE_READY, 1);
+	queue_setup(d, &v[0], 0, in);
+	if (net)
+		queue_setup(d, &v[1], 1, in);
 	w32(d, VMMIO_STATUS, r32(d, VMMIO_STATUS) | VIRTIO_S_DRIVER_OK);
-	v->desc = desc;
-	v->avail = avail;
-	v->num = (uint16_t)num;
 }
 
 /* One descriptor of the table at v->desc, where it lies in RAM. */
@@ -379,11 +455,14 @@ put_desc(const struct drv *v, struct in *in)
 	memcpy(p + 14, &next, 2);
 }
 
-/* head into the available ring, idx moved on, QueueNotify. */
+/* head into the available ring, idx moved on, QueueNotify (a card's:
+ * of the queue a byte names). */
 static void
-submit(struct disk *d, const struct drv *v, struct in *in)
+submit(struct disk *d, const struct drv *vq, struct in *in)
 {
 	uint16_t head = (uint16_t)get(in, 1), idx;
+	uint32_t q = net ? (uint32_t)get(in, 1) & 1 : 0;
+	const struct drv *v = &vq[q];
 	uint8_t *av = v->num ? ram_ptr(NULL, v->avail, 4 + 2 * (uint64_t)v->num)
 			     : NULL;
 
@@ -393,7 +472,29 @@ submit(struct disk *d, const struct drv *v, struct in *in)
 		idx++;
 		memcpy(av + 2, &idx, 2);
 	}
-	w32(d, VMMIO_QUEUE_NOTIFY, 0);
+	w32(d, VMMIO_QUEUE_NOTIFY, q);
+}
+
+/* The card's host side: a frame of input bytes to the card, and what
+ * the card sent read back (each a whole frame). */
+static void
+host(struct disk *d, struct in *in)
+{
+	static uint8_t f[VIRTIO_NET_FRAME_MAX + 2];
+	size_t len = (size_t)get(in, 1) * 8;
+	ssize_t r;
+
+	if (len) {
+		if (len > in->n)
+			len = in->n;
+		if (len && send(d->host, in->p, len, MSG_DONTWAIT) < 0)
+			check(errno == EAGAIN || errno == ENOBUFS);
+		in->p += len;
+		in->n -= len;
+	}
+	vnet_drain(d->n);
+	while ((r = recv(d->host, f, sizeof(f), MSG_DONTWAIT)) >= 0)
+		check(r >= VIRTIO_NET_FRAME_MIN && r <= VIRTIO_NET_FRAME_MAX);
 }
 
 static void
@@ -401,13 +502,15 @@ run(struct in *in)
 {
 	static const unsigned lens[4] = { 1, 2, 4, 8 };
 	struct disk slots[2] = { 0 }, *d = &slots[0];
-	struct drv v = { .desc = 0x1000, .avail = 0x2000, .num = 16 };
+	struct drv v[2] = { { .desc = 0x1000, .avail = 0x2000, .num = 16 },
+			    { .desc = 0x4000, .avail = 0x5000, .num = 16 } };
 	uint8_t buf[8];
 	unsigned flags = (unsigned)get(in, 1);
 	uint64_t off, len;
 	struct stat st;
 
 	ro = flags & 1;
+	net = flags >> 3 & 1;
 	img_size = img_sizes[flags >> 1 & 3];
 	check(ftruncate(img_fd, 0) == 0 &&
 	      ftruncate(img_fd, (off_t)img_size) == 0);
@@ -440,7 +543,7 @@ run(struct in *in)
 				memcpy(buf, &x, 8);
 			}
 			d->dev->ops->mmio_write(d->dev, NULL, off, buf, len);
-			vblk_drain(d->b);
+			drain(d);
 			break;
 		case 2: /* a register write */
 			off = 4 * (get(in, 1) % (VMMIO_CONFIG / 4));
@@ -452,16 +555,19 @@ run(struct in *in)
 			to_ram(in, off, len);
 			break;
 		case 4:
-			start(d, &v, in);
+			start(d, v, in);
 			break;
 		case 5:
-			put_desc(&v, in);
+			put_desc(&v[net ? get(in, 1) & 1 : 0], in);
 			break;
 		case 6:
-			submit(d, &v, in);
+			submit(d, v, in);
 			break;
 		case 7:
-			vblk_drain(d->b);
+			if (net)
+				host(d, in);
+			else
+				drain(d);
 			break;
 		case 8:
 			w32(d, VMMIO_STATUS, 0);

@@ -51,6 +51,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../bus.h"
@@ -615,5 +616,22 @@ vnet_counts(struct vnet *v, struct vnet_counts *c)
 void
 vnet_drain(struct vnet *v)
 {
-	net_quiesce(v);
+	struct timespec us100 = { 0, 100000 };
+
+	for (;;) {
+		struct pollfd pf = { v->fd, POLLIN, 0 };
+		bool more;
+
+		net_quiesce(v);
+		/* Idle: what the worker wrote before it said so is settled.
+		 * While it has buffers and the tap has a frame, it wakes
+		 * for the frame: wait for that too. */
+		pthread_mutex_lock(&v->wl);
+		more = !v->paused && v->rx_ready && !v->tap_gone &&
+		       (v->rx_len || poll(&pf, 1, 0) == 1);
+		pthread_mutex_unlock(&v->wl);
+		if (!more)
+			return;
+		nanosleep(&us100, NULL);
+	}
 }

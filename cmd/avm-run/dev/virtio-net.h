@@ -61,8 +61,8 @@ void vnet_counts(struct vnet *, struct vnet_counts *);
 
 /*
  * For tests and fuzzers: returns once the worker has done every
- * notification so far and is waiting (a frame on its way in from the
- * tap may still come after).
+ * notification so far and is waiting, and has taken every frame the tap
+ * holds that the guest has buffers for.
  */
 void vnet_drain(struct vnet *);
 
