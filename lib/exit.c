@@ -92,16 +92,19 @@ static const struct exit_row rows[] = {
 
 	{ "avm-snap", AVM_EX_OK,
 	  "inspect: the file is a snapshot this build reads; with --verify, "
-	  "every CRC32 matches" },
+	  "every CRC32 matches and every disk image is as saved" },
 	{ "avm-snap", AVM_EX_FAIL, "the output could not be written" },
 	{ "avm-snap", AVM_EX_USAGE, "bad command line" },
 	{ "avm-snap", AVM_EX_DATAERR,
 	  "not a valid snapshot, and the message says why: bad magic, a "
 	  "format version this build does not read, truncated (what is "
 	  "cut), a bad CRC32 (which chunk, section or part), a device this "
-	  "build does not know, an offset or count out of range" },
+	  "build does not know, an offset or count out of range; or "
+	  "(--verify) a disk image changed since the snapshot: another size "
+	  "or modification time, not a regular file (the message names it)" },
 	{ "avm-snap", AVM_EX_NOINPUT,
-	  "the file or one of its part files is missing or unreadable" },
+	  "the file or one of its part files is missing or unreadable; or "
+	  "(--verify) a disk image is" },
 	{ "avm-snap", AVM_EX_SOFTWARE, "internal error, out of memory" },
 
 	{ "avm-top", AVM_EX_OK,

@@ -32,20 +32,41 @@
 #define OFF(s, f) offsetof(struct s, f)
 #define PG SNAP_PAGE_SIZE
 
-/* The largest manifest a version 1 file may have. */
+/* The most sections a file may have. */
+#define SECTIONS_MAX \
+	(SNAP_VCPUS_MAX + SNAP_DEVICES_MAX + SNAP_NODES_MAX + SNAP_DISKS_MAX)
+
+/* The largest manifest a file may have. */
 #define MANIFEST_MAX                                            \
 	(SNAP_MANIFEST_SIZE + SNAP_NODES_MAX * SNAP_NODE_SIZE + \
-	 SNAP_NODES_MAX * SNAP_PART_SIZE +                      \
-	 (SNAP_VCPUS_MAX + SNAP_DEVICES_MAX + SNAP_NODES_MAX) * \
-		 SNAP_SECTION_SIZE)
+	 SNAP_NODES_MAX * SNAP_PART_SIZE + SECTIONS_MAX * SNAP_SECTION_SIZE)
 
 /* Bytes read at a time for whole-file CRC32s. */
 #define CRC_BUF (1u << 20)
 
-/* The devices this build can restore: node 0's device models. */
-static const char *const devices[] = {
-	"uart", "rtc", "pm", "ioapic", "pic", "debugexit",
+/*
+ * The devices this build can restore: node 0's device models.  A device
+ * that comes more than once is saved under its ops name and index
+ * ("virtio-blk3"), one name per instance, so that no two share a
+ * section.  since: the format version that added the name; a file of
+ * an older version may not use it.
+ */
+static const struct {
+	const char *name;
+	uint32_t instances; /* 0: one, named as is; n: name0 .. name<n-1> */
+	uint32_t since;
+} devices[] = {
+	{ "uart", 0, 1 },
+	{ "rtc", 0, 1 },
+	{ "pm", 0, 1 },
+	{ "ioapic", 0, 1 },
+	{ "pic", 0, 1 },
+	{ "debugexit", 0, 1 },
+	{ "virtio-blk", SNAP_DISKS_MAX, 2 },
+	{ "virtio-net", SNAP_NETS_MAX, 2 },
 };
+
+#define NDEVICES (sizeof(devices) / sizeof(devices[0]))
 
 static void __attribute__((format(printf, 3, 4)))
 why_set(char *why, size_t whylen, const char *fmt, ...)
@@ -78,27 +99,96 @@ fail_with(char *why, size_t whylen, int e, const char *fmt, ...)
 /* The file is not a valid snapshot. */
 #define BAD(...) fail_with(why, whylen, EBADMSG, __VA_ARGS__)
 
+/* s is an index below max: decimal digits, no leading zero. */
+static bool
+instance_ok(const char *s, uint32_t max)
+{
+	uint32_t v = 0;
+	size_t i;
+
+	if (!s[0] || (s[0] == '0' && s[1]) || strlen(s) > 9)
+		return false;
+	for (i = 0; s[i]; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (uint32_t)(s[i] - '0');
+	}
+	return v < max;
+}
+
+/* 1 when a file of that version may name the device. */
+static int
+device_known_in(const char *name, uint32_t version)
+{
+	size_t i, n;
+
+	for (i = 0; i < NDEVICES; i++) {
+		if (devices[i].since > version)
+			continue;
+		n = strlen(devices[i].name);
+		if (!devices[i].instances && strcmp(name, devices[i].name) == 0)
+			return 1;
+		if (devices[i].instances &&
+		    strncmp(name, devices[i].name, n) == 0 &&
+		    instance_ok(name + n, devices[i].instances))
+			return 1;
+	}
+	return 0;
+}
+
 int
 snap_device_known(const char *name)
 {
-	size_t i;
+	return device_known_in(name, SNAP_VERSION);
+}
 
-	for (i = 0; i < sizeof(devices) / sizeof(devices[0]); i++)
-		if (strcmp(name, devices[i]) == 0)
-			return 1;
+int
+snap_device_instance(const char *base, uint32_t i, char *buf, size_t len)
+{
+	size_t k;
+	int n;
+
+	for (k = 0; k < NDEVICES; k++)
+		if (devices[k].instances && strcmp(base, devices[k].name) == 0)
+			break;
+	if (k == NDEVICES || i >= devices[k].instances) {
+		errno = EINVAL;
+		return -1;
+	}
+	n = snprintf(buf, len, "%s%" PRIu32, base, i);
+	if (n < 0 || (size_t)n >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	return 0;
+}
+
+/* The names a file of that version may use, for messages. */
+static const char *
+device_names_in(uint32_t version, char *buf, size_t len)
+{
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < NDEVICES && n < len; i++) {
+		if (devices[i].since > version)
+			continue;
+		if (devices[i].instances)
+			n += (size_t)snprintf(
+				buf + n, len - n, "%s%s0 to %s%" PRIu32,
+				n ? ", " : "", devices[i].name, devices[i].name,
+				devices[i].instances - 1);
+		else
+			n += (size_t)snprintf(buf + n, len - n, "%s%s",
+					      n ? ", " : "", devices[i].name);
+	}
+	return buf;
 }
 
 const char *
 snap_device_names(char *buf, size_t len)
 {
-	size_t i, n = 0;
-
-	buf[0] = '\0';
-	for (i = 0; i < sizeof(devices) / sizeof(devices[0]) && n < len; i++)
-		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "",
-				      devices[i]);
-	return buf;
+	return device_names_in(SNAP_VERSION, buf, len);
 }
 
 const char *
@@ -111,6 +201,8 @@ snap_type_name(unsigned type)
 		return "device";
 	case SNAP_SEC_MEMORY:
 		return "memory";
+	case SNAP_SEC_DISK:
+		return "disk";
 	default:
 		return "unknown";
 	}
@@ -346,6 +438,201 @@ ram_range(uint64_t first, uint64_t len, char *buf, size_t buflen)
 	snprintf(buf, buflen, "0x%" PRIx64 "-0x%" PRIx64, first,
 		 first + len - 1);
 	return buf;
+}
+
+/* ===== disks ============================================================= */
+
+/*
+ * A disk's path: absolute, 1 to SNAP_DISK_PATH_MAX bytes of n, no NUL
+ * and no control character (it is printed in messages).  Returns NULL,
+ * or what is wrong with it ("is not absolute").
+ */
+static const char *
+disk_path_bad(const char *p, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > SNAP_DISK_PATH_MAX)
+		return "is not 1 to 4095 bytes";
+	for (i = 0; i < n; i++) {
+		if (p[i] == '\0')
+			return "holds a NUL byte";
+		if ((unsigned char)p[i] < ' ' || p[i] == 0x7f)
+			return "holds a control character";
+	}
+	if (p[0] != '/')
+		return "is not absolute";
+	return NULL;
+}
+
+/* "2026-12-07 01:40:02.123456789 UTC" */
+static const char *
+time_format(int64_t sec, uint32_t ns, char *buf, size_t len)
+{
+	time_t t = (time_t)sec;
+	struct tm tm;
+	char d[48];
+
+	if (gmtime_r(&t, &tm) &&
+	    strftime(d, sizeof(d), "%Y-%m-%d %H:%M:%S", &tm))
+		snprintf(buf, len, "%s.%09" PRIu32 " UTC", d, ns);
+	else
+		snprintf(buf, len, "%" PRId64 ".%09" PRIu32 " s since 1970",
+			 sec, ns);
+	return buf;
+}
+
+int
+snap_disk_init(struct snap_disk *d, uint32_t index, const char *path, int fd,
+	       int readonly, char *why, size_t whylen)
+{
+	struct snap_disk t = { .index = index, .readonly = !!readonly };
+	size_t n = strlen(path);
+	const char *bad;
+	struct stat st;
+
+	if (index >= SNAP_DISKS_MAX)
+		return FAIL(EINVAL, "disk %" PRIu32 ": not in 0..%u", index,
+			    SNAP_DISKS_MAX - 1);
+	if (n > SNAP_DISK_PATH_MAX)
+		return FAIL(ENAMETOOLONG,
+			    "disk %" PRIu32 ": a path of %zu bytes, at most "
+			    "%u",
+			    index, n, SNAP_DISK_PATH_MAX);
+	bad = disk_path_bad(path, n);
+	if (bad)
+		return FAIL(EINVAL, "disk %" PRIu32 " '%s': the path %s", index,
+			    path, bad);
+	if ((fd >= 0 ? fstat(fd, &st) : stat(path, &st)) < 0)
+		return FAIL(errno, "disk %" PRIu32 " '%s': %s", index, path,
+			    strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return FAIL(EINVAL, "disk %" PRIu32 " '%s': not a regular file",
+			    index, path);
+	/* path may be d->path: copied before d is written. */
+	memcpy(t.path, path, n + 1);
+	t.size_bytes = (uint64_t)st.st_size;
+	t.mtime_s = (int64_t)st.st_mtim.tv_sec;
+	t.mtime_ns = (uint32_t)st.st_mtim.tv_nsec;
+	*d = t;
+	return 0;
+}
+
+const char *
+snap_disk_mtime(const struct snap_disk *d, char *buf, size_t len)
+{
+	return time_format(d->mtime_s, d->mtime_ns, buf, len);
+}
+
+int
+snap_disk_check(const struct snap_disk *d, char *why, size_t whylen)
+{
+	char now[64], then[64];
+	struct stat st;
+
+	if (stat(d->path, &st) < 0)
+		return FAIL(errno, "disk %" PRIu32 " '%s': %s", d->index,
+			    d->path, strerror(errno));
+	if (!S_ISREG(st.st_mode)) {
+		why_set(why, whylen,
+			"disk %" PRIu32 " '%s': not a regular file now",
+			d->index, d->path);
+		return 1;
+	}
+	if ((uint64_t)st.st_size != d->size_bytes) {
+		why_set(why, whylen,
+			"disk %" PRIu32 " '%s': %" PRIu64 " bytes now, %" PRIu64
+			" when saved",
+			d->index, d->path, (uint64_t)st.st_size, d->size_bytes);
+		return 1;
+	}
+	if ((int64_t)st.st_mtim.tv_sec != d->mtime_s ||
+	    (uint32_t)st.st_mtim.tv_nsec != d->mtime_ns) {
+		why_set(why, whylen,
+			"disk %" PRIu32 " '%s': modified since the snapshot: "
+			"%s now, %s when saved",
+			d->index, d->path,
+			time_format((int64_t)st.st_mtim.tv_sec,
+				    (uint32_t)st.st_mtim.tv_nsec, now,
+				    sizeof(now)),
+			snap_disk_mtime(d, then, sizeof(then)));
+		return 1;
+	}
+	return 0;
+}
+
+/* The rules of a record, for the writer's input and the reader's. */
+static int
+disk_ok(const struct snap_disk *d, char *why, size_t whylen)
+{
+	const char *bad =
+		disk_path_bad(d->path, strnlen(d->path, sizeof(d->path)));
+
+	if (d->index >= SNAP_DISKS_MAX)
+		return FAIL(EINVAL, "disk %" PRIu32 ": not in 0..%u", d->index,
+			    SNAP_DISKS_MAX - 1);
+	if (bad)
+		return FAIL(EINVAL, "disk %" PRIu32 ": the path %s", d->index,
+			    bad);
+	if (d->mtime_ns > 999999999u)
+		return FAIL(EINVAL,
+			    "disk %" PRIu32 ": a modification time with "
+			    "%" PRIu32 " ns, at most 999999999",
+			    d->index, d->mtime_ns);
+	if (d->size_bytes > INT64_MAX)
+		return FAIL(EINVAL,
+			    "disk %" PRIu32 ": %" PRIu64 " bytes, more than a "
+			    "file can hold",
+			    d->index, d->size_bytes);
+	return 0;
+}
+
+/* d's record into b (SNAP_DISK_SIZE + its path's bytes, zeroed). */
+static size_t
+disk_encode(const struct snap_disk *d, uint8_t *b)
+{
+	size_t n = strlen(d->path);
+
+	wire_put64(b + OFF(snap_disk_le, size_bytes), d->size_bytes);
+	wire_put64(b + OFF(snap_disk_le, mtime_s), (uint64_t)d->mtime_s);
+	wire_put32(b + OFF(snap_disk_le, mtime_ns), d->mtime_ns);
+	wire_put32(b + OFF(snap_disk_le, flags),
+		   d->readonly ? SNAP_DISK_RO : 0);
+	memcpy(b + SNAP_DISK_SIZE, d->path, n);
+	return SNAP_DISK_SIZE + n;
+}
+
+/* The record b of len bytes (its length checked) of disk index into d;
+ * EBADMSG when it breaks a rule. */
+static int
+disk_decode(const uint8_t *b, size_t len, uint32_t index, struct snap_disk *d,
+	    char *why, size_t whylen)
+{
+	size_t n = len - SNAP_DISK_SIZE;
+	uint32_t flags = wire_get32(b + OFF(snap_disk_le, flags));
+	const char *bad;
+	char tmp[128];
+
+	memset(d, 0, sizeof(*d));
+	d->index = index;
+	d->size_bytes = wire_get64(b + OFF(snap_disk_le, size_bytes));
+	d->mtime_s = (int64_t)wire_get64(b + OFF(snap_disk_le, mtime_s));
+	d->mtime_ns = wire_get32(b + OFF(snap_disk_le, mtime_ns));
+	d->readonly = !!(flags & SNAP_DISK_RO);
+	if (!all_zero(b + OFF(snap_disk_le, reserved), 8))
+		return BAD("disk %" PRIu32 ": reserved bytes not zero", index);
+	if (flags & ~SNAP_DISK_KNOWN)
+		return BAD("disk %" PRIu32 ": unknown flags 0x%" PRIx32, index,
+			   flags & ~SNAP_DISK_KNOWN);
+	/* All n bytes: a NUL inside would cut the path short. */
+	bad = disk_path_bad((const char *)b + SNAP_DISK_SIZE, n);
+	if (bad)
+		return BAD("disk %" PRIu32 ": the path %s", index, bad);
+	memcpy(d->path, b + SNAP_DISK_SIZE, n);
+	d->path[n] = '\0';
+	if (disk_ok(d, tmp, sizeof(tmp)) < 0)
+		return BAD("%s", tmp);
+	return 0;
 }
 
 /* ===== writer ============================================================ */
@@ -644,14 +931,15 @@ struct snap_writer {
 	uint8_t id[16];
 	char vm[SNAP_VM_NAME_MAX + 1];
 	char writer[SNAP_WRITER_MAX + 1];
-	uint32_t vcpus, nodes, ndev;
+	uint32_t vcpus, nodes, ndev, ndisk;
 	uint64_t mem_bytes, created;
 	bool parts; /* memory in part files */
 	struct placement_node *node;
 	int level;
 	uint32_t cpages;
-	struct wsec *sec; /* vCPUs, devices, memory of each node */
+	struct wsec *sec; /* vCPUs, devices, memory of each node, disks */
 	uint32_t nsec;
+	struct snap_disk *disk;	     /* [ndisk], as declared */
 	struct snap_part_info *part; /* [nodes]: by node, name "" if none */
 	char dir[PATH_MAX];	     /* the main file's folder */
 	bool failed;
@@ -720,6 +1008,17 @@ vm_ok(const struct snap_vm *vm, char *why, size_t whylen)
 				return FAIL(EINVAL, "device '%s' twice",
 					    vm->devices[i]);
 	}
+	if (vm->ndisks > SNAP_DISKS_MAX || (vm->ndisks && !vm->disks))
+		return FAIL(EINVAL, "%" PRIu32 " disks: at most %u", vm->ndisks,
+			    SNAP_DISKS_MAX);
+	for (i = 0; i < vm->ndisks; i++) {
+		if (disk_ok(&vm->disks[i], why, whylen) < 0)
+			return -1;
+		for (j = 0; j < i; j++)
+			if (vm->disks[i].index == vm->disks[j].index)
+				return FAIL(EINVAL, "disk %" PRIu32 " twice",
+					    vm->disks[i].index);
+	}
 	return 0;
 }
 
@@ -760,16 +1059,20 @@ snap_writer_open(const char *path, const struct snap_vm *vm,
 	w->vcpus = vm->vcpus;
 	w->nodes = vm->nodes;
 	w->ndev = vm->ndevices;
+	w->ndisk = vm->ndisks;
 	w->mem_bytes = vm->mem_bytes;
-	w->nsec = vm->vcpus + vm->ndevices + vm->nodes;
+	w->nsec = vm->vcpus + vm->ndevices + vm->nodes + vm->ndisks;
 	w->node = calloc(vm->nodes, sizeof(*w->node));
 	w->sec = calloc(w->nsec, sizeof(*w->sec));
 	w->part = calloc(vm->nodes, sizeof(*w->part));
-	if (!w->node || !w->sec || !w->part) {
+	w->disk = calloc(vm->ndisks ? vm->ndisks : 1, sizeof(*w->disk));
+	if (!w->node || !w->sec || !w->part || !w->disk) {
 		FAIL(ENOMEM, "out of memory");
 		goto fail;
 	}
 	memcpy(w->node, vm->placement, vm->nodes * sizeof(*w->node));
+	if (vm->ndisks)
+		memcpy(w->disk, vm->disks, vm->ndisks * sizeof(*w->disk));
 	for (i = 0; i < w->nsec; i++) {
 		struct snap_section *s = &w->sec[i].s;
 
@@ -781,11 +1084,14 @@ snap_writer_open(const char *path, const struct snap_vm *vm,
 			s->type = SNAP_SEC_DEVICE;
 			snprintf(s->name, sizeof(s->name), "%s",
 				 vm->devices[k]);
-		} else {
+		} else if ((k -= vm->ndevices) < vm->nodes) {
 			s->type = SNAP_SEC_MEMORY;
-			s->id = k - vm->ndevices;
+			s->id = k;
 			s->ram_off = w->node[s->id].page_first * PG;
 			s->raw_bytes = w->node[s->id].page_count * PG;
+		} else {
+			s->type = SNAP_SEC_DISK;
+			s->id = w->disk[k - vm->nodes].index;
 		}
 	}
 	snprintf(w->dir, sizeof(w->dir), "%s", path);
@@ -812,6 +1118,7 @@ fail:
 	free(w->node);
 	free(w->sec);
 	free(w->part);
+	free(w->disk);
 	free(w);
 	return NULL;
 }
@@ -1041,6 +1348,7 @@ w_free(struct snap_writer *w, bool remove_parts)
 	free(w->node);
 	free(w->sec);
 	free(w->part);
+	free(w->disk);
 	free(w);
 }
 
@@ -1159,6 +1467,29 @@ remove_old_parts(const struct snap_writer *w, const char *old, uint32_t n)
 	}
 }
 
+/* The disk records, each a section stored as is, before the manifest. */
+static int
+write_disks(struct snap_writer *w, char *why, size_t whylen)
+{
+	uint8_t b[SNAP_DISK_SIZE + SNAP_DISK_PATH_MAX];
+	uint32_t i, first = w->nsec - w->ndisk;
+	size_t n;
+
+	for (i = 0; i < w->ndisk; i++) {
+		struct wsec *ws = &w->sec[first + i];
+
+		memset(b, 0, sizeof(b));
+		n = disk_encode(&w->disk[i], b);
+		ws->s.offset = w->f.off;
+		ws->s.raw_bytes = ws->s.stored_bytes = n;
+		ws->s.crc = ws->s.raw_crc = crc_of(0, b, n);
+		if (sfile_append(&w->f, b, n, why, whylen) < 0)
+			return w_fail(w, why, whylen);
+		ws->given = true;
+	}
+	return 0;
+}
+
 int
 snap_writer_finish(struct snap_writer *w, char *why, size_t whylen)
 {
@@ -1167,7 +1498,7 @@ snap_writer_finish(struct snap_writer *w, char *why, size_t whylen)
 	char *old = NULL;
 	int rc = -1;
 
-	if (w_usable(w, why, whylen) < 0)
+	if (w_usable(w, why, whylen) < 0 || write_disks(w, why, whylen) < 0)
 		goto out;
 	for (i = 0; i < w->nsec; i++) {
 		const struct snap_section *s = &w->sec[i].s;
@@ -1275,6 +1606,9 @@ sec_label(const struct snap_section *sec, char *buf, size_t len)
 		break;
 	case SNAP_SEC_MEMORY:
 		snprintf(buf, len, "memory of node %" PRIu32, sec->id);
+		break;
+	case SNAP_SEC_DISK:
+		snprintf(buf, len, "disk %" PRIu32, sec->id);
 		break;
 	default:
 		snprintf(buf, len, "section of type %u", (unsigned)sec->type);
@@ -1491,8 +1825,8 @@ section_decode(struct snap *s, const uint8_t *p, uint32_t i,
 	const struct snap_info *in = &s->info;
 	uint64_t cb = (uint64_t)in->chunk_pages * PG, first, end;
 	const struct rfile *f;
-	char l[128];
-	uint32_t j;
+	char l[160];
+	uint32_t j, n;
 
 	sec->type = wire_get16(p + OFF(snap_section_le, type));
 	sec->flags = wire_get16(p + OFF(snap_section_le, flags));
@@ -1535,11 +1869,17 @@ section_decode(struct snap *s, const uint8_t *p, uint32_t i,
 			return BAD("manifest: section %" PRIu32 ": bad device "
 				   "name",
 				   i);
-		if (!snap_device_known(sec->name))
+		if (!device_known_in(sec->name, in->version) &&
+		    in->version == SNAP_VERSION)
 			return BAD("unknown device '%s' (section %" PRIu32
 				   "): this build restores %s",
 				   sec->name, i,
-				   snap_device_names(l, sizeof(l)));
+				   device_names_in(in->version, l, sizeof(l)));
+		if (!device_known_in(sec->name, in->version))
+			return BAD("unknown device '%s' (section %" PRIu32
+				   "): a version %" PRIu32 " file names %s",
+				   sec->name, i, in->version,
+				   device_names_in(in->version, l, sizeof(l)));
 		for (j = 0; j < i; j++)
 			if (in->sec[j].type == SNAP_SEC_DEVICE &&
 			    strcmp(in->sec[j].name, sec->name) == 0)
@@ -1552,9 +1892,48 @@ section_decode(struct snap *s, const uint8_t *p, uint32_t i,
 		break;
 	case SNAP_SEC_MEMORY:
 		break;
+	case SNAP_SEC_DISK:
+		if (in->version < 2)
+			return BAD("manifest: section %" PRIu32 ": a disk in a "
+				   "version %" PRIu32 " file",
+				   i, in->version);
+		for (j = 0, n = 0; j < i; j++)
+			n += in->sec[j].type == SNAP_SEC_DISK;
+		if (n == SNAP_DISKS_MAX)
+			return BAD("manifest: more than %u disks",
+				   SNAP_DISKS_MAX);
+		if (sec->id >= SNAP_DISKS_MAX)
+			return BAD("manifest: section %" PRIu32
+				   ": disk %" PRIu32 ", not in 0..%u",
+				   i, sec->id, SNAP_DISKS_MAX - 1);
+		for (j = 0; j < i; j++)
+			if (in->sec[j].type == SNAP_SEC_DISK &&
+			    in->sec[j].id == sec->id)
+				return BAD("manifest: disk %" PRIu32 " twice",
+					   sec->id);
+		if (sec->name[0])
+			return BAD("manifest: section %" PRIu32 ": a disk "
+				   "with a name",
+				   i);
+		if (sec->flags)
+			return BAD("manifest: disk %" PRIu32
+				   ": flags 0x%" PRIx32
+				   " (a disk record is stored as is)",
+				   sec->id, sec->flags);
+		if (sec->raw_bytes <= SNAP_DISK_SIZE ||
+		    sec->raw_bytes > SNAP_DISK_SIZE + SNAP_DISK_PATH_MAX)
+			return BAD("manifest: disk %" PRIu32
+				   ": a record of %" PRIu64
+				   " bytes: a path of 1 to %u bytes takes %u "
+				   "to %u",
+				   sec->id, sec->raw_bytes, SNAP_DISK_PATH_MAX,
+				   SNAP_DISK_SIZE + 1,
+				   SNAP_DISK_SIZE + SNAP_DISK_PATH_MAX);
+		break;
 	default:
 		return BAD("manifest: section %" PRIu32 ": unknown type %u "
-			   "(this build reads 1 vcpu, 2 device, 3 memory)",
+			   "(this build reads 1 vcpu, 2 device, 3 memory, "
+			   "4 disk)",
 			   i, (unsigned)sec->type);
 	}
 	sec_label(sec, l, sizeof(l));
@@ -1732,7 +2111,7 @@ manifest_decode(struct snap *s, const uint8_t *m, uint32_t mlen,
 	if (in->nparts > in->nodes)
 		return BAD("manifest: %" PRIu32 " parts for %" PRIu32 " nodes",
 			   in->nparts, in->nodes);
-	if (nsec > SNAP_VCPUS_MAX + SNAP_DEVICES_MAX + SNAP_NODES_MAX)
+	if (nsec > SECTIONS_MAX)
 		return BAD("manifest: %" PRIu32 " sections", nsec);
 	if (in->page_bytes != PG)
 		return BAD("manifest: pages of %" PRIu32 " bytes, not 4096",
@@ -2008,6 +2387,44 @@ out:
 	return rc;
 }
 
+static int
+cmp_disk(const void *a, const void *b)
+{
+	uint32_t x = ((const struct snap_disk *)a)->index;
+	uint32_t y = ((const struct snap_disk *)b)->index;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Reads and checks every disk record into info.disks, by index. */
+static int
+disks_load(struct snap *s, char *why, size_t whylen)
+{
+	struct snap_info *in = &s->info;
+	uint8_t b[SNAP_DISK_SIZE + SNAP_DISK_PATH_MAX];
+	uint32_t i, n = 0;
+
+	for (i = 0; i < in->nsec; i++)
+		n += in->sec[i].type == SNAP_SEC_DISK;
+	in->disks = calloc(n ? n : 1, sizeof(*in->disks));
+	if (!in->disks)
+		return FAIL(ENOMEM, "out of memory");
+	for (i = 0; i < in->nsec; i++) {
+		const struct snap_section *sec = &in->sec[i];
+
+		if (sec->type != SNAP_SEC_DISK)
+			continue;
+		/* Its length is checked: SNAP_DISK_SIZE + 1 to b's. */
+		if (snap_read_state(s, i, b, sizeof(b), why, whylen) < 0 ||
+		    disk_decode(b, (size_t)sec->raw_bytes, sec->id,
+				&in->disks[in->ndisks], why, whylen) < 0)
+			return -1;
+		in->ndisks++;
+	}
+	qsort(in->disks, in->ndisks, sizeof(*in->disks), cmp_disk);
+	return 0;
+}
+
 struct snap *
 snap_open_fd(int fd, int dirfd, char *why, size_t whylen)
 {
@@ -2109,6 +2526,8 @@ snap_open_fd(int fd, int dirfd, char *why, size_t whylen)
 		if (index_load(s, s->mem[i], why, whylen) < 0)
 			goto fail;
 	}
+	if (disks_load(s, why, whylen) < 0)
+		goto fail;
 	cb = (uint64_t)s->info.chunk_pages * PG;
 	s->zbuf = malloc(cb);
 	s->cache = malloc(cb);
@@ -2185,6 +2604,7 @@ snap_close(struct snap *s)
 	free(s->info.node);
 	free(s->info.parts);
 	free(s->info.sec);
+	free(s->info.disks);
 	free(s);
 }
 

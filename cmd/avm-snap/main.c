@@ -2,7 +2,7 @@
  * avm-snap: snapshots of a whole aggregated VM (DESIGN.md, "Snapshots").
  * Verbs come from one table that is also the usage.  Today there is
  * one, inspect: what a snapshot file holds, and with --verify whether
- * every byte of it is sound.  Saving and restoring need the VM side
+ * every byte of it is sound and its disk images are as they were saved.  Saving and restoring need the VM side
  * (avm-run and the pagers) and are not built yet; the file format they
  * will write and read is lib/snapfile.c, man/avm-snap.5.
  */
@@ -18,7 +18,7 @@
 #include "snap.h"
 
 static const char usage_line[] =
-	"usage: " PROG " [-hjVv] [--verify] verb FILE\n";
+	"usage: " PROG " [-hjVv] [--verify [--ignore-disks]] verb FILE\n";
 
 enum {
 	OPT_HELP = 'h',
@@ -26,6 +26,7 @@ enum {
 	OPT_VERBOSE = 'v',
 	OPT_JSON = 'j',
 	OPT_VERIFY = 256,
+	OPT_IGNORE_DISKS,
 };
 
 static const struct opt opts[] = {
@@ -37,7 +38,12 @@ static const struct opt opts[] = {
 	{ "json", OPT_JSON, NULL, "print one JSON document" },
 	{ "verify", OPT_VERIFY, NULL,
 	  "inspect: read every byte and check every\n"
-	  "CRC32; the first bad chunk is named" },
+	  "CRC32; the first bad chunk is named; then\n"
+	  "that each disk image is as saved (its size\n"
+	  "and modification time)" },
+	{ "ignore-disks", OPT_IGNORE_DISKS, NULL,
+	  "inspect --verify: do not look at the disk\n"
+	  "images, only at the snapshot's bytes" },
 };
 
 struct verb {
@@ -48,7 +54,8 @@ struct verb {
 static const struct verb verbs[] = {
 	{ { "inspect", "FILE",
 	    "print what a snapshot holds: format version, VM,\n"
-	    "vCPUs, nodes, memory, each section's sizes" },
+	    "vCPUs, nodes, disks, memory, each section's\n"
+	    "sizes" },
 	  verb_inspect },
 };
 
@@ -108,6 +115,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_VERIFY:
 			c.verify = 1;
+			break;
+		case OPT_IGNORE_DISKS:
+			c.ignore_disks = 1;
 			break;
 		default:
 			log_err("%s", p.error);

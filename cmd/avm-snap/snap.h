@@ -11,7 +11,8 @@
 struct snapcmd {
 	int json;
 	int verbose;
-	int verify; /* inspect --verify */
+	int verify;	  /* inspect --verify */
+	int ignore_disks; /* inspect --ignore-disks */
 };
 
 /* Prints the usage line on stderr and exits 64. */

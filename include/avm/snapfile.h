@@ -11,7 +11,9 @@
  *   sections vCPU states (one per vCPU), device states (one per device,
  *            by name), memory (one section per node: the RAM that node
  *            is home of, in chunks of up to 256 pages, each zlib
- *            compressed with its CRC32, then the chunk index)
+ *            compressed with its CRC32, then the chunk index), disk
+ *            records (one per disk image: its path, size, modification
+ *            time and read-only flag; version 2)
  *   trailer  32 bytes at the end: where the manifest is again, the
  *            CRC32 of every byte before the trailer, trailer CRC32
  *
@@ -25,10 +27,25 @@
  *
  * The version rule: the reader checks the magic, then the version, and
  * only then anything else, so a file of another version is refused as
- * that ("format version 2: this build reads version 1"), never for a
- * field it misreads.  Reserved bytes must be zero and unknown flags,
- * section types and device names are refused: a change that a version 1
- * reader would misread takes a new version.
+ * that ("format version 3: this build reads versions 1 to 2"), never for
+ * a field it misreads.  Reserved bytes must be zero and unknown flags,
+ * section types and device names are refused; a new field, flag,
+ * section type or device name takes a new version, so that an older
+ * reader says the file is from a newer avm instead of naming the first
+ * thing it does not know.  Version 2 added the disk section and the instance names of
+ * devices that come more than once (virtio-blk0, virtio-net3); it is
+ * version 1 with those, so this build reads both, and holds a version 1
+ * file to version 1's types and names.
+ *
+ * Why disks are sections and not manifest entries: a record holds a path
+ * of up to 4095 bytes, and the manifest is fixed-size entries that the
+ * reader sizes from counts; a section already has an offset, a length
+ * and CRC32s checked at open, the no-overlap and truncation rules, and
+ * is read back by snap_read_state and snap_verify like any state.  A
+ * disk section's entry says which disk (id: its index, 0..7, the N of
+ * the device "virtio-blkN"); its bytes are struct snap_disk_le and the
+ * path.  The disk's contents stay in its image: the record is what a
+ * restore checks the image against (snap_disk_check).
  *
  * Errors: functions return 0 or -1 with errno and fill why (whylen
  * bytes, lowercase, no trailing newline) with what is wrong and where
@@ -52,9 +69,9 @@
 #include "avm/placement.h"
 
 /* The version rule: this build writes SNAP_VERSION and reads these. */
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2
 #define SNAP_VERSION_MIN 1
-#define SNAP_VERSION_MAX 1
+#define SNAP_VERSION_MAX 2
 
 #define SNAP_MAGIC "AVMSNAP" /* and a NUL: 8 bytes at offset 0 */
 #define SNAP_TRAILER_MAGIC "AVMSEND"
@@ -73,6 +90,9 @@
 #define SNAP_DEV_NAME_MAX 15	   /* [a-z][a-z0-9_-]* */
 #define SNAP_PART_NAME_MAX 47	   /* a file name, no '/' */
 #define SNAP_WRITER_MAX 31	   /* "avm 0.1.0" */
+#define SNAP_DISKS_MAX 8	   /* = avm-run's VM_DISKS_MAX */
+#define SNAP_NETS_MAX 8		   /* = avm-run's VM_NETS_MAX */
+#define SNAP_DISK_PATH_MAX 4095	   /* bytes of a disk's path, no NUL */
 
 /* --- on disk: fixed little-endian structs ------------------------------- */
 
@@ -83,6 +103,7 @@
 #define SNAP_SECTION_SIZE 96
 #define SNAP_CHUNK_SIZE 64
 #define SNAP_TRAILER_SIZE 32
+#define SNAP_DISK_SIZE 32 /* then the path */
 
 /* Header flags. */
 #define SNAP_F_PART 0x1u /* a part file: memory of one node, no manifest */
@@ -151,6 +172,8 @@ enum snap_type {
 	SNAP_SEC_VCPU = 1,   /* id: the vCPU; opaque state bytes */
 	SNAP_SEC_DEVICE = 2, /* name: the device; opaque state bytes */
 	SNAP_SEC_MEMORY = 3, /* id: the node; chunks and their index */
+	SNAP_SEC_DISK = 4,   /* id: the disk; a snap_disk_le and the path
+				(version 2) */
 };
 
 /* Section flags. */
@@ -197,6 +220,27 @@ struct snap_chunk_le {
 };
 _Static_assert(sizeof(struct snap_chunk_le) == SNAP_CHUNK_SIZE, "snap chunk");
 
+/* Disk flags. */
+#define SNAP_DISK_RO 0x1u /* the guest could only read it */
+#define SNAP_DISK_KNOWN SNAP_DISK_RO
+
+/*
+ * The bytes of a disk section: the image as it was when the snapshot
+ * was taken, then its path (the section's other bytes: 1 to 4095, an
+ * absolute path as avm-run opened it, no NUL and no control character,
+ * not NUL-terminated).  Written by snap_writer_finish from what the VM
+ * declared at open; stored as is, never deflated.  mtime_s is the one
+ * signed field of the format: st_mtim may be before 1970.
+ */
+struct snap_disk_le {
+	uint8_t size_bytes[8]; /* st_size */
+	uint8_t mtime_s[8];    /* st_mtim.tv_sec, two's complement */
+	uint8_t mtime_ns[4];   /* st_mtim.tv_nsec, 0..999999999 */
+	uint8_t flags[4];      /* SNAP_DISK_* */
+	uint8_t reserved[8];
+};
+_Static_assert(sizeof(struct snap_disk_le) == SNAP_DISK_SIZE, "snap disk");
+
 /* The trailer, the file's last 32 bytes, written last. */
 struct snap_trailer_le {
 	uint8_t magic[8]; /* "AVMSEND\0" */
@@ -211,14 +255,68 @@ _Static_assert(sizeof(struct snap_trailer_le) == SNAP_TRAILER_SIZE,
 
 /* --- shared by writer and reader ---------------------------------------- */
 
-/* 1 when this build can restore a device of that name (uart, rtc, ...). */
+/*
+ * 1 when this build can restore a device of that name: one of node 0's
+ * (uart, rtc, pm, ioapic, pic, debugexit), or an instance of a device
+ * that comes more than once, its ops name and index ("virtio-blk0" to
+ * "virtio-blk7", "virtio-net0" to "virtio-net7": avm-run's disks and
+ * cards, the index without leading zeros).  The bare ops name is not a
+ * device of a snapshot.  0 otherwise.
+ */
 int snap_device_known(const char *name);
+
+/*
+ * The name instance i of the device whose ops name is base is saved
+ * under ("virtio-blk", 2: "virtio-blk2"), into buf.  Returns 0, or -1
+ * with errno EINVAL (base does not come more than once, or i is past
+ * its last instance) or ENAMETOOLONG (buf).
+ */
+int snap_device_instance(const char *base, uint32_t i, char *buf, size_t len);
 
 /* The known device names, ", "-separated, into buf; returns buf. */
 const char *snap_device_names(char *buf, size_t len);
 
-/* "vcpu", "device", "memory"; "unknown" otherwise. */
+/* "vcpu", "device", "memory", "disk"; "unknown" otherwise. */
 const char *snap_type_name(unsigned type);
+
+/* A disk image as a snapshot records it. */
+struct snap_disk {
+	uint32_t index; /* 0..SNAP_DISKS_MAX - 1: device virtio-blk<index> */
+	char path[SNAP_DISK_PATH_MAX + 1]; /* absolute */
+	uint64_t size_bytes;
+	int64_t mtime_s; /* st_mtim */
+	uint32_t mtime_ns;
+	int readonly;
+};
+
+/*
+ * Fills d with disk index's image at path as it is now: its size and
+ * modification time from fstat of fd (the descriptor the VM reads it
+ * through), or from stat of path when fd is -1.  path must be absolute
+ * (a restore may run in another folder).  Returns 0, or -1 with errno
+ * (EINVAL: index out of range, a relative path or one with a control
+ * character, not a regular file; ENAMETOOLONG: over SNAP_DISK_PATH_MAX;
+ * stat's) and why.
+ */
+int snap_disk_init(struct snap_disk *d, uint32_t index, const char *path,
+		   int fd, int readonly, char *why, size_t whylen);
+
+/*
+ * Whether d's image is still the one saved: stats d->path now (following
+ * links, as opening it would) and compares.  Returns 0 when it is a
+ * regular file of the size and modification time recorded; 1 when it
+ * changed, why saying how ("disk 0 '/x.img': 2097152 bytes now, 1048576
+ * when saved", "disk 0 '/x.img': modified since the snapshot:
+ * 2026-12-07 01:40:02.123456789 UTC now, 2026-12-07 01:39:00.000000000
+ * UTC when saved", "... not a regular file now"); -1 with stat's errno
+ * when it cannot be looked at (ENOENT: gone; EACCES; ...) and why
+ * ("disk 0 '/x.img': No such file or directory").
+ */
+int snap_disk_check(const struct snap_disk *d, char *why, size_t whylen);
+
+/* d's modification time as snap_disk_check says it, into buf ("2026-12-07
+ * 01:39:00.000000000 UTC"); returns buf. */
+const char *snap_disk_mtime(const struct snap_disk *d, char *buf, size_t len);
 
 /*
  * The path of node's part file beside main, into buf:
@@ -249,6 +347,8 @@ struct snap_vm {
 	const struct placement_node *placement; /* [nodes], at save time */
 	const char *const *devices;		/* [ndevices] names */
 	uint32_t ndevices;
+	const struct snap_disk *disks; /* [ndisks]: snap_disk_init's */
+	uint32_t ndisks;	       /* 0..SNAP_DISKS_MAX */
 };
 
 struct snap_write_opts {
@@ -278,7 +378,8 @@ struct snap_writer;
  * Starts a snapshot of vm at path: creates "<path>.tmp.<pid>" (0600,
  * O_EXCL, not through a link) and reserves the header and manifest.
  * Then each vCPU's and each declared device's state and each node's
- * memory must be given once, in any order, before snap_writer_finish.
+ * memory must be given once, in any order, before snap_writer_finish,
+ * which writes the disk records as vm declared them (copied here).
  * Returns the writer, or NULL with errno (EINVAL for a bad vm or opts,
  * with why; open's errno) and why.
  */
@@ -360,7 +461,7 @@ void snap_writer_abort(struct snap_writer *w);
 struct snap_section {
 	enum snap_type type;
 	uint32_t flags;
-	uint32_t id;			  /* vCPU, or node (memory) */
+	uint32_t id;			  /* vCPU, node (memory) or disk */
 	char name[SNAP_DEV_NAME_MAX + 1]; /* device; "" otherwise */
 	uint32_t part;			  /* 0: main file; k: parts[k - 1] */
 	uint64_t offset, stored_bytes, raw_bytes;
@@ -398,6 +499,8 @@ struct snap_info {
 	struct snap_section *sec; /* [nsec], in manifest order */
 	uint32_t nsec;
 	uint64_t chunks, zero_pages; /* every memory section's */
+	struct snap_disk *disks;     /* [ndisks], by index */
+	uint32_t ndisks;
 };
 
 /* I/O an open snapshot did, for tests and --verbose. */
@@ -411,9 +514,10 @@ struct snap;
 
 /*
  * Opens the snapshot at path (part files beside it): the header, the
- * trailer, the manifest and every chunk index are read and checked
- * against each other and the files' lengths; chunk bytes are not read
- * (snap_verify).  Returns the snapshot, or NULL with errno (EBADMSG: not
+ * trailer, the manifest, every chunk index and every disk record are
+ * read and checked against each other and the files' lengths; chunk
+ * bytes are not read (snap_verify), nor are the disk images looked at
+ * (snap_disk_check).  Returns the snapshot, or NULL with errno (EBADMSG: not
  * a valid snapshot; open's or read's) and why.
  */
 struct snap *snap_open(const char *path, char *why, size_t whylen);

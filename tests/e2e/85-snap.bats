@@ -2,8 +2,9 @@
 # avm-snap inspect over snapshot files that avm-snapgen writes with the
 # library's writer (the one saving will feed): what a user reads in YAML
 # and JSON, --verify on good and damaged files (65, the message naming
-# what is wrong), and the exit statuses of bad use.  No VM runs here, so
-# nothing needs KVM and nothing may skip.
+# what is wrong) and on disk images changed since the snapshot (65, 66
+# for one gone, --ignore-disks to look away), and the exit statuses of
+# bad use.  No VM runs here, so nothing needs KVM and nothing may skip.
 
 load helpers
 bats_require_minimum_version 1.5.0
@@ -44,7 +45,7 @@ mem_offset() {
 	gen "$D/demo.snap" --vm demo --vcpus 4 --memory 64M --nodes 2 \
 		--created 1796580802
 	run -0 --separate-stderr avm-snap inspect "$D/demo.snap"
-	assert_line "format_version: 1"
+	assert_line "format_version: 2"
 	assert_line "vm: demo"
 	assert_line "vcpus: 4"
 	assert_line "mem_bytes: 67108864  # 64M"
@@ -61,13 +62,14 @@ mem_offset() {
 	gen "$D/demo.snap" --vm demo --vcpus 4 --memory 64M --nodes 2
 	run -0 --separate-stderr avm-snap -j inspect "$D/demo.snap"
 	echo "$output" | jq -e '
-		.format_version == 1 and .vm == "demo" and .vcpus == 4 and
+		.format_version == 2 and .vm == "demo" and .vcpus == 4 and
 		.mem_bytes == 67108864 and .file_bytes > 0 and
 		(.snapshot_id | test("^[0-9a-f]{32}$")) and
 		(.written_by | startswith("avm ")) and
 		(.nodes | length) == 2 and
 		.nodes[0].vcpus == 2 and .nodes[1].vcpu_first == 2 and
 		.nodes[1].mem_bytes == 33554432 and .nodes[1].part == null and
+		.disks == [] and
 		(.sections | length) == 4 + 6 + 2 and
 		([.sections[] | select(.type == "vcpu") | .vcpu] == [0, 1, 2, 3]) and
 		([.sections[] | select(.type == "device") | .device] ==
@@ -86,7 +88,9 @@ mem_offset() {
 
 @test "inspect: YAML and JSON say the same" {
 	requires python-yaml
-	gen "$D/s.snap" --nodes 3 --vcpus 3 --memory 12M --parts
+	truncate -s 1M "$D/a b.img"
+	gen "$D/s.snap" --nodes 3 --vcpus 3 --memory 12M --parts \
+		--disk "$D/a b.img,ro"
 	avm-snap inspect --verify "$D/s.snap" >"$D/y"
 	avm-snap -j inspect --verify "$D/s.snap" >"$D/j"
 	run -0 python3 -c 'import json, sys, yaml
@@ -166,9 +170,9 @@ sys.exit(0 if a == b else "differ:\n%r\n%r" % (a, b))' "$D/y" "$D/j"
 
 @test "a newer format version: 65, naming the version got and the one read" {
 	gen "$D/v.snap" --memory 1M
-	poke "$D/v.snap" 8 2
+	poke "$D/v.snap" 8 3
 	run -65 avm-snap inspect --verify "$D/v.snap"
-	assert_output "avm-snap: '$D/v.snap': format version 2: this build reads version 1 (the file is from a newer avm)"
+	assert_output "avm-snap: '$D/v.snap': format version 3: this build reads versions 1 to 2 (the file is from a newer avm)"
 }
 
 @test "truncated files: 65, naming what is cut" {
@@ -196,7 +200,141 @@ sys.exit(0 if a == b else "differ:\n%r\n%r" % (a, b))' "$D/y" "$D/j"
 @test "a snapshot of a VM with a device this build does not know: 65" {
 	gen "$D/d.snap" --devices uart,vga --memory 1M
 	run -65 avm-snap inspect "$D/d.snap"
-	assert_output "avm-snap: '$D/d.snap': unknown device 'vga' (section 3): this build restores uart, rtc, pm, ioapic, pic, debugexit"
+	assert_output "avm-snap: '$D/d.snap': unknown device 'vga' (section 3): this build restores uart, rtc, pm, ioapic, pic, debugexit, virtio-blk0 to virtio-blk7, virtio-net0 to virtio-net7"
+	# one name per instance: the bare ops name is not one, nor disk 8
+	gen "$D/i.snap" --devices virtio-blk0,virtio-blk7,virtio-net0 --memory 1M
+	run -0 avm-snap -j inspect "$D/i.snap"
+	echo "$output" | jq -e '[.sections[] | select(.type == "device") | .device] ==
+		["virtio-blk0", "virtio-blk7", "virtio-net0"]'
+	for bad in virtio-blk virtio-blk8 virtio-blkx virtio-net01; do
+		gen "$D/i.snap" --devices "uart,$bad" --memory 1M
+		run -65 avm-snap inspect "$D/i.snap"
+		assert_output --partial "unknown device '$bad' (section 3)"
+	done
+}
+
+# image FILE SIZE: a disk image of SIZE bytes with a fixed mtime.
+image() {
+	truncate -s "$2" "$1"
+	touch -d '2026-12-07 01:39:00.25 UTC' "$1"
+}
+
+@test "disks: inspect lists each image's path, size, mtime and ro" {
+	image "$D/root.img" 1M
+	image "$D/data.img" 64K
+	cd "$D"
+	# a relative path is recorded absolute, as avm-run opened it
+	gen "$D/d.snap" --memory 1M --devices uart,virtio-blk0,virtio-blk1 \
+		--disk root.img --disk "$D/data.img,ro"
+	run -0 --separate-stderr avm-snap inspect "$D/d.snap"
+	assert_line "disks:"
+	assert_line "  - disk: 0"
+	assert_line "    path: $D/root.img"
+	assert_line "    size_bytes: 1048576  # 1M"
+	assert_line "    mtime_unix_s: 1796607540  # 2026-12-07 01:39:00.250000000 UTC"
+	assert_line "    mtime_nsec: 250000000"
+	assert_line "    read_only: false"
+	assert_line "    path: $D/data.img"
+	assert_line "    read_only: true"
+	assert_line "    disk: 1"
+	[ -z "$stderr" ]
+	run -0 --separate-stderr avm-snap -j inspect "$D/d.snap"
+	echo "$output" | jq -e --arg d "$D" '
+		.disks == [
+		 {disk: 0, path: "\($d)/root.img", size_bytes: 1048576,
+		  mtime_unix_s: 1796607540, mtime_nsec: 250000000,
+		  read_only: false},
+		 {disk: 1, path: "\($d)/data.img", size_bytes: 65536,
+		  mtime_unix_s: 1796607540, mtime_nsec: 250000000,
+		  read_only: true}] and
+		([.sections[] | select(.type == "disk") | .disk] == [0, 1]) and
+		([.sections[] | select(.type == "disk") | .deflated] ==
+		 [false, false])'
+	run -0 avm-snapgen --check --memory 1M --devices uart,virtio-blk0,virtio-blk1 \
+		--disk root.img --disk "$D/data.img,ro" "$D/d.snap"
+}
+
+@test "disks: --verify passes on unchanged images" {
+	image "$D/a.img" 1M
+	image "$D/b.img" 2M
+	gen "$D/d.snap" --memory 1M --disk "$D/a.img" --disk "$D/b.img,ro"
+	run -0 --separate-stderr avm-snap -j inspect --verify "$D/d.snap"
+	[ -z "$stderr" ]
+	echo "$output" | jq -e '
+		.verify.ok == true and .verify.disks_checked == 2 and
+		.verify.disks_ignored == false and
+		.verify.sections_checked == 2 + 6 + 1 + 2 and
+		[.disks[].unchanged] == [true, true] and
+		([.disks[] | has("error")] == [false, false])'
+	# without --verify the images are not looked at
+	rm "$D/b.img"
+	run -0 avm-snap -j inspect "$D/d.snap"
+	echo "$output" | jq -e '[.disks[] | has("unchanged")] == [false, false]'
+}
+
+@test "disks: a touched image fails --verify with 65, naming both times" {
+	image "$D/a.img" 1M
+	gen "$D/d.snap" --memory 1M --disk "$D/a.img"
+	touch -d '2026-12-07 01:40:02.123456789 UTC' "$D/a.img"
+	run -65 --separate-stderr avm-snap -j inspect --verify "$D/d.snap"
+	assert_equal "$stderr" "avm-snap: '$D/d.snap': disk 0 '$D/a.img': modified since the snapshot: 2026-12-07 01:40:02.123456789 UTC now, 2026-12-07 01:39:00.250000000 UTC when saved"
+	echo "$output" | jq -e --arg d "$D" '
+		.verify.ok == false and .verify.bad_disk == 0 and
+		.verify.bad_chunk == null and .verify.disks_checked == 1 and
+		.verify.chunks_checked == 1 and
+		.disks[0].unchanged == false and
+		.disks[0].error == .verify.error and
+		(.verify.error | startswith("disk 0 '"'"'\($d)/a.img'"'"': modified since the snapshot: "))'
+	# a plain touch (now) is a change too
+	image "$D/a.img" 1M
+	run -0 avm-snap inspect --verify "$D/d.snap"
+	touch "$D/a.img"
+	run -65 avm-snap inspect --verify "$D/d.snap"
+	assert_line --partial "disk 0 '$D/a.img': modified since the snapshot: "
+}
+
+@test "disks: another size fails --verify with 65; the first bad disk decides" {
+	image "$D/a.img" 1M
+	image "$D/b.img" 1M
+	gen "$D/d.snap" --memory 1M --disk "$D/a.img" --disk "$D/b.img"
+	truncate -s 2M "$D/b.img"
+	touch -d '2026-12-07 01:39:00.25 UTC' "$D/b.img" # the same mtime
+	run -65 --separate-stderr avm-snap inspect --verify "$D/d.snap"
+	assert_equal "$stderr" "avm-snap: '$D/d.snap': disk 1 '$D/b.img': 2097152 bytes now, 1048576 when saved"
+	assert_line "  bad_disk: 1"
+	assert_line "    unchanged: true"
+	# both changed: each named, in order; a disk gone is 66
+	rm "$D/a.img"
+	run -66 --separate-stderr avm-snap -j inspect --verify "$D/d.snap"
+	assert_equal "${#stderr_lines[@]}" 2
+	assert_equal "${stderr_lines[0]}" "avm-snap: '$D/d.snap': disk 0 '$D/a.img': No such file or directory"
+	assert_equal "${stderr_lines[1]}" "avm-snap: '$D/d.snap': disk 1 '$D/b.img': 2097152 bytes now, 1048576 when saved"
+	echo "$output" | jq -e '.verify.bad_disk == 0 and
+		[.disks[].unchanged] == [false, false]'
+	mkdir "$D/a.img"
+	run -65 avm-snap inspect --verify "$D/d.snap"
+	assert_line "avm-snap: '$D/d.snap': disk 0 '$D/a.img': not a regular file now"
+}
+
+@test "disks: --ignore-disks checks the snapshot's bytes and not the images" {
+	image "$D/a.img" 1M
+	gen "$D/d.snap" --memory 4M --pattern random --disk "$D/a.img"
+	truncate -s 3M "$D/a.img"
+	run -65 avm-snap inspect --verify "$D/d.snap"
+	run -0 --separate-stderr avm-snap -j inspect --verify --ignore-disks "$D/d.snap"
+	[ -z "$stderr" ]
+	echo "$output" | jq -e '.verify.ok == true and
+		.verify.disks_checked == 0 and .verify.disks_ignored == true and
+		(.disks[0] | has("unchanged") | not)'
+	# a damaged snapshot is still one
+	off=$(mem_offset "$D/d.snap")
+	flip "$D/d.snap" $((off + 5000))
+	run -65 avm-snap inspect --verify --ignore-disks "$D/d.snap"
+	assert_output --partial "chunk 0 (guest RAM 0x0-0xfffff, node 0): bad CRC32"
+	# and one damaged snapshot does not look at its images
+	run -65 --separate-stderr avm-snap -j inspect --verify "$D/d.snap"
+	echo "$output" | jq -e '.verify.bad_chunk == 0 and
+		.verify.bad_disk == null and .verify.disks_checked == 0'
 }
 
 @test "part files: one per node, named in the manifest, each checked" {

@@ -8,12 +8,13 @@
  * almost never get past the header.  For half of the inputs (by the low
  * bit of the header's CRC32 byte, which is rewritten anyway) the target
  * first makes the CRC32s agree again, as an attacker could: the header's
- * length, the chunk indexes', the manifest's, the header's, the
- * trailer's and the whole file's.  The rules behind the CRC32s (bounds,
+ * length, the chunk indexes', the disk records', the manifest's, the
+ * header's, the trailer's and the whole file's.  The rules behind the CRC32s (bounds,
  * counts, placement, names) are then what stands between the bytes and
  * the reader's memory.  Part files are not reached (no folder).
  *
- * Seeds: tests/fuzz/seed/fuzz-snapfile/, written by avm-snapgen.
+ * Seeds: tests/fuzz/seed/fuzz-snapfile/, written by avm-snapgen (disks.snap
+ * with --disk, so that disk records are there to mutate).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -59,6 +60,22 @@ reseal(uint8_t *b, size_t len)
 			    at + (uint64_t)(i + 1) * SNAP_SECTION_SIZE <= mlen;
 		     i++) {
 			e = m + at + (uint64_t)i * SNAP_SECTION_SIZE;
+			if (wire_get16(e + OFF(snap_section_le, type)) ==
+			    SNAP_SEC_DISK) {
+				io = wire_get64(e +
+						OFF(snap_section_le, offset));
+				n = wire_get64(
+					e + OFF(snap_section_le, stored_bytes));
+				if (io <= len && n <= len - io) {
+					wire_put32(
+						e + OFF(snap_section_le, crc),
+						crc(b + io, (size_t)n));
+					wire_put32(e + OFF(snap_section_le,
+							   raw_crc),
+						   crc(b + io, (size_t)n));
+				}
+				continue;
+			}
 			if (wire_get16(e + OFF(snap_section_le, type)) !=
 			    SNAP_SEC_MEMORY)
 				continue;
@@ -97,6 +114,18 @@ exercise(struct snap *s)
 
 	if (!in->vm[0] || !in->vcpus || !in->nodes || !in->mem_bytes)
 		abort();
+	/* What the reader lets through of a disk record keeps its rules. */
+	if (in->ndisks > SNAP_DISKS_MAX)
+		abort();
+	for (i = 0; i < in->ndisks; i++) {
+		const struct snap_disk *d = &in->disks[i];
+
+		if (d->index >= SNAP_DISKS_MAX || d->path[0] != '/' ||
+		    strlen(d->path) > SNAP_DISK_PATH_MAX ||
+		    d->mtime_ns > 999999999u ||
+		    (i && d->index <= in->disks[i - 1].index))
+			abort();
+	}
 	why[0] = '\0';
 	if (snap_verify(s, &v, NULL, NULL, why, sizeof(why)) < 0 && !why[0])
 		abort();

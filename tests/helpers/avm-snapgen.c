@@ -15,6 +15,12 @@
  *     --devices LIST       device states, comma-separated (default
  *                          uart,rtc,pm,ioapic,pic,debugexit; "" none);
  *                          any well-formed name, known or not
+ *     --disk PATH[,ro]     a disk record (repeatable; the Nth is disk N):
+ *                          the image at PATH (made absolute from the
+ *                          current folder) as it is now, its size and
+ *                          modification time (snap_disk_init); ",ro"
+ *                          marks it read-only.  No device state goes
+ *                          with it unless --devices names virtio-blkN
  *     --pattern P          guest RAM: zero, random (every page, from
  *                          --seed), counter (each 8-byte word holds
  *                          its RAM offset), mixed (page p: zero when
@@ -43,17 +49,20 @@
  *                          (default 120000)
  *
  * Exit: 0 done (or the same), 1 --check found a difference, 64 usage,
- * 65 --check: not a valid snapshot, 66 --check: cannot read FILE,
+ * 65 --check: not a valid snapshot, 66 --check: cannot read FILE (or
+ * --disk: no such image),
  * 69 --from-pagers: the pagers refused or failed (the message says
  * why), 73 the file cannot be written.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "avm/exit.h"
 #include "avm/log.h"
@@ -81,6 +90,8 @@ static const char *devs[SNAP_DEVICES_MAX];
 static char dev_buf[SNAP_DEVICES_MAX * (SNAP_DEV_NAME_MAX + 2)];
 static uint32_t ndevs;
 static struct placement_node place[SNAP_NODES_MAX];
+static struct snap_disk disks[SNAP_DISKS_MAX];
+static uint32_t ndisks;
 
 /* Page p of the pattern into buf. */
 static void
@@ -127,7 +138,9 @@ usage(int status)
 		"zero|random|counter|mixed]\n"
 		"                   [--seed N] [--level N] [--chunk-pages N] "
 		"[--state-bytes N]\n"
-		"                   [--created S] [--parts] [--check]\n"
+		"                   [--created S] [--disk PATH[,ro]]... "
+		"[--parts] "
+		"[--check]\n"
 		"                   [--from-pagers [--timeout-ms MS]] FILE\n");
 	exit(status);
 }
@@ -204,7 +217,8 @@ save_from_pagers(struct snap_writer *w, const char *path, int lvl,
 static int
 generate(const char *path)
 {
-	struct snap_vm v = { vm, vcpus, mem_bytes, nodes, place, devs, ndevs };
+	struct snap_vm v = { vm,   vcpus, mem_bytes, nodes, place,
+			     devs, ndevs, disks,     ndisks };
 	struct snap_write_opts o = { level, chunk_pages, created, NULL, parts };
 	struct part_job *jobs = NULL;
 	pthread_t *th = NULL;
@@ -330,7 +344,7 @@ compare(const char *path)
 	for (i = 0, d = 0; !bad && i < in->nsec; i++) {
 		const struct snap_section *sec = &in->sec[i];
 
-		if (sec->type == SNAP_SEC_MEMORY)
+		if (sec->type == SNAP_SEC_MEMORY || sec->type == SNAP_SEC_DISK)
 			continue;
 		if (sec->type == SNAP_SEC_VCPU) {
 			len = state_bytes;
@@ -353,6 +367,20 @@ compare(const char *path)
 			bad = 1;
 		}
 	}
+	for (i = 0; !bad && i < ndisks; i++)
+		if (in->ndisks != ndisks ||
+		    strcmp(in->disks[i].path, disks[i].path) != 0 ||
+		    in->disks[i].readonly != disks[i].readonly ||
+		    in->disks[i].index != i) {
+			log_err("'%s': disk %" PRIu32 " is not what was asked",
+				path, i);
+			bad = 1;
+		}
+	if (!bad && in->ndisks != ndisks) {
+		log_err("'%s': %" PRIu32 " disks, not %" PRIu32, path,
+			in->ndisks, ndisks);
+		bad = 1;
+	}
 	if (!bad && d != ndevs) {
 		log_err("'%s': %" PRIu32 " devices, not %" PRIu32, path, d,
 			ndevs);
@@ -362,6 +390,34 @@ compare(const char *path)
 	free(b);
 	snap_close(s);
 	return bad ? AVM_EX_FAIL : AVM_EX_OK;
+}
+
+/* --disk PATH[,ro]: disk ndisks as it is now. */
+static void
+parse_disk(const char *arg)
+{
+	char p[PATH_MAX + 8], cwd[PATH_MAX], why[512];
+	size_t n = strlen(arg);
+	int ro = n > 3 && strcmp(arg + n - 3, ",ro") == 0;
+
+	if (ndisks == SNAP_DISKS_MAX) {
+		log_err("--disk: more than %u", SNAP_DISKS_MAX);
+		usage(AVM_EX_USAGE);
+	}
+	if (ro)
+		n -= 3;
+	if (arg[0] == '/')
+		snprintf(p, sizeof(p), "%.*s", (int)n, arg);
+	else if (getcwd(cwd, sizeof(cwd)))
+		snprintf(p, sizeof(p), "%s/%.*s", cwd, (int)n, arg);
+	else
+		log_die(AVM_EX_SOFTWARE, "getcwd: %s", strerror(errno));
+	if (snap_disk_init(&disks[ndisks], ndisks, p, -1, ro, why,
+			   sizeof(why)) < 0)
+		log_die(errno == ENOENT || errno == EACCES ? AVM_EX_NOINPUT
+							   : AVM_EX_USAGE,
+			"--disk: %s", why);
+	ndisks++;
 }
 
 static void
@@ -393,6 +449,7 @@ main(int argc, char **argv)
 		{ "memory", required_argument, NULL, 'm' },
 		{ "nodes", required_argument, NULL, 'N' },
 		{ "devices", required_argument, NULL, 'd' },
+		{ "disk", required_argument, NULL, 'D' },
 		{ "pattern", required_argument, NULL, 'p' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "level", required_argument, NULL, 'l' },
@@ -451,6 +508,9 @@ main(int argc, char **argv)
 			break;
 		case 'd':
 			device_list = optarg;
+			break;
+		case 'D':
+			parse_disk(optarg);
 			break;
 		case 'p':
 			if (pattern_parse(optarg) >= 0)

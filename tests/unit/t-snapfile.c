@@ -5,7 +5,9 @@
  * is caught by snap_open or snap_verify; each kind of damage gives its
  * own message (a chunk, the index, the manifest, the header, the
  * trailer, truncation, a newer version, an unknown device, offsets past
- * the end); a writer that fails leaves no file.
+ * the end); a writer that fails leaves no file; disk records round trip,
+ * hostile ones are refused, version 1 files are read as version 1, and
+ * snap_disk_check sees an image that changed.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -18,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -81,8 +84,8 @@ vm_make(struct vm *m, const char *name, uint32_t vcpus, uint32_t nodes,
 	for (i = 0; i < 4; i++)
 		for (p = 0; p < sizeof(m->state[i]); p++)
 			m->state[i][p] = (uint8_t)(i * 7 + p / 10);
-	m->v = (struct snap_vm){ name,	   vcpus, pages * PG, nodes,
-				 m->place, devs,  ndevs };
+	m->v = (struct snap_vm){ name, vcpus, pages * PG, nodes, m->place,
+				 devs, ndevs, NULL,	  0 };
 }
 
 static void
@@ -161,7 +164,7 @@ vm_same(struct vm *m, const char *path)
 	for (i = 0; same && i < in->nsec; i++) {
 		const struct snap_section *sec = &in->sec[i];
 
-		if (sec->type == SNAP_SEC_MEMORY)
+		if (sec->type == SNAP_SEC_MEMORY || sec->type == SNAP_SEC_DISK)
 			continue;
 		if (snap_read_state(s, i, buf, sizeof(buf), why, sizeof(why)) <
 		    0) {
@@ -275,7 +278,8 @@ crc(const uint8_t *p, size_t len)
 
 /*
  * Makes the CRC32s of b (a main file) agree again after an edit: each
- * memory section's index CRC in the manifest, the manifest's in the
+ * memory section's index CRC and each disk record's in the manifest,
+ * the manifest's in the
  * header and trailer, the header's, the trailer's, and with whole the
  * whole-file CRC32 too.  What is left to catch is the edit itself.
  */
@@ -293,6 +297,21 @@ reseal(uint8_t *b, size_t len, int whole)
 
 	for (i = 0; i < nsec; i++) {
 		e = m + at + (uint64_t)i * SNAP_SECTION_SIZE;
+		if (wire_get16(e + OFF(snap_section_le, type)) ==
+		    SNAP_SEC_DISK) {
+			uint64_t o =
+				wire_get64(e + OFF(snap_section_le, offset));
+			uint64_t n = wire_get64(
+				e + OFF(snap_section_le, stored_bytes));
+
+			if (o <= len && n <= len - o) {
+				wire_put32(e + OFF(snap_section_le, crc),
+					   crc(b + o, (size_t)n));
+				wire_put32(e + OFF(snap_section_le, raw_crc),
+					   crc(b + o, (size_t)n));
+			}
+			continue;
+		}
 		if (wire_get16(e + OFF(snap_section_le, type)) !=
 			    SNAP_SEC_MEMORY ||
 		    wire_get32(e + OFF(snap_section_le, part)) != 0)
@@ -358,6 +377,24 @@ refused(const char *path, int verify, const char *want)
 	return 0;
 }
 
+/*
+ * A copy of b (len bytes) edited by stmt (on x), its CRC32s made to
+ * agree, must be refused at open with a message holding want.
+ */
+#define EDIT(what, stmt, want)                                       \
+	do {                                                         \
+		uint8_t *c_ = malloc(len);                           \
+		memcpy(c_, b, len);                                  \
+		{                                                    \
+			uint8_t *x = c_;                             \
+			stmt;                                        \
+		}                                                    \
+		reseal(c_, len, 1);                                  \
+		spit(path_of("x.snap"), c_, len);                    \
+		ok(refused(path_of("x.snap"), 0, want), "%s", what); \
+		free(c_);                                            \
+	} while (0)
+
 /* --- tests ------------------------------------------------------------- */
 
 static void
@@ -380,7 +417,8 @@ test_round_trip(void)
 	if (!s)
 		return;
 	in = snap_info(s);
-	is_int(in->version, 1, "format version 1");
+	is_int(in->version, SNAP_VERSION, "format version %d", SNAP_VERSION);
+	is_int(in->ndisks, 0, "no disks");
 	is_str(in->vm, "rt", "VM name");
 	is_int(in->vcpus, 3, "vCPUs");
 	is_int(in->nodes, 2, "nodes");
@@ -684,7 +722,15 @@ test_every_byte(void)
 	struct vm m;
 	uint8_t *b;
 
+	struct snap_disk d;
+
 	vm_make(&m, "tiny", 1, 1, 20, devs, 1);
+	snprintf(d.path, sizeof(d.path), "%s", path_of("tiny.img"));
+	spit(d.path, (const uint8_t *)"disk", 4);
+	ok(snap_disk_init(&d, 5, d.path, -1, 1, why, sizeof(why)) == 0,
+	   "a disk record: %s", why);
+	m.v.disks = &d;
+	m.v.ndisks = 1;
 	memset(m.ram, 0, 20 * PG);
 	memset(m.ram + 2 * PG, 0x33, PG); /* a small file: each byte a try */
 	memset(m.ram + 17 * PG, 0x44, 100);
@@ -800,18 +846,18 @@ test_damage(void)
 	   "a flipped trailer byte");
 
 	/* Versions: named before the header's CRC32 is looked at. */
-	wire_put32(b + 8, 2);
+	wire_put32(b + 8, 3);
 	spit(path_of("x.snap"), b, len);
 	ok(refused(path_of("x.snap"), 0,
-		   "format version 2: this build reads version 1 (the file "
-		   "is from a newer avm)"),
+		   "format version 3: this build reads versions 1 to 2 (the "
+		   "file is from a newer avm)"),
 	   "a future version");
 	wire_put32(b + 8, 0);
 	spit(path_of("x.snap"), b, len);
 	ok(refused(path_of("x.snap"), 0,
-		   "format version 0: this build reads version 1"),
+		   "format version 0: this build reads versions 1 to 2"),
 	   "version 0");
-	wire_put32(b + 8, 1);
+	wire_put32(b + 8, SNAP_VERSION);
 
 	/* Truncated, at several points. */
 	{
@@ -856,20 +902,6 @@ test_damage(void)
 	}
 
 	/* Fields edited and the CRC32s made to agree: the rules. */
-#define EDIT(what, stmt, want)                                       \
-	do {                                                         \
-		uint8_t *c_ = malloc(len);                           \
-		memcpy(c_, b, len);                                  \
-		{                                                    \
-			uint8_t *x = c_;                             \
-			stmt;                                        \
-		}                                                    \
-		reseal(c_, len, 1);                                  \
-		spit(path_of("x.snap"), c_, len);                    \
-		ok(refused(path_of("x.snap"), 0, want), "%s", what); \
-		free(c_);                                            \
-	} while (0)
-
 	EDIT("an unknown device",
 	     memset(sec_entry(x, 2 + 3) + OFF(snap_section_le, name), 0, 16);
 	     memcpy(sec_entry(x, 2 + 3) + OFF(snap_section_le, name), "vga", 3),
@@ -936,7 +968,6 @@ test_damage(void)
 				SNAP_NODE_SIZE + OFF(snap_node_le, vcpu_count),
 			2),
 	     "manifest: no state for vcpu 2");
-#undef EDIT
 
 	/* A chunk forged whole (both its CRC32s made to agree): only the
 	 * whole-file CRC32 is left to catch it.  At level 0 a chunk is
@@ -1091,18 +1122,419 @@ test_writer_failures(void)
 	vm_free(&m);
 }
 
+/* A file of len bytes at path, its mtime set to sec.ns. */
+static void
+image_make(const char *path, off_t len, time_t sec, long ns)
+{
+	struct timespec t[2] = { { sec, ns }, { sec, ns } };
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	if (fd < 0 || ftruncate(fd, len) < 0 || futimens(fd, t) < 0)
+		abort();
+	close(fd);
+}
+
+/* The first section of type disk of info in, or -1. */
+static int
+first_disk_section(const struct snap_info *in)
+{
+	uint32_t i;
+
+	for (i = 0; i < in->nsec; i++)
+		if (in->sec[i].type == SNAP_SEC_DISK)
+			return (int)i;
+	return -1;
+}
+
+static void
+test_disks(void)
+{
+	const char *const devs[] = { "uart", "virtio-blk0", "virtio-blk3",
+				     "virtio-net0" };
+	struct snap_disk d[SNAP_DISKS_MAX + 1], *r;
+	const struct snap_info *in;
+	struct snap_verified v;
+	struct snap *s;
+	struct vm m;
+	uint8_t *b, *e;
+	size_t len;
+	uint64_t at;
+	char long_path[SNAP_DISK_PATH_MAX + 2];
+	int k, fd;
+	uint32_t i;
+
+	dir_clear();
+	image_make(path_of("a.img"), 1 << 20, 1796607540, 0);
+	image_make(path_of("b.img"), 4096, -86400, 999999999);
+	/* Declared out of order: the reader gives them by index. */
+	fd = open(path_of("b.img"), O_RDONLY);
+	ok(snap_disk_init(&d[0], 3, path_of("b.img"), fd, 1, why,
+			  sizeof(why)) == 0,
+	   "disk 3 from its descriptor: %s", why);
+	close(fd);
+	ok(snap_disk_init(&d[1], 0, path_of("a.img"), -1, 0, why,
+			  sizeof(why)) == 0,
+	   "disk 0 from its path: %s", why);
+	is_int(d[1].size_bytes, 1 << 20, "its size");
+	is_int(d[1].mtime_s, 1796607540, "its mtime");
+	is_int(d[0].mtime_s, -86400, "an mtime before 1970");
+	is_int(d[0].mtime_ns, 999999999, "and its nanoseconds");
+
+	vm_make(&m, "dsk", 2, 1, 40, devs, 4);
+	m.v.disks = d;
+	m.v.ndisks = 2;
+	ok(vm_save(&m, path_of("d.snap"), &opts16) == 0, "write: %s", why);
+	ok(vm_same(&m, path_of("d.snap")), "every page and state reads back");
+	s = snap_open(path_of("d.snap"), why, sizeof(why));
+	ok(s != NULL, "open: %s", s ? "" : why);
+	if (!s)
+		return;
+	in = snap_info(s);
+	is_int(in->version, 2, "a file with disks is version 2");
+	is_int(in->ndisks, 2, "two disks");
+	if (in->ndisks != 2) {
+		snap_close(s);
+		vm_free(&m);
+		return;
+	}
+	r = &in->disks[0];
+	ok(r->index == 0 && strcmp(r->path, path_of("a.img")) == 0 &&
+		   r->size_bytes == 1 << 20 && r->mtime_s == 1796607540 &&
+		   r->mtime_ns == 0 && !r->readonly,
+	   "disk 0 reads back: %s, %" PRIu64 " bytes", r->path, r->size_bytes);
+	r = &in->disks[1];
+	ok(r->index == 3 && strcmp(r->path, path_of("b.img")) == 0 &&
+		   r->size_bytes == 4096 && r->mtime_s == -86400 &&
+		   r->mtime_ns == 999999999 && r->readonly,
+	   "disk 3 reads back, read-only, from before 1970");
+	{
+		char t[64];
+
+		is_str(snap_disk_mtime(r, t, sizeof(t)),
+		       "1969-12-31 00:00:00.999999999 UTC",
+		       "its mtime in words");
+	}
+	is_int(in->nsec, 2 + 4 + 1 + 2, "a section per disk");
+	k = first_disk_section(in);
+	ok(k == 7 && in->sec[k].id == 3 &&
+		   in->sec[k].raw_bytes ==
+			   SNAP_DISK_SIZE + strlen(path_of("b.img")) &&
+		   in->sec[k].stored_bytes == in->sec[k].raw_bytes &&
+		   in->sec[k].flags == 0,
+	   "the disk sections come last, as declared, stored as is");
+	ok(snap_verify(s, &v, NULL, NULL, why, sizeof(why)) == 0 &&
+		   v.sections == 9,
+	   "verify reads the disk records too: %s", why);
+	for (i = 0; i < in->ndisks; i++)
+		ok(snap_disk_check(&in->disks[i], why, sizeof(why)) == 0,
+		   "disk %" PRIu32 " unchanged", in->disks[i].index);
+	snap_close(s);
+
+	/* The writer refuses what the reader would. */
+	memcpy(&d[2], &d[1], sizeof(d[1]));
+	m.v.ndisks = 3;
+	ok(!snap_writer_open(path_of("w.snap"), &m.v, NULL, why, sizeof(why)) &&
+		   errno == EINVAL && strcmp(why, "disk 0 twice") == 0,
+	   "a disk twice: %s", why);
+	d[2].index = 8;
+	ok(!snap_writer_open(path_of("w.snap"), &m.v, NULL, why, sizeof(why)) &&
+		   errno == EINVAL && strcmp(why, "disk 8: not in 0..7") == 0,
+	   "disk 8: %s", why);
+	d[2].index = 1;
+	snprintf(d[2].path, sizeof(d[2].path), "rel.img");
+	ok(!snap_writer_open(path_of("w.snap"), &m.v, NULL, why, sizeof(why)) &&
+		   errno == EINVAL &&
+		   strcmp(why, "disk 1: the path is not absolute") == 0,
+	   "a relative path: %s", why);
+	snprintf(d[2].path, sizeof(d[2].path), "/a\nb.img");
+	ok(!snap_writer_open(path_of("w.snap"), &m.v, NULL, why, sizeof(why)) &&
+		   errno == EINVAL &&
+		   strcmp(why, "disk 1: the path holds a control character") ==
+			   0,
+	   "a newline in a path: %s", why);
+	m.v.ndisks = SNAP_DISKS_MAX + 1;
+	ok(!snap_writer_open(path_of("w.snap"), &m.v, NULL, why, sizeof(why)) &&
+		   errno == EINVAL && strcmp(why, "9 disks: at most 8") == 0,
+	   "9 disks: %s", why);
+	m.v.ndisks = 2;
+	is_int(dir_count(), 3, "and no file made");
+
+	/* snap_disk_init's refusals. */
+	memset(long_path, 'a', sizeof(long_path) - 1);
+	long_path[0] = '/';
+	long_path[sizeof(long_path) - 1] = '\0';
+	ok(snap_disk_init(&d[2], 0, long_path, -1, 0, why, sizeof(why)) < 0 &&
+		   errno == ENAMETOOLONG &&
+		   strcmp(why, "disk 0: a path of 4096 bytes, at most 4095") ==
+			   0,
+	   "a path of 4096 bytes: %s", why);
+	ok(snap_disk_init(&d[2], 0, dir, -1, 0, why, sizeof(why)) < 0 &&
+		   errno == EINVAL && strstr(why, "': not a regular file"),
+	   "a folder: %s", why);
+	ok(snap_disk_init(&d[2], 0, path_of("none.img"), -1, 0, why,
+			  sizeof(why)) < 0 &&
+		   errno == ENOENT,
+	   "a missing image: %s", why);
+	ok(snap_disk_init(&d[2], 8, path_of("a.img"), -1, 0, why, sizeof(why)) <
+			   0 &&
+		   errno == EINVAL,
+	   "index 8: %s", why);
+
+	/* Hostile records, their CRC32s made to agree. */
+	b = slurp(path_of("d.snap"), &len);
+	s = snap_open(path_of("d.snap"), why, sizeof(why));
+	in = snap_info(s);
+	k = first_disk_section(in); /* disk 3, b.img */
+	at = in->sec[k].offset;
+	e = b + at;
+	EDIT("a NUL in a path", x[at + SNAP_DISK_SIZE + 3] = 0,
+	     "disk 3: the path holds a NUL byte");
+	EDIT("a control character in a path", x[at + SNAP_DISK_SIZE + 3] = 27,
+	     "disk 3: the path holds a control character");
+	EDIT("a relative path", x[at + SNAP_DISK_SIZE] = 't',
+	     "disk 3: the path is not absolute");
+	EDIT("reserved bytes of a disk",
+	     x[at + OFF(snap_disk_le, reserved) + 7] = 1,
+	     "disk 3: reserved bytes not zero");
+	EDIT("unknown disk flags", x[at + OFF(snap_disk_le, flags)] |= 4,
+	     "disk 3: unknown flags 0x4");
+	EDIT("a second of 10^9 ns",
+	     wire_put32(x + at + OFF(snap_disk_le, mtime_ns), 1000000000),
+	     "disk 3: a modification time with 1000000000 ns, at most "
+	     "999999999");
+	EDIT("a size past off_t's",
+	     wire_put64(x + at + OFF(snap_disk_le, size_bytes), 1ull << 63),
+	     "disk 3: 9223372036854775808 bytes, more than a file can "
+	     "hold");
+	EDIT("a record longer than a path can be",
+	     wire_put64(sec_entry(x, k) + OFF(snap_section_le, raw_bytes),
+			SNAP_DISK_SIZE + SNAP_DISK_PATH_MAX + 1);
+	     wire_put64(sec_entry(x, k) + OFF(snap_section_le, stored_bytes),
+			SNAP_DISK_SIZE + SNAP_DISK_PATH_MAX + 1),
+	     "manifest: disk 3: a record of 4128 bytes: a path of 1 to 4095 "
+	     "bytes takes 33 to 4127");
+	EDIT("a record without a path",
+	     wire_put64(sec_entry(x, k) + OFF(snap_section_le, raw_bytes),
+			SNAP_DISK_SIZE);
+	     wire_put64(sec_entry(x, k) + OFF(snap_section_le, stored_bytes),
+			SNAP_DISK_SIZE),
+	     "manifest: disk 3: a record of 32 bytes");
+	EDIT("disk 8",
+	     wire_put32(sec_entry(x, k) + OFF(snap_section_le, id), 8),
+	     "manifest: section 7: disk 8, not in 0..7");
+	EDIT("a disk twice",
+	     wire_put32(sec_entry(x, k) + OFF(snap_section_le, id), 0),
+	     "manifest: disk 0 twice");
+	EDIT("a disk with a name",
+	     memcpy(sec_entry(x, k) + OFF(snap_section_le, name), "sda", 3),
+	     "manifest: section 7: a disk with a name");
+	EDIT("a deflated disk record",
+	     wire_put16(sec_entry(x, k) + OFF(snap_section_le, flags), 1),
+	     "manifest: disk 3: flags 0x1 (a disk record is stored as is)");
+	EDIT("a disk in a part",
+	     wire_put32(sec_entry(x, k) + OFF(snap_section_le, part), 1),
+	     "manifest: disk 3: memory fields set");
+	(void)e;
+	/* A flipped record byte, not resealed: caught at open. */
+	b[at + SNAP_DISK_SIZE + 2] ^= 1;
+	spit(path_of("x.snap"), b, len);
+	b[at + SNAP_DISK_SIZE + 2] ^= 1;
+	ok(refused(path_of("x.snap"), 0, "disk 3: bad CRC32 0x"),
+	   "a flipped path byte: bad CRC32 at open");
+	snap_close(s);
+	free(b);
+
+	/* Nine disks: eight written, and vCPU 0's state made a ninth. */
+	for (i = 0; i < SNAP_DISKS_MAX; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "%" PRIu32 ".img", i);
+		image_make(path_of(name), 512, 1796607540, 0);
+		snap_disk_init(&d[i], i, path_of(name), -1, 0, why,
+			       sizeof(why));
+	}
+	m.v.ndisks = SNAP_DISKS_MAX;
+	why[0] = '\0';
+	ok(vm_save(&m, path_of("n.snap"),
+		   &(struct snap_write_opts){ 0, 16, 0, NULL, 0 }) == 0,
+	   "eight disks: %s", why);
+	b = slurp(path_of("n.snap"), &len);
+	EDIT("nine disks",
+	     wire_put16(sec_entry(x, 0) + OFF(snap_section_le, type),
+			SNAP_SEC_DISK);
+	     wire_put32(sec_entry(x, 0) + OFF(snap_section_le, id), 7),
+	     "manifest: more than 8 disks");
+	free(b);
+	vm_free(&m);
+	dir_clear();
+}
+
+/* A version 1 file: read as version 1 was, with its types and names. */
+static void
+test_version1(void)
+{
+	const char *const v1devs[] = { "uart", "pic" };
+	const char *const v2devs[] = { "uart", "virtio-net0" };
+	struct snap_disk d;
+	struct snap *s;
+	struct vm m;
+	uint8_t *b;
+	size_t len;
+
+	vm_make(&m, "old", 1, 1, 20, v1devs, 2);
+	vm_save(&m, path_of("v.snap"), &opts16);
+	b = slurp(path_of("v.snap"), &len);
+	wire_put32(b + OFF(snap_hdr_le, version), 1);
+	reseal(b, len, 1);
+	spit(path_of("v1.snap"), b, len);
+	s = snap_open(path_of("v1.snap"), why, sizeof(why));
+	ok(s && snap_info(s)->version == 1 && snap_info(s)->ndisks == 0,
+	   "a version 1 file reads: %s", s ? "" : why);
+	snap_close(s);
+	free(b);
+	ok(vm_same(&m, path_of("v1.snap")), "every page and state of it");
+	vm_free(&m);
+
+	vm_make(&m, "old", 1, 1, 20, v2devs, 2);
+	vm_save(&m, path_of("v.snap"), &opts16);
+	b = slurp(path_of("v.snap"), &len);
+	EDIT("an instance name in a version 1 file",
+	     wire_put32(x + OFF(snap_hdr_le, version), 1),
+	     "unknown device 'virtio-net0' (section 2): a version 1 file "
+	     "names uart, rtc, pm, ioapic, pic, debugexit");
+	free(b);
+	vm_free(&m);
+
+	vm_make(&m, "old", 1, 1, 20, v1devs, 2);
+	image_make(path_of("v.img"), 512, 1796607540, 0);
+	snap_disk_init(&d, 2, path_of("v.img"), -1, 0, why, sizeof(why));
+	m.v.disks = &d;
+	m.v.ndisks = 1;
+	vm_save(&m, path_of("v.snap"), &opts16);
+	b = slurp(path_of("v.snap"), &len);
+	EDIT("a disk in a version 1 file",
+	     wire_put32(x + OFF(snap_hdr_le, version), 1),
+	     "manifest: section 4: a disk in a version 1 file");
+	free(b);
+	vm_free(&m);
+	dir_clear();
+}
+
+/* Sets path's mtime to sec.ns. */
+static void
+touch(const char *path, time_t sec, long ns)
+{
+	struct timespec t[2] = { { sec, ns }, { sec, ns } };
+
+	if (utimensat(AT_FDCWD, path, t, 0) < 0)
+		abort();
+}
+
+static void
+test_disk_check(void)
+{
+	struct snap_disk d;
+	char want[600];
+	const char *p = path_of("c.img");
+
+	image_make(p, 1 << 20, 1796607540, 0);
+	snap_disk_init(&d, 0, p, -1, 0, why, sizeof(why));
+	ok(snap_disk_check(&d, why, sizeof(why)) == 0, "unchanged: 0");
+
+	touch(p, 1796607602, 123456789);
+	snprintf(want, sizeof(want),
+		 "disk 0 '%s': modified since the snapshot: 2026-12-07 "
+		 "01:40:02.123456789 UTC now, 2026-12-07 01:39:00.000000000 "
+		 "UTC when saved",
+		 p);
+	ok(snap_disk_check(&d, why, sizeof(why)) == 1 && strcmp(why, want) == 0,
+	   "a new mtime: %s", why);
+	touch(p, 1796607540, 1);
+	ok(snap_disk_check(&d, why, sizeof(why)) == 1 &&
+		   strstr(why, "01:39:00.000000001 UTC now"),
+	   "one nanosecond later is a change");
+	touch(p, 1796607540, 0);
+	ok(snap_disk_check(&d, why, sizeof(why)) == 0,
+	   "the mtime put back: unchanged");
+
+	if (truncate(p, 2 << 20) < 0)
+		abort();
+	touch(p, 1796607540, 0);
+	snprintf(want, sizeof(want),
+		 "disk 0 '%s': 2097152 bytes now, 1048576 when saved", p);
+	ok(snap_disk_check(&d, why, sizeof(why)) == 1 && strcmp(why, want) == 0,
+	   "another size, the same mtime: %s", why);
+
+	unlink(p);
+	snprintf(want, sizeof(want), "disk 0 '%s': No such file or directory",
+		 p);
+	ok(snap_disk_check(&d, why, sizeof(why)) == -1 && errno == ENOENT &&
+		   strcmp(why, want) == 0,
+	   "removed: -1, ENOENT: %s", why);
+
+	if (mkdir(p, 0700) < 0)
+		abort();
+	snprintf(want, sizeof(want), "disk 0 '%s': not a regular file now", p);
+	ok(snap_disk_check(&d, why, sizeof(why)) == 1 && strcmp(why, want) == 0,
+	   "replaced by a folder: %s", why);
+	rmdir(p);
+
+	/* A link to the image is followed, as opening the path would. */
+	image_make(path_of("t.img"), 1 << 20, 1796607540, 0);
+	if (symlink(path_of("t.img"), p) < 0)
+		abort();
+	ok(snap_disk_check(&d, why, sizeof(why)) == 0,
+	   "a link to an image like it: unchanged");
+	dir_clear();
+}
+
 static void
 test_names(void)
 {
 	static const uint8_t pid[16] = { 0x0a, 0xff, 0x12, 0x00, 0x77 };
 	char p[256];
 
+	static const char *const yes[] = {
+		"virtio-blk0",
+		"virtio-blk7",
+		"virtio-net0",
+		"virtio-net7",
+	};
+	static const char *const no[] = {
+		"virtio-blk",	"virtio-blk8",	"virtio-blkx",
+		"virtio-blk00", "virtio-blk01", "virtio-blk-1",
+		"virtio-net8",	"virtio-net10", "virtio-gpu0",
+		"uart0",	"virtio-blk0x", "virtio-blk4294967296",
+	};
+	size_t i;
+
 	ok(snap_device_known("uart") && snap_device_known("debugexit") &&
 		   !snap_device_known("virtio-gpu") && !snap_device_known(""),
 	   "the known devices");
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		ok(snap_device_known(yes[i]), "instance name '%s'", yes[i]);
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		ok(!snap_device_known(no[i]), "not a device: '%s'", no[i]);
+	ok(snap_device_instance("virtio-blk", 3, p, sizeof(p)) == 0 &&
+		   strcmp(p, "virtio-blk3") == 0,
+	   "instance 3 of virtio-blk: %s", p);
+	ok(snap_device_instance("virtio-net", 7, p, sizeof(p)) == 0 &&
+		   strcmp(p, "virtio-net7") == 0,
+	   "instance 7 of virtio-net: %s", p);
+	ok(snap_device_instance("virtio-net", 8, p, sizeof(p)) < 0 &&
+		   errno == EINVAL,
+	   "no instance 8");
+	ok(snap_device_instance("uart", 0, p, sizeof(p)) < 0 && errno == EINVAL,
+	   "the uart comes once");
+	ok(snap_device_instance("virtio-blk", 1, p, 11) < 0 &&
+		   errno == ENAMETOOLONG,
+	   "a buffer too small");
 	is_str(snap_device_names(p, sizeof(p)),
-	       "uart, rtc, pm, ioapic, pic, debugexit", "named in messages");
+	       "uart, rtc, pm, ioapic, pic, debugexit, virtio-blk0 to "
+	       "virtio-blk7, virtio-net0 to virtio-net7",
+	       "named in messages");
 	is_str(snap_type_name(SNAP_SEC_MEMORY), "memory", "type names");
+	is_str(snap_type_name(SNAP_SEC_DISK), "disk", "type names: disk");
 	ok(snap_part_path("/a/b/vm.snap", pid, 3, p, sizeof(p)) == 0 &&
 		   strcmp(p, "/a/b/vm.snap.0aff1200.node3") == 0,
 	   "part path: %s", p);
@@ -1131,6 +1563,9 @@ main(void)
 	test_damage();
 	test_unknown_device_written();
 	test_writer_failures();
+	test_disks();
+	test_version1();
+	test_disk_check();
 	dir_clear();
 	rmdir(dir);
 	return done_testing();
