@@ -245,16 +245,25 @@ rx_put(struct vnet *v, const struct virtq_chain *c)
 	return (uint32_t)want;
 }
 
+/* Frames read from the tap in one turn of the worker, at most: a host
+ * that sends faster than the card takes (dropping them all, say, for a
+ * buffer too small) must not keep the worker from its loop, where a
+ * pause, a reset or the card's end waits. */
+#define RX_BATCH VIRTIO_NET_QUEUE_MAX
+
 static void
 rx_drain(struct vnet *v)
 {
 	enum virtq_pop_result r;
+	unsigned reads = 0;
 	uint32_t put;
 	ssize_t got;
 
 	vmmio_notify_enable(&v->t, VIRTIO_NET_RXQ, 0);
 	for (;;) {
 		if (!v->rx_len) {
+			if (reads++ == RX_BATCH)
+				return; /* the tap is still readable */
 			do
 				got = read(v->fd, v->frame, sizeof(v->frame));
 			while (got < 0 && errno == EINTR);
