@@ -62,14 +62,34 @@ vm_resume(struct vm *vm)
 	return 0;
 }
 
+/* With stop_server set, vm_end does what avm-run's main thread does
+ * when the VM ends (ctl_stop, on its own thread) and returns only once
+ * that had time to cut the clients off: the reply to `stop` comes after
+ * the server began to stop, as it may in avm-run. */
+static struct ctl *stop_server;
+static pthread_t stopper;
+
+static void *
+stopper_thread(void *arg)
+{
+	ctl_stop(arg);
+	return NULL;
+}
+
 void
 vm_end(struct vm *vm, enum vm_end why, int status, const char *fmt, ...)
 {
+	struct timespec ms100 = { 0, 100000000 };
+
 	(void)vm;
 	(void)why;
 	(void)status;
 	(void)fmt;
 	ended = 1;
+	if (stop_server) {
+		pthread_create(&stopper, NULL, stopper_thread, stop_server);
+		nanosleep(&ms100, NULL);
+	}
 }
 
 /* --- clients ---------------------------------------------------------------*/
@@ -252,6 +272,18 @@ main(void)
 		ok(all, "every client was closed when it stopped");
 	}
 	ok(access(path, F_OK) < 0, "run.sock is gone");
+
+	/* `stop` ends the VM, whose end stops the server: the reply to
+	 * `stop` still reaches its client. */
+	ended = 0;
+	c = ctl_start(&vm, path);
+	stop_server = c;
+	ok(c && call("stop", out, sizeof(out), &ms) == 0 && ended,
+	   "stop answers while the VM's end stops the server");
+	if (c)
+		pthread_join(stopper, NULL);
+	stop_server = NULL;
+	ok(access(path, F_OK) < 0, "and run.sock is gone");
 	for (int i = 0; i < 40; i++)
 		if (idle[i])
 			link_free(idle[i]);
