@@ -260,6 +260,9 @@ client_thread(void *arg)
 	struct ctl_client *k = arg;
 
 	ctl_serve(k);
+	/* Its fd is closed; cut (open until the reap) would keep the
+	 * connection up, and the client waiting for an answer. */
+	shutdown(k->cut, SHUT_RDWR);
 	pthread_mutex_lock(&k->c->lock);
 	k->done = true;
 	pthread_mutex_unlock(&k->c->lock);

@@ -169,6 +169,27 @@ closed_by_server(struct link *l)
 	       (p.revents & (POLLHUP | POLLERR));
 }
 
+/* 1 when the server closed fd within 3 s (what it sent first is read
+ * and dropped). */
+static int
+eof_within_3s(int fd)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	uint64_t deadline = now_ns() + 3000000000ull;
+	char b[256];
+	ssize_t n;
+
+	while (now_ns() < deadline &&
+	       poll(&p, 1, (int)((deadline - now_ns()) / 1000000) + 1) == 1) {
+		n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return 1;
+		if (n < 0 && errno != EAGAIN)
+			return 0;
+	}
+	return 0;
+}
+
 int
 main(void)
 {
@@ -248,6 +269,27 @@ main(void)
 		ok(r == 0, "a client sending now and then, others in between");
 		if (busy)
 			link_free(busy);
+	}
+
+	/* A client the server is done with learns it at once, not when
+	 * its place is taken: one that greets wrongly, one that says BYE
+	 * and waits for the server's end. */
+	{
+		int fd = raw_connect();
+		struct link *l = idle_client();
+		uint8_t junk[64];
+
+		memset(junk, 0xff, sizeof(junk));
+		ok(fd >= 0 && write(fd, junk, sizeof(junk)) == sizeof(junk) &&
+			   eof_within_3s(fd),
+		   "a connection whose greeting is garbage is closed");
+		if (l)
+			link_bye(l, 1000);
+		ok(l && eof_within_3s(link_fd(l)),
+		   "a client that says BYE sees the server close");
+		if (fd >= 0)
+			close(fd);
+		link_free(l);
 	}
 
 	ok(call("stop", out, sizeof(out), &ms) == 0 && ended,
