@@ -691,6 +691,9 @@ test_tapdev(void)
 		   tapdev_name_ok("a b", why, sizeof(why)) < 0 &&
 		   tapdev_name_ok("..", why, sizeof(why)) < 0,
 	   "'/', ':', a space, '..' refused");
+	/* The kernel takes a name with '%' as a pattern: "t%d" makes t0. */
+	ok(tapdev_name_ok("t%d", why, sizeof(why)) < 0 && strstr(why, "%"),
+	   "'%%' refused: %s", why);
 
 	fd = tapdev_open(TAPNAME, &created, why, sizeof(why));
 	ok(fd >= 0 && created, "a missing tap is created");
