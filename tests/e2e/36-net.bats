@@ -67,7 +67,8 @@ ran_to_kvm_or_end() {
 		assert_line --partial "avm-run: bad --net 'tap=$t': "
 	done
 	for m in 01:00:5e:00:00:01 00:00:00:00:00:00 02:41:56:00:00 \
-		02:41:56:00:00:01:02 02-41-56-00-00-01 g2:41:56:00:00:01; do
+		02:41:56:00:00:01:02 02-41-56-00-00-01 g2:41:56:00:00:01 \
+		0x:41:56:00:00:01 02:41:56:00:00:0X " 2:41:56:00:00:01"; do
 		run -64 avm-run --kernel "$G/hello.elf" --net "tap=t0,mac=$m"
 		assert_line "avm-run: bad --net 'tap=t0,mac=$m': bad mac '$m': six hex bytes XX:XX:XX:XX:XX:XX, unicast, not all zero"
 	done
