@@ -233,9 +233,10 @@ ctl_serve(struct ctl_client *k)
 			break;
 		}
 		memset(&why, 0, sizeof(why));
+		/* In a command until its reply is out: never the one cut
+		 * off for a newcomer meanwhile. */
 		client_mark(k, true);
 		r = ctl_do(c, cmd.verb, &out, &outlen, &why) != WIRE_E_NONE;
-		client_mark(k, false);
 		if (r)
 			r = link_send_error(l, WIRE_T_CTL_RESULT, h.id, &why);
 		else
@@ -246,6 +247,7 @@ ctl_serve(struct ctl_client *k)
 				NULL, 0);
 		free(out);
 		out = NULL;
+		client_mark(k, false);
 		if (r < 0)
 			break;
 	}
@@ -258,6 +260,9 @@ client_thread(void *arg)
 	struct ctl_client *k = arg;
 
 	ctl_serve(k);
+	/* Its fd is closed; cut (open until the reap) would keep the
+	 * connection up, and the client waiting for an answer. */
+	shutdown(k->cut, SHUT_RDWR);
 	pthread_mutex_lock(&k->c->lock);
 	k->done = true;
 	pthread_mutex_unlock(&k->c->lock);
@@ -357,11 +362,16 @@ ctl_thread(void *arg)
 			continue;
 		client_start(c, fd);
 	}
-	/* Every client is cut off and joined before run.sock goes. */
+	/*
+	 * Every client is cut off and joined before run.sock goes: its
+	 * reading side only, so that one in a command still sends its
+	 * reply (`stop` is one: its vm_end is what stops us) and then reads
+	 * the end.  Its connection closes with the reap.
+	 */
 	for (struct ctl_client *k = c->cl; k < c->cl + CTL_CLIENTS_MAX; k++) {
 		if (!k->used)
 			continue;
-		shutdown(k->cut, SHUT_RDWR);
+		shutdown(k->cut, SHUT_RD);
 		client_reap(k);
 	}
 	return NULL;

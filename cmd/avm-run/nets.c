@@ -25,6 +25,7 @@
  * can only name those on x86 with ACPI, so the cards are announced in
  * the DSDT alone (LNRO0005, Linux's virtio-mmio match).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -64,18 +65,19 @@ int
 vm_net_mac_parse(const char *s, uint8_t mac[6])
 {
 	unsigned v[6];
-	char end;
 
-	if (strlen(s) != 17 ||
-	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3],
-		   &v[4], &v[5], &end) != 6)
+	/* Exactly XX:XX:XX:XX:XX:XX: checked first, since scanf's %x
+	 * would also take a sign, white space or "0x". */
+	if (strlen(s) != 17)
 		return -1;
-	for (int i = 0; i < 6; i++) {
-		if (s[3 * i] == ' ' || s[3 * i] == '+' || s[3 * i] == '-' ||
-		    s[3 * i + 1] == ' ' || (i < 5 && s[3 * i + 2] != ':'))
+	for (int i = 0; i < 17; i++)
+		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
 			return -1;
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x", &v[0], &v[1], &v[2], &v[3],
+		   &v[4], &v[5]) != 6)
+		return -1;
+	for (int i = 0; i < 6; i++)
 		mac[i] = (uint8_t)v[i];
-	}
 	/* A card's own address: unicast (bit 0 of the first byte clear),
 	 * not all zeros. */
 	if (mac[0] & 1 ||

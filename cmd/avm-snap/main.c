@@ -2,9 +2,10 @@
  * avm-snap: snapshots of a whole aggregated VM (DESIGN.md, "Snapshots").
  * Verbs come from one table that is also the usage.  Today there is
  * one, inspect: what a snapshot file holds, and with --verify whether
- * every byte of it is sound and its disk images are as they were saved.  Saving and restoring need the VM side
- * (avm-run and the pagers) and are not built yet; the file format they
- * will write and read is lib/snapfile.c, man/avm-snap.5.
+ * every byte of it is sound and its disk images are as they were saved.
+ * Saving and restoring need the VM side (avm-run and the pagers) and are
+ * not built yet; the file format they will write and read is
+ * lib/snapfile.c, man/avm-snap.5.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -32,10 +32,10 @@
  * section types and device names are refused; a new field, flag,
  * section type or device name takes a new version, so that an older
  * reader says the file is from a newer avm instead of naming the first
- * thing it does not know.  Version 2 added the disk section and the instance names of
- * devices that come more than once (virtio-blk0, virtio-net3); it is
- * version 1 with those, so this build reads both, and holds a version 1
- * file to version 1's types and names.
+ * thing it does not know.  Version 2 added the disk section and the
+ * instance names of devices that come more than once (virtio-blk0,
+ * virtio-net3); it is version 1 with those, so this build reads both,
+ * and holds a version 1 file to version 1's types and names.
  *
  * Why disks are sections and not manifest entries: a record holds a path
  * of up to 4095 bytes, and the manifest is fixed-size entries that the

@@ -62,12 +62,13 @@ ran_to_kvm_or_end() {
 @test "--net usage: name too long or malformed, bad MAC, unknown key, no tap, more than 8, one tap twice: 64" {
 	run -64 avm-run --kernel "$G/hello.elf" --net tap=abcdefghijklmnop
 	assert_line "avm-run: bad --net 'tap=abcdefghijklmnop': an interface name has 1 to 15 bytes, 'abcdefghijklmnop' has 16"
-	for t in "a/b" "a:b" "a b" ".."; do
+	for t in "a/b" "a:b" "a b" ".." "t%d"; do
 		run -64 avm-run --kernel "$G/hello.elf" --net "tap=$t"
 		assert_line --partial "avm-run: bad --net 'tap=$t': "
 	done
 	for m in 01:00:5e:00:00:01 00:00:00:00:00:00 02:41:56:00:00 \
-		02:41:56:00:00:01:02 02-41-56-00-00-01 g2:41:56:00:00:01; do
+		02:41:56:00:00:01:02 02-41-56-00-00-01 g2:41:56:00:00:01 \
+		0x:41:56:00:00:01 02:41:56:00:00:0X " 2:41:56:00:00:01"; do
 		run -64 avm-run --kernel "$G/hello.elf" --net "tap=t0,mac=$m"
 		assert_line "avm-run: bad --net 'tap=t0,mac=$m': bad mac '$m': six hex bytes XX:XX:XX:XX:XX:XX, unicast, not all zero"
 	done
@@ -201,6 +202,10 @@ time.sleep(60)' >"$D/holder.out" &
 	run timeout 10 avm-run --cluster "$D/c.yaml" --node 0
 	assert_equal "$status" 78
 	assert_output "avm-run[node 0]: $D/c.yaml:7:5: tap: an interface name has 1 to 15 bytes, 'abcdefghijklmnop' has 16"
+	cluster "  - tap: t%d"
+	run timeout 10 avm-run --cluster "$D/c.yaml" --node 0
+	assert_equal "$status" 78
+	assert_output "avm-run[node 0]: $D/c.yaml:7:5: tap: 't%d': an interface name has no '%' (the kernel makes a name of its own from such a pattern)"
 	cluster "  - tap: t0" "  - tap: t1" "    mac: \"ff:ff:ff:ff:ff:ff\""
 	run timeout 10 avm-run --cluster "$D/c.yaml" --node 0
 	assert_equal "$status" 78

@@ -9,9 +9,10 @@
  * bit of the header's CRC32 byte, which is rewritten anyway) the target
  * first makes the CRC32s agree again, as an attacker could: the header's
  * length, the chunk indexes', the disk records', the manifest's, the
- * header's, the trailer's and the whole file's.  The rules behind the CRC32s (bounds,
- * counts, placement, names) are then what stands between the bytes and
- * the reader's memory.  Part files are not reached (no folder).
+ * header's, the trailer's and the whole file's.  The rules behind the
+ * CRC32s (bounds, counts, placement, names) are then what stands between
+ * the bytes and the reader's memory.  Part files are not reached (no
+ * folder).
  *
  * Seeds: tests/fuzz/seed/fuzz-snapfile/, written by avm-snapgen (disks.snap
  * with --disk, so that disk records are there to mutate).

@@ -62,14 +62,34 @@ vm_resume(struct vm *vm)
 	return 0;
 }
 
+/* With stop_server set, vm_end does what avm-run's main thread does
+ * when the VM ends (ctl_stop, on its own thread) and returns only once
+ * that had time to cut the clients off: the reply to `stop` comes after
+ * the server began to stop, as it may in avm-run. */
+static struct ctl *stop_server;
+static pthread_t stopper;
+
+static void *
+stopper_thread(void *arg)
+{
+	ctl_stop(arg);
+	return NULL;
+}
+
 void
 vm_end(struct vm *vm, enum vm_end why, int status, const char *fmt, ...)
 {
+	struct timespec ms100 = { 0, 100000000 };
+
 	(void)vm;
 	(void)why;
 	(void)status;
 	(void)fmt;
 	ended = 1;
+	if (stop_server) {
+		pthread_create(&stopper, NULL, stopper_thread, stop_server);
+		nanosleep(&ms100, NULL);
+	}
 }
 
 /* --- clients ---------------------------------------------------------------*/
@@ -147,6 +167,27 @@ closed_by_server(struct link *l)
 		return 0;
 	return recv(link_fd(l), b, sizeof(b), MSG_DONTWAIT) == 0 ||
 	       (p.revents & (POLLHUP | POLLERR));
+}
+
+/* 1 when the server closed fd within 3 s (what it sent first is read
+ * and dropped). */
+static int
+eof_within_3s(int fd)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	uint64_t deadline = now_ns() + 3000000000ull;
+	char b[256];
+	ssize_t n;
+
+	while (now_ns() < deadline &&
+	       poll(&p, 1, (int)((deadline - now_ns()) / 1000000) + 1) == 1) {
+		n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return 1;
+		if (n < 0 && errno != EAGAIN)
+			return 0;
+	}
+	return 0;
 }
 
 int
@@ -230,6 +271,27 @@ main(void)
 			link_free(busy);
 	}
 
+	/* A client the server is done with learns it at once, not when
+	 * its place is taken: one that greets wrongly, one that says BYE
+	 * and waits for the server's end. */
+	{
+		int fd = raw_connect();
+		struct link *l = idle_client();
+		uint8_t junk[64];
+
+		memset(junk, 0xff, sizeof(junk));
+		ok(fd >= 0 && write(fd, junk, sizeof(junk)) == sizeof(junk) &&
+			   eof_within_3s(fd),
+		   "a connection whose greeting is garbage is closed");
+		if (l)
+			link_bye(l, 1000);
+		ok(l && eof_within_3s(link_fd(l)),
+		   "a client that says BYE sees the server close");
+		if (fd >= 0)
+			close(fd);
+		link_free(l);
+	}
+
 	ok(call("stop", out, sizeof(out), &ms) == 0 && ended,
 	   "stop answers past them all: %.1f ms", ms);
 
@@ -252,6 +314,18 @@ main(void)
 		ok(all, "every client was closed when it stopped");
 	}
 	ok(access(path, F_OK) < 0, "run.sock is gone");
+
+	/* `stop` ends the VM, whose end stops the server: the reply to
+	 * `stop` still reaches its client. */
+	ended = 0;
+	c = ctl_start(&vm, path);
+	stop_server = c;
+	ok(c && call("stop", out, sizeof(out), &ms) == 0 && ended,
+	   "stop answers while the VM's end stops the server");
+	if (c)
+		pthread_join(stopper, NULL);
+	stop_server = NULL;
+	ok(access(path, F_OK) < 0, "and run.sock is gone");
 	for (int i = 0; i < 40; i++)
 		if (idle[i])
 			link_free(idle[i]);

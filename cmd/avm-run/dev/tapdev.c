@@ -37,6 +37,16 @@ tapdev_name_ok(const char *name, char *why, size_t whylen)
 				 name);
 			return -1;
 		}
+		/* Valid to the kernel, but TUNSETIFF takes it as a pattern
+		 * and makes another name ("t%d": t0): not the tap named. */
+		if (*p == '%') {
+			snprintf(why, whylen,
+				 "'%s': an interface name has no '%%' (the "
+				 "kernel makes a name of its own from such a "
+				 "pattern)",
+				 name);
+			return -1;
+		}
 	}
 	return 0;
 }

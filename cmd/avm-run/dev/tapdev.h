@@ -14,7 +14,8 @@
 
 /*
  * 0 when name can be an interface's (1 to 15 bytes, not "." or "..", no
- * '/', ':' or white space), else -1 with the reason in why.
+ * '/', ':' or white space) and is not a pattern (no '%': TUNSETIFF would
+ * make "t%d" into t0), else -1 with the reason in why.
  */
 int tapdev_name_ok(const char *name, char *why, size_t whylen);
 

@@ -21,10 +21,11 @@
  * put it; then the next chain takes the header (num_buffers 1, the rest
  * 0) and the frame, over its device-writable descriptors.  A chain too
  * small for the frame stays on the ring (virtq_unpop) and the frame is
- * dropped, as a real card drops a frame longer than its buffers.  While
- * the guest has buffers its notifications for that queue are off; when
- * they run out the worker turns them on and stops reading the tap, so
- * frames wait in the tap's own queue (and the kernel drops beyond it).
+ * dropped, as a real card drops a frame longer than its buffers; so is
+ * a frame longer than 65535 bytes, whatever the buffers.  While the
+ * guest has buffers its notifications for that queue are off; when they
+ * run out the worker turns them on and stops reading the tap, so frames
+ * wait in the tap's own queue (and the kernel drops beyond it).
  *
  * Save: the VM is paused, so the transmit side is quiet once drained;
  * the receive side would go on writing guest memory that the snapshot
@@ -71,6 +72,7 @@ enum {
 	SAID_TX_TAP = 4,
 	SAID_RX_SMALL = 8,
 	SAID_RX_TAP = 16,
+	SAID_RX_LONG = 32,
 };
 
 struct vnet {
@@ -243,16 +245,25 @@ rx_put(struct vnet *v, const struct virtq_chain *c)
 	return (uint32_t)want;
 }
 
+/* Frames read from the tap in one turn of the worker, at most: a host
+ * that sends faster than the card takes (dropping them all, say, for a
+ * buffer too small) must not keep the worker from its loop, where a
+ * pause, a reset or the card's end waits. */
+#define RX_BATCH VIRTIO_NET_QUEUE_MAX
+
 static void
 rx_drain(struct vnet *v)
 {
 	enum virtq_pop_result r;
+	unsigned reads = 0;
 	uint32_t put;
 	ssize_t got;
 
 	vmmio_notify_enable(&v->t, VIRTIO_NET_RXQ, 0);
 	for (;;) {
 		if (!v->rx_len) {
+			if (reads++ == RX_BATCH)
+				return; /* the tap is still readable */
 			do
 				got = read(v->fd, v->frame, sizeof(v->frame));
 			while (got < 0 && errno == EINTR);
@@ -268,6 +279,16 @@ rx_drain(struct vnet *v)
 			}
 			if (got == 0)
 				return;
+			/* frame[] full: the frame was longer and is cut
+			 * (a VLAN-tagged one on a tap of MTU 65521; some
+			 * kernels' taps even say its whole length). */
+			if (got > VIRTIO_NET_FRAME_MAX) {
+				say_once(v, SAID_RX_LONG,
+					 "virtio-net: a received frame of more "
+					 "than 65535 bytes; dropped");
+				count(v, &v->n.rx_dropped, NULL, 0);
+				continue;
+			}
 			v->rx_len = (size_t)got;
 		}
 		r = vmmio_pop(&v->t, VIRTIO_NET_RXQ, &v->chain);
