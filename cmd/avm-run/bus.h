@@ -44,6 +44,13 @@ struct dev_ops {
 	 * EINVAL or EPROTO and why filled, the device unchanged. */
 	int (*restore)(struct device *, const void *buf, size_t len, char *why,
 		       size_t whylen);
+	/* Stops the device's own threads (a disk's worker, a card's, the
+	 * UART's reader): once it returns the device raises no interrupt
+	 * and moves no guest memory by itself; register accesses still
+	 * work.  vm_release calls it on every device first, before the
+	 * vCPUs and links that an interrupt reaches are freed; free calls
+	 * it too.  NULL: the device has no thread. */
+	void (*stop)(struct device *);
 	/* Releases what init acquired; the device struct itself too. */
 	void (*free)(struct device *);
 };

@@ -690,6 +690,12 @@ vm_release(struct vm *vm)
 
 	vm_ctl_stop(vm);
 	vm_timer_stop(vm);
+	/* Device threads next: a frame or a disk completion after this
+	 * would raise an interrupt through the vCPUs and run links that
+	 * the rows below free before the devices. */
+	for (i = 0; i < vm->ndevs; i++)
+		if (vm->devs[i]->ops->stop)
+			vm->devs[i]->ops->stop(vm->devs[i]);
 	for (i = vm->steps_started; i-- > 0;)
 		if (vm_steps[i].release)
 			vm_steps[i].release(vm);

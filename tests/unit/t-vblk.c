@@ -428,6 +428,20 @@ test_reset_busy(void)
 
 		is_int(st, VIRTIO_BLK_S_OK, "and reads");
 	}
+	/* Stop (avm-run's end, before the vCPUs go): nothing more runs. */
+	d.dev->ops->stop(d.dev);
+	d.dev->ops->stop(d.dev);
+	irq_level = 0;
+	{
+		uint32_t used;
+
+		ok(request(VIRTIO_BLK_T_IN, 1, 512, 512, &used) == -1 &&
+			   irq_level == 0,
+		   "stopped (twice): a request stays unanswered, no "
+		   "interrupt");
+	}
+	drv_w32(&d, VMMIO_STATUS, 0);
+	is_int(drv_r32(&d, VMMIO_STATUS), 0, "a reset after the stop returns");
 	d.dev->ops->free(d.dev);
 }
 

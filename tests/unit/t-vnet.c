@@ -551,6 +551,26 @@ test_reset(void)
 	rx_post(0, 1518, 0, 1);
 	ok(drvq_wait_used(&rxq, 1) && rx_check(0, f, sizeof(f)),
 	   "set up again: the frame that waited in the tap comes");
+
+	/* Stop (avm-run's end, before the vCPUs go): nothing more moves. */
+	rx_post(1, 1518, 0, 1);
+	vnet_drain(v);
+	drv_w32(&d, VMMIO_INTERRUPT_ACK, drv_r32(&d, VMMIO_INTERRUPT_STATUS));
+	irq_level = 0;
+	vnet_device(v)->ops->stop(vnet_device(v));
+	vnet_device(v)->ops->stop(vnet_device(v));
+	frame(f, sizeof(f), 61);
+	host_send(f, sizeof(f));
+	tx_chain(f, sizeof(f), 4096);
+	drvq_submit(&d, &txq, 0, 1);
+	sleep_ms(200);
+	ok(drvq_used_idx(&rxq) == 1 && drvq_used_idx(&txq) == 0 &&
+		   irq_level == 0,
+	   "stopped (twice): a frame from the host and one to send stay, "
+	   "no interrupt");
+	ok(host_recv(f, sizeof(f), 100) < 0, "nothing reaches the host");
+	drv_w32(&d, VMMIO_STATUS, 0);
+	is_int(drv_r32(&d, VMMIO_STATUS), 0, "a reset after the stop returns");
 	vnet_device(v)->ops->free(vnet_device(v));
 }
 

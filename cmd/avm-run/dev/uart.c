@@ -446,12 +446,15 @@ uart_free(struct device *dev)
 	uart_release(dev->priv);
 }
 
+static void uart_stop(struct device *);
+
 static const struct dev_ops uart_ops = {
 	.name = "uart",
 	.pio_read = uart_pio_read,
 	.pio_write = uart_pio_write,
 	.save = uart_save,
 	.restore = uart_restore,
+	.stop = uart_stop,
 	.free = uart_free,
 };
 
@@ -517,17 +520,31 @@ uart_flush(struct uart *u)
 	pthread_mutex_unlock(&u->lock);
 }
 
+/* The stdin reader ends: no more input, no more interrupts from it. */
+static void
+uart_stop_reader(struct uart *u)
+{
+	if (!u->reader_started)
+		return;
+	if (write(u->stop_pipe[1], "", 1) < 0) {
+		/* the reader also ends at EOF */
+	}
+	pthread_join(u->reader, NULL);
+	u->reader_started = 0;
+}
+
+static void
+uart_stop(struct device *dev)
+{
+	uart_stop_reader(dev->priv);
+}
+
 static void
 uart_release(struct uart *u)
 {
 	if (!u)
 		return;
-	if (u->reader_started) {
-		if (write(u->stop_pipe[1], "", 1) < 0) {
-			/* the reader also ends at EOF */
-		}
-		pthread_join(u->reader, NULL);
-	}
+	uart_stop_reader(u);
 	if (u->tty_raw)
 		tcsetattr(u->in_fd, TCSANOW, &u->saved);
 	uart_flush(u);

@@ -434,18 +434,32 @@ blk_restore(struct device *dev, const void *buf, size_t len, char *why,
 	return vmmio_restore(&b->t, p, why, whylen);
 }
 
+/* The worker ends after the request in hand: no more I/O, no more
+ * interrupts; a notification after it stays unanswered. */
+static void
+blk_stop(struct device *dev)
+{
+	struct vblk *b = dev->priv;
+
+	if (!b->started)
+		return;
+	pthread_mutex_lock(&b->wl);
+	b->stop = true;
+	pthread_cond_signal(&b->wake);
+	pthread_mutex_unlock(&b->wl);
+	pthread_join(b->worker, NULL);
+	pthread_mutex_lock(&b->wl);
+	b->started = false;
+	pthread_cond_broadcast(&b->idle);
+	pthread_mutex_unlock(&b->wl);
+}
+
 static void
 blk_free(struct device *dev)
 {
 	struct vblk *b = dev->priv;
 
-	if (b->started) {
-		pthread_mutex_lock(&b->wl);
-		b->stop = true;
-		pthread_cond_signal(&b->wake);
-		pthread_mutex_unlock(&b->wl);
-		pthread_join(b->worker, NULL);
-	}
+	blk_stop(dev);
 	vmmio_release(&b->t);
 	pthread_cond_destroy(&b->wake);
 	pthread_cond_destroy(&b->idle);
@@ -461,6 +475,7 @@ static const struct dev_ops blk_ops = {
 	.mmio_write = blk_mmio_write,
 	.save = blk_save,
 	.restore = blk_restore,
+	.stop = blk_stop,
 	.free = blk_free,
 };
 

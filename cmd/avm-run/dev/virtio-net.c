@@ -523,19 +523,33 @@ net_restore(struct device *dev, const void *buf, size_t len, char *why,
 	return r;
 }
 
+/* The worker ends: no more frames either way, no more interrupts. */
+static void
+net_stop(struct device *dev)
+{
+	struct vnet *v = dev->priv;
+
+	if (!v->started)
+		return;
+	pthread_mutex_lock(&v->wl);
+	v->stop = true;
+	pthread_cond_signal(&v->unpause);
+	pthread_mutex_unlock(&v->wl);
+	wake(v);
+	pthread_join(v->worker, NULL);
+	pthread_mutex_lock(&v->wl);
+	v->started = false;
+	v->busy = false;
+	pthread_cond_broadcast(&v->idle);
+	pthread_mutex_unlock(&v->wl);
+}
+
 static void
 net_free(struct device *dev)
 {
 	struct vnet *v = dev->priv;
 
-	if (v->started) {
-		pthread_mutex_lock(&v->wl);
-		v->stop = true;
-		pthread_cond_signal(&v->unpause);
-		pthread_mutex_unlock(&v->wl);
-		wake(v);
-		pthread_join(v->worker, NULL);
-	}
+	net_stop(dev);
 	vmmio_release(&v->t);
 	pthread_cond_destroy(&v->idle);
 	pthread_cond_destroy(&v->unpause);
@@ -554,6 +568,7 @@ static const struct dev_ops net_ops = {
 	.save = net_save,
 	.resume = net_resume,
 	.restore = net_restore,
+	.stop = net_stop,
 	.free = net_free,
 };
 
