@@ -927,6 +927,7 @@ struct greeter {
 	pthread_t thread;
 	int fd, cut; /* cut: our dup, to end a handshake from outside */
 	int used, done, rc;
+	int cut_off; /* we ended it: even a link it set up is not kept */
 	uint64_t since;
 	struct link *l;
 	char addr[96], why[300];
@@ -968,12 +969,21 @@ greeter_end(struct greeter *g,
 
 	pthread_join(g->thread, NULL);
 	close(g->cut);
-	if (g->rc == 0 && take(opaque, g->l, NULL) == 0)
-		kept = 1;
-	else if (g->rc == 0)
+	if (g->rc == 0 && g->cut_off) {
+		/* Set up just as we cut it: its socket is shut. */
+		snprintf(g->why, sizeof(g->why),
+			 "%s: cut off for a newer connection (%d handshakes "
+			 "at once)",
+			 g->addr, GREETERS_MAX);
 		link_free(g->l);
-	else
 		take(opaque, NULL, g->why);
+	} else if (g->rc == 0 && take(opaque, g->l, NULL) == 0) {
+		kept = 1;
+	} else if (g->rc == 0) {
+		link_free(g->l);
+	} else {
+		take(opaque, NULL, g->why);
+	}
 	memset(g, 0, sizeof(*g));
 	return kept;
 }
@@ -988,15 +998,22 @@ greeter_place(struct accept_n *a,
 {
 	struct greeter *g, *old = NULL;
 
+	pthread_mutex_lock(&a->lock);
 	for (g = a->g; g < a->g + GREETERS_MAX; g++) {
-		if (!g->used)
-			return g;
+		if (!g->used || g->done)
+			break; /* free, or finished: ended as usual */
 		if (!old || g->since < old->since)
 			old = g;
 	}
-	shutdown(old->cut, SHUT_RDWR);
-	*kept += (unsigned)greeter_end(old, take, opaque);
-	return old;
+	if (g == a->g + GREETERS_MAX) {
+		g = old;
+		g->cut_off = 1;
+		shutdown(g->cut, SHUT_RDWR);
+	}
+	pthread_mutex_unlock(&a->lock);
+	if (g->used)
+		*kept += (unsigned)greeter_end(g, take, opaque);
+	return g;
 }
 
 int

@@ -125,6 +125,11 @@ main(int argc, char **argv)
 			usage_error();
 		}
 	}
+	if (c.ignore_disks && !c.verify) {
+		log_err("--ignore-disks goes with --verify (it skips the "
+			"check of the disk images)");
+		usage_error();
+	}
 	if (optind >= argc) {
 		log_err("no verb (%s)", verb_names(names, sizeof(names)));
 		usage_error();

@@ -335,6 +335,9 @@ image() {
 	run -65 --separate-stderr avm-snap -j inspect --verify "$D/d.snap"
 	echo "$output" | jq -e '.verify.bad_chunk == 0 and
 		.verify.bad_disk == null and .verify.disks_checked == 0'
+	# without --verify it means nothing: a usage error, not ignored
+	run -64 avm-snap inspect --ignore-disks "$D/d.snap"
+	assert_line "avm-snap: --ignore-disks goes with --verify (it skips the check of the disk images)"
 }
 
 @test "part files: one per node, named in the manifest, each checked" {
