@@ -130,25 +130,12 @@ nothing_left() {
 	head -c 32 /dev/urandom >"$D/secret"
 	chmod 600 "$D/secret"
 	cluster() {
-		{
-			echo "vm:"
-			echo "  name: cl"
-			echo "  vcpus: 2"
-			echo "  memory: 256M"
-			echo "  kernel: $G/hello.elf"
-			echo "  disks:"
-			for p in "$@"; do
-				echo "  - path: ${p%,ro}"
-				[ "$p" = "${p%,ro}" ] || echo "    readonly: true"
-			done
-			echo "nodes:"
-			echo "  - host: n0"
-			echo "    address: 127.0.0.1"
-			echo "  - host: n1"
-			echo "    address: 127.0.0.2"
-			echo "fabric:"
-			echo "  secret: $D/secret"
-		} >"$D/c.yaml"
+		local lines=("  disks:") p
+		for p in "$@"; do
+			lines+=("  - path: ${p%,ro}")
+			[ "$p" = "${p%,ro}" ] || lines+=("    readonly: true")
+		done
+		two_node_cluster "$D/c.yaml" "$D/secret" "${lines[@]}"
 	}
 	cluster disks/missing.img
 	run timeout 10 avm-run --cluster "$D/c.yaml" --node 0

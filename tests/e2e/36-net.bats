@@ -181,22 +181,7 @@ time.sleep(60)' >"$D/holder.out" &
 	head -c 32 /dev/urandom >"$D/secret"
 	chmod 600 "$D/secret"
 	cluster() {
-		{
-			echo "vm:"
-			echo "  name: cl"
-			echo "  vcpus: 2"
-			echo "  memory: 256M"
-			echo "  kernel: $G/hello.elf"
-			echo "  nets:"
-			printf '%s\n' "$@"
-			echo "nodes:"
-			echo "  - host: n0"
-			echo "    address: 127.0.0.1"
-			echo "  - host: n1"
-			echo "    address: 127.0.0.2"
-			echo "fabric:"
-			echo "  secret: $D/secret"
-		} >"$D/c.yaml"
+		two_node_cluster "$D/c.yaml" "$D/secret" "  nets:" "$@"
 	}
 	cluster "  - tap: abcdefghijklmnop"
 	run timeout 10 avm-run --cluster "$D/c.yaml" --node 0

@@ -91,3 +91,26 @@ wait_for_line() {
 stat_val() {
 	sed -n "s/^${1//./\\.}=//p" <<<"$output"
 }
+
+# two_node_cluster FILE SECRET [LINE...]: a cluster file of VM "cl" (2
+# vCPUs, 256M, the guest kit's hello) on two loopback nodes with SECRET,
+# the LINEs added under vm: as they are ("  disks:", "  - path: a").
+two_node_cluster() {
+	local file=$1 secret=$2
+	shift 2
+	{
+		echo "vm:"
+		echo "  name: cl"
+		echo "  vcpus: 2"
+		echo "  memory: 256M"
+		echo "  kernel: $AVM_TOP/build/guest/hello.elf"
+		[ $# -eq 0 ] || printf '%s\n' "$@"
+		echo "nodes:"
+		echo "  - host: n0"
+		echo "    address: 127.0.0.1"
+		echo "  - host: n1"
+		echo "    address: 127.0.0.2"
+		echo "fabric:"
+		echo "  secret: $secret"
+	} >"$file"
+}

@@ -12,30 +12,11 @@
  * fail with VIRTIO_BLK_S_IOERR and reads work.
  */
 #include "kit.h"
+#include "virtio.h"
 
 KIT_PROGRAM("virtio-blk");
 
 #define BASE 0xd0000000ull
-#define R_MAGIC 0x000
-#define R_VERSION 0x004
-#define R_DEVICE_ID 0x008
-#define R_DEV_FEAT 0x010
-#define R_DEV_FEAT_SEL 0x014
-#define R_DRV_FEAT 0x020
-#define R_DRV_FEAT_SEL 0x024
-#define R_QUEUE_SEL 0x030
-#define R_QUEUE_NUM_MAX 0x034
-#define R_QUEUE_NUM 0x038
-#define R_QUEUE_READY 0x044
-#define R_QUEUE_NOTIFY 0x050
-#define R_STATUS 0x070
-#define R_DESC_LO 0x080
-#define R_DESC_HI 0x084
-#define R_AVAIL_LO 0x090
-#define R_AVAIL_HI 0x094
-#define R_USED_LO 0x0a0
-#define R_USED_HI 0x0a4
-#define R_CONFIG 0x100
 
 #define QNUM 8
 #define SECTORS_PER_CPU 8
@@ -44,13 +25,6 @@ KIT_PROGRAM("virtio-blk");
 #define T_IN 0
 #define T_OUT 1
 #define T_FLUSH 4
-
-struct desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-	uint16_t next;
-};
 
 static struct desc ring_desc[QNUM] __attribute__((aligned(4096)));
 static volatile uint16_t ring_avail[2 + QNUM + 1] __attribute__((aligned(64)));

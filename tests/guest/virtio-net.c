@@ -16,36 +16,11 @@
  * spec says without VIRTIO_NET_F_MRG_RXBUF (QEMU before 2025 writes 0).
  */
 #include "kit.h"
+#include "virtio.h"
 
 KIT_PROGRAM("virtio-net");
 
 #define BASE_AVM 0xd0008000ull /* avm-run's card 0 */
-#define R_MAGIC 0x000
-#define R_VERSION 0x004
-#define R_DEVICE_ID 0x008
-#define R_DEV_FEAT 0x010
-#define R_DEV_FEAT_SEL 0x014
-#define R_DRV_FEAT 0x020
-#define R_DRV_FEAT_SEL 0x024
-#define R_QUEUE_SEL 0x030
-#define R_QUEUE_NUM_MAX 0x034
-#define R_QUEUE_NUM 0x038
-#define R_QUEUE_READY 0x044
-#define R_QUEUE_NOTIFY 0x050
-#define R_STATUS 0x070
-#define R_DESC_LO 0x080
-#define R_DESC_HI 0x084
-#define R_AVAIL_LO 0x090
-#define R_AVAIL_HI 0x094
-#define R_USED_LO 0x0a0
-#define R_USED_HI 0x0a4
-#define R_CONFIG 0x100
-
-#define S_ACK 1
-#define S_DRIVER 2
-#define S_DRIVER_OK 4
-#define S_FEATURES_OK 8
-#define S_NEEDS_RESET 0x40
 
 #define F_MAC 5	      /* in the low word */
 #define F_VERSION_1 0 /* bit 32: in the high word */
@@ -57,16 +32,6 @@ KIT_PROGRAM("virtio-net");
 #define HDR 12	   /* struct virtio_net_hdr, num_buffers included */
 #define ETH_HLEN 14
 #define ETHERTYPE 0x88b5 /* IEEE local experimental */
-
-#define D_NEXT 1
-#define D_WRITE 2
-
-struct desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-	uint16_t next;
-};
 
 /* Split virtqueue rings (virtio 1.x 2.7): avail is flags, idx, ring[]
  * and used_event; used is flags, idx, {id, len}[] and avail_event. */
