@@ -73,10 +73,30 @@ run_guest() {
 	requires kvm
 	run_guest apic --vcpus 4 --memory 64M
 	assert_success
-	assert_line "apic cpu 0: reserved bits, relocation, disabled: ok"
-	assert_line "apic cpu 3: x2APIC mode: ok"
-	assert_line "apic logical flat from cpu 3: ok"
-	assert_line "apic logical cluster from cpu 0: ok"
+	local k p
+	for k in 0 3; do
+		for p in 'reserved bits' relocation disabled 'x2APIC mode'; do
+			assert_line "apic cpu $k: $p: ok"
+		done
+		assert_line "apic logical flat from cpu $k: ok"
+		assert_line "apic logical cluster from cpu $k: ok"
+	done
+	assert_output --partial "PASS"
+}
+
+@test "apic2: ESR, LVT masking, software disable, timer restart and mode switches, TSC-deadline, TPR, PPR, CR8; xAPIC and x2APIC (issue 13)" {
+	requires kvm
+	run_guest apic2 --vcpus 4 --memory 64M
+	assert_success
+	local k m c
+	for k in 0 3; do
+		for m in xapic x2apic; do
+			for c in "${APIC2_CHECKS[@]}"; do
+				assert_line "apic2 cpu $k $m: $c: ok"
+			done
+		done
+	done
+	refute_output --partial skipped
 	assert_output --partial "PASS"
 }
 

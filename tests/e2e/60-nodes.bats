@@ -65,7 +65,10 @@ start_waiting() {
 	requires kvm
 	run_nodes 2 apic --vcpus 4 --memory 256M
 	assert_success
-	assert_line "apic cpu 3: reserved bits, relocation, disabled: ok"
+	local p
+	for p in 'reserved bits' relocation disabled 'x2APIC mode'; do
+		assert_line "apic cpu 3: $p: ok"
+	done
 	assert_line "apic logical flat from cpu 3: ok"
 	assert_line "apic logical cluster from cpu 3: ok"
 	assert_output --partial "PASS"
@@ -75,6 +78,23 @@ start_waiting() {
 	assert_line "nmi back to back: ok"
 	assert_line "nmi two cpus, same node: ok"
 	assert_line "nmi two cpus, two nodes: ok"
+	assert_output --partial "PASS"
+}
+
+@test "guest kit on 2 nodes: apic2 conformance, xAPIC and x2APIC, on cpu 0 and on cpu 3 of node 1 (issue 13)" {
+	requires kvm
+	run_nodes 2 apic2 --vcpus 4 --memory 256M
+	assert_success
+	assert_line "kit: cpu 3 apic 3 node 1"
+	local k m c
+	for k in 0 3; do
+		for m in xapic x2apic; do
+			for c in "${APIC2_CHECKS[@]}"; do
+				assert_line "apic2 cpu $k $m: $c: ok"
+			done
+		done
+	done
+	refute_output --partial skipped
 	assert_output --partial "PASS"
 }
 

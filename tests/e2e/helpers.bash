@@ -92,6 +92,11 @@ stat_val() {
 	sed -n "s/^${1//./\\.}=//p" <<<"$output"
 }
 
+# The checks of tests/guest/apic2.c: under avm-run each prints
+# "apic2 cpu K MODE: CHECK: ok" for both CPUs it runs on and both modes.
+APIC2_CHECKS=(esr 'lvt mask' 'software disable' 'timer restart'
+	'timer mode switch' 'tsc-deadline switch' tpr ppr cr8)
+
 # two_node_cluster FILE SECRET [LINE...]: a cluster file of VM "cl" (2
 # vCPUs, 256M, the guest kit's hello) on two loopback nodes with SECRET,
 # the LINEs added under vm: as they are ("  disks:", "  - path: a").

@@ -10,7 +10,7 @@ GUEST_LD     ?= ld
 GUEST_CFLAGS ?= -O2 -g
 
 GUEST_PROGS := hello ipi timer uart-irq atomic memtouch litmus bench fault \
-	apic nmi virtio-blk virtio-net
+	apic apic2 nmi virtio-blk virtio-net
 GUEST_ALL   := $(GUEST_PROGS:%=$(B)/guest/%.elf)
 
 GUEST_KIT_SRC := $(sort $(wildcard tests/guest/kit/*.c tests/guest/kit/*.S))

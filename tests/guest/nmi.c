@@ -12,7 +12,11 @@
  *   a pair on different nodes (SRAT), where the VM has them.
  *
  * Each step waits for the counts, then 20 ms more, and checks them
- * exactly.
+ * exactly.  The exact 2 of the last two steps is KVM's (and avm-run's):
+ * one NMI latched while another is being delivered.  The SDM guarantees
+ * less: an NMI that comes while one is pending and not yet taken may
+ * merge with it, which QEMU's TCG does.  The word nmimerge on the
+ * command line takes 1 there too.
  */
 #include "kit.h"
 
@@ -27,17 +31,26 @@ nmi_to(unsigned cpu)
 	kit_ipi(kit_cpus[cpu].apic_id, ICR_NMI);
 }
 
+/* Waits for want NMIs on cpu since base, then 20 ms more, and checks the
+ * count; merge: 1 to want will do (nmimerge). */
 static void
-settle_exact(unsigned cpu, uint32_t base, uint32_t want, const char *what)
+settle(unsigned cpu, uint32_t base, uint32_t want, bool merge, const char *what)
 {
-	KIT_WAIT(kit_irq_count(cpu, KIT_VEC_NMI) - base >= want, kit_wait_ms,
+	uint32_t least = merge ? 1 : want, got;
+
+	KIT_WAIT(kit_irq_count(cpu, KIT_VEC_NMI) - base >= least, kit_wait_ms,
 		 "%s: cpu %u got %u NMIs of %u", what, cpu,
 		 kit_irq_count(cpu, KIT_VEC_NMI) - base, want);
 	kit_udelay(20000);
-	if (kit_irq_count(cpu, KIT_VEC_NMI) - base != want)
-		kit_fail("%s: cpu %u got %u NMIs, expected %u", what, cpu,
-			 kit_irq_count(cpu, KIT_VEC_NMI) - base, want);
-	kit_printf("nmi %s: ok\n", what);
+	got = kit_irq_count(cpu, KIT_VEC_NMI) - base;
+	if (got < least || got > want)
+		kit_fail("%s: cpu %u got %u NMIs, expected %u", what, cpu, got,
+			 want);
+	if (got == want)
+		kit_printf("nmi %s: ok\n", what);
+	else
+		kit_printf("nmi %s: ok (%u of %u came, merged: nmimerge)\n",
+			   what, got, want);
 }
 
 static void
@@ -58,7 +71,7 @@ test_nested(void)
 			 "handler (%u)",
 			 t, kit_irq_count(t, KIT_VEC_NMI) - base);
 	__atomic_store_n(&kit_cpus[t].nmi_hold, 0, __ATOMIC_RELEASE);
-	settle_exact(t, base, 2, "nested: second after iret");
+	settle(t, base, 2, false, "nested: second after iret");
 }
 
 static void
@@ -69,7 +82,7 @@ test_back_to_back(void)
 
 	nmi_to(t);
 	nmi_to(t);
-	settle_exact(t, base, 2, "back to back");
+	settle(t, base, 2, kit_arg_word("nmimerge"), "back to back");
 }
 
 /* Senders a and b each send one NMI to CPU 0 once go is set. */
@@ -85,7 +98,7 @@ test_pair(unsigned a, unsigned b, const char *what)
 	KIT_WAIT(__atomic_load_n(&ready, __ATOMIC_ACQUIRE) == 2, kit_wait_ms,
 		 "%s: senders %u and %u not ready", what, a, b);
 	__atomic_store_n(&go, round_no, __ATOMIC_RELEASE);
-	settle_exact(0, base, 2, what);
+	settle(0, base, 2, kit_arg_word("nmimerge"), what);
 }
 
 static void

@@ -241,6 +241,22 @@ kit_rdmsr(uint32_t msr)
 	return kit_syscall(KIT_SYS_RDMSR, msr, 0);
 }
 
+/* CR8, TPR[7:4]; MOV CR8 needs CPL0. */
+static inline uint64_t
+kit_rdcr8(void)
+{
+	return kit_syscall(KIT_SYS_RDCR8, 0, 0);
+}
+
+static inline void
+kit_wrcr8(uint64_t v)
+{
+	kit_syscall(KIT_SYS_WRCR8, v, 0);
+}
+
+/* MOV to CR8 at CPL3 itself: 1 when it raised #GP (and did nothing). */
+int kit_wrcr8_cpl3(uint64_t v);
+
 /* Halts until the next interrupt (clear IF first to close the race). */
 static inline void
 kit_hlt(void)
@@ -389,6 +405,13 @@ kit_unlock(struct kit_lock *l)
 
 /* All kit_ncpus CPUs meet here; fails with status 2 after kit_wait_ms. */
 void kit_barrier(void);
+
+/* CPU 0 runs fn(arg) on CPU c (c 0: itself) and waits until it returned
+ * (fails with status 2 after kit_wait_ms); CPU c must be in kit_serve().
+ * fn NULL ends CPU c's kit_serve(). */
+void kit_on_cpu(unsigned c, void (*fn)(uint32_t), uint32_t arg);
+/* Runs what kit_on_cpu() hands this CPU until it hands it NULL. */
+void kit_serve(unsigned cpu);
 
 /* A pointer to physical address a (identity-mapped), opaque to the
  * compiler so that low addresses draw no array-bounds warnings. */

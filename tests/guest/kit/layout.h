@@ -46,7 +46,8 @@
 #define KIT_VEC_NMI 2
 #define KIT_VEC_TIMER 0x30
 #define KIT_VEC_UART 0x34
-#define KIT_VEC_TEST 0x40 /* 0x40-0x4f: free for programs */
+#define KIT_VEC_TEST 0x40  /* 0x40-0x4f: free for programs */
+#define KIT_VEC_NOEOI 0x50 /* 0x50-0x5f: the same, but the program EOIs */
 #define KIT_VEC_SYSCALL 0x80
 #define KIT_VEC_PING 0xf0 /* answers with KIT_VEC_PONG to ping_icr_hi */
 #define KIT_VEC_PONG 0xf1
@@ -60,6 +61,8 @@
 #define KIT_SYS_HALT 4
 #define KIT_SYS_IOPL 5
 #define KIT_SYS_WRMSR_SAFE 6 /* wrmsr; 1 if it raised #GP, else 0 */
+#define KIT_SYS_RDCR8 7
+#define KIT_SYS_WRCR8 8
 
 /* Ports. */
 #define KIT_PORT_COM1 0x3f8

@@ -7,9 +7,12 @@
  *   0-31 but 2   exception: print, exit KIT_EXIT_EXCEPTION (C, at CPL0)
  *   13 from CPL3 in/out/cli/sti: emulated, where the host drops IOPL
  *   6 from CPL3  int $0x80 (kvm_pvm raises #UD for it): the syscall
- *   0x80         syscall (DPL 3): null, wrmsr, rdmsr, hlt, halt, iopl
+ *   0x80         syscall (DPL 3): null, wrmsr, rdmsr, hlt, halt, iopl,
+ *                CR8
  *   2            NMI: record and count, no EOI; spins while nmi_hold
  *   0xff         spurious: record and count, no EOI
+ *   0x50-0x5f    record and count, no EOI: the vector stays in service
+ *                until the program writes EOI (a test of ISR and PPR)
  *   0xf0         PING: record, count, send KIT_VEC_PONG to ping_icr_hi
  *   others       record and count in the CPU's struct kit_cpu, EOI
  *
@@ -41,7 +44,8 @@ kit_vectors:
 	.org	kit_vectors + KIT_VEC_SLOT * v
 	.if	v == KIT_VEC_NMI
 	jmp	kit_nmi_entry
-	.elseif	v == KIT_VEC_SPURIOUS
+	.elseif	v == KIT_VEC_SPURIOUS || (v >= KIT_VEC_NOEOI && \
+		v < KIT_VEC_NOEOI + 16)
 	RECORD	v
 	pop	%rdx
 	pop	%rax
@@ -134,6 +138,11 @@ kit_gp_entry:
 	jne	1f
 	movq	$kit_wrmsr_safe_fault, 8(%rsp)
 	add	$8, %rsp		/* error code */
+	iretq
+1:	cmpq	$kit_cr8_cpl3_insn, 8(%rsp)	/* kit_wrcr8_cpl3() */
+	jne	1f
+	movq	$kit_cr8_cpl3_fault, 8(%rsp)
+	add	$8, %rsp
 	iretq
 1:	testb	$3, 16(%rsp)		/* CS: from CPL3? */
 	jz	.Lgp_fault
@@ -251,6 +260,10 @@ kit_syscall_entry:
 	je	7f
 	cmp	$KIT_SYS_WRMSR_SAFE, %eax
 	je	8f
+	cmp	$KIT_SYS_RDCR8, %eax
+	je	9f
+	cmp	$KIT_SYS_WRCR8, %eax
+	je	10f
 	mov	$-1, %rax
 1:	iretq
 2:	push	%rcx
@@ -305,6 +318,12 @@ kit_wrmsr_safe_fault:
 	pop	%rcx
 	mov	$1, %eax
 	iretq
+/* CR8, the TPR's priority class (only CPL0 may move to or from it). */
+9:	mov	%cr8, %rax
+	iretq
+10:	mov	%rdi, %cr8
+	xor	%eax, %eax
+	iretq
 /* The caller's IOPL becomes %edi (0-3): a test aid, see start.c. */
 7:	andl	$~0x3000, 16(%rsp)
 	mov	%edi, %eax
@@ -313,5 +332,23 @@ kit_wrmsr_safe_fault:
 	or	%eax, 16(%rsp)
 	xor	%eax, %eax
 	iretq
+
+/*
+ * int kit_wrcr8_cpl3(uint64_t v): MOV to CR8 at CPL3, which must raise
+ * #GP(0); kit_gp_entry resumes it at kit_cr8_cpl3_fault.  Returns 1 when
+ * it faulted, 0 when the write went through.
+ */
+	.globl	kit_wrcr8_cpl3
+	.type	kit_wrcr8_cpl3, @function
+kit_wrcr8_cpl3:
+	.globl	kit_cr8_cpl3_insn
+kit_cr8_cpl3_insn:
+	mov	%rdi, %cr8
+	xor	%eax, %eax
+	ret
+kit_cr8_cpl3_fault:
+	mov	$1, %eax
+	ret
+	.size	kit_wrcr8_cpl3, . - kit_wrcr8_cpl3
 
 	.section .note.GNU-stack, "", @progbits
