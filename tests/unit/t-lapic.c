@@ -306,9 +306,47 @@ test_error_lvt(void)
 	setup(&l, 1, false);
 	wr(&l, 0xf0, 0x1ff);
 	wr(&l, 0x370, 0xfe);
-	wr(&l, 0x300, 0x4000 | 0x03); /* fixed vector 3 to self: illegal */
+	/* Fixed vector 3, shorthand self: illegal. */
+	wr(&l, 0x300, 0x40000 | 0x4000 | 0x03);
 	ok(in(l.s.irr, 0xfe), "send illegal vector raises LVT error");
-	is_int(esr(&l), APIC_ESR_SEND_ILLEGAL_VECTOR, "ESR: send illegal");
+	/* SDM 10.5.3: a self IPI's illegal vector is also one received. */
+	is_int(esr(&l),
+	       APIC_ESR_SEND_ILLEGAL_VECTOR | APIC_ESR_RECV_ILLEGAL_VECTOR,
+	       "ESR: a self IPI: send and receive illegal");
+	lapic_ack_irq(&l, 0xfe);
+	wr(&l, 0xb0, 0);
+
+	/* The ESR write re-arms the error interrupt; until then a second
+	 * error, of another kind, is logged without one. */
+	wr(&l, 0x310, 1u << 24);
+	wr(&l, 0x300, 0x03); /* vector 3 to APIC 1: send illegal only */
+	ok(in(l.s.irr, 0xfe), "an error after the ESR write: an interrupt");
+	lapic_ack_irq(&l, 0xfe);
+	wr(&l, 0xb0, 0);
+	fixed(&l, 5, false); /* receive illegal */
+	ok(!in(l.s.irr, 0xfe),
+	   "another error before the next ESR write: logged, no interrupt");
+	{
+		uint8_t st[DEVSTATE_MAX];
+		struct lapic l2;
+		char why[256] = "";
+		ssize_t n = lapic_save(&l, st, sizeof(st));
+
+		is_int(n > 201 ? st[201] : -1, 1,
+		       "the state says an error interrupt was raised");
+		setup(&l2, 1, false);
+		ok(lapic_restore(&l2, st, (size_t)n, why, sizeof(why)) == 0,
+		   "restored (%s)", why);
+		fixed(&l2, 6, false);
+		ok(!in(l2.s.irr, 0xfe), "and the restored APIC waits for the "
+					"ESR write too");
+		teardown(&l2);
+	}
+	is_int(esr(&l),
+	       APIC_ESR_SEND_ILLEGAL_VECTOR | APIC_ESR_RECV_ILLEGAL_VECTOR,
+	       "ESR: both logged");
+	fixed(&l, 5, false);
+	ok(in(l.s.irr, 0xfe), "re-armed by the write: an interrupt again");
 	teardown(&l);
 }
 

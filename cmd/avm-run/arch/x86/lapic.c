@@ -228,16 +228,21 @@ env_now(struct lapic *l)
 
 static void local_deliver(struct lapic *l, enum lapic_lvt which, struct act *a);
 
-/* Logs errors; a new error raises the LVT error interrupt. */
+/*
+ * Logs errors.  The first error after an ESR write raises the LVT error
+ * interrupt; later ones wait for the next ESR write, which re-arms it
+ * (SDM 10.5.3).  A masked LVT delivers nothing and arms nothing.
+ */
 static void
 raise_error(struct lapic *l, uint32_t bits, struct act *a)
 {
 	struct lapic_state *s = &l->s;
-	uint32_t fresh = bits & ~s->esr_pending;
 
 	s->esr_pending |= bits;
-	if (fresh)
-		local_deliver(l, LAPIC_LVT_ERROR, a);
+	if (s->esr_fired || (s->lvt[LAPIC_LVT_ERROR] & LVT_MASKED))
+		return;
+	s->esr_fired = true;
+	local_deliver(l, LAPIC_LVT_ERROR, a);
 }
 
 static void
@@ -514,6 +519,7 @@ reset_locked(struct lapic *l, struct act *a)
 	memset(s->tmr, 0, sizeof(s->tmr));
 	memset(s->irr, 0, sizeof(s->irr));
 	s->esr = s->esr_pending = 0;
+	s->esr_fired = false;
 	s->icr_lo = s->icr_hi = 0;
 	for (int i = 0; i < LAPIC_LVT_NR; i++)
 		s->lvt[i] = LVT_MASKED;
@@ -546,7 +552,14 @@ send_icr(struct lapic *l, uint32_t lo, uint32_t dest, struct act *a)
 		dm = APIC_DM_INIT_DEASSERT;
 	m->delivery = (uint8_t)dm;
 	if ((dm == APIC_DM_FIXED || dm == APIC_DM_LOWEST) && m->vector < 16) {
-		raise_error(l, APIC_ESR_SEND_ILLEGAL_VECTOR, a);
+		/* SDM 10.5.3: a self IPI is also one received ("an
+		 * interrupt generated ... via a self IPI"). */
+		raise_error(l,
+			    APIC_ESR_SEND_ILLEGAL_VECTOR |
+				    (m->shorthand == APIC_SH_SELF
+					     ? APIC_ESR_RECV_ILLEGAL_VECTOR
+					     : 0),
+			    a);
 		return;
 	}
 	a->send = true;
@@ -709,6 +722,7 @@ reg_write(struct lapic *l, uint32_t off, bool x2, uint64_t val64, struct act *a)
 			return REG_GP;
 		s->esr = s->esr_pending;
 		s->esr_pending = 0;
+		s->esr_fired = false;
 		return REG_OK;
 	case REG_ICR_LO:
 		if (x2 && (val & ~ICR_WRITABLE))
@@ -1237,7 +1251,8 @@ lapic_save(struct lapic *l, void *buf, size_t cap)
 	ds_put8(&p, s->init);
 	ds_put8(&p, s->sipi);
 	ds_put8(&p, s->sipi_vector);
-	for (i = 0; i < 3; i++)
+	ds_put8(&p, s->esr_fired);
+	for (i = 0; i < 2; i++)
 		ds_put8(&p, 0);
 	pthread_mutex_unlock(&l->lock);
 	_Static_assert(LAPIC_STATE_SIZE - DEVSTATE_HDR_SIZE ==
@@ -1377,9 +1392,15 @@ lapic_restore(struct lapic *l, const void *buf, size_t len, char *why,
 	s.init = flags[6];
 	s.sipi = flags[7];
 	s.sipi_vector = flags[8];
-	if (flags[9] | flags[10] | flags[11])
+	s.esr_fired = flags[9] == 1;
+	if (flags[9] > 1)
 		return ds_fail(why, whylen, EINVAL,
-			       "lapic state: reserved bytes 201..203 not zero");
+			       "lapic state: error interrupt flag %u, not 0 "
+			       "or 1",
+			       flags[9]);
+	if (flags[10] | flags[11])
+		return ds_fail(why, whylen, EINVAL,
+			       "lapic state: reserved bytes 202..203 not zero");
 
 	pthread_mutex_lock(&l->lock);
 	if (state_check(l, &s, armed, left, flags, why, whylen) < 0) {

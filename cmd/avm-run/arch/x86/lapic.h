@@ -163,6 +163,9 @@ struct lapic_state {
 	uint32_t isr[8], tmr[8], irr[8];
 	uint32_t esr;	      /* what reads return */
 	uint32_t esr_pending; /* errors since the last ESR write */
+	/* An error interrupt was raised since the last ESR write: the
+	 * next one waits for that write (SDM 10.5.3, "rearms"). */
+	bool esr_fired;
 	uint32_t icr_lo, icr_hi;
 	uint32_t lvt[LAPIC_LVT_NR];
 	uint32_t timer_initial;
@@ -323,10 +326,11 @@ void lapic_get_addr(struct lapic *l, struct apic_addr *addr);
  *	176  8       ns until the timer's next expiry (0 when not armed,
  *	             or already due)
  *	184  8       IA32_TSC_DEADLINE (guest TSC units)
- *	192  1 x 9   timer armed, LINT0, LINT1 levels, ExtINT latched,
+ *	192  1 x 10  timer armed, LINT0, LINT1 levels, ExtINT latched,
  *	             NMIs pending (0..2), SMI, INIT, SIPI pending, SIPI
- *	             vector
- *	201  3       zero
+ *	             vector, an error interrupt raised since the last ESR
+ *	             write (0 in states of builds before it: re-armed)
+ *	202  2       zero
  *
  * Time: a running timer is saved as the time left to its next expiry
  * (env.now_ns on both sides), never as a host time, since the restoring
