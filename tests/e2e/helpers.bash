@@ -119,3 +119,18 @@ two_node_cluster() {
 		echo "  secret: $secret"
 	} >"$file"
 }
+
+# assert_apic2_passed: apic2's output ($output) has every check ok on CPU 0
+# and CPU 3 in both modes, nothing skipped, and PASS.
+assert_apic2_passed() {
+	local k m c
+	for k in 0 3; do
+		for m in xapic x2apic; do
+			for c in "${APIC2_CHECKS[@]}"; do
+				assert_line "apic2 cpu $k $m: $c: ok"
+			done
+		done
+	done
+	refute_output --partial skipped
+	assert_output --partial "PASS"
+}
