@@ -35,9 +35,6 @@
 
 KIT_PROGRAM("apic");
 
-#define MSR_APIC_BASE 0x1b
-#define BASE_EXTD 0x400ull
-#define BASE_EN 0x800ull
 #define NEW_BASE 0xfef00000ull
 #define LAPIC_PPR 0xa0
 #define LAPIC_EOI 0xb0
@@ -57,15 +54,6 @@ cpuid_apic(void)
 
 	kit_cpuid(1, 0, r);
 	return (r[3] >> 9) & 1;
-}
-
-static bool
-cpuid_x2apic(void)
-{
-	uint32_t r[4];
-
-	kit_cpuid(1, 0, r);
-	return (r[2] >> 21) & 1;
 }
 
 static unsigned
@@ -327,7 +315,7 @@ base_last(uint32_t cpu)
 		base_disable(cpu, base, ver);
 	if (left_out(cpu, "x2APIC mode", "nox2apic"))
 		return;
-	if (!cpuid_x2apic()) {
+	if (!kit_cpuid_x2apic()) {
 		kit_printf("apic cpu %u: x2APIC mode: no x2APIC, skipped\n",
 			   cpu);
 		return;

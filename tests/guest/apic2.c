@@ -73,10 +73,6 @@
 
 KIT_PROGRAM("apic2");
 
-#define MSR_APIC_BASE 0x1b
-#define BASE_EXTD 0x400ull
-#define BASE_EN 0x800ull
-
 #define LAPIC_PPR 0xa0
 #define LAPIC_EOI 0xb0
 #define LAPIC_ISR 0x100
@@ -818,15 +814,6 @@ all_checks(void)
 	check_cr8();
 }
 
-static bool
-cpuid_x2apic(void)
-{
-	uint32_t r[4];
-
-	kit_cpuid(1, 0, r);
-	return (r[2] >> 21) & 1;
-}
-
 /* On the CPU under test: every check in xAPIC, then x2APIC mode. */
 static void
 test_cpu(uint32_t cpu)
@@ -840,7 +827,7 @@ test_cpu(uint32_t cpu)
 		kit_printf("apic2 cpu %u x2apic: skipped (nox2apic)\n", cpu);
 		return;
 	}
-	if (!cpuid_x2apic()) {
+	if (!kit_cpuid_x2apic()) {
 		kit_printf("apic2 cpu %u x2apic: no x2APIC, skipped\n", cpu);
 		return;
 	}

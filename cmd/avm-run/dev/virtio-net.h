@@ -44,7 +44,7 @@ struct vnet_cfg {
 	void (*log)(void *opaque, const char *msg);
 };
 
-/* What went through, for the log at the end and the tests. */
+/* What went through (for the tests; nothing in avm-run reads it yet). */
 struct vnet_counts {
 	uint64_t tx_frames, tx_bytes, tx_dropped;
 	uint64_t rx_frames, rx_bytes, rx_dropped;

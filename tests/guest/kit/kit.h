@@ -300,6 +300,19 @@ kit_idle(void)
 #define LVT_PERIODIC 0x20000
 #define LVT_TSC_DEADLINE 0x40000
 #define MSR_TSC_DEADLINE 0x6e0
+#define MSR_APIC_BASE 0x1b
+#define BASE_EXTD 0x400ull /* IA32_APIC_BASE: x2APIC mode */
+#define BASE_EN 0x800ull   /* IA32_APIC_BASE: APIC enabled */
+
+/* CPUID.1:ECX.x2APIC. */
+static inline bool
+kit_cpuid_x2apic(void)
+{
+	uint32_t r[4];
+
+	kit_cpuid(1, 0, r);
+	return (r[2] >> 21) & 1;
+}
 
 #define ICR_FIXED 0x000
 #define ICR_NMI 0x400
